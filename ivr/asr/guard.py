@@ -1,0 +1,57 @@
+"""Guard against text Whisper invents on silence and noise ("Thank you.", "you")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Phrases Whisper is known to hallucinate on non-speech (subtitle-credit training data).
+PHANTOM_PHRASES = frozenset({
+    "thank you", "thank you very much", "thanks for watching", "thank you for watching",
+    "you", "bye", "bye bye", "so", "okay", "oh", "uh", "um", "hmm", "the end",
+    "please subscribe", "subtitles by the amara org community", "谢谢", "谢谢观看", "字幕",
+    "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目",
+})
+
+
+def normalize(text: str) -> str:
+    """Lower-case, punctuation to spaces, collapsed whitespace (keeps CJK characters)."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+@dataclass
+class PhantomGuard:
+    """Decides whether recognised text is real caller speech.
+
+    A known phantom phrase is rejected only when the model itself doubts there was speech
+    (`no_speech_prob` above `phantom_no_speech`) or its confidence is low, so a caller who really
+    says "thank you" clearly is still heard.
+    """
+
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    phantom_no_speech: float = 0.15
+    phantom_logprob: float = -0.5
+    silence_dbfs: float = -50.0
+    phrases: frozenset[str] = field(default=PHANTOM_PHRASES)
+
+    def too_quiet(self, pcm: bytes) -> bool:
+        """True when the utterance has no energy worth sending to the model."""
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+        if samples.size == 0:
+            return True
+        rms = float(np.sqrt(np.mean(samples ** 2))) / 32768.0
+        return rms <= 10 ** (self.silence_dbfs / 20)
+
+    def reject_reason(self, text: str, no_speech_prob: float, avg_logprob: float) -> str | None:
+        norm = normalize(text)
+        if not norm:
+            return "empty"
+        if no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold:
+            return "no_speech"
+        if norm in self.phrases and (no_speech_prob > self.phantom_no_speech
+                                     or avg_logprob < self.phantom_logprob):
+            return "phantom_phrase"
+        return None

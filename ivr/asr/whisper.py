@@ -1,0 +1,54 @@
+"""faster-whisper ASR: int8 on CPU by default, CUDA by configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ivr.asr.base import ASREngine, Hypothesis
+from ivr.asr.guard import PhantomGuard
+from ivr.audio.resample import resample
+
+WHISPER_RATE = 16000
+
+
+class WhisperASR(ASREngine):
+    """Whisper via CTranslate2. Greedy decoding (beam 1) and no cross-utterance conditioning,
+    which keeps latency low and stops one misheard turn from poisoning the next."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model_dir: Path, device: str = "cpu", compute_type: str = "int8",
+                 cpu_threads: int = 2, beam_size: int = 1, guard: PhantomGuard | None = None) -> None:
+        super().__init__(guard)
+        from faster_whisper import WhisperModel  # heavy import, only when an engine is built
+
+        self.model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
+                                  cpu_threads=cpu_threads)
+        self.beam_size = beam_size
+        self.english_only = not self.model.model.is_multilingual
+
+    def _language(self, audio: np.ndarray, languages: tuple[str, ...]) -> str:
+        """Fixed, or the most likely of the allowed ones (free detection fails on short turns)."""
+        if self.english_only:
+            return "en"
+        if len(languages) == 1:
+            return languages[0]
+        _, _, probs = self.model.detect_language(audio)
+        allowed = [(p, lang) for lang, p in probs if not languages or lang in languages]
+        return max(allowed)[1] if allowed else (languages[0] if languages else "en")
+
+    def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> Hypothesis:
+        audio = np.frombuffer(resample(pcm, rate, WHISPER_RATE), dtype="<i2").astype(np.float32) / 32768.0
+        language = self._language(audio, languages)
+        segments, _ = self.model.transcribe(
+            audio, language=language, beam_size=self.beam_size, vad_filter=False,
+            condition_on_previous_text=False, without_timestamps=True)
+        segments = list(segments)
+        if not segments:
+            return Hypothesis("", language, 1.0, 0.0)
+        text = "".join(s.text for s in segments)
+        return Hypothesis(text, language,
+                          no_speech_prob=max(s.no_speech_prob for s in segments),
+                          avg_logprob=float(np.mean([s.avg_logprob for s in segments])))

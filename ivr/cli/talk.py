@@ -1,0 +1,67 @@
+"""`ivr talk CALLER.wav`: a recorded caller through the hotline, as if over a phone line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from ivr.audio.frames import PHONE_RATE
+from ivr.audio.g711 import phone_line
+from ivr.audio.resample import resample
+from ivr.audio.wavfile import read_audio, write_wav
+from ivr.cli.runtime import add_runtime_options, runtime
+from ivr.events import Event, EventLog, ManualClock
+from ivr.session.offline import run_offline
+from ivr.session.session import CallSession
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "talk", help="play a recorded caller (WAV) through the hotline",
+        description="Play CALLER.wav (any sample rate, mono or stereo) through a call session as "
+                    "if over an 8 kHz G.711 phone line, print the conversation turn by turn, and "
+                    "write the bot's side as a WAV and the timeline as JSON lines.")
+    parser.add_argument("caller", type=Path, help="caller audio, a WAV file")
+    parser.add_argument("-o", "--out", type=Path, default=Path("bot.wav"),
+                        help="where to write the bot's audio (default: %(default)s)")
+    parser.add_argument("--events", type=Path, default=None,
+                        help="write the call's events here as JSON lines")
+    parser.add_argument("--codec", choices=["pcmu", "pcma"], default="pcmu",
+                        help="phone line codec applied to the caller (default: %(default)s)")
+    add_runtime_options(parser)
+    parser.set_defaults(func=run)
+
+
+def print_event(event: Event) -> None:
+    """The conversation as a person reads it."""
+    line = {
+        "asr.final": lambda: f"caller: {event.data['text']}",
+        "asr.rejected": lambda: f"        (ignored {event.data['reason']}: {event.data['raw']!r})",
+        "bot.say": lambda: f"   bot: {event.data['text']}",
+        "barge_in": lambda: "        (caller interrupted the bot)",
+        "transfer.request": lambda: f"        -> transfer to {event.data['target']} "
+                                    f"({event.data['reason']})",
+        "error": lambda: f"        (error: {event.data['error']})",
+    }.get(event.kind)
+    if line:
+        print(f"[{event.t:6.2f}s] {line()}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    pcm, rate = read_audio(args.caller)
+    caller = phone_line(resample(pcm, rate, PHONE_RATE), args.codec)
+    with runtime(args) as (loaded, engines):
+        clock = ManualClock()
+        if args.events:
+            args.events.unlink(missing_ok=True)
+        events = EventLog(clock, args.events)
+        events.subscribe(print_event)
+        session = CallSession(f"talk-{args.caller.stem}", loaded, engines, events)
+        result = asyncio.run(run_offline(session, clock, caller))
+        events.close()
+    write_wav(args.out, result.bot_audio, PHONE_RATE)
+    print(f"call ended: {result.end_reason}; bot audio -> {args.out}"
+          + (f"; events -> {args.events}" if args.events else ""), file=sys.stderr)
+    return 0

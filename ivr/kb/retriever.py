@@ -1,0 +1,58 @@
+"""Find the knowledge-base entry a caller's question is about, or decide there is none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ivr.kb.embedder import Embedder
+
+
+@dataclass(frozen=True)
+class KBEntry:
+    """One answerable topic: ways callers ask it, and the approved answer per language."""
+
+    id: str
+    questions: tuple[str, ...]
+    answer: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: KBEntry | None
+    score: float
+    runner_up: float
+
+
+class Retriever:
+    """Scores a caller turn against every question variant (symmetric query-query similarity,
+    which separates topics better than query-passage for short FAQ questions) and the answers.
+
+    A match needs `min_score`: e5 similarities are compressed (unrelated text scores ~0.75-0.8),
+    so the threshold is calibrated on the shipped examples, not guessed.
+    """
+
+    def __init__(self, entries: list[KBEntry], embedder: Embedder, min_score: float) -> None:
+        self.entries = entries
+        self.embedder = embedder
+        self.min_score = min_score
+        self._owner: list[int] = []
+        texts: list[str] = []
+        for index, entry in enumerate(entries):
+            for question in entry.questions:
+                texts.append(question)
+                self._owner.append(index)
+        self._vectors = embedder.queries(texts) if texts else np.zeros((0, 1), np.float32)
+
+    def search(self, text: str) -> Match:
+        if not self.entries or not text.strip():
+            return Match(None, 0.0, 0.0)
+        scores = self._vectors @ self.embedder.queries([text])[0]
+        best_per_entry = np.full(len(self.entries), -1.0)
+        np.maximum.at(best_per_entry, self._owner, scores)
+        order = np.argsort(best_per_entry)[::-1]
+        best = float(best_per_entry[order[0]])
+        runner_up = float(best_per_entry[order[1]]) if len(order) > 1 else 0.0
+        entry = self.entries[order[0]] if best >= self.min_score else None
+        return Match(entry, best, runner_up)

@@ -1,0 +1,80 @@
+"""Client for any OpenAI-compatible chat API (llama.cpp server embedded, vLLM in production)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import httpx
+
+from ivr.errors import EngineTimeout, IvrError
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Where the model is and how long we wait for it."""
+
+    base_url: str = "http://127.0.0.1:8765/v1"
+    model: str = "default"
+    api_key: str = "none"
+    first_token_timeout_s: float = 6.0
+    total_timeout_s: float = 20.0
+    max_tokens: int = 120
+    temperature: float = 0.2
+
+
+class LLMClient:
+    """Streams chat completions. Cancelling the consuming task closes the HTTP stream, which
+    makes the server stop generating: barge-in costs no further compute."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers={"Authorization": f"Bearer {settings.api_key}"},
+            timeout=httpx.Timeout(settings.total_timeout_s, connect=3.0,
+                                  read=settings.first_token_timeout_s))
+
+    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
+        """Yield text deltas. Raises EngineTimeout when the first token or the whole reply is late,
+        IvrError when the server is unreachable or answers with an error."""
+        body = {"model": self.settings.model, "messages": messages, "stream": True,
+                "max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature}
+        deadline = time.monotonic() + self.settings.total_timeout_s
+        try:
+            async with self._http.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    detail = (await response.aread())[:200].decode("utf-8", "replace")
+                    raise IvrError(f"LLM at {self.settings.base_url} answered "
+                                   f"{response.status_code}: {detail}")
+                async for line in response.aiter_lines():
+                    if time.monotonic() > deadline:
+                        raise EngineTimeout(f"LLM reply took over {self.settings.total_timeout_s} s")
+                    delta = _delta(line)
+                    if delta is None:
+                        break
+                    if delta:
+                        yield delta
+        except httpx.TimeoutException as exc:
+            raise EngineTimeout(f"LLM at {self.settings.base_url} timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise IvrError(f"LLM at {self.settings.base_url} unreachable: {exc}") from exc
+
+    async def complete(self, messages: list[dict[str, str]]) -> str:
+        return "".join([delta async for delta in self.stream(messages)])
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _delta(line: str) -> str | None:
+    """Text of one server-sent-events line; None at the end of the stream."""
+    if not line.startswith("data:"):
+        return ""
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return None
+    choices = json.loads(payload).get("choices") or [{}]
+    return (choices[0].get("delta") or {}).get("content") or ""

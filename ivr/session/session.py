@@ -1,0 +1,246 @@
+"""One call session, independent of what feeds it (SIP, a WAV file, a recorded call).
+
+The driver calls `feed()` with each 20 ms caller frame and `next_frame()` for each 20 ms bot
+frame, both from the event loop's thread, and awaits `settle()` if it runs in simulated time.
+Model work runs in an executor so the driver's loop keeps its 20 ms pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+from ivr.audio.endpointer import Endpointer, EndpointerConfig
+from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer
+from ivr.dialog.engine import Decision, DialogEngine
+from ivr.dialplan.loader import LoadedPlan
+from ivr.events import EventLog
+from ivr.kb.retriever import KBEntry, Retriever
+from ivr.session.engines import Engines
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """What the driver needs to hand the caller to a human."""
+
+    call_id: str
+    target: str
+    reason: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
+    barge_in_ms: int = 300          # caller speech needed to stop the bot (backchannels are shorter)
+    asr_timeout_s: float = 10.0
+    tts_timeout_s: float = 10.0
+
+
+class CallSession:
+    """Caller frames -> endpointer -> ASR -> dialog -> TTS -> bot frames, with barge-in."""
+
+    def __init__(self, call_id: str, loaded: LoadedPlan, engines: Engines, events: EventLog,
+                 on_transfer: Callable[[TransferRequest], None] | None = None,
+                 config: SessionConfig | None = None) -> None:
+        self.call_id = call_id
+        self.plan = loaded.plan
+        self.engines = engines
+        self.events = events
+        self.config = config or SessionConfig()
+        self.on_transfer = on_transfer
+        self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
+        self.dialog = DialogEngine(self.plan, _retriever(engines, loaded), engines.llm, events)
+        self.playout = FrameBuffer()
+        self.ended = False
+        self._work: asyncio.Task[None] | None = None
+        self._pending_transfer: TransferRequest | None = None
+        self._bot_text = ""
+        self._speech_started_busy = False
+        self._barged = False
+        self._first_frame_pending = False
+        events.emit("call.start", call_id=call_id, dialplan=str(loaded.path),
+                    dialplan_sha256=loaded.sha256)
+
+    # ---- driver interface -------------------------------------------------------------------
+    def start(self) -> None:
+        """Greet the caller."""
+        self._run(self._speak(self.dialog.greeting()))
+
+    def feed(self, frame: bytes) -> None:
+        """One 20 ms caller frame (8 kHz PCM16)."""
+        if self.ended:
+            return
+        for event in self.endpointer.process(frame, self.events.clock.now()):
+            if event.kind.name == "START":
+                self._speech_started_busy = self.bot_busy
+                self._barged = False
+                self.events.emit("speech.start", at=round(event.t, 3), bot_busy=self.bot_busy)
+            else:
+                self._on_utterance(event.audio, event.t, event.speech_ms)
+        if (self.endpointer.in_speech and self._speech_started_busy and not self._barged
+                and self.endpointer.voiced_ms >= self.config.barge_in_ms and self.bot_busy):
+            self._barge_in()
+
+    def dtmf(self, digit: str) -> None:
+        """A key the caller pressed (RFC 2833 or SIP INFO: the driver does not care which)."""
+        self.events.emit("dtmf", digit=digit)
+        decision = self.dialog.dtmf(digit)
+        if decision is not None:
+            self._stop_bot()
+            self._run(self._act(decision, question=f"[key {digit}]"))
+
+    def next_frame(self) -> bytes | None:
+        """The bot's next 20 ms frame, or None for silence."""
+        frame = self.playout.pop()
+        if frame is not None and self._first_frame_pending:
+            self._first_frame_pending = False
+            self.events.emit("playout.first_frame")
+        if frame is None and self._pending_transfer and not self._work_running:
+            request, self._pending_transfer = self._pending_transfer, None
+            self.events.emit("transfer.request", target=request.target, reason=request.reason,
+                             summary=request.summary)
+            if self.on_transfer:
+                self.on_transfer(request)
+        return frame
+
+    async def settle(self) -> None:
+        """Wait until no model work is in flight (simulated-time drivers)."""
+        while self._work is not None and not self._work.done():
+            await asyncio.wait([self._work])
+
+    async def close(self, reason: str) -> None:
+        """End the session (hang-up, transfer done, shutdown); idempotent."""
+        if self.ended:
+            return
+        self.ended = True
+        self._stop_bot()
+        if self._work is not None:
+            await asyncio.wait([self._work])
+        self.events.emit("call.end", reason=reason, turns=len(self.dialog.state.turns),
+                         summary=self.dialog.summary(reason))
+
+    @property
+    def transfer_pending(self) -> bool:
+        """A transfer is decided and waits for the bot to finish its announcement."""
+        return self._pending_transfer is not None
+
+    @property
+    def bot_busy(self) -> bool:
+        """The bot is speaking or preparing to speak."""
+        return len(self.playout) > 0 or self._work_running
+
+    # ---- internals ---------------------------------------------------------------------------
+    @property
+    def _work_running(self) -> bool:
+        return self._work is not None and not self._work.done()
+
+    def _run(self, coro: Any) -> None:
+        self._stop_work()
+        self._work = asyncio.get_running_loop().create_task(self._guarded(coro))
+
+    async def _guarded(self, coro: Any) -> None:
+        """No exception ends a call silently: any failure becomes a fallback and a transfer."""
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            error = f"{type(exc).__name__}: {exc}"
+            self.events.emit("error", error=error)
+            decision = self.dialog.technical_fallback(error)
+            try:
+                await self._speak(decision.say)
+            except Exception as speak_exc:  # noqa: BLE001 - TTS itself is down: transfer anyway
+                self.events.emit("error", error=f"fallback prompt failed: {speak_exc}")
+            self._queue_transfer(decision)
+
+    def _stop_work(self) -> None:
+        if self._work_running:
+            self._work.cancel()  # type: ignore[union-attr]
+
+    def _stop_bot(self) -> None:
+        self._stop_work()
+        self.playout.clear()
+
+    def _barge_in(self) -> None:
+        self._barged = True
+        self.events.emit("barge_in", dropped_s=round(self.playout.duration_s, 3))
+        self._stop_bot()  # a transfer already decided still goes ahead
+
+    def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
+        self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
+        if self._speech_started_busy and not self._barged:
+            self.events.emit("backchannel", speech_ms=speech_ms)  # short talk over the bot
+            return
+        self._run(self._turn(audio))
+
+    async def _turn(self, audio: bytes) -> None:
+        transcript = await self._in_executor(
+            self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
+            timeout=self.config.asr_timeout_s)
+        if transcript.rejected:
+            self.events.emit("asr.rejected", reason=transcript.rejected, raw=transcript.raw_text)
+            return
+        self.events.emit("asr.final", text=transcript.text, language=transcript.language,
+                         rtf=round(transcript.rtf, 3), compute_s=round(transcript.compute_s, 3))
+        decision = self.dialog.decide(transcript.text, transcript.language)
+        await self._act(decision, transcript.text)
+
+    async def _act(self, decision: Decision, question: str) -> None:
+        self.events.emit("dialog.decision", action=decision.action, reason=decision.reason,
+                         **decision.evidence)
+        if decision.action == "answer":
+            spoken = [s async for s in self._speak_stream(
+                self.dialog.answer_sentences(question, decision))]
+            self.dialog.state.turns.append((question, " ".join(spoken)))
+            return
+        self.dialog.state.turns.append((question, decision.say))
+        await self._speak(decision.say)
+        if decision.action == "transfer":
+            self._queue_transfer(decision)
+
+    def _queue_transfer(self, decision: Decision) -> None:
+        self._pending_transfer = TransferRequest(
+            self.call_id, decision.target or self.plan.transfer.default, decision.reason,
+            self.dialog.summary(decision.reason))
+
+    async def _speak(self, text: str) -> None:
+        async for _ in self._speak_stream(_single(text)):
+            pass
+
+    async def _speak_stream(self, sentences: AsyncIterator[str]) -> AsyncIterator[str]:
+        """Synthesise sentence by sentence into playout; yields each sentence once queued."""
+        voice = self.engines.voice(self.dialog.state.language)
+        first = True
+        async for text in sentences:
+            for speech in await self._in_executor(lambda t=text: list(voice.speak_all(t)),
+                                                  timeout=self.config.tts_timeout_s):
+                if first:
+                    first = False
+                    self._first_frame_pending = True
+                    self.events.emit("tts.first_audio", compute_s=round(speech.compute_s, 3))
+                pad = (-len(speech.pcm)) % FRAME_BYTES
+                self.playout.push(speech.pcm + bytes(pad))
+                self.events.emit("bot.say", text=speech.text, audio_s=round(speech.audio_s, 3))
+            yield text
+
+    async def _in_executor(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(None, functools.partial(fn, *args)),
+                                      timeout)
+
+
+async def _single(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+def _retriever(engines: Engines, loaded: LoadedPlan) -> Retriever:
+    """Question vectors are computed once per plan version and shared by every call on it."""
+    if loaded.sha256 not in engines.retrievers:
+        entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in loaded.plan.knowledge]
+        engines.retrievers[loaded.sha256] = Retriever(entries, engines.embedder,
+                                                      loaded.plan.answers.min_score)
+    return engines.retrievers[loaded.sha256]
