@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Literal
 
 from ivr.dialog.grounding import is_supported
-from ivr.dialog.guards import find_phrase
+from ivr.dialog.guards import find_phrase, is_backchannel, is_stop_request
 from ivr.dialplan.model import Dialplan
 from ivr.events import EventLog
 from ivr.kb.retriever import KBEntry, Retriever
@@ -80,6 +80,21 @@ class DialogEngine:
         return Decision("say", "out_of_scope", say=self.plan.text(prompts.cannot_help,
                                                                    self.state.language),
                         evidence=evidence)
+
+    def classify_interjection(self, text: str) -> Literal["backchannel", "stop", "turn"]:
+        """What short talk over the bot means. Only something the bot can act on (a guard phrase,
+        a known question, or a longer sentence) interrupts it; "mhm", a cough misheard as a word,
+        or a stray syllable does not. "Stop"/"wait" stop the bot so it listens."""
+        if is_backchannel(text):
+            return "backchannel"
+        if is_stop_request(text):
+            return "stop"
+        esc = self.plan.escalation
+        if find_phrase(text, esc.emergency_phrases) or find_phrase(text, esc.human_phrases):
+            return "turn"
+        if len(text.split()) >= 4 or self.retriever.search(text).entry is not None:
+            return "turn"
+        return "backchannel"
 
     def technical_fallback(self, error: str) -> Decision:
         return self._transfer("technical_failure", self.plan.prompts.technical_fallback,

@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Callable
 
 from ivr.audio.endpointer import Endpointer, EndpointerConfig
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer
+from ivr.asr.base import Transcript
 from ivr.dialog.engine import Decision, DialogEngine
 from ivr.dialplan.loader import LoadedPlan
 from ivr.events import EventLog
@@ -34,7 +35,8 @@ class TransferRequest:
 @dataclass(frozen=True)
 class SessionConfig:
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
-    barge_in_ms: int = 300          # caller speech needed to stop the bot (backchannels are shorter)
+    barge_in_ms: int = 700          # speech that stops the bot at once; shorter talk over the
+                                    # bot is transcribed first: "mhm" is ignored, "stop" barges in
     asr_timeout_s: float = 10.0
     tts_timeout_s: float = 10.0
 
@@ -56,6 +58,7 @@ class CallSession:
         self.playout = FrameBuffer()
         self.ended = False
         self._work: asyncio.Task[None] | None = None
+        self._interjection: asyncio.Task[None] | None = None
         self._pending_transfer: TransferRequest | None = None
         self._bot_text = ""
         self._speech_started_busy = False
@@ -78,6 +81,9 @@ class CallSession:
                 self._speech_started_busy = self.bot_busy
                 self._barged = False
                 self.events.emit("speech.start", at=round(event.t, 3), bot_busy=self.bot_busy)
+            elif event.dropped:
+                self.events.emit("speech.end", at=round(event.t, 3), speech_ms=event.speech_ms,
+                                 dropped=True)
             else:
                 self._on_utterance(event.audio, event.t, event.speech_ms)
         if (self.endpointer.in_speech and self._speech_started_busy and not self._barged
@@ -108,8 +114,8 @@ class CallSession:
 
     async def settle(self) -> None:
         """Wait until no model work is in flight (simulated-time drivers)."""
-        while self._work is not None and not self._work.done():
-            await asyncio.wait([self._work])
+        while pending := [t for t in (self._work, self._interjection) if t and not t.done()]:
+            await asyncio.wait(pending)
 
     async def close(self, reason: str) -> None:
         """End the session (hang-up, transfer done, shutdown); idempotent."""
@@ -117,8 +123,10 @@ class CallSession:
             return
         self.ended = True
         self._stop_bot()
-        if self._work is not None:
-            await asyncio.wait([self._work])
+        if self._interjection is not None:
+            self._interjection.cancel()
+        if pending := [t for t in (self._work, self._interjection) if t is not None]:
+            await asyncio.wait(pending)
         self.events.emit("call.end", reason=reason, turns=len(self.dialog.state.turns),
                          summary=self.dialog.summary(reason))
 
@@ -173,19 +181,38 @@ class CallSession:
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
         if self._speech_started_busy and not self._barged:
-            self.events.emit("backchannel", speech_ms=speech_ms)  # short talk over the bot
+            # Short talk over the bot: the bot keeps speaking while we find out what it was.
+            self._interjection = asyncio.get_running_loop().create_task(
+                self._guarded(self._interject(audio)))
             return
         self._run(self._turn(audio))
 
-    async def _turn(self, audio: bytes) -> None:
+    async def _recognise(self, audio: bytes) -> Transcript | None:
         transcript = await self._in_executor(
             self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
             timeout=self.config.asr_timeout_s)
         if transcript.rejected:
             self.events.emit("asr.rejected", reason=transcript.rejected, raw=transcript.raw_text)
-            return
+            return None
         self.events.emit("asr.final", text=transcript.text, language=transcript.language,
                          rtf=round(transcript.rtf, 3), compute_s=round(transcript.compute_s, 3))
+        return transcript
+
+    async def _turn(self, audio: bytes) -> None:
+        if transcript := await self._recognise(audio):
+            await self._respond(transcript)
+
+    async def _interject(self, audio: bytes) -> None:
+        transcript = await self._recognise(audio)
+        meaning = self.dialog.classify_interjection(transcript.text) if transcript else "backchannel"
+        if meaning == "backchannel":
+            self.events.emit("backchannel", text=transcript.text if transcript else "")
+            return
+        self._barge_in()
+        if meaning == "turn":
+            self._run(self._respond(transcript))
+
+    async def _respond(self, transcript: Transcript) -> None:
         decision = self.dialog.decide(transcript.text, transcript.language)
         await self._act(decision, transcript.text)
 

@@ -1,0 +1,67 @@
+"""Shared fixtures: the real embedded models, loaded once per test run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from ivr.asr.guard import normalize  # noqa: E402
+from ivr.audio.frames import PHONE_RATE  # noqa: E402
+from ivr.dialplan.loader import LoadedPlan, load_dialplan  # noqa: E402
+from ivr.events import EventLog, ManualClock  # noqa: E402
+from ivr.llm.client import LLMClient, LLMSettings  # noqa: E402
+from ivr.session.engines import Engines, build_engines  # noqa: E402
+from ivr.session.offline import OfflineResult, run_offline  # noqa: E402
+from ivr.session.session import CallSession, SessionConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_PLAN = ROOT / "dialplans" / "acme-mobile.yaml"
+
+
+@pytest.fixture(scope="session")
+def llm_server():
+    from ivr.llm.embedded import EmbeddedLLMServer
+    from ivr.models.locator import smollm2_gguf
+
+    with EmbeddedLLMServer(smollm2_gguf()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def engines(llm_server) -> Engines:
+    return build_engines("whisper-tiny.en", ["en"],
+                         LLMClient(LLMSettings(base_url=llm_server.base_url)))
+
+
+@pytest.fixture(scope="session")
+def voice_en(engines):
+    return engines.voice("en")
+
+
+@pytest.fixture(scope="session")
+def demo_plan() -> LoadedPlan:
+    return load_dialplan(DEMO_PLAN)
+
+
+def words(text: str) -> set[str]:
+    return set(normalize(text).split())
+
+
+def call(engines: Engines, plan: LoadedPlan, caller_pcm: bytes,
+         config: SessionConfig | None = None) -> tuple[OfflineResult, EventLog]:
+    """Run one offline call and return its result and events."""
+    clock = ManualClock()
+    events = EventLog(clock)
+    session = CallSession("test", plan, engines, events, config=config)
+    result = asyncio.run(run_offline(session, clock, caller_pcm))
+    return result, events
+
+
+def transcribe(engines: Engines, pcm: bytes) -> str:
+    """What a listener hears in bot audio (whisper on the 8 kHz output)."""
+    return engines.asr.transcribe(pcm, PHONE_RATE, ("en",)).raw_text

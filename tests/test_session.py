@@ -1,0 +1,167 @@
+"""Conversations through the real call session: piper caller over G.711 -> whisper -> dialog ->
+LLM/piper -> bot audio, which is transcribed back to check what the bot said."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, silence
+from ivr.audio.g711 import phone_line
+from ivr.qa.synth import synth_caller
+from ivr.session.session import SessionConfig
+
+from conftest import call, transcribe, words
+
+
+def bot_audio_after(result, events, kind: str) -> bytes:
+    """Bot audio from the first event of `kind` to the end of the call."""
+    t = events.of_kind(kind)[0].t
+    start = int(round(t / 0.02)) * FRAME_BYTES
+    return result.bot_audio[start:]
+
+
+def test_answers_a_knowledge_question_with_approved_facts(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "How much does roaming cost?")])
+    result, events = call(engines, demo_plan, caller)
+    heard = events.of_kind("asr.final")
+    assert len(heard) == 1 and {"roaming", "cost"} <= words(heard[0].data["text"])
+    decision = events.of_kind("dialog.decision")[0].data
+    assert decision["action"] == "answer" and decision["entry"] == "roaming"
+    said = words(transcribe(engines, bot_audio_after(result, events, "asr.final")))
+    assert {"five", "dollars"} <= said or "5" in said, said
+    assert result.transfer is None
+
+
+def test_greeting_is_spoken_first(engines, demo_plan):
+    result, events = call(engines, demo_plan, silence(3000))
+    assert {"reached", "mobile", "help"} <= words(transcribe(engines, result.bot_audio[:PHONE_RATE * 2 * 4]))
+    assert events.of_kind("playout.first_frame")[0].t == 0.0
+
+
+def test_out_of_scope_twice_transfers_with_summary(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "What's the weather in Paris tomorrow?"),
+                                     (8.0, "Who won the football game last night?")])
+    result, events = call(engines, demo_plan, caller)
+    decisions = [e.data for e in events.of_kind("dialog.decision")]
+    assert [d["reason"] for d in decisions] == ["out_of_scope", "cannot_help"]
+    assert result.transfer is not None and result.transfer.target == "sip:agents@127.0.0.1:5070"
+    assert "weather" in result.transfer.summary.lower()
+    said = words(transcribe(engines, bot_audio_after(result, events, "asr.final")))
+    assert {"sorry", "help"} <= said, said
+
+
+def test_emergency_phrase_transfers_to_emergency_target(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "My father has chest pain and he is sweating.")])
+    result, events = call(engines, demo_plan, caller)
+    assert result.transfer is not None
+    assert result.transfer.target == "sip:emergency@127.0.0.1:5070"
+    assert result.transfer.reason == "emergency"
+    assert not events.of_kind("llm.first_token")  # safety path never waits for the model
+
+
+def test_caller_asking_for_a_person_is_transferred(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "I want to speak to a real person.")])
+    result, _ = call(engines, demo_plan, caller)
+    assert result.transfer is not None and result.transfer.reason == "caller_asked_for_human"
+
+
+def test_barge_in_stops_the_greeting_and_answers_the_caller(engines, demo_plan, voice_en):
+    # The greeting lasts ~3.5 s; the caller starts talking at 1.0 s.
+    caller = synth_caller(voice_en, [(1.0, "I lost my phone yesterday.")])
+    result, events = call(engines, demo_plan, caller)
+    barge = events.of_kind("barge_in")
+    assert len(barge) == 1 and barge[0].data["dropped_s"] > 0.5
+    # Nothing of the greeting plays after the barge-in frame.
+    t_barge = barge[0].t
+    t_reply = events.of_kind("asr.final")[0].t
+    quiet = result.bot_audio[int(round(t_barge / 0.02) + 1) * FRAME_BYTES:
+                             int(round(t_reply / 0.02)) * FRAME_BYTES]
+    assert len(quiet) > 0 and not any(quiet)
+    assert events.of_kind("dialog.decision")[0].data["entry"] == "lost_phone"
+
+
+@pytest.mark.parametrize("word", ["Okay.", "Mhm.", "Yeah."])
+def test_short_backchannel_does_not_stop_the_bot(engines, demo_plan, voice_en, word):
+    caller = synth_caller(voice_en, [(0.6, word)])
+    result, events = call(engines, demo_plan, caller)
+    assert not events.of_kind("barge_in")
+    assert len(events.of_kind("backchannel")) == 1
+    # The whole greeting still played.
+    assert {"reached", "help"} <= words(transcribe(engines, result.bot_audio[:PHONE_RATE * 2 * 5]))
+
+
+def test_short_request_over_the_bot_barges_in(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(0.6, "Agent.")])
+    result, events = call(engines, demo_plan, caller)
+    assert len(events.of_kind("barge_in")) == 1
+    assert result.transfer is not None and result.transfer.reason == "caller_asked_for_human"
+
+
+def test_silence_and_noise_produce_no_turns(engines, demo_plan):
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 0.03 * 32768, PHONE_RATE * 8).clip(-32768, 32767).astype("<i2").tobytes()
+    for audio in (silence(10_000), phone_line(noise)):
+        result, events = call(engines, demo_plan, audio)
+        assert not events.of_kind("asr.final") and result.transfer is None
+
+
+def test_dtmf_zero_transfers(engines, demo_plan):
+    import asyncio
+
+    from ivr.events import EventLog, ManualClock
+    from ivr.session.session import CallSession
+
+    async def scenario():
+        events = EventLog(ManualClock())
+        transfers = []
+        session = CallSession("dtmf", demo_plan, engines, events, on_transfer=transfers.append)
+        session.start()
+        await session.settle()
+        session.dtmf("0")
+        await session.settle()
+        while session.next_frame() is not None:
+            pass
+        await session.close("test")
+        return transfers, events
+
+    transfers, events = asyncio.run(scenario())
+    assert [t.reason for t in transfers] == ["caller_pressed_0"]
+    assert events.of_kind("call.end")[0].data["reason"] == "test"
+
+
+def test_asr_timeout_falls_back_and_transfers(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "How do I pay my bill?")])
+    result, events = call(engines, demo_plan, caller, SessionConfig(asr_timeout_s=0.001))
+    assert events.of_kind("error")
+    assert result.transfer is not None and result.transfer.reason == "technical_failure"
+    said = words(transcribe(engines, bot_audio_after(result, events, "error")))
+    assert {"technical", "colleague"} & said, said
+
+
+def test_llm_down_still_answers_from_approved_text(engines, demo_plan, voice_en):
+    from dataclasses import replace
+
+    from ivr.llm.client import LLMClient, LLMSettings
+    from ivr.llm.embedded import free_port
+
+    dead = replace(engines, llm=LLMClient(LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1")),
+                   retrievers=engines.retrievers)
+    caller = synth_caller(voice_en, [(4.0, "How do I pay my bill?")])
+    result, events = call(dead, demo_plan, caller)
+    assert events.of_kind("llm.error")
+    said = words(transcribe(engines, bot_audio_after(result, events, "asr.final")))
+    assert {"app", "debit"} <= said, said
+
+
+@pytest.mark.parametrize("question,entry", [("How can I pay my bill?", "pay_bill"),
+                                            ("What data plans do you have?", "data_plans")])
+def test_every_spoken_answer_sentence_is_supported(engines, demo_plan, voice_en, question, entry):
+    from ivr.dialog.grounding import is_supported
+
+    caller = synth_caller(voice_en, [(4.0, question)])
+    _, events = call(engines, demo_plan, caller)
+    assert events.of_kind("dialog.decision")[0].data["entry"] == entry
+    approved = next(k.answer["en"] for k in demo_plan.plan.knowledge if k.id == entry)
+    answer_says = [e.data["text"] for e in events.of_kind("bot.say")[2:]]
+    assert answer_says and all(is_supported(s, approved) for s in answer_says), answer_says
