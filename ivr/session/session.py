@@ -20,6 +20,7 @@ from ivr.dialplan.loader import LoadedPlan
 from ivr.events import EventLog
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.session.engines import Engines
+from ivr.tts.sentences import split_sentences
 
 
 @dataclass(frozen=True)
@@ -239,16 +240,19 @@ class CallSession:
             pass
 
     async def _speak_stream(self, sentences: AsyncIterator[str]) -> AsyncIterator[str]:
-        """Synthesise sentence by sentence into playout; yields each sentence once queued."""
+        """Synthesise sentence by sentence into playout, so the first plays while the rest is
+        made; yields each piece of text once all of it is queued."""
         voice = self.engines.voice(self.dialog.state.language)
         first = True
         async for text in sentences:
-            for speech in await self._in_executor(lambda t=text: list(voice.speak_all(t)),
-                                                  timeout=self.config.tts_timeout_s):
+            for sentence in split_sentences(text):
+                speech = await self._in_executor(voice.speak, sentence,
+                                                 timeout=self.config.tts_timeout_s)
                 if first:
                     first = False
                     self._first_frame_pending = True
-                    self.events.emit("tts.first_audio", compute_s=round(speech.compute_s, 3))
+                    self.events.emit("tts.first_audio", compute_s=round(speech.compute_s, 3),
+                                     rtf=round(speech.compute_s / max(speech.audio_s, 1e-3), 3))
                 pad = (-len(speech.pcm)) % FRAME_BYTES
                 self.playout.push(speech.pcm + bytes(pad))
                 self.events.emit("bot.say", text=speech.text, audio_s=round(speech.audio_s, 3))

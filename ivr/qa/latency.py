@@ -1,0 +1,61 @@
+"""Per-turn stage latencies read from a call's events (the same events every driver emits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ivr.events import Event
+
+
+@dataclass(frozen=True)
+class TurnLatency:
+    """Seconds from the end of the caller's speech (all wall-clock except `endpoint_s`)."""
+
+    endpoint_s: float          # end-of-turn silence the endpointer waited (call time)
+    asr_s: float               # end detected -> ASR final
+    llm_first_token_s: float | None  # ASR final -> first LLM token (None: no LLM in this turn)
+    first_audio_s: float       # end detected -> first TTS audio ready
+    asr_rtf: float
+    tts_rtf: float | None
+
+    @property
+    def total_s(self) -> float:
+        """End of caller speech -> first bot audio ready to play."""
+        return self.endpoint_s + self.first_audio_s
+
+
+def turn_latencies(events: list[Event]) -> list[TurnLatency]:
+    """One entry per caller turn that got a spoken reply."""
+    turns: list[TurnLatency] = []
+    end: Event | None = None
+    asr: Event | None = None
+    llm: Event | None = None
+    for event in events:
+        if event.kind == "speech.end" and not event.data.get("dropped"):
+            end, asr, llm = event, None, None
+        elif event.kind == "asr.final" and end is not None:
+            asr = event
+        elif event.kind == "llm.first_token" and asr is not None:
+            llm = event
+        elif event.kind == "tts.first_audio" and end is not None and asr is not None:
+            turns.append(TurnLatency(
+                endpoint_s=event_gap(end), asr_s=asr.wall - end.wall,
+                llm_first_token_s=(llm.wall - asr.wall) if llm else None,
+                first_audio_s=event.wall - end.wall, asr_rtf=asr.data["rtf"],
+                tts_rtf=event.data.get("rtf")))
+            end = asr = llm = None
+    return turns
+
+
+def event_gap(end: Event) -> float:
+    """Call time between the last voiced frame and the moment the endpointer declared the end."""
+    return max(0.0, end.t - end.data.get("at", end.t))
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    """(p50, p95); NaN for no values."""
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.percentile(values, 50)), float(np.percentile(values, 95))
