@@ -58,13 +58,14 @@ def test_talk_rejects_bad_audio_with_one_line(tmp_path: Path, content, needle):
     assert needle.lower() in result.stderr.lower(), result.stderr
 
 
-def test_talk_on_ten_minutes_of_silence_ends_without_turns(tmp_path: Path, llm_server):
+def test_talk_on_ten_minutes_of_silence_reprompts_then_hangs_up(tmp_path: Path, llm_server):
     caller = tmp_path / "silence.wav"
     write_wav(caller, silence(600_000, 16000), 16000)
     result = ivr("talk", str(caller), "-o", str(tmp_path / "out.wav"),
                  "--llm-url", llm_server.base_url)
     assert result.returncode == 0, result.stderr
-    assert "caller:" not in result.stdout and "call ended: caller_audio_ended" in result.stderr
+    assert "caller:" not in result.stdout and "call ended: bot_hangup:no_input" in result.stderr
+    assert result.stdout.count("(caller silent") == 3
 
 
 def test_talk_with_a_broken_dialplan_names_file_and_line(tmp_path: Path):

@@ -44,6 +44,11 @@ def print_event(event: Event) -> None:
         "transfer.request": lambda: f"        -> transfer to {event.data['target']} "
                                     f"({event.data['reason']})",
         "error": lambda: f"        (error: {event.data['error']})",
+        "dtmf": lambda: f"caller: [pressed {event.data['digit']}]",
+        "no_input": lambda: "        (caller silent: prompting again)",
+        "slot": lambda: f"        (slot {event.data['name']} = {event.data['value']})",
+        "transfer.failed": lambda: f"        (transfer failed: {event.data['status']})",
+        "hangup.request": lambda: f"        -> bot hangs up ({event.data['reason']})",
     }.get(event.kind)
     if line:
         print(f"[{event.t:6.2f}s] {line()}", flush=True)

@@ -1,37 +1,30 @@
-"""The dialog step: caller text in, a decision out (answer, say, transfer).
+"""The dialog: walks the dialplan's nodes on caller speech, keys and silence.
 
-Safety first: emergency and "human please" guards run before retrieval, retrieval decides
-whether the question is in scope before any LLM runs, and an LLM answer is kept only where the
-approved answer supports it.
+Safety first: on every caller turn the emergency and "a person please" guards run before any
+node logic or model, retrieval decides whether a question is in scope before the LLM runs, and an
+LLM reply is kept only where approved text supports it.
 """
 
 from __future__ import annotations
 
-import time
+import datetime
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Literal
 
-from ivr.dialog.grounding import is_supported
+from ivr.dialog.actions import Action, Answer, Converse, Hangup, Say, Step, Transfer
+from ivr.dialog.answers import GroundedWriter
 from ivr.dialog.guards import find_phrase, is_backchannel, is_stop_request
-from ivr.dialplan.model import Dialplan
+from ivr.dialog.slots import DigitCollector, parse_slot
+from ivr.dialplan.hours import is_open
+from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
+                                Dialplan, Escalation, HangupNode, LanguageText, MenuNode, SayNode,
+                                SurveyNode, TransferNode)
 from ivr.events import EventLog
-from ivr.kb.retriever import KBEntry, Retriever
+from ivr.kb.retriever import Retriever
 from ivr.llm.client import LLMClient
-from ivr.tts.sentences import SentenceBuffer, split_sentences
 
-Action = Literal["answer", "say", "transfer"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the bot does with one caller turn. `say` is spoken first; a transfer follows it."""
-
-    action: Action
-    reason: str
-    say: str = ""
-    entry: KBEntry | None = None
-    target: str | None = None
-    evidence: dict = field(default_factory=dict)
+MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, this is a backstop
+KEYED_KINDS = frozenset({"digits", "phone", "account"})
 
 
 @dataclass
@@ -39,123 +32,274 @@ class DialogState:
     """What the conversation holds so far (the agent's summary is built from it)."""
 
     language: str
-    turns: list[tuple[str, str]] = field(default_factory=list)  # (caller text, bot text)
+    node: str = ""
+    slots: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
     unresolved: int = 0
+    converse_turns: int = 0
+    turns: list[tuple[str, str]] = field(default_factory=list)  # (caller said, bot did)
+    visited: list[str] = field(default_factory=list)
 
 
 class DialogEngine:
     def __init__(self, plan: Dialplan, retriever: Retriever, llm: LLMClient | None,
-                 events: EventLog) -> None:
+                 events: EventLog, caller_number: str = "",
+                 now: datetime.datetime | None = None) -> None:
         self.plan = plan
         self.retriever = retriever
-        self.llm = llm
+        self.writer = GroundedWriter(llm, events)
         self.events = events
+        self.caller_number = caller_number
+        self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.state = DialogState(language=plan.languages[0])
+        self._digits: DigitCollector | None = None
 
-    def greeting(self) -> str:
-        return self.plan.text(self.plan.prompts.greeting, self.state.language)
+    # ---- inputs -------------------------------------------------------------------------------
+    def start(self) -> Step:
+        closed = self.plan.hours is not None and not is_open(self.plan.hours, self.now)
+        first = self.plan.hours.closed_node if closed and self.plan.hours else self.plan.start
+        return Step(self._enter(first), "after_hours" if closed else "start", first)
 
-    def decide(self, text: str, language: str | None = None) -> Decision:
-        """Choose what to do with one recognised caller turn."""
+    def on_text(self, text: str, language: str | None = None) -> Step:
+        """One recognised caller turn."""
         if language in self.plan.languages:
             self.state.language = language
-        prompts, esc = self.plan.prompts, self.plan.escalation
-        if phrase := find_phrase(text, esc.emergency_phrases):
-            return self._transfer("emergency", prompts.emergency, self.plan.transfer.emergency,
-                                  {"phrase": phrase})
-        if phrase := find_phrase(text, esc.human_phrases):
-            return self._transfer("caller_asked_for_human", prompts.transfer,
-                                  self.plan.transfer.default, {"phrase": phrase})
-        match = self.retriever.search(text)
-        evidence = {"score": round(match.score, 3), "runner_up": round(match.runner_up, 3)}
-        if match.entry is not None:
-            self.state.unresolved = 0
-            return Decision("answer", "kb_match", entry=match.entry,
-                            say=self.plan.text(match.entry.answer, self.state.language),
-                            evidence={**evidence, "entry": match.entry.id})
-        self.state.unresolved += 1
-        if self.state.unresolved >= esc.max_unresolved_turns:
-            return self._transfer("cannot_help", prompts.transfer, self.plan.transfer.default,
-                                  {**evidence, "unresolved_turns": self.state.unresolved})
-        return Decision("say", "out_of_scope", say=self.plan.text(prompts.cannot_help,
-                                                                   self.state.language),
-                        evidence=evidence)
+        guard = self._guards(text)
+        if guard is not None:
+            return guard
+        node = self.plan.nodes[self.state.node]
+        handler = {"menu": self._menu_text, "collect": self._collect_text,
+                   "answer": self._answer_text, "converse": self._converse_text,
+                   "survey": self._survey_text}.get(node.type)
+        if handler is None:
+            return Step([], "not_waiting", self.state.node)
+        return handler(node, text)
+
+    def on_dtmf(self, digit: str) -> Step | None:
+        """A key: menu choice, digits for a slot, 1/2 for yes/no and surveys, or the "human"
+        key."""
+        node = self.plan.nodes[self.state.node]
+        if isinstance(node, CollectNode) and node.kind in KEYED_KINDS:
+            self._digits = self._digits or DigitCollector(node.length)
+            value = self._digits.push(digit)
+            return self._slot_filled(node, value) if value is not None else None
+        if isinstance(node, CollectNode) and node.kind == "yes_no" and digit in "12":
+            return self._slot_filled(node, "yes" if digit == "1" else "no")
+        esc = self.escalation()
+        if esc.human_key and digit == esc.human_key:
+            return self._to_human("caller_pressed_" + digit, {"digit": digit})
+        if isinstance(node, MenuNode):
+            choice = next((c for c in node.choices if c.key == digit), None)
+            return self._choose(node, choice, {"digit": digit})
+        if isinstance(node, SurveyNode) and digit in "12":
+            return self._survey_text(node, "yes" if digit == "1" else "no")
+        return None
+
+    def on_no_input(self) -> Step:
+        """The caller said nothing for the plan's no-input timeout."""
+        node = self.plan.nodes[self.state.node]
+        self.state.attempts += 1
+        if self.state.attempts > getattr(node, "retries", 2):
+            return Step([Say(self._t(self.plan.prompts.goodbye)), Hangup("no_input")], "no_input",
+                        self.state.node)
+        return Step([Say(self._t(self.plan.prompts.no_input))] + self._prompt_again(node),
+                    "no_input_reprompt", self.state.node)
+
+    def on_transfer_failed(self, status: str, fallback: str | None) -> Step:
+        """The human could not be reached (busy, no answer, rejected)."""
+        say = Say(self._t(self.plan.prompts.transfer_failed))
+        if fallback:
+            return Step([say] + self._enter(fallback), "transfer_failed", fallback, {"status": status})
+        return Step([say, Hangup("transfer_failed")], "transfer_failed", self.state.node,
+                    {"status": status})
+
+    def technical_fallback(self, error: str) -> Step:
+        return Step([Say(self._t(self.plan.prompts.technical_fallback)),
+                     Transfer(self.plan.transfer.default, "technical_failure")],
+                    "technical_failure", self.state.node, {"error": error})
 
     def classify_interjection(self, text: str) -> Literal["backchannel", "stop", "turn"]:
         """What short talk over the bot means. Only something the bot can act on (a guard phrase,
-        a known question, or a longer sentence) interrupts it; "mhm", a cough misheard as a word,
-        or a stray syllable does not. "Stop"/"wait" stop the bot so it listens."""
+        a menu word, a known question, or a longer sentence) interrupts it; "mhm", a cough misheard
+        as a word, or a stray syllable does not. "Stop"/"wait" stop the bot so it listens."""
         if is_backchannel(text):
             return "backchannel"
         if is_stop_request(text):
             return "stop"
-        esc = self.plan.escalation
+        esc = self.escalation()
+        node = self.plan.nodes[self.state.node]
         if find_phrase(text, esc.emergency_phrases) or find_phrase(text, esc.human_phrases):
+            return "turn"
+        if isinstance(node, MenuNode) and self._menu_match(node, text):
             return "turn"
         if len(text.split()) >= 4 or self.retriever.search(text).entry is not None:
             return "turn"
         return "backchannel"
 
-    def technical_fallback(self, error: str) -> Decision:
-        return self._transfer("technical_failure", self.plan.prompts.technical_fallback,
-                              self.plan.transfer.default, {"error": error})
-
-    def dtmf(self, digit: str) -> Decision | None:
-        """Key 0 asks for a person; menus come with the full dialplan language."""
-        if digit == "0":
-            return self._transfer("caller_pressed_0", self.plan.prompts.transfer,
-                                  self.plan.transfer.default, {"digit": digit})
-        return None
-
-    def _transfer(self, reason: str, prompt: dict[str, str], target: str | None,
-                  evidence: dict) -> Decision:
-        return Decision("transfer", reason, say=self.plan.text(prompt, self.state.language),
-                        target=target or self.plan.transfer.default, evidence=evidence)
-
-    async def answer_sentences(self, question: str, decision: Decision) -> AsyncIterator[str]:
-        """Sentences to speak for an answer: the LLM's phrasing while the approved text supports
-        it, then whatever approved sentences it left out, so the caller always hears every
-        approved fact and nothing else. At the first unsupported sentence the model is off
-        track and generation stops; if the LLM fails or is late, the approved text is spoken."""
-        approved = decision.say
-        spoken: list[str] = []
-        if self.plan.answers.style == "llm" and self.llm is not None:
-            messages = [{"role": "system", "content": f"{self.plan.answers.instructions}\n"
-                                                      f"Facts: {approved}"},
-                        {"role": "user", "content": question}]
-            try:
-                async for sentence in self._llm_sentences(messages):
-                    if not self._keep(sentence, approved):
-                        break
-                    spoken.append(sentence)
-                    yield sentence
-            except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to the approved text
-                self.events.emit("llm.error", error=f"{type(exc).__name__}: {exc}")
-        said = " ".join(spoken)
-        missing = [s for s in split_sentences(approved) if not said or not is_supported(s, said)]
-        if spoken and missing:
-            self.events.emit("llm.completed_from_approved", sentences=len(missing))
-        for sentence in missing:
-            yield sentence
-
-    async def _llm_sentences(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
-        assert self.llm is not None
-        buffer, started, first = SentenceBuffer(), time.perf_counter(), True
-        async for delta in self.llm.stream(messages):
-            if first and delta.strip():
-                first = False
-                self.events.emit("llm.first_token", latency_s=round(time.perf_counter() - started, 3))
-            for sentence in buffer.push(delta):
-                yield sentence
-        for sentence in buffer.flush():
-            yield sentence
-
-    def _keep(self, sentence: str, approved: str) -> bool:
-        ok = is_supported(sentence, approved)
-        self.events.emit("llm.sentence", text=sentence, supported=ok)
-        return ok
+    # ---- LLM-backed speech ---------------------------------------------------------------------
+    def speak(self, action: Answer | Converse) -> AsyncIterator[str]:
+        if isinstance(action, Answer):
+            if self.plan.answers.style == "verbatim":
+                return _single(action.approved)
+            return self.writer.answer(self.plan.answers.instructions, action.approved,
+                                      action.question)
+        return self.writer.answer(action.instructions, action.facts, action.question,
+                                  complete=False)
 
     def summary(self, reason: str) -> str:
         """Deterministic summary for the agent: what the caller said and why we transfer."""
-        said = " | ".join(caller for caller, _ in self.state.turns[-3:]) or "(nothing recognised)"
-        return f"reason={reason}; language={self.state.language}; caller said: {said}"
+        said = " | ".join(caller for caller, _ in self.state.turns[-3:] if caller) \
+            or "(nothing recognised)"
+        slots = ", ".join(f"{k}={v}" for k, v in self.state.slots.items()) or "none"
+        return (f"reason={reason}; language={self.state.language}; node={self.state.node}; "
+                f"slots: {slots}; caller said: {said}")
+
+    def escalation(self) -> Escalation:
+        """The hotline's escalation rules with the current node's overrides applied."""
+        node = self.plan.nodes.get(self.state.node)
+        override = node.escalation if node is not None else None
+        if override is None:
+            return self.plan.escalation
+        changes = {k: v for k, v in override.model_dump().items() if v is not None}
+        return self.plan.escalation.model_copy(update=changes)
+
+    # ---- node walking --------------------------------------------------------------------------
+    def _enter(self, name: str) -> list[Action]:
+        actions: list[Action] = []
+        for _ in range(MAX_HOPS):
+            node = self.plan.nodes[name]
+            self.state.node, self.state.attempts, self._digits = name, 0, None
+            self.state.visited.append(name)
+            self.events.emit("dialog.node", node=name, type=node.type)
+            if isinstance(node, SayNode):
+                actions.append(Say(self._t(node.say)))
+                name = node.next
+            elif isinstance(node, BranchNode):
+                name = next((r.next for r in node.rules if self._holds(r.when)), node.otherwise)
+            elif isinstance(node, TransferNode):
+                announce = node.announce or self.plan.prompts.transfer
+                return actions + [Say(self._t(announce)),
+                                  Transfer(self.plan.target_uri(node.target), node.reason,
+                                           node.fallback)]
+            elif isinstance(node, HangupNode):
+                return actions + [Say(self._t(node.say or self.plan.prompts.goodbye)),
+                                  Hangup("dialplan")]
+            else:
+                if isinstance(node, ConverseNode):
+                    self.state.converse_turns = 0
+                return actions + self._prompt_again(node)
+        raise RuntimeError(f"dialplan walked {MAX_HOPS} nodes without waiting for the caller")
+
+    def _prompt_again(self, node: object) -> list[Action]:
+        text = getattr(node, "prompt", None) or getattr(node, "question", None)
+        return [Say(self._t(text))] if text else []
+
+    def _holds(self, when: Condition) -> bool:
+        value = self.state.slots.get(when.slot) if when.slot else None
+        tests = [
+            when.equals is None or value == when.equals,
+            when.one_of is None or value in when.one_of,
+            when.is_open is None or self.plan.hours is None
+            or is_open(self.plan.hours, self.now) == when.is_open,
+            when.caller_prefix is None or self.caller_number.startswith(when.caller_prefix),
+            when.language is None or self.state.language == when.language,
+        ]
+        return all(tests)
+
+    def _retry(self, node: MenuNode | CollectNode | SurveyNode, reason: str) -> Step:
+        self.state.attempts += 1
+        if self.state.attempts > getattr(node, "retries", 1):
+            fail = getattr(node, "on_fail", None) or getattr(node, "next")
+            return Step(self._enter(fail), reason + "_gave_up", fail)
+        again = getattr(node, "reprompt", None) or getattr(node, "prompt", None) \
+            or getattr(node, "question", None)
+        return Step([Say(self._t(self.plan.prompts.not_understood)), Say(self._t(again))],
+                    reason, self.state.node, {"attempt": self.state.attempts})
+
+    # ---- per node type -------------------------------------------------------------------------
+    def _menu_match(self, node: MenuNode, text: str):
+        return next((c for c in node.choices if find_phrase(text, c.words)), None)
+
+    def _menu_text(self, node: MenuNode, text: str) -> Step:
+        return self._choose(node, self._menu_match(node, text), {"text": text})
+
+    def _choose(self, node: MenuNode, choice, evidence: dict) -> Step:
+        if choice is None:
+            return self._retry(node, "menu_no_match")
+        return Step(self._enter(choice.next), "menu_choice", choice.next, evidence)
+
+    def _collect_text(self, node: CollectNode, text: str) -> Step:
+        value = parse_slot(node.kind, text, node.length, self.state.language, self.now.date())
+        return self._slot_filled(node, value)
+
+    def _slot_filled(self, node: CollectNode, value: str | None) -> Step:
+        self._digits = None
+        if value is None:
+            return self._retry(node, "slot_not_understood")
+        self.state.slots[node.slot] = value
+        self.events.emit("slot", name=node.slot, value=value)
+        return Step(self._enter(node.next), "slot_filled", node.next, {node.slot: value})
+
+    def _survey_text(self, node: SurveyNode, text: str) -> Step:
+        value = parse_slot("yes_no", text, None, self.state.language, self.now.date())
+        if value is None:
+            return self._retry(node, "survey_not_understood")
+        self.state.slots["survey"] = value
+        self.events.emit("slot", name="survey", value=value)
+        return Step(self._enter(node.next), "survey_answered", node.next, {"survey": value})
+
+    def _answer_text(self, node: AnswerNode, text: str) -> Step:
+        match = self.retriever.search(text, frozenset(node.topics) or None)
+        evidence = {"score": round(match.score, 3), "runner_up": round(match.runner_up, 3)}
+        if match.entry is None:
+            return self._miss(node.on_miss, evidence)
+        self.state.unresolved = 0
+        answer = Answer(text, match.entry, self._t(match.entry.answer))
+        after = self._enter(node.next) if node.next else []
+        return Step([answer, *after], "kb_match", self.state.node,
+                    {**evidence, "entry": match.entry.id})
+
+    def _converse_text(self, node: ConverseNode, text: str) -> Step:
+        match = self.retriever.search(text, frozenset(node.topics))
+        evidence = {"score": round(match.score, 3)}
+        if match.entry is None:
+            return self._miss(None, evidence)
+        self.state.unresolved = 0
+        self.state.converse_turns += 1
+        reply = Converse(text, node.instructions, self._t(match.entry.answer))
+        after = self._enter(node.next) if self.state.converse_turns >= node.max_turns else []
+        return Step([reply, *after], "converse", self.state.node,
+                    {**evidence, "entry": match.entry.id})
+
+    def _miss(self, on_miss: str | None, evidence: dict) -> Step:
+        self.state.unresolved += 1
+        if self.state.unresolved >= self.escalation().max_unresolved_turns:
+            evidence = {**evidence, "unresolved_turns": self.state.unresolved}
+            if on_miss:
+                return Step(self._enter(on_miss), "cannot_help", on_miss, evidence)
+            return self._to_human("cannot_help", evidence)
+        return Step([Say(self._t(self.plan.prompts.cannot_help))], "out_of_scope",
+                    self.state.node, evidence)
+
+    # ---- guards --------------------------------------------------------------------------------
+    def _guards(self, text: str) -> Step | None:
+        esc = self.escalation()
+        if phrase := find_phrase(text, esc.emergency_phrases):
+            return Step([Say(self._t(self.plan.prompts.emergency)),
+                         Transfer(self.plan.target_uri("emergency"), "emergency")],
+                        "emergency", self.state.node, {"phrase": phrase})
+        if phrase := find_phrase(text, esc.human_phrases):
+            return self._to_human("caller_asked_for_human", {"phrase": phrase})
+        return None
+
+    def _to_human(self, reason: str, evidence: dict) -> Step:
+        return Step([Say(self._t(self.plan.prompts.transfer)),
+                     Transfer(self.plan.transfer.default, reason)], reason, self.state.node,
+                    evidence)
+
+    def _t(self, texts: LanguageText) -> str:
+        return self.plan.text(texts, self.state.language)
+
+
+async def _single(text: str) -> AsyncIterator[str]:
+    yield text

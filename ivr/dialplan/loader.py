@@ -1,22 +1,26 @@
-"""Load and check dialplan files; every problem is reported as file:line:column."""
+"""Load and check dialplan files; every problem is reported as file:line:column, field path,
+what was found and what was expected."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from ivr.dialplan.model import Dialplan
+from ivr.dialplan.checks import check
+from ivr.dialplan.model import Dialplan, KnowledgeEntry
 from ivr.dialplan.yaml_positions import parse, position
 from ivr.errors import DialplanError
 
 
 @dataclass(frozen=True)
 class LoadedPlan:
-    """A validated plan with where it came from and the hash call records keep."""
+    """A validated plan with where it came from and the hash call records keep (the plan file
+    and its knowledge file together)."""
 
     plan: Dialplan
     path: Path
@@ -25,34 +29,80 @@ class LoadedPlan:
 
 def load_dialplan(path: Path) -> LoadedPlan:
     """Read, parse and validate; raises DialplanError listing every problem found."""
+    raw, data, root = _read_yaml(path, expect="a mapping with 'name', 'prompts', 'transfer', "
+                                              "'start' and 'nodes'", kind=dict)
+    try:
+        plan = Dialplan.model_validate(data)
+    except ValidationError as exc:
+        raise DialplanError("\n".join(_describe(path, root, err) for err in exc.errors())) from exc
+    digest = hashlib.sha256(raw)
+    if plan.knowledge_file:
+        entries, kb_raw = _load_knowledge(path.parent / plan.knowledge_file, path, root)
+        digest.update(kb_raw)
+        plan = plan.model_copy(update={"knowledge": [*plan.knowledge, *entries]})
+    problems = check(plan)
+    if problems:
+        raise DialplanError("\n".join(
+            f"{_where(path, root, loc)}: {_field(loc)}: {message}" for loc, message in problems))
+    return LoadedPlan(plan, path, digest.hexdigest())
+
+
+def _read_yaml(path: Path, expect: str, kind: type) -> tuple[bytes, Any, yaml.Node | None]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise DialplanError(f"{path}: cannot read dialplan: {exc.strerror}") from exc
+        raise DialplanError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        text = raw.decode("utf-8")
-        data, root = parse(text)
+        data, root = parse(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise DialplanError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
+        if "expected ',' or" in problem:
+            problem += " (inside [...] or {...}, quote text that has ? : , or # in it)"
         raise DialplanError(f"{where}: invalid YAML: {problem}") from exc
-    if not isinstance(data, dict):
-        raise DialplanError(f"{path}:1:1: expected a mapping with 'name', 'prompts', 'transfer', ..."
-                            f" found {type(data).__name__}")
+    if not isinstance(data, kind):
+        raise DialplanError(f"{path}:1:1: expected {expect}, found "
+                            f"{'an empty file' if data is None else type(data).__name__}")
+    return raw, data, root
+
+
+def _load_knowledge(kb_path: Path, plan_path: Path, plan_root: yaml.Node | None
+                    ) -> tuple[list[KnowledgeEntry], bytes]:
+    if not kb_path.exists():
+        line, column = position(plan_root, ("knowledge_file",))
+        raise DialplanError(f"{plan_path}:{line}:{column}: knowledge_file: {kb_path} not found")
+    raw, data, root = _read_yaml(kb_path, expect="a list of entries with id, questions, answer",
+                                 kind=list)
     try:
-        plan = Dialplan.model_validate(data)
+        return TypeAdapter(list[KnowledgeEntry]).validate_python(data), raw
     except ValidationError as exc:
-        raise DialplanError("\n".join(_describe(path, root, err) for err in exc.errors())) from exc
-    return LoadedPlan(plan, path, hashlib.sha256(raw).hexdigest())
+        raise DialplanError("\n".join(_describe(kb_path, root, err) for err in exc.errors())) from exc
+
+
+def _where(path: Path, root: yaml.Node | None, loc: tuple) -> str:
+    line, column = position(root, loc)
+    return f"{path}:{line}:{column}"
+
+
+def _field(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
 
 
 def _describe(path: Path, root: yaml.Node | None, error: dict) -> str:
-    loc = tuple(error["loc"])
-    line, column = position(root, loc)
-    field = ".".join(str(p) for p in loc) or "(top level)"
+    # Drop the discriminator tag pydantic inserts for node unions ("nodes.x.say.next").
+    loc = tuple(p for i, p in enumerate(error["loc"])
+                if not (i == 2 and error["loc"][0] == "nodes" and isinstance(p, str)
+                        and p in _NODE_TYPES))
     message = error["msg"].removeprefix("Value error, ")
-    found = "" if error["type"] in ("missing", "value_error") else f" (found {error.get('input')!r:.60})"
-    return f"{path}:{line}:{column}: {field}: {message}{found}"
+    if error["type"] == "union_tag_invalid":
+        message = f"unknown node type, expected one of: {', '.join(sorted(_NODE_TYPES))}"
+    found = "" if error["type"] in ("missing", "value_error", "union_tag_invalid") \
+        else f" (found {error.get('input')!r:.60})"
+    return f"{_where(path, root, loc)}: {_field(loc)}: {message}{found}"
+
+
+_NODE_TYPES = frozenset({"say", "menu", "collect", "answer", "converse", "branch", "transfer",
+                         "hangup", "survey"})

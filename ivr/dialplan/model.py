@@ -1,51 +1,140 @@
-"""The dialplan: what a hotline says and decides, as typed data validated at load."""
+"""The dialplan language: a hotline's whole behaviour as typed, validated data.
+
+A plan has hotline-level settings (languages, hours, prompts, transfer targets, escalation rules,
+answer policy, knowledge) and a graph of nodes, entered at `start`. Nodes that wait for the caller
+(menu, collect, answer, converse, survey) take speech or keys; the others (say, branch, transfer,
+hangup) act and move on. `ivr dialplan schema` exports this as JSON Schema for editors.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 LanguageText = dict[str, str]
 """Text per language code, e.g. {"en": "Hello", "zh": "您好"}."""
+LanguagePhrases = dict[str, list[str]]
+"""Phrases per language code."""
+
+_TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# ---- hotline-level settings ---------------------------------------------------------------------
 class Prompts(Strict):
-    """What the bot says in the situations every hotline has."""
+    """What the bot says in the situations every hotline has (override any per language)."""
 
-    greeting: LanguageText
-    not_understood: LanguageText = {"en": "Sorry, I didn't catch that. Could you say it again?"}
-    cannot_help: LanguageText = {"en": "I'm sorry, I can't help with that here."}
-    transfer: LanguageText = {"en": "Let me put you through to a colleague who can help."}
-    emergency: LanguageText = {"en": "This sounds urgent. I'm connecting you to emergency help now."}
+    not_understood: LanguageText = {"en": "Sorry, I didn't catch that. Could you say it again?",
+                                    "zh": "抱歉，我没有听清楚，请再说一遍。"}
+    no_input: LanguageText = {"en": "Are you still there? Please tell me how I can help.",
+                              "zh": "您还在吗？请告诉我需要什么帮助。"}
+    cannot_help: LanguageText = {"en": "I'm sorry, I can't help with that here.",
+                                 "zh": "抱歉，这个问题我无法在这里帮您解决。"}
+    transfer: LanguageText = {"en": "Let me put you through to a colleague who can help.",
+                              "zh": "我为您转接人工客服。"}
+    emergency: LanguageText = {"en": "This sounds urgent. I'm connecting you to emergency help now.",
+                               "zh": "情况紧急，正在为您转接急救帮助。"}
+    transfer_failed: LanguageText = {
+        "en": "I'm sorry, nobody is available to take your call right now. Please call back later.",
+        "zh": "抱歉，目前没有人可以接听，请稍后再拨。"}
     technical_fallback: LanguageText = {
-        "en": "Sorry, I'm having a technical problem. Let me put you through to a colleague."}
+        "en": "Sorry, I'm having a technical problem. Let me put you through to a colleague.",
+        "zh": "抱歉，系统出现问题，我为您转接人工客服。"}
+    goodbye: LanguageText = {"en": "Thank you for calling. Goodbye.", "zh": "感谢您的来电，再见。"}
 
 
 class TransferTargets(Strict):
-    """SIP URIs the bot hands callers to."""
+    """SIP URIs the bot hands callers to: `default`, `emergency`, and any named ones."""
 
     default: str
     emergency: str | None = None
+    named: dict[str, str] = {}
 
     @field_validator("default", "emergency")
     @classmethod
     def _sip_uri(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("sip:", "sips:", "tel:")):
-            raise ValueError(f"expected a SIP URI like sip:agent@example.org, found '{value}'")
-        return value
+        return _check_uri(value) if value is not None else None
+
+    @field_validator("named")
+    @classmethod
+    def _sip_uris(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _check_uri(uri) for name, uri in value.items()}
+
+
+def _check_uri(value: str) -> str:
+    if not re.match(r"^(sips?:[^@\s]+@[^\s]+|tel:\+?[\d-]+)$", value):
+        raise ValueError(f"expected a SIP URI like sip:agent@example.org, found '{value}'")
+    return value
 
 
 class Escalation(Strict):
-    """Phrases that hand the caller to a human at once, checked before any model runs."""
+    """When a caller goes to a human at once, checked on every turn before any model."""
 
-    emergency_phrases: dict[str, list[str]] = {}
-    human_phrases: dict[str, list[str]] = {}
+    emergency_phrases: LanguagePhrases = {}
+    human_phrases: LanguagePhrases = {}
+    human_key: str | None = Field("0", pattern=r"^[0-9*#]$")
+    anger_threshold: float = Field(0.7, gt=0, le=1)
     max_unresolved_turns: int = Field(2, ge=1, le=10)
+
+
+class EscalationOverride(Strict):
+    """Per-node changes to the hotline's escalation rules (unset fields keep the hotline's)."""
+
+    emergency_phrases: LanguagePhrases | None = None
+    human_phrases: LanguagePhrases | None = None
+    human_key: str | None = Field(None, pattern=r"^[0-9*#]$")
+    anger_threshold: float | None = Field(None, gt=0, le=1)
+    max_unresolved_turns: int | None = Field(None, ge=1, le=10)
+
+
+class Hours(Strict):
+    """Business hours: `open` maps day ranges ("mon-fri", "sat") to "HH:MM-HH:MM" (or "closed")."""
+
+    timezone: str = "UTC"
+    open: dict[str, str]
+    holidays: list[str] = []
+    closed_node: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}', expected an IANA name like "
+                             f"Europe/London") from None
+        return value
+
+    @field_validator("open")
+    @classmethod
+    def _ranges(cls, value: dict[str, str]) -> dict[str, str]:
+        for days, span in value.items():
+            for day in days.split("-"):
+                if day not in DAYS:
+                    raise ValueError(f"bad day '{day}' in '{days}', expected one of "
+                                     f"{', '.join(DAYS)} or a range like mon-fri")
+            if span != "closed" and not _TIME_RANGE.match(span):
+                raise ValueError(f"bad time range '{span}' for {days}, expected HH:MM-HH:MM "
+                                 f"(24-hour) or 'closed'")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, value: list[str]) -> list[str]:
+        import datetime
+        for day in value:
+            try:
+                datetime.date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"bad holiday date '{day}', expected YYYY-MM-DD") from None
+        return value
 
 
 class AnswerPolicy(Strict):
@@ -59,9 +148,131 @@ class AnswerPolicy(Strict):
 
 
 class KnowledgeEntry(Strict):
+    """One answerable topic: ways callers ask it, and the approved answer per language."""
+
     id: str
     questions: list[str] = Field(min_length=1)
     answer: LanguageText
+
+
+# ---- nodes --------------------------------------------------------------------------------------
+class NodeBase(Strict):
+    escalation: EscalationOverride | None = None
+
+
+class SayNode(NodeBase):
+    """Speak, then go on."""
+
+    type: Literal["say"]
+    say: LanguageText
+    next: str
+
+
+class MenuChoice(Strict):
+    key: str | None = Field(None, pattern=r"^[0-9*#]$")
+    words: LanguagePhrases = {}
+    next: str
+
+
+class MenuNode(NodeBase):
+    """Offer choices by key (DTMF) or by voice."""
+
+    type: Literal["menu"]
+    prompt: LanguageText
+    choices: list[MenuChoice] = Field(min_length=1)
+    retries: int = Field(2, ge=0, le=5)
+    on_fail: str
+
+
+SlotKind = Literal["digits", "yes_no", "date", "phone", "account", "text"]
+
+
+class CollectNode(NodeBase):
+    """Ask for one typed value (by voice or keys) and keep it in a slot."""
+
+    type: Literal["collect"]
+    slot: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    kind: SlotKind
+    length: int | None = Field(None, ge=1, le=32)
+    prompt: LanguageText
+    reprompt: LanguageText | None = None
+    retries: int = Field(2, ge=0, le=5)
+    next: str
+    on_fail: str
+
+
+class AnswerNode(NodeBase):
+    """Answer questions from the knowledge base (optionally only some entries)."""
+
+    type: Literal["answer"]
+    prompt: LanguageText | None = None
+    topics: list[str] = []
+    next: str | None = None
+    on_miss: str | None = None
+
+
+class ConverseNode(NodeBase):
+    """Free conversation with the LLM, limited to the node's instructions and allowed topics."""
+
+    type: Literal["converse"]
+    prompt: LanguageText | None = None
+    instructions: str
+    topics: list[str] = Field(min_length=1)
+    max_turns: int = Field(6, ge=1, le=50)
+    next: str
+
+
+class Condition(Strict):
+    """All given tests must hold."""
+
+    slot: str | None = None
+    equals: str | None = None
+    one_of: list[str] | None = None
+    is_open: bool | None = None
+    caller_prefix: str | None = None
+    language: str | None = None
+
+
+class BranchRule(Strict):
+    when: Condition
+    next: str
+
+
+class BranchNode(NodeBase):
+    """Choose the next node from slots, business hours, the caller's number or language."""
+
+    type: Literal["branch"]
+    rules: list[BranchRule] = Field(min_length=1)
+    otherwise: str
+
+
+class TransferNode(NodeBase):
+    """Hand the caller to a human: `target` is a name under transfer.named, default, emergency,
+    or a SIP URI. `fallback` runs if the transfer fails (busy, no answer, rejected)."""
+
+    type: Literal["transfer"]
+    target: str = "default"
+    reason: str = "transfer_node"
+    announce: LanguageText | None = None
+    fallback: str | None = None
+
+
+class HangupNode(NodeBase):
+    type: Literal["hangup"]
+    say: LanguageText | None = None
+
+
+class SurveyNode(NodeBase):
+    """"Did this solve your problem?": yes/no by key (1/2) or voice, kept in slot `survey`."""
+
+    type: Literal["survey"]
+    question: LanguageText
+    next: str
+
+
+Node = Annotated[Union[SayNode, MenuNode, CollectNode, AnswerNode, ConverseNode, BranchNode,
+                       TransferNode, HangupNode, SurveyNode], Field(discriminator="type")]
+WAITING_TYPES = frozenset({"menu", "collect", "answer", "converse", "survey"})
 
 
 class Dialplan(Strict):
@@ -69,30 +280,27 @@ class Dialplan(Strict):
 
     name: str
     languages: list[str] = Field(default=["en"], min_length=1)
-    asr_model: Literal["whisper-tiny.en", "whisper-base"] | str = "whisper-tiny.en"
+    numbers: list[str] = []
+    asr_model: str = "whisper-tiny.en"
+    no_input_timeout_s: float = Field(8.0, ge=2, le=60)
+    hours: Hours | None = None
     prompts: Prompts
     transfer: TransferTargets
     escalation: Escalation = Escalation()
     answers: AnswerPolicy = AnswerPolicy()
     knowledge: list[KnowledgeEntry] = []
-
-    @model_validator(mode="after")
-    def _every_language_has_text(self) -> "Dialplan":
-        for field_name in ("greeting",):
-            missing = [lang for lang in self.languages
-                       if lang not in getattr(self.prompts, field_name)]
-            if missing:
-                raise ValueError(f"prompts.{field_name} has no text for declared language(s) "
-                                 f"{', '.join(missing)}")
-        for entry in self.knowledge:
-            missing = [lang for lang in self.languages if lang not in entry.answer]
-            if missing:
-                raise ValueError(f"knowledge '{entry.id}' has no answer for language(s) "
-                                 f"{', '.join(missing)}")
-        if self.escalation.emergency_phrases and not self.transfer.emergency:
-            raise ValueError("escalation.emergency_phrases are set but transfer.emergency is not")
-        return self
+    knowledge_file: str | None = None
+    start: str
+    nodes: dict[str, Node] = Field(min_length=1)
 
     def text(self, texts: LanguageText, language: str) -> str:
         """Text in `language`, else the plan's first language, else any."""
         return texts.get(language) or texts.get(self.languages[0]) or next(iter(texts.values()))
+
+    def target_uri(self, target: str) -> str:
+        """A SIP URI for a transfer node's target name or URI."""
+        if target == "default":
+            return self.transfer.default
+        if target == "emergency":
+            return self.transfer.emergency or self.transfer.default
+        return self.transfer.named.get(target, target)

@@ -45,12 +45,15 @@ class Retriever:
                 self._owner.append(index)
         self._vectors = embedder.queries(texts) if texts else np.zeros((0, 1), np.float32)
 
-    def search(self, text: str) -> Match:
+    def search(self, text: str, topics: frozenset[str] | None = None) -> Match:
+        """Best entry for `text`, among `topics` (entry ids) when given."""
         if not self.entries or not text.strip():
             return Match(None, 0.0, 0.0)
         scores = self._vectors @ self.embedder.queries([text])[0]
         best_per_entry = np.full(len(self.entries), -1.0)
         np.maximum.at(best_per_entry, self._owner, scores)
+        if topics:
+            best_per_entry[[e.id not in topics for e in self.entries]] = -1.0
         order = np.argsort(best_per_entry)[::-1]
         best = float(best_per_entry[order[0]])
         runner_up = float(best_per_entry[order[1]]) if len(order) > 1 else 0.0

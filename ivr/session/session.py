@@ -8,14 +8,16 @@ Model work runs in an executor so the driver's loop keeps its 20 ms pace.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
+from ivr.asr.base import Transcript
 from ivr.audio.endpointer import Endpointer, EndpointerConfig
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer
-from ivr.asr.base import Transcript
-from ivr.dialog.engine import Decision, DialogEngine
+from ivr.dialog.actions import Answer, Converse, Hangup, Say, Step, Transfer
+from ivr.dialog.engine import DialogEngine
 from ivr.dialplan.loader import LoadedPlan
 from ivr.events import EventLog
 from ivr.kb.retriever import KBEntry, Retriever
@@ -31,6 +33,7 @@ class TransferRequest:
     target: str
     reason: str
     summary: str
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,37 +50,42 @@ class CallSession:
 
     def __init__(self, call_id: str, loaded: LoadedPlan, engines: Engines, events: EventLog,
                  on_transfer: Callable[[TransferRequest], None] | None = None,
-                 config: SessionConfig | None = None) -> None:
+                 config: SessionConfig | None = None, caller_number: str = "",
+                 on_hangup: Callable[[str], None] | None = None,
+                 now: datetime.datetime | None = None) -> None:
         self.call_id = call_id
         self.plan = loaded.plan
         self.engines = engines
         self.events = events
         self.config = config or SessionConfig()
         self.on_transfer = on_transfer
+        self.on_hangup = on_hangup
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
-        self.dialog = DialogEngine(self.plan, _retriever(engines, loaded), engines.llm, events)
+        self.dialog = DialogEngine(self.plan, _retriever(engines, loaded), engines.llm, events,
+                                   caller_number, now)
         self.playout = FrameBuffer()
         self.ended = False
         self._work: asyncio.Task[None] | None = None
         self._interjection: asyncio.Task[None] | None = None
-        self._pending_transfer: TransferRequest | None = None
-        self._bot_text = ""
+        self._after_playout: Transfer | Hangup | None = None
         self._speech_started_busy = False
         self._barged = False
         self._first_frame_pending = False
-        events.emit("call.start", call_id=call_id, dialplan=str(loaded.path),
-                    dialplan_sha256=loaded.sha256)
+        self._quiet_since = 0.0
+        events.emit("call.start", call_id=call_id, caller=caller_number,
+                    dialplan=str(loaded.path), dialplan_sha256=loaded.sha256)
 
     # ---- driver interface -------------------------------------------------------------------
     def start(self) -> None:
-        """Greet the caller."""
-        self._run(self._speak(self.dialog.greeting()))
+        """Greet the caller (the dialplan's start node, or its after-hours node)."""
+        self._run(self._execute(self.dialog.start(), caller_said=""))
 
     def feed(self, frame: bytes) -> None:
         """One 20 ms caller frame (8 kHz PCM16)."""
         if self.ended:
             return
-        for event in self.endpointer.process(frame, self.events.clock.now()):
+        now = self.events.clock.now()
+        for event in self.endpointer.process(frame, now):
             if event.kind.name == "START":
                 self._speech_started_busy = self.bot_busy
                 self._barged = False
@@ -90,14 +98,22 @@ class CallSession:
         if (self.endpointer.in_speech and self._speech_started_busy and not self._barged
                 and self.endpointer.voiced_ms >= self.config.barge_in_ms and self.bot_busy):
             self._barge_in()
+        self._check_no_input(now)
 
     def dtmf(self, digit: str) -> None:
         """A key the caller pressed (RFC 2833 or SIP INFO: the driver does not care which)."""
         self.events.emit("dtmf", digit=digit)
-        decision = self.dialog.dtmf(digit)
-        if decision is not None:
+        self._quiet_since = self.events.clock.now()
+        step = self.dialog.on_dtmf(digit)
+        if step is not None:
             self._stop_bot()
-            self._run(self._act(decision, question=f"[key {digit}]"))
+            self._run(self._execute(step, caller_said=f"[key {digit}]"))
+
+    def transfer_failed(self, request: TransferRequest, status: str) -> None:
+        """The driver could not connect the transfer: tell the caller, follow the fallback."""
+        self.events.emit("transfer.failed", target=request.target, status=status)
+        self._run(self._execute(self.dialog.on_transfer_failed(status, request.fallback),
+                                caller_said=""))
 
     def next_frame(self) -> bytes | None:
         """The bot's next 20 ms frame, or None for silence."""
@@ -105,12 +121,8 @@ class CallSession:
         if frame is not None and self._first_frame_pending:
             self._first_frame_pending = False
             self.events.emit("playout.first_frame")
-        if frame is None and self._pending_transfer and not self._work_running:
-            request, self._pending_transfer = self._pending_transfer, None
-            self.events.emit("transfer.request", target=request.target, reason=request.reason,
-                             summary=request.summary)
-            if self.on_transfer:
-                self.on_transfer(request)
+        if frame is None and self._after_playout is not None and not self._work_running:
+            self._finish_after_playout()
         return frame
 
     async def settle(self) -> None:
@@ -129,19 +141,19 @@ class CallSession:
         if pending := [t for t in (self._work, self._interjection) if t is not None]:
             await asyncio.wait(pending)
         self.events.emit("call.end", reason=reason, turns=len(self.dialog.state.turns),
-                         summary=self.dialog.summary(reason))
+                         slots=self.dialog.state.slots, summary=self.dialog.summary(reason))
 
     @property
     def transfer_pending(self) -> bool:
-        """A transfer is decided and waits for the bot to finish its announcement."""
-        return self._pending_transfer is not None
+        """A transfer or hang-up is decided and waits for the bot to finish speaking."""
+        return self._after_playout is not None
 
     @property
     def bot_busy(self) -> bool:
         """The bot is speaking or preparing to speak."""
         return len(self.playout) > 0 or self._work_running
 
-    # ---- internals ---------------------------------------------------------------------------
+    # ---- turn handling -----------------------------------------------------------------------
     @property
     def _work_running(self) -> bool:
         return self._work is not None and not self._work.done()
@@ -159,12 +171,12 @@ class CallSession:
         except Exception as exc:  # noqa: BLE001
             error = f"{type(exc).__name__}: {exc}"
             self.events.emit("error", error=error)
-            decision = self.dialog.technical_fallback(error)
+            step = self.dialog.technical_fallback(error)
             try:
-                await self._speak(decision.say)
+                await self._execute(step, caller_said="")
             except Exception as speak_exc:  # noqa: BLE001 - TTS itself is down: transfer anyway
                 self.events.emit("error", error=f"fallback prompt failed: {speak_exc}")
-            self._queue_transfer(decision)
+                self._after_playout = step.transfer
 
     def _stop_work(self) -> None:
         if self._work_running:
@@ -178,6 +190,15 @@ class CallSession:
         self._barged = True
         self.events.emit("barge_in", dropped_s=round(self.playout.duration_s, 3))
         self._stop_bot()  # a transfer already decided still goes ahead
+
+    def _check_no_input(self, now: float) -> None:
+        if self.bot_busy or self.endpointer.in_speech or self._after_playout is not None \
+                or (self._interjection is not None and not self._interjection.done()):
+            self._quiet_since = now
+        elif now - self._quiet_since >= self.plan.no_input_timeout_s:
+            self._quiet_since = now
+            self.events.emit("no_input", node=self.dialog.state.node)
+            self._run(self._execute(self.dialog.on_no_input(), caller_said=""))
 
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
@@ -210,38 +231,44 @@ class CallSession:
             self.events.emit("backchannel", text=transcript.text if transcript else "")
             return
         self._barge_in()
-        if meaning == "turn":
+        if meaning == "turn" and transcript is not None:
             self._run(self._respond(transcript))
 
     async def _respond(self, transcript: Transcript) -> None:
-        decision = self.dialog.decide(transcript.text, transcript.language)
-        await self._act(decision, transcript.text)
+        step = self.dialog.on_text(transcript.text, transcript.language)
+        await self._execute(step, caller_said=transcript.text)
 
-    async def _act(self, decision: Decision, question: str) -> None:
-        self.events.emit("dialog.decision", action=decision.action, reason=decision.reason,
-                         **decision.evidence)
-        if decision.action == "answer":
-            spoken = [s async for s in self._speak_stream(
-                self.dialog.answer_sentences(question, decision))]
-            self.dialog.state.turns.append((question, " ".join(spoken)))
-            return
-        self.dialog.state.turns.append((question, decision.say))
-        await self._speak(decision.say)
-        if decision.action == "transfer":
-            self._queue_transfer(decision)
+    # ---- acting ------------------------------------------------------------------------------
+    async def _execute(self, step: Step, caller_said: str) -> None:
+        self.events.emit("dialog.decision", reason=step.reason, node=step.node,
+                         actions=[type(a).__name__.lower() for a in step.actions], **step.evidence)
+        spoken: list[str] = []
+        for action in step.actions:
+            if isinstance(action, Say):
+                spoken += [s async for s in self._speak_stream(_single(action.text))]
+            elif isinstance(action, (Answer, Converse)):
+                spoken += [s async for s in self._speak_stream(self.dialog.speak(action))]
+            else:
+                self._after_playout = action
+        self.dialog.state.turns.append((caller_said, " ".join(spoken)))
 
-    def _queue_transfer(self, decision: Decision) -> None:
-        self._pending_transfer = TransferRequest(
-            self.call_id, decision.target or self.plan.transfer.default, decision.reason,
-            self.dialog.summary(decision.reason))
-
-    async def _speak(self, text: str) -> None:
-        async for _ in self._speak_stream(_single(text)):
-            pass
+    def _finish_after_playout(self) -> None:
+        action, self._after_playout = self._after_playout, None
+        if isinstance(action, Transfer):
+            request = TransferRequest(self.call_id, action.target, action.reason,
+                                      self.dialog.summary(action.reason), action.fallback)
+            self.events.emit("transfer.request", target=request.target, reason=request.reason,
+                             summary=request.summary)
+            if self.on_transfer:
+                self.on_transfer(request)
+        elif isinstance(action, Hangup):
+            self.events.emit("hangup.request", reason=action.reason)
+            if self.on_hangup:
+                self.on_hangup(action.reason)
 
     async def _speak_stream(self, sentences: AsyncIterator[str]) -> AsyncIterator[str]:
         """Synthesise sentence by sentence into playout, so the first plays while the rest is
-        made; yields each piece of text once all of it is queued."""
+        made; yields each sentence once it is queued."""
         voice = self.engines.voice(self.dialog.state.language)
         first = True
         async for text in sentences:
@@ -256,7 +283,7 @@ class CallSession:
                 pad = (-len(speech.pcm)) % FRAME_BYTES
                 self.playout.push(speech.pcm + bytes(pad))
                 self.events.emit("bot.say", text=speech.text, audio_s=round(speech.audio_s, 3))
-            yield text
+                yield sentence
 
     async def _in_executor(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
         loop = asyncio.get_running_loop()

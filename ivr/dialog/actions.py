@@ -1,0 +1,60 @@
+"""What the dialog asks the call session to do, in order, for one caller input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from ivr.kb.retriever import KBEntry
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Speak a knowledge-base answer (phrased by the LLM if the policy says so)."""
+
+    question: str
+    entry: KBEntry
+    approved: str
+
+
+@dataclass(frozen=True)
+class Converse:
+    """Let the LLM reply within the node's instructions, grounded on the matched facts."""
+
+    question: str
+    instructions: str
+    facts: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    target: str
+    reason: str
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str
+
+
+Action = Union[Say, Answer, Converse, Transfer, Hangup]
+
+
+@dataclass(frozen=True)
+class Step:
+    """The dialog's response to one input: actions, the reason and the evidence for QA."""
+
+    actions: list[Action]
+    reason: str
+    node: str = ""
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def transfer(self) -> Transfer | None:
+        return next((a for a in self.actions if isinstance(a, Transfer)), None)

@@ -1,0 +1,61 @@
+"""Spoken answers from the LLM, kept honest: every sentence must be supported by approved text."""
+
+from __future__ import annotations
+
+import time
+from typing import AsyncIterator
+
+from ivr.dialog.grounding import is_supported
+from ivr.events import EventLog
+from ivr.llm.client import LLMClient
+from ivr.tts.sentences import SentenceBuffer, split_sentences
+
+
+class GroundedWriter:
+    """Streams LLM sentences while the approved facts support them, then completes with any
+    approved sentence left out, so the caller hears every approved fact and nothing else. At the
+    first unsupported sentence generation stops; on an LLM failure or timeout the approved text
+    is spoken as written."""
+
+    def __init__(self, llm: LLMClient | None, events: EventLog) -> None:
+        self.llm = llm
+        self.events = events
+
+    async def answer(self, instructions: str, facts: str, question: str,
+                     complete: bool = True) -> AsyncIterator[str]:
+        """`complete`: append approved sentences the model left out (answers); a free
+        conversation (converse) only needs what it said to be supported."""
+        spoken: list[str] = []
+        if self.llm is not None:
+            messages = [{"role": "system", "content": f"{instructions}\nFacts: {facts}"},
+                        {"role": "user", "content": question}]
+            try:
+                async for sentence in self._sentences(messages):
+                    supported = is_supported(sentence, facts)
+                    self.events.emit("llm.sentence", text=sentence, supported=supported)
+                    if not supported:
+                        break
+                    spoken.append(sentence)
+                    yield sentence
+            except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to approved text
+                self.events.emit("llm.error", error=f"{type(exc).__name__}: {exc}")
+        if spoken and not complete:
+            return
+        said = " ".join(spoken)
+        missing = [s for s in split_sentences(facts) if not said or not is_supported(s, said)]
+        if spoken and missing:
+            self.events.emit("llm.completed_from_approved", sentences=len(missing))
+        for sentence in missing:
+            yield sentence
+
+    async def _sentences(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
+        assert self.llm is not None
+        buffer, started, first = SentenceBuffer(), time.perf_counter(), True
+        async for delta in self.llm.stream(messages):
+            if first and delta.strip():
+                first = False
+                self.events.emit("llm.first_token", latency_s=round(time.perf_counter() - started, 3))
+            for sentence in buffer.push(delta):
+                yield sentence
+        for sentence in buffer.flush():
+            yield sentence

@@ -1,0 +1,139 @@
+"""Checks a schema cannot express: references, languages, reachability, input-free loops.
+
+Each problem is a (field path, message) pair; the loader turns the path into file:line:column.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ivr.dialplan.model import (WAITING_TYPES, BranchNode, CollectNode, Dialplan, MenuNode,
+                                TransferNode)
+
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def check(plan: Dialplan) -> list[Problem]:
+    return [*_references(plan), *_languages(plan), *_topics(plan), *_reachability(plan),
+            *_input_free_loops(plan), *_hotline(plan)]
+
+
+def successors(plan: Dialplan, name: str) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(field path, target node) for every edge leaving node `name`."""
+    node = plan.nodes[name]
+    for field in ("next", "on_fail", "on_miss", "otherwise", "fallback"):
+        target = getattr(node, field, None)
+        if target:
+            yield ("nodes", name, field), target
+    if isinstance(node, MenuNode):
+        for i, choice in enumerate(node.choices):
+            yield ("nodes", name, "choices", i, "next"), choice.next
+    if isinstance(node, BranchNode):
+        for i, rule in enumerate(node.rules):
+            yield ("nodes", name, "rules", i, "next"), rule.next
+
+
+def _entry_points(plan: Dialplan) -> list[tuple[tuple[str | int, ...], str]]:
+    points: list[tuple[tuple[str | int, ...], str]] = [(("start",), plan.start)]
+    if plan.hours:
+        points.append((("hours", "closed_node"), plan.hours.closed_node))
+    return points
+
+
+def _references(plan: Dialplan) -> Iterator[Problem]:
+    known = ", ".join(sorted(plan.nodes))
+    edges = _entry_points(plan) + [e for name in plan.nodes for e in successors(plan, name)]
+    for path, target in edges:
+        if target not in plan.nodes:
+            yield path, f"unknown node '{target}', expected one of: {known}"
+    for name, node in plan.nodes.items():
+        if isinstance(node, TransferNode) and not node.target.startswith(("sip:", "sips:", "tel:")) \
+                and node.target not in ("default", "emergency") and node.target not in plan.transfer.named:
+            yield ("nodes", name, "target"), (
+                f"unknown transfer target '{node.target}', expected default, emergency, a name "
+                f"under transfer.named, or a SIP URI")
+        if isinstance(node, CollectNode) and node.kind == "digits" and node.length is None:
+            yield ("nodes", name, "length"), "a digits slot needs a length"
+        if isinstance(node, MenuNode):
+            keys = [c.key for c in node.choices if c.key]
+            for key in {k for k in keys if keys.count(k) > 1}:
+                yield ("nodes", name, "choices"), f"key '{key}' is used by more than one choice"
+
+
+def _language_fields(plan: Dialplan) -> Iterator[tuple[tuple[str | int, ...], dict]]:
+    for field in type(plan.prompts).model_fields:
+        yield ("prompts", field), getattr(plan.prompts, field)
+    for i, entry in enumerate(plan.knowledge):
+        yield ("knowledge", i, "answer"), entry.answer
+    for name, node in plan.nodes.items():
+        for field in ("say", "prompt", "reprompt", "announce", "question"):
+            value = getattr(node, field, None)
+            if isinstance(value, dict):
+                yield ("nodes", name, field), value
+
+
+def _languages(plan: Dialplan) -> Iterator[Problem]:
+    for path, texts in _language_fields(plan):
+        missing = [lang for lang in plan.languages if not texts.get(lang)]
+        if missing:
+            yield path, (f"missing text for declared language(s) {', '.join(missing)} "
+                         f"(found {', '.join(sorted(texts)) or 'none'})")
+
+
+def _topics(plan: Dialplan) -> Iterator[Problem]:
+    ids = {entry.id for entry in plan.knowledge}
+    for name, node in plan.nodes.items():
+        for i, topic in enumerate(getattr(node, "topics", []) or []):
+            if topic not in ids:
+                yield ("nodes", name, "topics", i), (
+                    f"unknown knowledge entry '{topic}', expected one of: {', '.join(sorted(ids))}")
+    if plan.escalation.emergency_phrases and not plan.transfer.emergency:
+        yield ("transfer",), "escalation.emergency_phrases are set but transfer.emergency is not"
+
+
+def _reachability(plan: Dialplan) -> Iterator[Problem]:
+    seen: set[str] = set()
+    todo = [target for _, target in _entry_points(plan)]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in plan.nodes:
+            continue
+        seen.add(name)
+        todo.extend(target for _, target in successors(plan, name))
+    for name in plan.nodes:
+        if name not in seen:
+            yield ("nodes", name), f"node '{name}' is unreachable from start"
+
+
+def _input_free_loops(plan: Dialplan) -> Iterator[Problem]:
+    """A cycle through nodes that never wait for the caller would spin forever."""
+    graph = {name: [t for _, t in successors(plan, name) if t in plan.nodes]
+             for name, node in plan.nodes.items() if node.type not in WAITING_TYPES}
+    state: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str, stack: list[str]) -> Iterator[Problem]:
+        state[name] = 1
+        stack.append(name)
+        for nxt in graph.get(name, []):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    yield ("nodes", nxt), (f"loop with no caller input: {' -> '.join(cycle + [nxt])}"
+                                           f" (add a menu, collect or answer node to the loop)")
+            elif nxt not in state:
+                yield from visit(nxt, stack)
+        stack.pop()
+        state[name] = 2
+
+    for name in graph:
+        if name not in state:
+            yield from visit(name, [])
+
+
+def _hotline(plan: Dialplan) -> Iterator[Problem]:
+    if len(set(plan.languages)) != len(plan.languages):
+        yield ("languages",), "a language is listed twice"
