@@ -22,10 +22,10 @@ class PlanStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()
         self._plan = load_dialplan(path)  # a broken plan at start-up is an error, not a fallback
         self._stamp = self._stat()
         self.last_error: str | None = None
-        self._lock = threading.Lock()
 
     def current(self) -> LoadedPlan:
         with self._lock:
@@ -44,11 +44,11 @@ class PlanStore:
             log.error("dialplan %s rejected, keeping the running plan (%s):\n%s", self.path,
                       self.current().sha256[:12], exc)
             return False
+        self.last_error = None
         if plan.sha256 == self.current().sha256:
             return False
         with self._lock:
             self._plan = plan
-        self.last_error = None
         log.info("dialplan %s reloaded: now %s for new calls", self.path, plan.sha256[:12])
         return True
 
@@ -65,7 +65,7 @@ class PlanStore:
 
     def _stat(self) -> tuple:
         files = [self.path]
-        kb = self.current().plan.knowledge_file if hasattr(self, "_plan") else None
+        kb = self.current().plan.knowledge_file
         if kb:
             files.append(self.path.parent / kb)
         return tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
