@@ -53,3 +53,7 @@ def test_guard_rejects_phantom_phrases_only_when_the_model_doubts_speech():
     assert guard.reject_reason("Thank you.", no_speech_prob=0.02, avg_logprob=-0.2) is None
     assert guard.reject_reason("I lost my phone", no_speech_prob=0.7, avg_logprob=-1.5) == "no_speech"
     assert guard.reject_reason("I lost my phone", no_speech_prob=0.1, avg_logprob=-0.4) is None
+    loop = "King 3 漢王 王 王 王 王 王 王 王 王 王 王 王 王 王 王 王"
+    assert guard.reject_reason(loop, no_speech_prob=0.1, avg_logprob=-0.4) == "repetitive"
+    sentence = "My phone was stolen yesterday and I need to block the SIM card."
+    assert guard.reject_reason(sentence, no_speech_prob=0.1, avg_logprob=-0.4) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ class PhantomGuard:
     phantom_no_speech: float = 0.15
     phantom_logprob: float = -0.5
     silence_dbfs: float = -50.0
+    max_compression: float = 2.4  # "王 王 王 王 ..." loops compress far better than speech
     phrases: frozenset[str] = field(default=PHANTOM_PHRASES)
 
     def too_quiet(self, pcm: bytes) -> bool:
@@ -51,6 +53,8 @@ class PhantomGuard:
             return "empty"
         if no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold:
             return "no_speech"
+        if len(norm) > 20 and len(norm.encode()) / len(zlib.compress(norm.encode())) > self.max_compression:
+            return "repetitive"
         if norm in self.phrases and (no_speech_prob > self.phantom_no_speech
                                      or avg_logprob < self.phantom_logprob):
             return "phantom_phrase"

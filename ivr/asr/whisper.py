@@ -11,6 +11,7 @@ from ivr.asr.guard import PhantomGuard
 from ivr.audio.resample import resample
 
 WHISPER_RATE = 16000
+MAX_TOKENS_PER_TURN = 96
 
 
 class WhisperASR(ASREngine):
@@ -42,9 +43,12 @@ class WhisperASR(ASREngine):
     def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> Hypothesis:
         audio = np.frombuffer(resample(pcm, rate, WHISPER_RATE), dtype="<i2").astype(np.float32) / 32768.0
         language = self._language(audio, languages)
+        # One temperature (no fallback re-decoding) and a token cap: a phone turn is short, and a
+        # hallucination loop on unclear audio must not hold the caller for seconds.
         segments, _ = self.model.transcribe(
             audio, language=language, beam_size=self.beam_size, vad_filter=False,
-            condition_on_previous_text=False, without_timestamps=True)
+            condition_on_previous_text=False, without_timestamps=True, temperature=0.0,
+            max_new_tokens=MAX_TOKENS_PER_TURN)
         segments = list(segments)
         if not segments:
             return Hypothesis("", language, 1.0, 0.0)
