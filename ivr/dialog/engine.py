@@ -81,8 +81,11 @@ class DialogEngine:
         node = self.plan.nodes[self.state.node]
         if isinstance(node, CollectNode) and node.kind in KEYED_KINDS:
             self._digits = self._digits or DigitCollector(node.length)
-            value = self._digits.push(digit)
-            return self._slot_filled(node, value) if value is not None else None
+            keyed = self._digits.push(digit)
+            if keyed is None:
+                return None
+            return self._slot_filled(node, parse_slot(node.kind, keyed, node.length,
+                                                      self.state.language, self.now.date()))
         if isinstance(node, CollectNode) and node.kind == "yes_no" and digit in "12":
             return self._slot_filled(node, "yes" if digit == "1" else "no")
         esc = self.escalation()

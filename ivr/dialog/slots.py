@@ -99,6 +99,8 @@ def _spoken_digits(tokens: list[str]) -> str:
         step = 1
         if tok.isdigit():
             piece = tok
+        elif tok in ("oh", "o") and not (_is_numeric(prev) or _is_numeric(nxt)):
+            piece = None  # "Oh, I think it's..." is not a zero
         elif tok in _UNITS or tok in _CN_DIGITS:
             piece = _single_digit(tok)
             if tok in _CN_DIGITS and nxt == "十":  # 二十, 二十三
@@ -158,7 +160,8 @@ def parse_digits(text: str, length: int | None = None) -> str | None:
 _YES = ["yes", "yeah", "yea", "yep", "yup", "ya", "yah", "correct", "thats correct", "right",
         "thats right", "that is right", "sure", "of course", "absolutely", "definitely",
         "affirmative", "ok", "okay", "certainly", "exactly", "indeed", "it did", "it does",
-        "it is", "i did", "i do", "i have", "i think so", "yes please", "it worked", "it works", "uh huh", "please do",
+        "it is", "i did", "i do", "alright", "all right", "i have", "i think so", "yes please",
+        "it worked", "it works", "uh huh", "please do",
         "go ahead", "true", "sounds good",
         "是", "是的", "对", "对的", "好", "好的", "没错", "没问题", "没有问题", "可以", "行", "嗯",
         "有", "正确", "确定", "对啊", "是啊", "当然", "需要", "要"]
@@ -273,7 +276,8 @@ def _shift_weekday(today: datetime.date, weekday: int, mode: str) -> datetime.da
     return today + datetime.timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
 
 
-def _month_day(today: datetime.date, month: int, day: int, year: int | None) -> datetime.date | None:
+def _month_day(today: datetime.date, month: int, day: int,
+               year: int | None) -> datetime.date | None:
     """That day and month in `year`, else the first one on or after today (skipping years
     where it does not exist, like February 29)."""
     if year is not None:
@@ -325,7 +329,8 @@ def _cn_int(text: str) -> int | None:
 
 _ISO = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)")
 _CN_NUM = "[0-9零〇一二两三四五六七八九十]"
-_CN_DATE = re.compile(rf"(?:({_CN_NUM}{{4}})年)?({_CN_NUM}{{1,3}})月(?:份)?({_CN_NUM}{{1,3}})(?:日|号)?")
+_CN_DATE = re.compile(
+    rf"(?:({_CN_NUM}{{4}})年)?({_CN_NUM}{{1,3}})月(?:份)?({_CN_NUM}{{1,3}})(?:日|号)?")
 _CN_DAY = re.compile(rf"({_CN_NUM}{{1,3}})(?:日|号)")
 _CN_WEEK = re.compile(r"(下下|下个|下|这个|这|本)?(?:周|星期|礼拜)([一二三四五六日天1-7])")
 _CN_RELATIVE = [("大后天", 3), ("后天", 2), ("明天", 1), ("明日", 1), ("今天", 0), ("今日", 0),
@@ -336,7 +341,7 @@ _MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _YEAR = r"(?:,?\s+(?:of\s+)?(\d{4}))?"
 _EN_MONTH_DAY = re.compile(rf"\b{_MONTH}\s+(?:the\s+)?{_DAY}\b{_YEAR}")
 _EN_DAY_MONTH = re.compile(rf"\b(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MONTH}(?![a-z]){_YEAR}")
-_EN_NTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b")
+_EN_NTH = re.compile(r"(?:\bthe\s+|^)(\d{1,2})(?:st|nd|rd|th)\b")
 _EN_WEEKDAY = re.compile(r"\b(?:(next|this|coming)\s+(?:week\s+)?)?(?:on\s+)?("
                          + "|".join(_WEEKDAYS) + r")s?\b(\s+next\s+week|\s+after\s+next)?")
 _EN_IN_DAYS = re.compile(r"\bin\s+(a|an|\d{1,3})\s+(day|days|week|weeks)\b")
@@ -412,7 +417,8 @@ def parse_date(text: str, today: datetime.date, language: str = "en") -> str | N
     prepared = _prepare(text).strip()
     if re.fullmatch(r"\d{8}", prepared):  # keypad entry YYYYMMDD
         try:
-            return datetime.date(int(prepared[:4]), int(prepared[4:6]), int(prepared[6:])).isoformat()
+            day = datetime.date(int(prepared[:4]), int(prepared[4:6]), int(prepared[6:]))
+            return day.isoformat()
         except ValueError:
             return None
     match = _ISO.search(prepared)

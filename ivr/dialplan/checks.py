@@ -137,3 +137,26 @@ def _input_free_loops(plan: Dialplan) -> Iterator[Problem]:
 def _hotline(plan: Dialplan) -> Iterator[Problem]:
     if len(set(plan.languages)) != len(plan.languages):
         yield ("languages",), "a language is listed twice"
+    slots = {n.slot: n.kind for n in plan.nodes.values() if isinstance(n, CollectNode)}
+    slots["survey"] = "yes_no"
+    for name, node in plan.nodes.items():
+        if isinstance(node, MenuNode) and plan.escalation.human_key and node.escalation is None:
+            for i, choice in enumerate(node.choices):
+                if choice.key == plan.escalation.human_key:
+                    yield ("nodes", name, "choices", i, "key"), (
+                        f"key '{choice.key}' is escalation.human_key (it always transfers to a "
+                        f"person): pick another key or override escalation.human_key here")
+        if not isinstance(node, BranchNode):
+            continue
+        for i, rule in enumerate(node.rules):
+            when, path = rule.when, ("nodes", name, "rules", i, "when")
+            if not when.model_dump(exclude_none=True):
+                yield path, "empty condition (always true): use 'otherwise' instead"
+            if when.slot and when.slot not in slots:
+                yield path + ("slot",), (f"slot '{when.slot}' is never collected, expected one "
+                                         f"of: {', '.join(sorted(slots))}")
+            if when.is_open is not None and plan.hours is None:
+                yield path + ("is_open",), "is_open needs the plan's 'hours'"
+            values = [when.equals] if when.equals is not None else (when.one_of or [])
+            if slots.get(when.slot or "") == "yes_no" and not set(values) <= {"yes", "no"}:
+                yield path, f"slot '{when.slot}' is yes/no: compare it with \"yes\" or \"no\""

@@ -79,7 +79,8 @@ def _load_knowledge(kb_path: Path, plan_path: Path, plan_root: yaml.Node | None
     try:
         return TypeAdapter(list[KnowledgeEntry]).validate_python(data), raw
     except ValidationError as exc:
-        raise DialplanError("\n".join(_describe(kb_path, root, err) for err in exc.errors())) from exc
+        raise DialplanError("\n".join(_describe(kb_path, root, err, "knowledge.")
+                                      for err in exc.errors())) from exc
 
 
 def _where(path: Path, root: yaml.Node | None, loc: tuple) -> str:
@@ -91,17 +92,26 @@ def _field(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _describe(path: Path, root: yaml.Node | None, error: dict) -> str:
+def _describe(path: Path, root: yaml.Node | None, error: dict, label: str = "") -> str:
     # Drop the discriminator tag pydantic inserts for node unions ("nodes.x.say.next").
     loc = tuple(p for i, p in enumerate(error["loc"])
                 if not (i == 2 and error["loc"][0] == "nodes" and isinstance(p, str)
                         and p in _NODE_TYPES))
     message = error["msg"].removeprefix("Value error, ")
+    kinds = ", ".join(sorted(_NODE_TYPES))
     if error["type"] == "union_tag_invalid":
-        message = f"unknown node type, expected one of: {', '.join(sorted(_NODE_TYPES))}"
-    found = "" if error["type"] in ("missing", "value_error", "union_tag_invalid") \
-        else f" (found {error.get('input')!r:.60})"
-    return f"{_where(path, root, loc)}: {_field(loc)}: {message}{found}"
+        loc = (*loc, "type")
+        message = f"unknown node type '{error['ctx']['tag']}', expected one of: {kinds}"
+    elif error["type"] == "union_tag_not_found":
+        message = f"missing 'type', expected one of: {kinds}"
+    elif error["type"] == "string_type" and isinstance(error.get("input"), (bool, int, float)):
+        message += (" (YAML reads unquoted yes/no/on/off as true/false and 12 as a number: "
+                    "quote it, \"yes\" / \"12\")")
+    found = "" if error["type"] in _NO_FOUND else f" (found {error.get('input')!r:.60})"
+    return f"{_where(path, root, loc)}: {label}{_field(loc)}: {message}{found}"
+
+
+_NO_FOUND = frozenset({"missing", "value_error", "union_tag_invalid", "union_tag_not_found"})
 
 
 _NODE_TYPES = frozenset({"say", "menu", "collect", "answer", "converse", "branch", "transfer",

@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 LanguageText = dict[str, str]
 """Text per language code, e.g. {"en": "Hello", "zh": "您好"}."""
 LanguagePhrases = dict[str, list[str]]
 """Phrases per language code."""
 
-_TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+_TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -49,28 +49,21 @@ class Prompts(Strict):
     goodbye: LanguageText = {"en": "Thank you for calling. Goodbye.", "zh": "感谢您的来电，再见。"}
 
 
-class TransferTargets(Strict):
-    """SIP URIs the bot hands callers to: `default`, `emergency`, and any named ones."""
-
-    default: str
-    emergency: str | None = None
-    named: dict[str, str] = {}
-
-    @field_validator("default", "emergency")
-    @classmethod
-    def _sip_uri(cls, value: str | None) -> str | None:
-        return _check_uri(value) if value is not None else None
-
-    @field_validator("named")
-    @classmethod
-    def _sip_uris(cls, value: dict[str, str]) -> dict[str, str]:
-        return {name: _check_uri(uri) for name, uri in value.items()}
-
-
 def _check_uri(value: str) -> str:
     if not re.match(r"^(sips?:[^@\s]+@[^\s]+|tel:\+?[\d-]+)$", value):
         raise ValueError(f"expected a SIP URI like sip:agent@example.org, found '{value}'")
     return value
+
+
+SipUri = Annotated[str, AfterValidator(_check_uri)]
+
+
+class TransferTargets(Strict):
+    """SIP URIs the bot hands callers to: `default`, `emergency`, and any named ones."""
+
+    default: SipUri
+    emergency: SipUri | None = None
+    named: dict[str, SipUri] = {}
 
 
 class Escalation(Strict):
@@ -116,13 +109,16 @@ class Hours(Strict):
     @classmethod
     def _ranges(cls, value: dict[str, str]) -> dict[str, str]:
         for days, span in value.items():
+            if len(days.split("-")) > 2:
+                raise ValueError(f"bad day range '{days}', expected one day or a range like mon-fri")
             for day in days.split("-"):
                 if day not in DAYS:
                     raise ValueError(f"bad day '{day}' in '{days}', expected one of "
                                      f"{', '.join(DAYS)} or a range like mon-fri")
-            if span != "closed" and not _TIME_RANGE.match(span):
+            if span != "closed" and (not _TIME_RANGE.match(span)
+                                     or span[:5] == span[6:]):
                 raise ValueError(f"bad time range '{span}' for {days}, expected HH:MM-HH:MM "
-                                 f"(24-hour) or 'closed'")
+                                 f"(24-hour, start and end different) or 'closed'")
         return value
 
     @field_validator("holidays")
