@@ -17,6 +17,9 @@ def test_sentences_split_for_streaming():
     # A sentence shorter than 12 characters ("Yes.") is spoken together with the next one.
     assert split_sentences("Yes. It costs 3.5 dollars a day! Anything else? 好的。谢谢") == [
         "Yes. It costs 3.5 dollars a day!", "Anything else?", "好的。", "谢谢"]
+    # Abbreviations do not end a sentence.
+    assert split_sentences("Open from 8 a.m. to 8 p.m. on weekdays. Call us, e.g. tomorrow.") == [
+        "Open from 8 a.m. to 8 p.m. on weekdays.", "Call us, e.g. tomorrow."]
     buffer = SentenceBuffer()
     assert buffer.push("You can pay online") == []
     assert buffer.push(" or by debit. Also in the") == ["You can pay online or by debit."]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import sys
 from pathlib import Path
 
@@ -30,8 +31,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="write the call's events here as JSON lines")
     parser.add_argument("--codec", choices=["pcmu", "pcma"], default="pcmu",
                         help="phone line codec applied to the caller (default: %(default)s)")
+    parser.add_argument("--caller-number", default="+15550100",
+                        help="the caller's number, for dialplan branches (default: %(default)s)")
+    parser.add_argument("--at", type=_when, default=None, metavar="ISO_TIME",
+                        help="pretend the call happens at this time, e.g. 2026-11-25T10:00+00:00 "
+                             "(business hours); default: now")
     add_runtime_options(parser)
     parser.set_defaults(func=run)
+
+
+def _when(text: str) -> datetime.datetime:
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO time like "
+                                         f"2026-11-25T10:00+00:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
 
 
 def print_event(event: Event) -> None:
@@ -63,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             args.events.unlink(missing_ok=True)
         events = EventLog(clock, args.events)
         events.subscribe(print_event)
-        session = CallSession(f"talk-{args.caller.stem}", loaded, engines, events)
+        session = CallSession(f"talk-{args.caller.stem}", loaded, engines, events,
+                              caller_number=args.caller_number, now=args.at)
         result = asyncio.run(run_offline(session, clock, caller))
         events.close()
     write_wav(args.out, result.bot_audio, PHONE_RATE)

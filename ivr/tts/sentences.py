@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # A sentence ends at . ! ? (followed by space/end, not inside "3.5" or "e.g.") or at CJK 。！？；
-_END = re.compile(r"(?<!\b[A-Z])(?<!\be\.g)(?<!\bi\.e)(?<!\bMr)(?<!\bDr)(?<!\bMs)(?<!\bMrs)"
+_END = re.compile(r"(?<!\b[A-Za-z])(?<!\be\.g)(?<!\bi\.e)(?<!\bMr)(?<!\bDr)(?<!\bMs)(?<!\bMrs)"
                   r"[.!?]+[\"')\]]*(?=\s)|[。！？；]")
 
 
