@@ -94,6 +94,11 @@ class Endpointer:
         """Voiced ms in the current turn (0 outside speech), e.g. to gate barge-in."""
         return self._voiced_ms
 
+    @property
+    def current_audio(self) -> bytes:
+        """The utterance so far (pre-roll included) while in speech, for interim recognition."""
+        return bytes(self._audio) if self._in_speech else b""
+
     def process(self, frame: bytes, t: float) -> list[SpeechEvent]:
         """Consume one frame starting at call time `t` (seconds); returns the events it caused."""
         if len(frame) != self._frame_bytes:

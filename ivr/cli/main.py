@@ -16,13 +16,13 @@ Start with:  ivr talk samples/caller.wav   (hear how the bot answers a recorded 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ivr.cli import bench, dialplan_cmd, models, talk
+    from ivr.cli import bench, dialplan_cmd, eval_cmd, models, talk
 
     parser = argparse.ArgumentParser(prog="ivr", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (talk, bench, dialplan_cmd, models):
+    for module in (talk, bench, dialplan_cmd, eval_cmd, models):
         module.register(sub)
     return parser
 

@@ -13,7 +13,10 @@ from typing import AsyncIterator, Literal
 
 from ivr.dialog.actions import Action, Answer, Converse, Hangup, Say, Step, Transfer
 from ivr.dialog.answers import GroundedWriter
-from ivr.dialog.guards import find_phrase, is_backchannel, is_stop_request
+from ivr.dialog.anger import AngerAssessment, AngerConfig, AngerTracker
+from ivr.dialog.guards import is_backchannel, is_stop_request
+from ivr.dialog.phrases import PhraseMatcher
+from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
@@ -37,8 +40,9 @@ class DialogState:
     attempts: int = 0
     unresolved: int = 0
     converse_turns: int = 0
-    turns: list[tuple[str, str]] = field(default_factory=list)  # (caller said, bot did)
+    turns: list[SummaryTurn] = field(default_factory=list)
     visited: list[str] = field(default_factory=list)
+    mood: AngerAssessment | None = None
 
 
 class DialogEngine:
@@ -53,6 +57,11 @@ class DialogEngine:
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.state = DialogState(language=plan.languages[0])
         self._digits: DigitCollector | None = None
+        self._matchers: dict[str, tuple[PhraseMatcher, PhraseMatcher]] = {}
+        self._menu_matchers: dict[tuple[str, int], PhraseMatcher] = {}
+        policy = plan.escalation.anger
+        self.anger = AngerTracker(AngerConfig(threshold=policy.threshold, hot_turn=policy.hot_turn,
+                                              consecutive=policy.consecutive_turns))
 
     # ---- inputs -------------------------------------------------------------------------------
     def start(self) -> Step:
@@ -60,11 +69,12 @@ class DialogEngine:
         first = self.plan.hours.closed_node if closed and self.plan.hours else self.plan.start
         return Step(self._enter(first), "after_hours" if closed else "start", first)
 
-    def on_text(self, text: str, language: str | None = None) -> Step:
-        """One recognised caller turn."""
+    def on_text(self, text: str, language: str | None = None, audio: bytes | None = None,
+                speech_s: float | None = None) -> Step:
+        """One recognised caller turn; `audio` (8 kHz PCM16) lets anger hear the voice."""
         if language in self.plan.languages:
             self.state.language = language
-        guard = self._guards(text)
+        guard = self._guards(text, audio, speech_s)
         if guard is not None:
             return guard
         node = self.plan.nodes[self.state.node]
@@ -129,9 +139,9 @@ class DialogEngine:
             return "backchannel"
         if is_stop_request(text):
             return "stop"
-        esc = self.escalation()
+        emergency, human = self._phrase_matchers()
         node = self.plan.nodes[self.state.node]
-        if find_phrase(text, esc.emergency_phrases) or find_phrase(text, esc.human_phrases):
+        if emergency.find(text) or human.find(text):
             return "turn"
         if isinstance(node, MenuNode) and self._menu_match(node, text):
             return "turn"
@@ -149,14 +159,19 @@ class DialogEngine:
         return self.writer.answer(action.instructions, action.facts, action.question,
                                   complete=False)
 
-    def summary(self, reason: str) -> str:
-        """Deterministic summary for the agent: what the caller said and why we transfer."""
-        said = " | ".join(caller for caller, _ in self.state.turns[-3:] if caller) \
-            or "(nothing recognised)"
-        slots = ", ".join(f"{k}={v}" for k, v in self.state.slots.items()) or "none"
-        return (f"reason={reason}; language={self.state.language}; node={self.state.node}; "
-                f"slots: {slots}; caller said: {said}")
+    def check_partial(self, text: str) -> Step | None:
+        """An emergency heard in an unfinished utterance: act before the caller stops talking."""
+        emergency, _ = self._phrase_matchers()
+        match = emergency.find(text, partial=True)
+        if match is None or not match.complete:
+            return None
+        return self._emergency({"phrase": match.phrase, "matched": match.matched,
+                                "score": round(match.score, 3), "partial": True})
 
+    def summary(self, reason: str) -> AgentSummary:
+        """The hand-over note for the agent (short form for the SIP header, full for screens)."""
+        return build_summary(self.state.turns, self.state.slots, reason, self.state.mood,
+                             self.state.language)
     def escalation(self) -> Escalation:
         """The hotline's escalation rules with the current node's overrides applied."""
         node = self.plan.nodes.get(self.state.node)
@@ -221,7 +236,13 @@ class DialogEngine:
 
     # ---- per node type -------------------------------------------------------------------------
     def _menu_match(self, node: MenuNode, text: str):
-        return next((c for c in node.choices if find_phrase(text, c.words)), None)
+        for i, choice in enumerate(node.choices):
+            key = (self.state.node, i)
+            if key not in self._menu_matchers:
+                self._menu_matchers[key] = PhraseMatcher(choice.words)
+            if choice.words and self._menu_matchers[key].find(text):
+                return choice
+        return None
 
     def _menu_text(self, node: MenuNode, text: str) -> Step:
         return self._choose(node, self._menu_match(node, text), {"text": text})
@@ -285,15 +306,43 @@ class DialogEngine:
                     self.state.node, evidence)
 
     # ---- guards --------------------------------------------------------------------------------
-    def _guards(self, text: str) -> Step | None:
-        esc = self.escalation()
-        if phrase := find_phrase(text, esc.emergency_phrases):
-            return Step([Say(self._t(self.plan.prompts.emergency)),
-                         Transfer(self.plan.target_uri("emergency"), "emergency")],
-                        "emergency", self.state.node, {"phrase": phrase})
-        if phrase := find_phrase(text, esc.human_phrases):
-            return self._to_human("caller_asked_for_human", {"phrase": phrase})
+    def _phrase_matchers(self) -> tuple[PhraseMatcher, PhraseMatcher]:
+        """Emergency and human-request matchers for the current node's escalation rules."""
+        node = self.plan.nodes.get(self.state.node)
+        key = self.state.node if node is not None and node.escalation is not None else ""
+        if key not in self._matchers:
+            esc = self.escalation()
+            self._matchers[key] = (
+                PhraseMatcher(esc.emergency_phrases, esc.exclusions, esc.match_threshold),
+                PhraseMatcher(esc.human_phrases, esc.exclusions, esc.match_threshold))
+        return self._matchers[key]
+
+    def _guards(self, text: str, audio: bytes | None, speech_s: float | None) -> Step | None:
+        emergency, human = self._phrase_matchers()
+        if match := emergency.find(text):
+            return self._emergency({"phrase": match.phrase, "matched": match.matched,
+                                    "score": round(match.score, 3)})
+        if match := human.find(text):
+            return self._to_human("caller_asked_for_human",
+                                  {"phrase": match.phrase, "matched": match.matched})
+        policy = self.escalation().anger
+        if not policy.enabled:
+            return None
+        mood = self.anger.assess(text, audio if policy.use_voice else None, 8000, speech_s)
+        self.state.mood = mood
+        self.events.emit("anger", score=round(mood.score, 3), smoothed=round(mood.smoothed, 3),
+                         escalate=mood.escalate)
+        if mood.escalate:
+            return Step([Say(self._t(self.plan.prompts.angry)),
+                         Transfer(self.plan.transfer.default, "angry_caller")], "angry_caller",
+                        self.state.node, {"anger": round(mood.score, 3),
+                                          "smoothed": round(mood.smoothed, 3), **mood.evidence})
         return None
+
+    def _emergency(self, evidence: dict) -> Step:
+        return Step([Say(self._t(self.plan.prompts.emergency)),
+                     Transfer(self.plan.target_uri("emergency"), "emergency")],
+                    "emergency", self.state.node, evidence)
 
     def _to_human(self, reason: str, evidence: dict) -> Step:
         return Step([Say(self._t(self.plan.prompts.transfer)),

@@ -38,6 +38,9 @@ class Prompts(Strict):
                                  "zh": "抱歉，这个问题我无法在这里帮您解决。"}
     transfer: LanguageText = {"en": "Let me put you through to a colleague who can help.",
                               "zh": "我为您转接人工客服。"}
+    angry: LanguageText = {
+        "en": "I'm sorry this has been frustrating. Let me put you through to a colleague.",
+        "zh": "非常抱歉给您带来不便，我为您转接人工客服。"}
     emergency: LanguageText = {"en": "This sounds urgent. I'm connecting you to emergency help now.",
                                "zh": "情况紧急，正在为您转接急救帮助。"}
     transfer_failed: LanguageText = {
@@ -64,15 +67,33 @@ class TransferTargets(Strict):
     default: SipUri
     emergency: SipUri | None = None
     named: dict[str, SipUri] = {}
+    summary_webhook: str | None = Field(None, pattern=r"^https?://")
+    """Where the full agent summary is POSTed (JSON) at each transfer."""
+
+
+class AngerPolicy(Strict):
+    """Anger from the caller's words and voice (against their own baseline), with hysteresis:
+    one loud word does not transfer; two hot turns in a row, or the smoothed score over
+    `threshold`, do."""
+
+    enabled: bool = True
+    use_voice: bool = True
+    threshold: float = Field(0.45, gt=0, le=1)
+    hot_turn: float = Field(0.4, gt=0, le=1)
+    consecutive_turns: int = Field(2, ge=1, le=5)
 
 
 class Escalation(Strict):
-    """When a caller goes to a human at once, checked on every turn before any model."""
+    """When a caller goes to a human at once, checked on every turn before any model.
+    Phrases match through ASR misspellings (fuzzy and phonetic; Chinese by characters);
+    `exclusions` ("fire my", "human error") cancel a phrase they overlap."""
 
     emergency_phrases: LanguagePhrases = {}
     human_phrases: LanguagePhrases = {}
+    exclusions: LanguagePhrases = {}
+    match_threshold: float = Field(0.8, gt=0, le=1)
     human_key: str | None = Field("0", pattern=r"^[0-9*#]$")
-    anger_threshold: float = Field(0.7, gt=0, le=1)
+    anger: AngerPolicy = AngerPolicy()
     max_unresolved_turns: int = Field(2, ge=1, le=10)
 
 
@@ -81,8 +102,9 @@ class EscalationOverride(Strict):
 
     emergency_phrases: LanguagePhrases | None = None
     human_phrases: LanguagePhrases | None = None
+    exclusions: LanguagePhrases | None = None
     human_key: str | None = Field(None, pattern=r"^[0-9*#]$")
-    anger_threshold: float | None = Field(None, gt=0, le=1)
+    anger: AngerPolicy | None = None
     max_unresolved_turns: int | None = Field(None, ge=1, le=10)
 
 

@@ -18,6 +18,7 @@ from ivr.audio.endpointer import Endpointer, EndpointerConfig
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer
 from ivr.dialog.actions import Answer, Converse, Hangup, Say, Step, Transfer
 from ivr.dialog.engine import DialogEngine
+from ivr.dialog.summary import SummaryTurn
 from ivr.dialplan.loader import LoadedPlan
 from ivr.events import EventLog
 from ivr.kb.retriever import KBEntry, Retriever
@@ -43,6 +44,8 @@ class SessionConfig:
                                     # bot is transcribed first: "mhm" is ignored, "stop" barges in
     asr_timeout_s: float = 10.0
     tts_timeout_s: float = 10.0
+    partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
+                                    # (0 turns it off)
 
 
 class CallSession:
@@ -67,6 +70,10 @@ class CallSession:
         self.ended = False
         self._work: asyncio.Task[None] | None = None
         self._interjection: asyncio.Task[None] | None = None
+        self._partial: asyncio.Task[None] | None = None
+        self._next_partial_t = 0.0
+        self._utterance_handled = False
+        self._background: set[asyncio.Task[None]] = set()
         self._after_playout: Transfer | Hangup | None = None
         self._speech_started_busy = False
         self._barged = False
@@ -88,7 +95,8 @@ class CallSession:
         for event in self.endpointer.process(frame, now):
             if event.kind.name == "START":
                 self._speech_started_busy = self.bot_busy
-                self._barged = False
+                self._barged = self._utterance_handled = False
+                self._next_partial_t = now + self.config.partial_every_s
                 self.events.emit("speech.start", at=round(event.t, 3), bot_busy=self.bot_busy)
             elif event.dropped:
                 self.events.emit("speech.end", at=round(event.t, 3), speech_ms=event.speech_ms,
@@ -98,6 +106,7 @@ class CallSession:
         if (self.endpointer.in_speech and self._speech_started_busy and not self._barged
                 and self.endpointer.voiced_ms >= self.config.barge_in_ms and self.bot_busy):
             self._barge_in()
+        self._maybe_check_partial(now)
         self._check_no_input(now)
 
     def dtmf(self, digit: str) -> None:
@@ -127,8 +136,13 @@ class CallSession:
 
     async def settle(self) -> None:
         """Wait until no model work is in flight (simulated-time drivers)."""
-        while pending := [t for t in (self._work, self._interjection) if t and not t.done()]:
+        while pending := [t for t in self._tasks if not t.done()]:
             await asyncio.wait(pending)
+
+    @property
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [t for t in (self._work, self._interjection, self._partial, *self._background)
+                if t is not None]
 
     async def close(self, reason: str) -> None:
         """End the session (hang-up, transfer done, shutdown); idempotent."""
@@ -136,12 +150,15 @@ class CallSession:
             return
         self.ended = True
         self._stop_bot()
-        if self._interjection is not None:
-            self._interjection.cancel()
-        if pending := [t for t in (self._work, self._interjection) if t is not None]:
+        for task in (self._interjection, self._partial):
+            if task is not None:
+                task.cancel()
+        if pending := self._tasks:
             await asyncio.wait(pending)
+        summary = self.dialog.summary(reason)
         self.events.emit("call.end", reason=reason, turns=len(self.dialog.state.turns),
-                         slots=self.dialog.state.slots, summary=self.dialog.summary(reason))
+                         slots=self.dialog.state.slots, summary=summary.short,
+                         summary_full=summary.full)
 
     @property
     def transfer_pending(self) -> bool:
@@ -200,14 +217,44 @@ class CallSession:
             self.events.emit("no_input", node=self.dialog.state.node)
             self._run(self._execute(self.dialog.on_no_input(), caller_said=""))
 
+    def _maybe_check_partial(self, now: float) -> None:
+        """While the caller talks, re-recognise the utterance so far about once a second and act
+        on an emergency phrase at once instead of waiting for the end of the turn."""
+        if (self.config.partial_every_s <= 0 or not self.endpointer.in_speech
+                or self._utterance_handled or now < self._next_partial_t
+                or (self._partial is not None and not self._partial.done())
+                or not self.plan.escalation.emergency_phrases):
+            return
+        self._next_partial_t = now + self.config.partial_every_s
+        self._partial = asyncio.get_running_loop().create_task(
+            self._check_partial(self.endpointer.current_audio))
+
+    async def _check_partial(self, audio: bytes) -> None:
+        try:
+            transcript = await self._in_executor(
+                self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
+                timeout=self.config.asr_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the final result will still be checked
+            self.events.emit("asr.partial_error", error=f"{type(exc).__name__}: {exc}")
+            return
+        step = self.dialog.check_partial(transcript.text) if not transcript.rejected else None
+        if step is None or self._utterance_handled:
+            return
+        self._utterance_handled = True
+        self.events.emit("asr.partial", text=transcript.text)
+        self._stop_bot()
+        self._run(self._execute(step, caller_said=transcript.text))
+
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
+        if self._utterance_handled:
+            return  # already acted on from an interim result
         if self._speech_started_busy and not self._barged:
             # Short talk over the bot: the bot keeps speaking while we find out what it was.
             self._interjection = asyncio.get_running_loop().create_task(
                 self._guarded(self._interject(audio)))
             return
-        self._run(self._turn(audio))
+        self._run(self._turn(audio, speech_ms / 1000))
 
     async def _recognise(self, audio: bytes) -> Transcript | None:
         transcript = await self._in_executor(
@@ -220,9 +267,9 @@ class CallSession:
                          rtf=round(transcript.rtf, 3), compute_s=round(transcript.compute_s, 3))
         return transcript
 
-    async def _turn(self, audio: bytes) -> None:
+    async def _turn(self, audio: bytes, speech_s: float) -> None:
         if transcript := await self._recognise(audio):
-            await self._respond(transcript)
+            await self._respond(transcript, audio, speech_s)
 
     async def _interject(self, audio: bytes) -> None:
         transcript = await self._recognise(audio)
@@ -232,10 +279,10 @@ class CallSession:
             return
         self._barge_in()
         if meaning == "turn" and transcript is not None:
-            self._run(self._respond(transcript))
+            self._run(self._respond(transcript, audio, None))
 
-    async def _respond(self, transcript: Transcript) -> None:
-        step = self.dialog.on_text(transcript.text, transcript.language)
+    async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
+        step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
         await self._execute(step, caller_said=transcript.text)
 
     # ---- acting ------------------------------------------------------------------------------
@@ -250,21 +297,47 @@ class CallSession:
                 spoken += [s async for s in self._speak_stream(self.dialog.speak(action))]
             else:
                 self._after_playout = action
-        self.dialog.state.turns.append((caller_said, " ".join(spoken)))
+        entry = next((a.entry.id for a in step.actions if isinstance(a, Answer)), None)
+        self.dialog.state.turns.append(SummaryTurn(
+            caller_said, " ".join(spoken), type(step.actions[-1]).__name__.lower()
+            if step.actions else "", step.reason, entry))
 
     def _finish_after_playout(self) -> None:
         action, self._after_playout = self._after_playout, None
         if isinstance(action, Transfer):
-            request = TransferRequest(self.call_id, action.target, action.reason,
-                                      self.dialog.summary(action.reason), action.fallback)
+            summary = self.dialog.summary(action.reason)
+            request = TransferRequest(self.call_id, action.target, action.reason, summary.short,
+                                      action.fallback)
             self.events.emit("transfer.request", target=request.target, reason=request.reason,
-                             summary=request.summary)
+                             summary=summary.short, summary_full=summary.full)
+            if self.plan.transfer.summary_webhook:
+                task = asyncio.get_running_loop().create_task(self._post_summary(action.reason))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             if self.on_transfer:
                 self.on_transfer(request)
         elif isinstance(action, Hangup):
             self.events.emit("hangup.request", reason=action.reason)
             if self.on_hangup:
                 self.on_hangup(action.reason)
+
+    async def _post_summary(self, reason: str) -> None:
+        """The full summary (LLM-written where it answers in time) to the plan's webhook."""
+        import httpx
+
+        from ivr.dialog.summary import llm_summary
+
+        state = self.dialog.state
+        summary = await llm_summary(self.engines.llm, state.turns, state.slots, reason,
+                                    state.mood, state.language, timeout_s=4.0)
+        body = {"call_id": self.call_id, "reason": reason, "short": summary.short,
+                "full": summary.full, "source": summary.source, "slots": state.slots}
+        try:
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                response = await client.post(self.plan.transfer.summary_webhook, json=body)
+            self.events.emit("summary.webhook", status=response.status_code, source=summary.source)
+        except httpx.HTTPError as exc:
+            self.events.emit("summary.webhook", status=0, error=f"{type(exc).__name__}: {exc}")
 
     async def _speak_stream(self, sentences: AsyncIterator[str]) -> AsyncIterator[str]:
         """Synthesise sentence by sentence into playout, so the first plays while the rest is
