@@ -1,0 +1,99 @@
+"""Hand-off to humans inside real calls: emergencies while the bot speaks and before the caller
+finishes, anger across turns, a calm caller on a loud line, and the summary the agent gets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+
+from ivr.audio.g711 import phone_line
+from ivr.dialplan.loader import load_dialplan
+from ivr.events import EventLog, ManualClock
+from ivr.qa.synth import synth_caller
+from ivr.session.offline import ScriptTurn, run_script
+from ivr.session.session import CallSession
+
+from conftest import DEMO_PLAN, call
+
+
+def test_emergency_while_the_bot_speaks_interrupts_it(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(1.0, "My husband has chest pain.")])
+    result, events = call(engines, demo_plan, caller)
+    assert events.of_kind("barge_in") or events.of_kind("asr.partial")
+    assert result.transfer is not None and result.transfer.reason == "emergency"
+
+
+def test_emergency_is_acted_on_before_the_caller_stops_talking(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "I can't breathe, it started an hour ago after dinner "
+                                           "and it is getting worse and worse every minute.")])
+    result, events = call(engines, demo_plan, caller)
+    partial = events.of_kind("asr.partial")
+    assert partial, [e.kind for e in events.events]
+    ends = events.of_kind("speech.end")
+    transfer_decided = next(e for e in events.of_kind("dialog.decision")
+                            if e.data["reason"] == "emergency")
+    assert not ends or transfer_decided.t < ends[0].t
+    assert result.transfer is not None and result.transfer.target.startswith("sip:emergency")
+
+
+def test_angry_words_over_two_turns_transfer_with_evidence(engines, demo_plan, voice_en):
+    turns = ["This is ridiculous, my bill is wrong again and nobody fixes it!",
+             "This is absolutely useless, I am sick of this stupid company, I'm cancelling!"]
+    clock = ManualClock()
+    events = EventLog(clock)
+    session = CallSession("angry", demo_plan, engines, events)
+    script = [ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice_en.speak_all(t))))
+              for t in turns]
+    result = asyncio.run(run_script(session, clock, script))
+    assert result.transfer is not None and result.transfer.reason == "angry_caller"
+    decision = next(e.data for e in events.of_kind("dialog.decision")
+                    if e.data["reason"] == "angry_caller")
+    assert decision["words"] and decision["smoothed"] >= 0.45
+    assert "upset" in result.transfer.summary or "angry" in result.transfer.summary
+
+
+def test_calm_caller_on_a_loud_noisy_line_is_not_escalated(engines, demo_plan, voice_en):
+    rng = np.random.default_rng(11)
+    caller = synth_caller(voice_en, [(4.0, "How do I pay my bill?"),
+                                     (7.0, "And what data plans do you have?")], gain=3.0)
+    samples = np.frombuffer(caller, "<i2").astype(np.float32)
+    samples += rng.normal(0, 0.02 * 32768, samples.size)
+    noisy = np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+    result, events = call(engines, demo_plan, noisy)
+    assert result.transfer is None
+    assert events.of_kind("anger") and not any(e.data["escalate"] for e in events.of_kind("anger"))
+
+
+def test_full_summary_goes_to_the_webhook(tmp_path, engines, voice_en):
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(DEMO_PLAN.read_text().replace(
+        "  emergency: sip:emergency@127.0.0.1:5070",
+        f"  emergency: sip:emergency@127.0.0.1:5070\n"
+        f"  summary_webhook: http://127.0.0.1:{server.server_port}/summary"))
+    plan = load_dialplan(plan_path)
+    caller = synth_caller(voice_en, [(4.0, "How much does roaming cost?"),
+                                     (8.0, "Can I talk to a real person please?")])
+    result, events = call(engines, plan, caller)
+    server.shutdown()
+    assert result.transfer is not None
+    assert len(received) == 1 and received[0]["call_id"] == "test"
+    assert "roaming" in received[0]["full"].lower()
+    assert events.of_kind("summary.webhook")[0].data["status"] == 204
+    assert len(result.transfer.summary) <= 200 and result.transfer.summary.isascii()
