@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Synthesise caller questions with piper, send them over an 8 kHz G.711 line "
                     "through real call sessions (one question per call) and print per-stage "
                     "latencies (p50/p95), real-time factors and model load times.")
+    parser.add_argument("scenario", nargs="?", choices=["turns", "emergency"], default="turns",
+                        help="turns: knowledge questions, one per call (default); emergency: "
+                             "emergency phrases, end of utterance -> transfer")
     parser.add_argument("--turns", type=int, default=20, help="caller turns to run (default: 20)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     add_runtime_options(parser)
@@ -36,30 +39,63 @@ def questions(plan, count: int) -> list[str]:
     return [pool[i % len(pool)] for i in range(count)]
 
 
+EMERGENCIES = ["My father has chest pain and he is sweating.", "I can't breathe.",
+               "There is a fire in my kitchen.", "My friend took an overdose.",
+               "I think I'm having a heart attack, please help."]
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with runtime(args) as (loaded, engines):
         startup_s = time.perf_counter() - started
         voice = engines.voice(loaded.plan.languages[0])
-        turns: list[TurnLatency] = []
-        for i, question in enumerate(tqdm(questions(loaded.plan, args.turns), desc="turns",
-                                          unit="turn")):
-            caller = synth_caller(voice, [(4.0, question)])
+        emergency = args.scenario == "emergency"
+        pool = EMERGENCIES if emergency else questions(loaded.plan, args.turns)
+        runs = []
+        for i in tqdm(range(args.turns), desc=args.scenario, unit="call"):
+            caller = synth_caller(voice, [(4.0, pool[i % len(pool)])])
             clock = ManualClock()
             events = EventLog(clock)
             session = CallSession(f"bench-{i}", loaded, engines, events)
             asyncio.run(run_offline(session, clock, caller))
-            turns.extend(turn_latencies(events.events))
-    figures = summarise(turns, engines.timings, startup_s)
+            runs.append(events.events)
+    if emergency:
+        figures = emergency_figures(runs)
+    else:
+        figures = summarise([t for run in runs for t in turn_latencies(run)], engines.timings,
+                            startup_s)
     print(json.dumps(figures, indent=2) if args.json else render(figures))
     return 0
 
 
-def summarise(turns: list[TurnLatency], load: dict[str, float], startup_s: float) -> dict:
-    def stat(values: list[float | None]) -> dict[str, float]:
-        p50, p95 = percentiles([v for v in values if v is not None])
-        return {"p50": round(p50, 3), "p95": round(p95, 3), "n": sum(v is not None for v in values)}
+def emergency_figures(runs: list[list]) -> dict:
+    """End of the caller's emergency utterance -> transfer decided (negative when an interim
+    result caught it first) and -> transfer sent (after the short announcement), in call time."""
+    decided, sent, missed, interim = [], [], 0, 0
+    for events in runs:
+        decision = next((e for e in events if e.kind == "dialog.decision"
+                         and e.data.get("reason") == "emergency"), None)
+        request = next((e for e in events if e.kind == "transfer.request"), None)
+        end = next((e for e in events if e.kind == "speech.end"), None)
+        if decision is None or request is None:
+            missed += 1
+            continue
+        interim += bool(decision.data.get("partial"))
+        voice_end = end.data["at"] if end else decision.t
+        decided.append(decision.t - voice_end)
+        sent.append(request.t - voice_end)
+    return {"turns": len(runs), "missed": missed, "caught_on_interim_result": interim,
+            "stages_s": {"end of utterance -> transfer decided": _stat(decided),
+                         "end of utterance -> transfer sent": _stat(sent)}}
 
+
+def _stat(values: list[float | None]) -> dict[str, float]:
+    p50, p95 = percentiles([v for v in values if v is not None])
+    return {"p50": round(p50, 3), "p95": round(p95, 3), "n": sum(v is not None for v in values)}
+
+
+def summarise(turns: list[TurnLatency], load: dict[str, float], startup_s: float) -> dict:
+    stat = _stat
     return {
         "turns": len(turns),
         "stages_s": {
@@ -75,11 +111,17 @@ def summarise(turns: list[TurnLatency], load: dict[str, float], startup_s: float
 
 
 def render(figures: dict) -> str:
-    lines = [f"{figures['turns']} turns", "", f"{'stage':42} {'p50':>8} {'p95':>8} {'n':>4}"]
+    lines = [f"{figures['turns']} calls"]
+    if "missed" in figures:
+        lines.append(f"missed: {figures['missed']}; caught on an interim result: "
+                     f"{figures['caught_on_interim_result']}")
+    lines += ["", f"{'stage (seconds)':44} {'p50':>8} {'p95':>8} {'n':>4}"]
     for name, s in figures["stages_s"].items():
-        lines.append(f"{name:42} {s['p50']:8.3f} {s['p95']:8.3f} {s['n']:4d}")
-    lines += ["", f"{'real-time factor':42} {'p50':>8} {'p95':>8}"]
-    for name, s in figures["rtf"].items():
-        lines.append(f"{name:42} {s['p50']:8.3f} {s['p95']:8.3f}")
-    lines += ["", "model load (s)"] + [f"  {k:40} {v:8.3f}" for k, v in figures["load_s"].items()]
+        lines.append(f"{name:44} {s['p50']:8.3f} {s['p95']:8.3f} {s['n']:4d}")
+    if figures.get("rtf"):
+        lines += ["", f"{'real-time factor':44} {'p50':>8} {'p95':>8}"]
+        lines += [f"{name:44} {s['p50']:8.3f} {s['p95']:8.3f}" for name, s in figures["rtf"].items()]
+    if figures.get("load_s"):
+        lines += ["", "model load (s)"]
+        lines += [f"  {k:42} {v:8.3f}" for k, v in figures["load_s"].items()]
     return "\n".join(lines)
