@@ -39,8 +39,13 @@ def engines(llm_server) -> Engines:
 
 
 @pytest.fixture(scope="session")
-def voice_en(engines):
-    return engines.voice("en")
+def voice_en():
+    """The synthetic caller's voice: piper without random prosody, so every run hears the same
+    caller (the bot's own voice keeps its natural variation)."""
+    from ivr.models.locator import piper_joe
+    from ivr.tts.piper_tts import PiperTTS
+
+    return PiperTTS(*piper_joe(), deterministic=True)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,14 @@ def questions(plan, count: int) -> list[str]:
     return [pool[i % len(pool)] for i in range(count)]
 
 
+def caller_voice():
+    """The synthetic caller: piper without random prosody, so runs are repeatable."""
+    from ivr.models.locator import piper_joe
+    from ivr.tts.piper_tts import PiperTTS
+
+    return PiperTTS(*piper_joe(), deterministic=True)
+
+
 EMERGENCIES = ["My father has chest pain and he is sweating.", "I can't breathe.",
                "There is a fire in my kitchen.", "My friend took an overdose.",
                "I think I'm having a heart attack, please help."]
@@ -48,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with runtime(args) as (loaded, engines):
         startup_s = time.perf_counter() - started
-        voice = engines.voice(loaded.plan.languages[0])
+        voice = caller_voice()
         emergency = args.scenario == "emergency"
         pool = EMERGENCIES if emergency else questions(loaded.plan, args.turns)
         runs = []
