@@ -8,6 +8,7 @@ host's monotonic clock, so stage latencies are real even when the call runs in s
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -63,7 +64,9 @@ class EventLog:
     """Collects a call's events in memory and, if given a path, appends each as a JSON line.
 
     Every line is flushed and fsynced as it is written so a crash keeps the record up to it.
-    Listeners (the CLI printer, the SIP worker, tests) are called for each event.
+    If the disk fills up (or the file cannot be written), the call goes on: the error is logged
+    once, `write_error` says what happened, and events stay in memory. Listeners (the CLI printer,
+    the SIP worker, tests) are called for each event.
     """
 
     def __init__(self, clock: Clock, path: Path | None = None, fsync: bool = True) -> None:
@@ -72,6 +75,8 @@ class EventLog:
         self._listeners: list[Callable[[Event], None]] = []
         self._lock = threading.Lock()
         self._fsync = fsync
+        self.path = path
+        self.write_error: str | None = None
         self._file = open(path, "a", encoding="utf-8") if path else None
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
@@ -81,19 +86,32 @@ class EventLog:
         event = Event(self.clock.now(), kind, data)
         with self._lock:
             self.events.append(event)
-            if self._file:
-                self._file.write(event.to_json() + "\n")
-                self._file.flush()
-                if self._fsync:
-                    os.fsync(self._file.fileno())
+            if self._file and self.write_error is None:
+                self._write(event)
         for listener in self._listeners:
             listener(event)
         return event
+
+    def _write(self, event: Event) -> None:
+        assert self._file is not None
+        try:
+            self._file.write(event.to_json() + "\n")
+            self._file.flush()
+            if self._fsync:
+                os.fsync(self._file.fileno())
+        except OSError as exc:
+            self.write_error = f"{self.path}: {exc.strerror or exc}"
+            logging.getLogger("ivr.events").error(
+                "cannot write the call record (%s); the call goes on, events kept in memory",
+                self.write_error)
 
     def of_kind(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
 
     def close(self) -> None:
         if self._file:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                pass  # already reported by _write
             self._file = None
