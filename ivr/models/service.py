@@ -31,22 +31,18 @@ import base64
 import dataclasses
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Annotated, Iterator, Literal
 
-import httpx
 import numpy as np
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from ivr.errors import IvrError
-from ivr.llm.embedded import free_port
+from ivr.service_process import ServiceProcess, free_port, http_ok
 from ivr.session.engines import Engines
 
 
@@ -129,7 +125,7 @@ def create_app(engines: Engines) -> FastAPI:
     return app
 
 
-class ModelServiceProcess:
+class ModelServiceProcess(ServiceProcess):
     """`python -m ivr.models.service` on 127.0.0.1 as a subprocess; use as a context manager.
 
     Its output goes to `log_path` (a temporary file when not given), which error messages name.
@@ -138,69 +134,21 @@ class ModelServiceProcess:
     def __init__(self, asr_model: str = "whisper-tiny.en", languages: list[str] | None = None,
                  port: int | None = None, asr_device: str = "cpu",
                  log_path: Path | None = None) -> None:
+        super().__init__("model service", log_path)
         self.asr_model = asr_model
         self.languages = languages or ["en"]
         self.port = port or free_port()
         self.asr_device = asr_device
-        if log_path is None:
-            fd, name = tempfile.mkstemp(prefix=f"ivr-model-service-{self.port}-", suffix=".log")
-            os.close(fd)
-            log_path = Path(name)
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
+        self.ready = http_ok(f"{self.base_url}/health")  # type: ignore[method-assign]
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_timeout_s: float = 120.0) -> "ModelServiceProcess":
-        """Start the service and wait until GET /health answers 200."""
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "ivr.models.service", "--port", str(self.port),
-                 "--asr-model", self.asr_model, "--languages", ",".join(self.languages),
-                 "--asr-device", self.asr_device],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        deadline = time.monotonic() + ready_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                self.process = None
-                raise IvrError(f"model service exited with {code} while starting"
-                               f"{_last_line(self.log_path)} (see {self.log_path})")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1.0, trust_env=False).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise IvrError(f"model service not ready after {ready_timeout_s:.0f} s (see {self.log_path})")
-
-    def stop(self) -> None:
-        """Terminate the service (kill it if it does not exit within 10 s)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def __enter__(self) -> "ModelServiceProcess":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return f": {lines[-1].strip()[:300]}" if lines else ""
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "ivr.models.service", "--port", str(self.port),
+                "--asr-model", self.asr_model, "--languages", ",".join(self.languages),
+                "--asr-device", self.asr_device]
 
 
 def main(argv: list[str] | None = None) -> None:
