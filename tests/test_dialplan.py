@@ -155,3 +155,12 @@ def test_branch_and_menu_mistakes_are_caught(tmp_path, old, new, field, message)
     lines = str(info.value).splitlines()
     assert len(lines) == 1 and f": {field}: " in lines[0] and message in lines[0], lines
     assert lines[0].startswith(f"{plan}:")
+
+
+def test_a_language_without_a_voice_is_caught(tmp_path):
+    source = (Path(__file__).parent / "data" / "flows" / "all-nodes.yaml").read_text()
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(source.replace("languages: [en]", "languages: [en, fr]"))
+    with pytest.raises(DialplanError) as info:
+        load_dialplan(plan)
+    assert "languages.1: no voice for 'fr'" in str(info.value)

@@ -137,6 +137,13 @@ def _input_free_loops(plan: Dialplan) -> Iterator[Problem]:
 def _hotline(plan: Dialplan) -> Iterator[Problem]:
     if len(set(plan.languages)) != len(plan.languages):
         yield ("languages",), "a language is listed twice"
+    from ivr.tts.voices import DEFAULT_VOICES_FILE, load_voices
+
+    voices = load_voices()
+    for i, language in enumerate(plan.languages):
+        if language not in voices:
+            yield ("languages", i), (f"no voice for '{language}' in {DEFAULT_VOICES_FILE}, "
+                                     f"expected one of: {', '.join(sorted(voices))}")
     slots = {n.slot: n.kind for n in plan.nodes.values() if isinstance(n, CollectNode)}
     slots["survey"] = "yes_no"
     for name, node in plan.nodes.items():
