@@ -1,0 +1,137 @@
+"""Number words and text normalisation shared by the slot parsers, and the digits parser."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# ---- normalisation ------------------------------------------------------------------------------
+
+_APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"}
+# Traditional -> simplified for the characters these parsers look at (Whisper sometimes writes
+# traditional characters for Mandarin).
+_TRAD = str.maketrans({"對": "对", "沒": "没", "錯": "错", "號": "号", "週": "周", "後": "后",
+                       "兩": "两", "個": "个", "禮": "礼", "確": "确", "麼": "么", "這": "这",
+                       "當": "当", "會": "会", "問": "问", "題": "题", "語": "语", "準": "准"})
+_CJK = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+
+
+def prepare(text: str) -> str:
+    """NFKC (full-width digits and letters to ASCII), straight apostrophes, simplified Chinese."""
+    text = unicodedata.normalize("NFKC", text)
+    for curly, straight in _APOSTROPHES.items():
+        text = text.replace(curly, straight)
+    return text.translate(_TRAD)
+
+
+_WORD = re.compile(rf"[{_CJK}]|\d+(?:st|nd|rd|th)\b|\d+|[a-z]+(?:'[a-z]+)*|\+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case tokens: one per CJK character, words (apostrophes dropped: "don't" -> "dont"),
+    digit runs, ordinals like "3rd", and "+"."""
+    return [t.replace("'", "") for t in _WORD.findall(prepare(text).lower())]
+
+
+# ---- digits -------------------------------------------------------------------------------------
+
+UNITS = {"zero": 0, "oh": 0, "o": 0, "nought": 0, "naught": 0, "nil": 0, "one": 1, "two": 2,
+          "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+TEENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
+         "seventy": 70, "eighty": 80, "ninety": 90}
+REPEAT = {"double": 2, "triple": 3, "treble": 3}
+# Words Whisper writes for a spoken digit; only taken as digits next to other digits.
+_HOMOPHONES = {"won": "1", "too": "2", "to": "2", "for": "4", "fore": "4", "ate": "8"}
+CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def _single_digit(token: str) -> str | None:
+    if token in UNITS:
+        return str(UNITS[token])
+    if token in CN_DIGITS:
+        return str(CN_DIGITS[token])
+    if len(token) == 1 and token.isdigit():
+        return token
+    return None
+
+
+def is_numeric(token: str | None) -> bool:
+    return token is not None and (token.isdigit() or token in UNITS or token in TEENS
+                                  or token in TENS or token in CN_DIGITS or token == "十"
+                                  or token in REPEAT)
+
+
+def spoken_digits(tokens: list[str]) -> str:
+    """The digits said in `tokens` ("oh four double five" -> "0455", "二十三" -> "23",
+    "five hundred" -> "500"); other words are skipped."""
+    out = ""
+    pad = 0  # trailing zeros of "hundred"/"thousand" that the next number may fill
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        prev = tokens[i - 1] if i > 0 else None
+        piece: str | None = None
+        step = 1
+        if tok.isdigit():
+            piece = tok
+        elif tok in ("oh", "o") and not (is_numeric(prev) or is_numeric(nxt)):
+            piece = None  # "Oh, I think it's..." is not a zero
+        elif tok in UNITS or tok in CN_DIGITS:
+            piece = _single_digit(tok)
+            if tok in CN_DIGITS and nxt == "十":  # 二十, 二十三
+                unit = _single_digit(tokens[i + 2]) if i + 2 < len(tokens) else None
+                unit = unit if unit is not None and tokens[i + 2] in CN_DIGITS else None
+                piece = f"{piece}{unit or '0'}"
+                step = 3 if unit else 2
+        elif tok == "十":  # 十, 十五
+            unit = _single_digit(nxt) if nxt in CN_DIGITS else None
+            piece = f"1{unit or '0'}"
+            step = 2 if unit else 1
+        elif tok in TEENS:
+            piece = str(TEENS[tok])
+        elif tok in TENS:
+            unit = UNITS.get(nxt or "")
+            if unit and nxt not in ("oh", "o"):
+                piece, step = str(TENS[tok] + unit), 2
+            else:
+                piece = str(TENS[tok])
+        elif tok in REPEAT and nxt is not None and _single_digit(nxt) is not None:
+            piece, step = _single_digit(nxt) * REPEAT[tok], 2
+        elif tok in ("hundred", "thousand", "百", "千") and out and is_numeric(prev):
+            zeros = 2 if tok in ("hundred", "百") else 3
+            out += "0" * zeros
+            pad = zeros
+            i += 1
+            continue
+        elif tok == "and" and pad:
+            i += 1
+            continue
+        elif tok in _HOMOPHONES:
+            before, after = is_numeric(prev), is_numeric(nxt)
+            if (before and after) or (tok not in ("to", "for") and (before or after)):
+                piece = _HOMOPHONES[tok]
+        if piece is None:
+            pad = 0
+        elif pad and len(piece) <= pad:
+            out = out[:len(out) - len(piece)] + piece
+            pad = 0
+        else:
+            out += piece
+            pad = 0
+        i += step
+    return out
+
+
+def parse_digits(text: str, length: int | None = None) -> str | None:
+    """Digits from words, digit strings ("12-34 56") or Chinese (一二三, 幺, 两, 零)."""
+    digits = spoken_digits(tokenize(text))
+    if not digits or (length is not None and len(digits) != length):
+        return None
+    return digits
+
+
+# ---- yes / no -----------------------------------------------------------------------------------
