@@ -36,6 +36,19 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if `ivr` dies without stopping it (Linux), so a
+    killed `ivr serve` leaves no orphaned model service, LLM server or kamailio behind."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 def temp_log(prefix: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=f"ivr-{prefix}-", suffix=".log")
     os.close(fd)
@@ -60,7 +73,8 @@ class ServiceProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True)
+                env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True,
+                preexec_fn=die_with_parent)
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

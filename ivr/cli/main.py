@@ -12,17 +12,18 @@ from ivr.errors import IvrError
 DESCRIPTION = """Voice IVR bot for phone hotlines.
 
 Everything runs offline on the embedded default models (whisper, piper, SmolLM2 via llama.cpp).
-Start with:  ivr talk samples/caller.wav   (hear how the bot answers a recorded caller)"""
+Start with:  ivr serve                      (answer SIP calls on 127.0.0.1:5060)
+             ivr talk samples/caller.wav    (hear how the bot answers a recorded caller)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ivr.cli import bench, dialplan_cmd, eval_cmd, models, talk
+    from ivr.cli import bench, dialplan_cmd, eval_cmd, models, serve, talk
 
     parser = argparse.ArgumentParser(prog="ivr", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (talk, bench, dialplan_cmd, eval_cmd, models):
+    for module in (serve, talk, bench, dialplan_cmd, eval_cmd, models):
         module.register(sub)
     return parser
 

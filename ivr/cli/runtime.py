@@ -34,7 +34,7 @@ def runtime(args: argparse.Namespace, progress: bool = True) -> Iterator[tuple[L
     from ivr.models.locator import smollm2_gguf
 
     loaded = load_dialplan(args.dialplan)
-    needs_llm = loaded.plan.answers.style == "llm"
+    needs_llm = loaded.plan.uses_llm
     with contextlib.ExitStack() as stack:
         url = args.llm_url
         if needs_llm and not url:

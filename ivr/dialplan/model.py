@@ -311,6 +311,12 @@ class Dialplan(Strict):
     start: str
     nodes: dict[str, Node] = Field(min_length=1)
 
+    @property
+    def uses_llm(self) -> bool:
+        """LLM-phrased answers or converse nodes need an LLM server."""
+        return self.answers.style == "llm" or any(n.type == "converse"
+                                                  for n in self.nodes.values())
+
     def text(self, texts: LanguageText, language: str) -> str:
         """Text in `language`, else the plan's first language, else any."""
         return texts.get(language) or texts.get(self.languages[0]) or next(iter(texts.values()))

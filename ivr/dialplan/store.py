@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Callable
 
 from ivr.dialplan.loader import LoadedPlan, load_dialplan
 from ivr.errors import DialplanError
@@ -31,8 +32,9 @@ class PlanStore:
         with self._lock:
             return self._plan
 
-    def poll(self) -> bool:
-        """Reload if the files changed; True if a new plan went live."""
+    def poll(self, on_reload: Callable[[LoadedPlan], None] | None = None) -> bool:
+        """Reload if the files changed; True if a new plan went live. `on_reload` runs with the
+        new plan before it goes live (e.g. to build its knowledge index)."""
         stamp = self._stat()
         if stamp == self._stamp:
             return False
@@ -47,18 +49,25 @@ class PlanStore:
         self.last_error = None
         if plan.sha256 == self.current().sha256:
             return False
+        if on_reload is not None:
+            on_reload(plan)
         with self._lock:
             self._plan = plan
         log.info("dialplan %s reloaded: now %s for new calls", self.path, plan.sha256[:12])
         return True
 
-    def watch(self, interval_s: float = 1.0) -> threading.Event:
+    def watch(self, interval_s: float = 1.0,
+              on_reload: Callable[[LoadedPlan], None] | None = None) -> threading.Event:
         """Poll every `interval_s` on a daemon thread until the returned event is set."""
         stop = threading.Event()
 
         def loop() -> None:
             while not stop.wait(interval_s):
-                self.poll()
+                try:
+                    self.poll(on_reload)
+                except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
+                    log.exception("dialplan reload of %s failed; keeping the running plan",
+                                  self.path)
 
         threading.Thread(target=loop, name="dialplan-watch", daemon=True).start()
         return stop

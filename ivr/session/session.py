@@ -64,7 +64,7 @@ class CallSession:
         self.on_transfer = on_transfer
         self.on_hangup = on_hangup
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
-        self.dialog = DialogEngine(self.plan, _retriever(engines, loaded), engines.llm, events,
+        self.dialog = DialogEngine(self.plan, knowledge_index(engines, loaded), engines.llm, events,
                                    caller_number, now)
         self.playout = FrameBuffer()
         self.ended = False
@@ -273,6 +273,8 @@ class CallSession:
 
     async def _interject(self, audio: bytes) -> None:
         transcript = await self._recognise(audio)
+        if transcript is not None:
+            await self._prepare_retrieval(transcript.text)
         meaning = self.dialog.classify_interjection(transcript.text) if transcript else "backchannel"
         if meaning == "backchannel":
             self.events.emit("backchannel", text=transcript.text if transcript else "")
@@ -281,7 +283,14 @@ class CallSession:
         if meaning == "turn" and transcript is not None:
             self._run(self._respond(transcript, audio, None))
 
+    async def _prepare_retrieval(self, text: str) -> None:
+        """The knowledge-base embedding runs off the event loop: on a SIP worker it is a network
+        call to the model service and must not stall other calls' 20 ms audio."""
+        await self._in_executor(self.dialog.retriever.prepare, text,
+                                timeout=self.config.asr_timeout_s)
+
     async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
+        await self._prepare_retrieval(transcript.text)
         step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
         await self._execute(step, caller_said=transcript.text)
 
@@ -368,7 +377,7 @@ async def _single(text: str) -> AsyncIterator[str]:
     yield text
 
 
-def _retriever(engines: Engines, loaded: LoadedPlan) -> Retriever:
+def knowledge_index(engines: Engines, loaded: LoadedPlan) -> Retriever:
     """Question vectors are computed once per plan version and shared by every call on it."""
     if loaded.sha256 not in engines.retrievers:
         entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in loaded.plan.knowledge]

@@ -1,0 +1,131 @@
+"""`ivr serve`: the hotline on SIP. Model service, the LLM if the plan needs one, N SIP workers
+(<= 4 calls each) and, with N > 1, Kamailio in front; runs until Ctrl-C, then stops it all."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from ivr.cli.runtime import add_runtime_options
+from ivr.dialplan.loader import LoadedPlan
+from ivr.errors import IvrError
+from ivr.sip.endpoint import MAX_CALLS
+from ivr.sip.stack import StackSettings, hotline
+
+log = logging.getLogger("ivr.serve")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "serve", help="answer phone calls over SIP",
+        description="Answer calls over SIP/RTP (G.711) with the dialplan. One worker process "
+                    f"takes up to {MAX_CALLS} calls; with --workers N > 1, Kamailio listens on "
+                    "--port and spreads calls over the workers (OPTIONS-probed, with failover). "
+                    "Every call is recorded as a stereo WAV (caller left, bot right) plus its "
+                    "event log (JSON lines). Ctrl-C stops everything it started.")
+    parser.add_argument("--port", type=int, default=5060, help="public SIP UDP port (default: %(default)s)")
+    parser.add_argument("--bind", default="127.0.0.1",
+                        help="IPv4 address for SIP and RTP; callers must reach it (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help=f"SIP worker processes, {MAX_CALLS} calls each (default: %(default)s)")
+    parser.add_argument("--allow", action="append", metavar="CIDR",
+                        help="peer allowed to call (address or CIDR, repeatable; "
+                             "default: 127.0.0.1/32); others get 403")
+    parser.add_argument("--recordings", type=Path, default=Path("recordings"),
+                        help="folder for call recordings and event logs (default: %(default)s)")
+    parser.add_argument("--rtp-port", type=int, default=40000,
+                        help="first RTP port; worker i uses the 100 ports from "
+                             "rtp-port + 100*i (default: %(default)s)")
+    parser.add_argument("--answer-delay-ms", type=int, default=0,
+                        help="ring this long before answering (default: %(default)s)")
+    parser.add_argument("--transfer-timeout-s", type=float, default=30.0,
+                        help="a transfer with no final answer by then has failed (default: %(default)s)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="where generated configs and service logs go (default: a temp folder)")
+    add_runtime_options(parser)
+    parser.set_defaults(func=run)
+
+
+def banner(args: argparse.Namespace, loaded: LoadedPlan, run_dir: Path) -> str:
+    where = f"{args.bind}:{args.port}"
+    front = (f"Kamailio on {where} -> {args.workers} workers x {MAX_CALLS} calls "
+             f"(SIP ports {args.port + 1}-{args.port + args.workers})"
+             if args.workers > 1 else f"1 worker on {where}, {MAX_CALLS} calls at once")
+    return "\n".join([
+        "",
+        f"ivr serve: the {loaded.plan.name} hotline answers on sip:hotline@{where} (UDP, G.711)",
+        f"  capacity:   {front}",
+        f"  call it:    sipp -sn uac {where} -m 1          (signalling only, no audio)",
+        f"              python -m ivr.sip.caller sip:hotline@{where} --say question.wav "
+        "--record call.wav",
+        f"              or a softphone (Linphone, baresip): sip:hotline@{where}",
+        f"  allowed:    {', '.join(args.allow or ['127.0.0.1/32'])} (everyone else gets 403)",
+        f"  recordings: {args.recordings.resolve()}/<call-id>.wav (caller left, bot right) "
+        "and <call-id>.jsonl (events)",
+        f"  logs:       calls below; services in {run_dir}",
+        "Ctrl-C stops it.",
+        "",
+    ])
+
+
+def stack_settings(args: argparse.Namespace) -> StackSettings:
+    return StackSettings(
+        dialplan=args.dialplan, run_dir=args.run_dir or Path(tempfile.mkdtemp(prefix="ivr-serve-")),
+        recordings=args.recordings, port=args.port, bind=args.bind, workers=args.workers,
+        allow=list(args.allow or ["127.0.0.1/32"]), rtp_port=args.rtp_port,
+        answer_delay_ms=args.answer_delay_ms, transfer_timeout_s=args.transfer_timeout_s,
+        llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = stack_settings(args)
+    settings.check()  # bad options fail before anything starts
+    stop = _StopOnSignal()
+    with hotline(settings, say=lambda text: print(text, flush=True)) as running:
+        print(banner(args, running.loaded, settings.run_dir), flush=True)
+        while not stop.requested:
+            running.pool.watch()
+            time.sleep(0.5)
+        print("ivr serve: stopping (calls in progress are ended and recorded)...", flush=True)
+    print("ivr serve: stopped", flush=True)
+    return 0
+
+
+class _StopOnSignal:
+    """Ctrl-C / SIGTERM ask the main loop to stop, so shutdown runs in order, not mid-step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:  # a second Ctrl-C: stop waiting politely
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ivr.cli.serve ...` (the same as `ivr serve ...`)."""
+    import os
+    import sys
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(prog="ivr")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except IvrError as exc:
+        print(f"ivr: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

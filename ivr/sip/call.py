@@ -1,0 +1,117 @@
+"""pjsua2 call and account subclasses: they translate library callbacks into driver calls.
+
+All of these callbacks run on the worker's asyncio thread (mainThreadOnly, see endpoint.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+
+from ivr.sip.media import AudioBridge
+
+if TYPE_CHECKING:
+    from ivr.sip.driver import CallDriver
+
+log = logging.getLogger("ivr.sip")
+
+DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info"}
+
+
+class BotCall(pj.Call):
+    """One incoming call; implements the driver's `Leg` (refer, end)."""
+
+    def __init__(self, account: pj.Account, call_index: int, label: str) -> None:
+        super().__init__(account, call_index)
+        self.label = label
+        self.driver: CallDriver | None = None
+        self.bridge: AudioBridge | None = None
+        self.audio: pj.AudioMedia | None = None
+        self.disconnected = False
+
+    # ---- Leg --------------------------------------------------------------------------------
+    def refer(self, target: str, headers: dict[str, str]) -> None:
+        prm = pj.CallOpParam(True)
+        for name, value in headers.items():
+            header = pj.SipHeader()
+            header.hName, header.hValue = name, value
+            prm.txOption.headers.append(header)
+        self.xfer(target, prm)
+
+    def end(self, code: int = 0) -> None:
+        prm = pj.CallOpParam()
+        if code:
+            prm.statusCode = code
+        self.hangup(prm)
+
+    # ---- pjsua2 callbacks -------------------------------------------------------------------
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.driver:
+            self.driver.on_answered()
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.disconnected:
+            self.disconnected = True
+            if self.audio is not None and self.bridge is not None:
+                _quietly(self.bridge.stopTransmit, self.audio)
+            if self.driver:
+                self.driver.on_disconnected(info.lastStatusCode, info.lastReason)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        info = self.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            audio = self.getAudioMedia(index)
+            if self.bridge is None:
+                self.bridge = AudioBridge(f"ivr-{self.label}")
+            audio.startTransmit(self.bridge)   # caller -> bridge.rx
+            self.bridge.startTransmit(audio)   # bridge.tx -> caller
+            self.audio = audio
+            if self.driver:
+                self.driver.on_media(self.bridge)
+            return
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
+        if self.driver:
+            self.driver.on_dtmf(prm.digit, DTMF_METHODS.get(prm.method, str(prm.method)))
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
+        if prm.finalNotify:
+            prm.cont = False  # no more NOTIFYs wanted
+        if self.driver:
+            self.driver.on_transfer_status(prm.statusCode, prm.reason, prm.finalNotify)
+
+    def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # noqa: N802
+        if self.driver:
+            try:
+                self.driver.on_stream_stats(stream_stats(self.getStreamStat(prm.streamIdx)))
+            except pj.Error:
+                pass
+
+
+def stream_stats(stat: pj.StreamStat) -> dict[str, Any]:
+    """RTP counters of a finished stream (RTCP view of both directions)."""
+    rx, tx = stat.rtcp.rxStat, stat.rtcp.txStat
+    return {"rtp_rx_packets": rx.pkt, "rtp_rx_lost": rx.loss, "rtp_rx_discarded": rx.discard,
+            "rtp_rx_jitter_ms_max": round(rx.jitterUsec.max / 1000, 1),
+            "rtp_tx_packets": tx.pkt}
+
+
+class BotAccount(pj.Account):
+    """The worker's local account: hands every incoming call to `on_incoming`."""
+
+    def __init__(self, on_incoming) -> None:
+        super().__init__()
+        self._on_incoming = on_incoming
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+        self._on_incoming(self, prm)
+
+
+def _quietly(fn, *args) -> None:
+    try:
+        fn(*args)
+    except pj.Error:
+        pass

@@ -1,0 +1,140 @@
+"""The whole hotline as `ivr serve` (and `ivr bench sip`) start it: model service, the embedded
+LLM if the plan needs one, N SIP workers, and Kamailio in front when N > 1.
+
+Everything is started in order and stopped in reverse order (Kamailio first, so no new call
+arrives while the workers end theirs)."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ivr.dialplan.loader import LoadedPlan, load_dialplan
+from ivr.errors import IvrError
+from ivr.sip.allow import AllowList
+from ivr.sip.endpoint import MAX_CALLS
+from ivr.sip.worker import WorkerSettings
+
+RTP_PORTS_PER_WORKER = 100
+
+
+@dataclass
+class StackSettings:
+    dialplan: Path
+    run_dir: Path
+    recordings: Path = Path("recordings")
+    port: int = 5060
+    bind: str = "127.0.0.1"
+    workers: int = 1
+    allow: list[str] = field(default_factory=lambda: ["127.0.0.1/32"])
+    rtp_port: int = 40000
+    answer_delay_ms: int = 0
+    transfer_timeout_s: float = 30.0
+    llm_url: str | None = None
+    llm_model: str = "default"
+    asr_device: str = "cpu"
+
+    def check(self) -> None:
+        """One-line errors for settings a user can get wrong."""
+        if not 1 <= self.workers <= 64:
+            raise IvrError(f"--workers {self.workers}: use 1 to 64")
+        if not 1 <= self.port <= 65535 - self.workers:
+            raise IvrError(f"--port {self.port}: not a usable UDP port")
+        try:
+            address = ipaddress.IPv4Address(self.bind)
+        except ValueError:
+            raise IvrError(f"--bind {self.bind!r}: give an IPv4 address of this host") from None
+        if address.is_unspecified:
+            raise IvrError("--bind 0.0.0.0: give the concrete address callers reach (it goes "
+                           "into SDP so that RTP finds this host)")
+        AllowList(self.allow)  # raises IvrError naming a bad CIDR
+        if not 1024 <= self.rtp_port <= 65000 - RTP_PORTS_PER_WORKER * self.workers:
+            raise IvrError(f"--rtp-port {self.rtp_port}: leaves no room for {self.workers} x "
+                           f"{RTP_PORTS_PER_WORKER} ports")
+
+
+def worker_settings(settings: StackSettings, loaded: LoadedPlan, models_url: str,
+                    llm_url: str | None) -> list[WorkerSettings]:
+    """Ports, allow-lists and the rest for each worker. Behind Kamailio a worker only takes
+    calls from Kamailio's address; alone, it enforces the allow-list itself."""
+    n = settings.workers
+    return [WorkerSettings(
+        name=f"w{i + 1}", bind=settings.bind,
+        sip_port=settings.port if n == 1 else settings.port + 1 + i,
+        rtp_port=settings.rtp_port + RTP_PORTS_PER_WORKER * i,
+        rtp_port_range=RTP_PORTS_PER_WORKER,
+        allow=list(settings.allow) if n == 1 else [f"{settings.bind}/32"],
+        recordings=settings.recordings.resolve(), dialplan=loaded.path.resolve(),
+        models_url=models_url, llm_url=llm_url, llm_model=settings.llm_model,
+        answer_delay_ms=settings.answer_delay_ms,
+        transfer_timeout_s=settings.transfer_timeout_s) for i in range(n)]
+
+
+@dataclass
+class Hotline:
+    """What is running; process ids let a benchmark account CPU per component."""
+
+    settings: StackSettings
+    loaded: LoadedPlan
+    models: object
+    pool: object
+    llm: object | None = None
+    front: object | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"sip:hotline@{self.settings.bind}:{self.settings.port}"
+
+    def pids(self) -> dict[str, int]:
+        found = {"model service": self.models.process.pid}
+        if self.llm is not None and self.llm.process is not None:
+            found["llm"] = self.llm.process.pid
+        if self.front is not None and self.front.process is not None:
+            found["kamailio"] = self.front.process.pid
+        for worker in self.pool.workers:
+            if worker.process is not None:
+                found[f"worker {worker.name}"] = worker.process.pid
+        return found
+
+    @property
+    def capacity(self) -> int:
+        return MAX_CALLS * self.settings.workers
+
+
+@contextlib.contextmanager
+def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iterator[Hotline]:
+    from ivr.llm.embedded import EmbeddedLLMServer
+    from ivr.models.locator import smollm2_gguf
+    from ivr.models.service import ModelServiceProcess
+    from ivr.sip.kamailio import FrontSettings, KamailioFront
+    from ivr.sip.pool import WorkerPool
+
+    settings.check()
+    loaded = load_dialplan(settings.dialplan)
+    plan = loaded.plan
+    settings.recordings.mkdir(parents=True, exist_ok=True)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        say(f"starting the model service ({plan.asr_model}, voices {', '.join(plan.languages)})...")
+        models = stack.enter_context(ModelServiceProcess(
+            plan.asr_model, list(plan.languages), asr_device=settings.asr_device,
+            log_path=settings.run_dir / "model-service.log"))
+        llm, llm_url = None, settings.llm_url
+        if loaded.plan.uses_llm and not llm_url:
+            say("starting the embedded LLM (llama.cpp)...")
+            llm = stack.enter_context(EmbeddedLLMServer(smollm2_gguf(),
+                                                        log_path=settings.run_dir / "llm.log"))
+            llm_url = llm.base_url
+        say(f"starting {settings.workers} SIP worker(s)...")
+        pool = stack.enter_context(WorkerPool(worker_settings(settings, loaded, models.base_url,
+                                                              llm_url)))
+        front = None
+        if settings.workers > 1:
+            front = stack.enter_context(KamailioFront(FrontSettings(
+                listen_addr=settings.bind, listen_port=settings.port,
+                workers=tuple((settings.bind, w.settings.sip_port) for w in pool.workers),
+                allow=tuple(settings.allow)), settings.run_dir / "kamailio"))
+        yield Hotline(settings, loaded, models, pool, llm, front)

@@ -1,0 +1,166 @@
+"""Real calls into a real SIP worker (pjsua2) from real sipp, on 127.0.0.1.
+
+The worker uses the model service (whisper tiny.en, piper) in its own process; the caller's
+speech is piper audio passed through a G.711 line, sent by sipp's rtp_stream or as a pcap
+(speech and RFC 2833 digits in one RTP stream). The demo dialplan answers verbatim here so the
+checks are exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.models.remote import remote_engines
+from ivr.qa.synth import synth_caller
+
+from sip.media_files import write_pcap, write_ulaw
+from sip.siptest import (new_records, read_stereo_wav, records, run_sipp, shared_model_service,
+                         verbatim_plan, voiced_seconds, worker)
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "How much does roaming cost?"
+GREETING_S = 4.5  # the caller lets the greeting finish before asking
+
+
+@pytest.fixture(scope="module")
+def models():
+    return shared_model_service()
+
+
+@pytest.fixture(scope="module")
+def voice(models):
+    return remote_engines(models.base_url, ["en"], None).voice("en")
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory, models):
+    tmp = tmp_path_factory.mktemp("bot")
+    with worker(tmp, verbatim_plan(tmp), models.base_url, answer_delay_ms=300,
+                transfer_timeout_s=3.0) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def question_pcm(voice) -> bytes:
+    """8 kHz caller audio: silence while the bot greets, the question, 1.5 s of silence."""
+    return synth_caller(voice, [(GREETING_S, QUESTION)])
+
+
+def test_question_by_rtp_stream_is_answered_and_recorded(bot, question_pcm, tmp_path):
+    write_ulaw(tmp_path / "caller.ulaw", question_pcm)
+    before = records(bot.recordings)
+    result = run_sipp("uac_rtp_stream.xml", bot.port, tmp_path, hold_ms=13000)
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    kinds = call.kinds()
+    assert kinds[:2] == ["sip.invite", "call.start"] and kinds[-2:] == ["call.end", "media.stats"]
+    assert "roaming" in call.one("asr.final")["text"].lower()
+    assert "European Union" in call.said() and "five dollars a day" in call.said()
+    assert call.one("call.end")["reason"] == "caller_hangup"
+    assert call.one("sip.disconnected")["by"] == "caller"
+    assert kinds.index("rtp.first_frame") < kinds.index("asr.final")  # the greeting went out
+    stats = call.one("media.stats")
+    assert stats["tx_underruns"] == 0 and stats["clock_lag_frames"] <= 5
+    assert stats["rtp_rx_lost"] == 0
+    caller, bot_side = read_stereo_wav(call.wav)
+    assert abs(caller.size / 8000 - stats["recorded_s"]) < 0.05 and caller.size / 8000 > 12
+    assert 1.0 < voiced_seconds(caller) < 3.0        # the question, nothing else
+    assert voiced_seconds(bot_side) > 5.0             # greeting and answer
+    # aligned per tick: the caller's question is on the left before the answer on the right
+    asked = voiced_seconds(caller[:int(8000 * 7.5)])
+    assert asked > 1.0 and voiced_seconds(bot_side[int(8000 * 5.0):int(8000 * 7.0)]) < 0.3
+
+
+def test_rfc2833_digit_reaches_session_and_bye_mid_reply_ends_cleanly(bot, question_pcm, tmp_path):
+    write_pcap(tmp_path / "caller.pcap", question_pcm, digits=[(1.0, "5")])
+    speech_end_s = len(question_pcm) / 16000 - 1.5
+    before = records(bot.recordings)
+    result = run_sipp("uac_pcap.xml", bot.port, tmp_path, hold_ms=int((speech_end_s + 2.5) * 1000))
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    dtmf = call.one("sip.dtmf")
+    assert (dtmf["digit"], dtmf["method"]) == ("5", "rfc2833")
+    assert [e["digit"] for e in call.of("dtmf")] == ["5"]
+    kinds = call.kinds()
+    answer_started = [i for i, e in enumerate(call.events)
+                      if e["kind"] == "bot.say" and "Roaming" in e["text"]]
+    assert answer_started, call.said()
+    assert kinds.index("sip.disconnected") > answer_started[0]
+    end = call.one("call.end")
+    assert end["reason"] == "caller_hangup" and end["turns"] >= 1
+    # the caller hung up while the answer (5.5 s of audio) was still playing
+    said = sum(e["audio_s"] for e in call.events[answer_started[0]:] if e["kind"] == "bot.say")
+    first_frame = next(e["t"] for e in call.events[answer_started[0]:]
+                       if e["kind"] == "rtp.first_frame")
+    assert call.one("sip.disconnected")["t"] < first_frame + said
+    caller, bot_side = read_stereo_wav(call.wav)  # complete, header sizes match the file
+    assert voiced_seconds(bot_side[int(8000 * first_frame):]) > 0.5
+
+
+@pytest.mark.parametrize("scenario,status,outcome,end_reason", [
+    ("uac_transfer_ok.xml", 200, "connected", "transferred"),
+    ("uac_transfer_refused.xml", 603, "rejected", "transfer_failed"),
+    ("uac_transfer_busy.xml", 486, "busy", "transfer_failed"),
+    ("uac_transfer_unanswered.xml", 408, "timeout", "transfer_failed"),
+])
+def test_sip_info_zero_transfers_by_refer(bot, tmp_path, scenario, status, outcome, end_reason):
+    """Key 0 by SIP INFO asks for a person: the bot announces, sends REFER with the call id and
+    summary (sipp checks the headers), and on a failed transfer tells the caller and hangs up."""
+    before = records(bot.recordings)
+    result = run_sipp(scenario, bot.port, tmp_path)
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    dtmf = call.one("sip.dtmf")
+    assert (dtmf["digit"], dtmf["method"]) == ("0", "sip_info")
+    refer = call.one("transfer.refer")
+    assert refer["target"] == "sip:agents@127.0.0.1:5070"
+    assert f"X-IVR-Call-Id={call.one('call.start')['call_id']}" in refer["refer_to"]
+    final = [e for e in call.of("transfer.status") if e["final"]]
+    assert [(e["status"], e["outcome"]) for e in final] == [(status, outcome)]
+    assert call.one("call.end")["reason"] == end_reason
+    assert call.one("sip.disconnected")["by"] == "bot"
+    kinds = call.kinds()
+    assert kinds.index("transfer.request") < kinds.index("transfer.refer")
+    if outcome == "connected":
+        assert "transfer.failed" not in kinds
+        return
+    failed = call.one("transfer.failed")
+    assert failed["status"].startswith(outcome)
+    apology = [e for e in call.events[kinds.index("transfer.failed"):] if e["kind"] == "bot.say"]
+    assert apology, "the caller must hear why the transfer did not happen"
+    # the bot hung up only after the apology was played out
+    assert call.one("sip.hangup")["t"] >= apology[0]["t"] + sum(e["audio_s"] for e in apology) - 0.2
+
+
+def test_cancel_before_answer_is_recorded(bot, tmp_path):
+    before = records(bot.recordings)
+    result = run_sipp("uac_cancel.xml", bot.port, tmp_path)
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    assert call.one("call.end")["reason"] == "caller_cancelled"
+    assert call.one("sip.disconnected")["status"] == 487
+    assert "sip.media" not in call.kinds() and not call.wav.exists()
+
+
+def test_invite_from_peer_not_allowed_gets_403(models, tmp_path):
+    with worker(tmp_path, verbatim_plan(tmp_path), models.base_url, name="closed",
+                allow=["10.99.0.0/16"]) as closed:
+        result = run_sipp("uac_forbidden.xml", closed.port, tmp_path / "sipp")
+        assert result.returncode == 0, result
+        assert not records(closed.recordings)
+        log = closed.log()
+    assert "rejected INVITE from 127.0.0.1" in log and "403" in log
+
+
+def test_back_to_back_calls_reuse_call_slots_safely(bot, tmp_path):
+    """Eight short calls, four at a time: pjsua hands a finished call's slot to the next
+    caller at once, and freeing the old call object must not hang up the new call."""
+    write_ulaw(tmp_path / "caller.ulaw", bytes(16000))  # 1 s of silence
+    before = records(bot.recordings)
+    result = run_sipp("uac_rtp_stream.xml", bot.port, tmp_path, calls=8, at_once=4,
+                      hold_ms=2500)
+    assert result.returncode == 0, result
+    calls = new_records(bot.recordings, before, count=8)
+    assert [c.one("call.end")["reason"] for c in calls] == ["caller_hangup"] * 8
+    assert all(c.one("sip.disconnected")["by"] == "caller" for c in calls)
