@@ -21,17 +21,32 @@ EXTRA_QUESTIONS = ["What's the weather like in Paris tomorrow?", "Can you recomm
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "bench", help="measure per-stage latency and model speed",
+        "bench", help="measure per-stage latency, model speed and SIP media",
+        description="Benchmarks with real models. Each prints p50/p95 figures (--json for JSON).")
+    modes = parser.add_subparsers(dest="scenario", metavar="SCENARIO", required=True)
+    turns = modes.add_parser(
+        "turns", help="knowledge questions, one per call: per-stage latency, RTFs, load times",
         description="Synthesise caller questions with piper, send them over an 8 kHz G.711 line "
-                    "through real call sessions (one question per call) and print per-stage "
-                    "latencies (p50/p95), real-time factors and model load times.")
-    parser.add_argument("scenario", nargs="?", choices=["turns", "emergency"], default="turns",
-                        help="turns: knowledge questions, one per call (default); emergency: "
-                             "emergency phrases, end of utterance -> transfer")
-    parser.add_argument("--turns", type=int, default=20, help="caller turns to run (default: 20)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    add_runtime_options(parser)
-    parser.set_defaults(func=run)
+                    "through real call sessions (simulated time, real models) and print "
+                    "per-stage latencies, real-time factors and model load times.")
+    emergency = modes.add_parser(
+        "emergency", help="emergency phrases: end of utterance -> transfer decided and sent",
+        description="Callers say emergency phrases; prints end of utterance -> transfer decided "
+                    "(negative when an interim result caught it) and -> transfer sent.")
+    for mode in (turns, emergency):
+        mode.add_argument("--turns", type=int, default=20, help="calls to run (default: 20)")
+        mode.add_argument("--json", action="store_true", help="print the figures as JSON")
+        add_runtime_options(mode)
+        mode.set_defaults(func=run)
+    from ivr.sip.bench import add_arguments, run as run_sip
+
+    sip = modes.add_parser(
+        "sip", help="real SIP/RTP calls: caller-side latency, media gaps, CPU per call",
+        description="Starts `ivr serve` (or uses --target), calls it with pjsua2 callers on "
+                    "127.0.0.1: end of caller speech -> first bot RTP packet over --turns turns, "
+                    "then --concurrent calls at once for media gaps, lost frames and CPU.")
+    add_arguments(sip)
+    sip.set_defaults(func=run_sip)
 
 
 def questions(plan, count: int) -> list[str]:
