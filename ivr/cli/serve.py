@@ -59,10 +59,11 @@ def banner(args: argparse.Namespace, loaded: LoadedPlan, run_dir: Path) -> str:
         "",
         f"ivr serve: the {loaded.plan.name} hotline answers on sip:hotline@{where} (UDP, G.711)",
         f"  capacity:   {front}",
-        f"  call it:    sipp -sn uac {where} -m 1          (signalling only, no audio)",
-        f"              python -m ivr.sip.caller sip:hotline@{where} --say question.wav "
-        "--record call.wav",
-        f"              or a softphone (Linphone, baresip): sip:hotline@{where}",
+        f"  call it:    .venv/bin/python -m ivr.sip.caller sip:hotline@{where} "
+        "--say samples/caller.wav --record call.wav",
+        f"              (a recorded caller; call.wav gets what the bot said)",
+        f"              or a softphone (Linphone, baresip) on this host: sip:hotline@{where}",
+        f"              or sipp -sn uac {where} -m 1   (signalling only, no audio)",
         f"  allowed:    {', '.join(args.allow or ['127.0.0.1/32'])} (everyone else gets 403)",
         f"  recordings: {args.recordings.resolve()}/<call-id>.wav (caller left, bot right) "
         "and <call-id>.jsonl (events)",
