@@ -74,6 +74,10 @@ class Endpointer:
         self._frame_bytes = rate * FRAME_MS // 1000 * 2
         self.reset()
 
+    echo_floor_dbfs: float = float("-inf")
+    """Set by the session while the bot speaks: caller frames quieter than this are taken for
+    the bot's own echo coming back down the line, not the caller."""
+
     def reset(self) -> None:
         """Forget all audio and state (e.g. at the start of a new call)."""
         cfg = self.config
@@ -126,7 +130,7 @@ class Endpointer:
         self._levels.append(level)
         vad_says = self._vad.is_speech(frame, self.rate)  # always run: the VAD adapts to each frame
         cfg = self.config
-        return (vad_says and level >= cfg.energy_floor_dbfs
+        return (vad_says and level >= max(cfg.energy_floor_dbfs, self.echo_floor_dbfs)
                 and level >= min(self._levels) + cfg.noise_margin_db)
 
     def _try_start(self) -> list[SpeechEvent]:

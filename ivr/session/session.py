@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 from ivr.asr.base import Transcript
 from ivr.audio.endpointer import Endpointer, EndpointerConfig
-from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer
+from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer, rms_dbfs
 from ivr.dialog.actions import Answer, Converse, Hangup, Say, Step, Transfer
 from ivr.dialog.engine import DialogEngine
 from ivr.dialog.summary import SummaryTurn
@@ -46,6 +47,10 @@ class SessionConfig:
     tts_timeout_s: float = 10.0
     partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
                                     # (0 turns it off)
+    echo_margin_db: float = 15.0    # while the bot speaks, caller audio must be louder than the
+    echo_window_ms: int = 500       # bot's loudest frame of the last window minus this margin:
+                                    # line echo comes back ~20 dB down, a caller talking over the
+                                    # bot is about as loud as the bot
 
 
 class CallSession:
@@ -79,6 +84,7 @@ class CallSession:
         self._barged = False
         self._first_frame_pending = False
         self._quiet_since = 0.0
+        self._bot_levels: deque[float] = deque(maxlen=max(1, self.config.echo_window_ms // 20))
         events.emit("call.start", call_id=call_id, caller=caller_number,
                     dialplan=str(loaded.path), dialplan_sha256=loaded.sha256)
 
@@ -127,6 +133,8 @@ class CallSession:
     def next_frame(self) -> bytes | None:
         """The bot's next 20 ms frame, or None for silence."""
         frame = self.playout.pop()
+        self._bot_levels.append(rms_dbfs(frame) if frame is not None else float("-inf"))
+        self.endpointer.echo_floor_dbfs = max(self._bot_levels) - self.config.echo_margin_db
         if frame is not None and self._first_frame_pending:
             self._first_frame_pending = False
             self.events.emit("playout.first_frame")
