@@ -8,6 +8,7 @@ import datetime
 
 import pytest
 
+from ivr.audio.frames import frames
 from ivr.audio.g711 import phone_line
 from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
@@ -37,6 +38,14 @@ def converse(engines, plan, voice, turns: list[str | tuple[str, str]], now=OPEN,
     session = CallSession("flow", plan, engines, events, caller_number=caller_number, now=now)
     result = asyncio.run(run_script(session, clock, script))
     return result, events, session
+
+
+async def drain(session: CallSession, clock: ManualClock) -> None:
+    """Play out whatever the bot has to say (no caller audio), advancing call time."""
+    await session.settle()
+    while session.next_frame() is not None or session.bot_busy:
+        await session.settle()
+        clock.advance(0.02)
 
 
 def nodes(events) -> list[str]:
@@ -113,23 +122,18 @@ def test_emergency_mid_menu_skips_the_flow(engines, plan, voice_en):
 
 def test_transfer_failure_follows_the_fallback(engines, plan):
     async def scenario():
-        events = EventLog(ManualClock())
+        clock = ManualClock()
+        events = EventLog(clock)
         session = CallSession("fail", plan, engines, events, now=OPEN)
         requests, hangups = [], []
         session.on_transfer, session.on_hangup = requests.append, hangups.append
-
-        async def drain():
-            await session.settle()
-            while session.next_frame() is not None or session.bot_busy:
-                await session.settle()
-
         session.start()
         for digit in "1" + "123456" + "1":  # billing, account number, "1" = yes it's right
-            await drain()
+            await drain(session, clock)
             session.dtmf(digit)
-        await drain()
+        await drain(session, clock)
         session.transfer_failed(requests[0], "486 Busy Here")
-        await drain()
+        await drain(session, clock)
         await session.close("test")
         return events, requests, hangups
 
@@ -150,3 +154,34 @@ def test_no_input_reprompts_then_hangs_up(engines, plan, voice_en):
     result = asyncio.run(run_offline(session, clock, silence(60_000)))
     assert len(events.of_kind("no_input")) == 3
     assert result.end_reason == "bot_hangup:no_input"
+
+
+def test_failed_guard_transfer_takes_a_message(engines, demo_plan, voice_en):
+    async def scenario():
+        clock = ManualClock()
+        events = EventLog(clock)
+        session = CallSession("message", demo_plan, engines, events)
+        requests, hangups = [], []
+        session.on_transfer, session.on_hangup = requests.append, hangups.append
+        session.start()
+        await drain(session, clock)
+        session.dtmf("0")                                      # a person, please
+        await drain(session, clock)
+        session.transfer_failed(requests[0], "480 Temporarily Unavailable")
+        await drain(session, clock)
+        message = "This is Anna on five five five one two three four, please call me back."
+        for frame in frames(phone_line(b"".join(s.pcm for s in voice_en.speak_all(message))
+                                       + bytes(16000))):
+            session.feed(frame)
+            await session.settle()
+            session.next_frame()
+            clock.advance(0.02)
+        await drain(session, clock)
+        await session.close("test")
+        return events, session, hangups
+
+    events, session, hangups = asyncio.run(scenario())
+    assert "take_message" in nodes(events)
+    assert "call me back" in session.dialog.state.slots["message"].lower()
+    assert hangups == ["dialplan"]
+    assert "message" in events.of_kind("call.end")[0].data["slots"]

@@ -128,7 +128,8 @@ class DialogEngine:
 
     def technical_fallback(self, error: str) -> Step:
         return Step([Say(self._t(self.plan.prompts.technical_fallback)),
-                     Transfer(self.plan.transfer.default, "technical_failure")],
+                     Transfer(self.plan.transfer.default, "technical_failure",
+                              self.plan.transfer.fallback)],
                     "technical_failure", self.state.node, {"error": error})
 
     def classify_interjection(self, text: str) -> Literal["backchannel", "stop", "turn"]:
@@ -334,19 +335,22 @@ class DialogEngine:
                          escalate=mood.escalate)
         if mood.escalate:
             return Step([Say(self._t(self.plan.prompts.angry)),
-                         Transfer(self.plan.transfer.default, "angry_caller")], "angry_caller",
+                         Transfer(self.plan.transfer.default, "angry_caller",
+                                  self.plan.transfer.fallback)], "angry_caller",
                         self.state.node, {"anger": round(mood.score, 3),
                                           "smoothed": round(mood.smoothed, 3), **mood.evidence})
         return None
 
     def _emergency(self, evidence: dict) -> Step:
         return Step([Say(self._t(self.plan.prompts.emergency)),
-                     Transfer(self.plan.target_uri("emergency"), "emergency")],
+                     Transfer(self.plan.target_uri("emergency"), "emergency",
+                              self.plan.transfer.fallback)],
                     "emergency", self.state.node, evidence)
 
     def _to_human(self, reason: str, evidence: dict) -> Step:
         return Step([Say(self._t(self.plan.prompts.transfer)),
-                     Transfer(self.plan.transfer.default, reason)], reason, self.state.node,
+                     Transfer(self.plan.transfer.default, reason, self.plan.transfer.fallback)],
+                    reason, self.state.node,
                     evidence)
 
     def _t(self, texts: LanguageText) -> str:

@@ -37,6 +37,8 @@ def _entry_points(plan: Dialplan) -> list[tuple[tuple[str | int, ...], str]]:
     points: list[tuple[tuple[str | int, ...], str]] = [(("start",), plan.start)]
     if plan.hours:
         points.append((("hours", "closed_node"), plan.hours.closed_node))
+    if plan.transfer.fallback:
+        points.append((("transfer", "fallback"), plan.transfer.fallback))
     return points
 
 

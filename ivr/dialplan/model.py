@@ -69,6 +69,9 @@ class TransferTargets(Strict):
     named: dict[str, SipUri] = {}
     summary_webhook: str | None = Field(None, pattern=r"^https?://")
     """Where the full agent summary is POSTed (JSON) at each transfer."""
+    fallback: str | None = None
+    """Node to run when a transfer the guards started (emergency, "a person please", anger,
+    cannot help) fails: another transfer, take a message, ... (default: apologise, hang up)."""
 
 
 class AngerPolicy(Strict):

@@ -204,10 +204,12 @@ def shared_model_service():
 
 
 def verbatim_plan(tmp: Path) -> Path:
-    """The demo plan with approved answers read verbatim (deterministic, no LLM needed)."""
+    """The demo plan with approved answers read verbatim (deterministic, no LLM needed) and no
+    transfer fallback node (a failed transfer apologises and hangs up)."""
     source = (ROOT / "dialplans" / "acme-mobile.yaml").read_text(encoding="utf-8")
+    source = source.split("\n  take_message:")[0]  # the fallback's nodes close the file
     lines = [("  style: verbatim" if line.strip().startswith("style: llm") else line)
-             for line in source.splitlines()]
+             for line in source.splitlines() if not line.strip().startswith("fallback:")]
     assert lines != source.splitlines(), "acme-mobile.yaml no longer has 'style: llm'"
     path = tmp / "acme-verbatim.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
