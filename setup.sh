@@ -52,4 +52,4 @@ fi
 say "checking bundled models"
 HF_HUB_OFFLINE=1 .venv/bin/ivr models
 
-say "ready. Try:  .venv/bin/ivr talk samples/caller.wav"
+say "ready. Run the hotline:  .venv/bin/ivr serve     (or offline: .venv/bin/ivr talk samples/caller.wav)"

@@ -169,3 +169,26 @@ def test_every_spoken_answer_sentence_is_supported(engines, demo_plan, voice_en,
     approved = next(k.answer["en"] for k in demo_plan.plan.knowledge if k.id == entry)
     answer_says = [e.data["text"] for e in events.of_kind("bot.say")[2:]]
     assert answer_says and all(is_supported(s, approved) for s in answer_says), answer_says
+
+
+def test_prompts_are_synthesised_once_and_shared_by_calls(engines, demo_plan):
+    import asyncio
+
+    from ivr.events import EventLog, ManualClock
+    from ivr.session.session import CallSession
+
+    async def greet_at_once(count: int):
+        sessions = [CallSession(f"burst-{i}", demo_plan, engines, EventLog(ManualClock()))
+                    for i in range(count)]
+        for session in sessions:
+            session.start()
+        for session in sessions:
+            await session.settle()
+        return sessions
+
+    engines.prompt_audio.clear()
+    sessions = asyncio.run(greet_at_once(4))
+    audio = [b"".join(iter(s.next_frame, None)) for s in sessions]
+    assert len(set(audio)) == 1 and len(audio[0]) > 8000 * 2 * 2
+    greeting_sentences = [e.data["text"] for e in sessions[0].events.of_kind("bot.say")]
+    assert set(engines.prompt_audio) == {("en", t) for t in greeting_sentences}

@@ -20,6 +20,7 @@ class Engines:
     llm: LLMClient | None = None
     timings: dict[str, float] = field(default_factory=dict)  # model load seconds, by name
     retrievers: dict[str, Any] = field(default_factory=dict)  # per dialplan sha256
+    prompt_audio: dict[tuple[str, str], Any] = field(default_factory=dict)  # (language, sentence)
 
     def voice(self, language: str) -> TTSEngine:
         return self.voices.get(language) or next(iter(self.voices.values()))

@@ -24,7 +24,11 @@ from ivr.dialplan.loader import LoadedPlan
 from ivr.events import EventLog
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.session.engines import Engines
+from ivr.tts.base import Speech
 from ivr.tts.sentences import split_sentences
+
+
+PROMPT_CACHE_SIZE = 512  # sentences; a prompt is ~3 s of 8 kHz audio, ~50 kB
 
 
 @dataclass(frozen=True)
@@ -309,7 +313,8 @@ class CallSession:
         spoken: list[str] = []
         for action in step.actions:
             if isinstance(action, Say):
-                spoken += [s async for s in self._speak_stream(_single(action.text))]
+                spoken += [s async for s in self._speak_stream(_single(action.text),
+                                                                fixed=True)]
             elif isinstance(action, (Answer, Converse)):
                 spoken += [s async for s in self._speak_stream(self.dialog.speak(action))]
             else:
@@ -356,15 +361,21 @@ class CallSession:
         except httpx.HTTPError as exc:
             self.events.emit("summary.webhook", status=0, error=f"{type(exc).__name__}: {exc}")
 
-    async def _speak_stream(self, sentences: AsyncIterator[str]) -> AsyncIterator[str]:
+    async def _speak_stream(self, sentences: AsyncIterator[str],
+                            fixed: bool = False) -> AsyncIterator[str]:
         """Synthesise sentence by sentence into playout, so the first plays while the rest is
-        made; yields each sentence once it is queued."""
-        voice = self.engines.voice(self.dialog.state.language)
+        made; yields each sentence once it is queued. `fixed` text (the plan's prompts) is
+        synthesised once per process and shared by every call."""
+        language = self.dialog.state.language
+        voice = self.engines.voice(language)
         first = True
         async for text in sentences:
             for sentence in split_sentences(text):
-                speech = await self._in_executor(voice.speak, sentence,
-                                                 timeout=self.config.tts_timeout_s)
+                if fixed:
+                    speech = await self._prompt_audio(language, sentence)
+                else:
+                    speech = await self._in_executor(voice.speak, sentence,
+                                                     timeout=self.config.tts_timeout_s)
                 if first:
                     first = False
                     self._first_frame_pending = True
@@ -374,6 +385,25 @@ class CallSession:
                 self.playout.push(speech.pcm + bytes(pad))
                 self.events.emit("bot.say", text=speech.text, audio_s=round(speech.audio_s, 3))
                 yield sentence
+
+    async def _prompt_audio(self, language: str, sentence: str) -> Speech:
+        """A prompt's audio from the process-wide cache; calls that ask for the same prompt at
+        once (a burst of new calls all greeting) share one synthesis."""
+        cache, key = self.engines.prompt_audio, (language, sentence)
+        entry = cache.get(key)
+        if isinstance(entry, Speech):
+            return entry
+        loop = asyncio.get_running_loop()
+        if entry is None or entry.get_loop() is not loop or (
+                entry.done() and (entry.cancelled() or entry.exception() is not None)):
+            entry = loop.create_task(self._in_executor(
+                self.engines.voice(language).speak, sentence, timeout=self.config.tts_timeout_s))
+            cache[key] = entry
+            while len(cache) > PROMPT_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+        speech = await asyncio.shield(entry)
+        cache[key] = speech
+        return speech
 
     async def _in_executor(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
         loop = asyncio.get_running_loop()
