@@ -97,3 +97,16 @@ def test_full_summary_goes_to_the_webhook(tmp_path, engines, voice_en):
     assert "roaming" in received[0]["full"].lower()
     assert events.of_kind("summary.webhook")[0].data["status"] == 204
     assert len(result.transfer.summary) <= 200 and result.transfer.summary.isascii()
+
+
+def test_anger_is_scored_off_the_event_loop_before_the_turn(engines, demo_plan):
+    session = CallSession("mood", demo_plan, engines, EventLog(ManualClock()))
+    calls: list[str] = []
+    real = session.dialog.anger.assess
+    session.dialog.anger.assess = lambda text, *a, **k: (calls.append(text), real(text, *a, **k))[1]
+    session.dialog.assess_mood("this is ridiculous", None, 1.0)
+    session.dialog.start()
+    session.dialog.on_text("this is ridiculous")      # uses the score computed ahead
+    assert calls == ["this is ridiculous"]
+    session.dialog.on_text("something else entirely")  # nothing ahead: scored here
+    assert calls == ["this is ridiculous", "something else entirely"]

@@ -61,7 +61,7 @@ def banner(args: argparse.Namespace, loaded: LoadedPlan, run_dir: Path) -> str:
         f"  capacity:   {front}",
         f"  call it:    .venv/bin/python -m ivr.sip.caller sip:hotline@{where} "
         "--say samples/caller.wav --record call.wav",
-        f"              (a recorded caller; call.wav gets what the bot said)",
+        "              (a recorded caller; call.wav gets what the bot said)",
         f"              or a softphone (Linphone, baresip) on this host: sip:hotline@{where}",
         f"              or sipp -sn uac {where} -m 1   (signalling only, no audio)",
         f"  allowed:    {', '.join(args.allow or ['127.0.0.1/32'])} (everyone else gets 403)",

@@ -59,6 +59,7 @@ class DialogEngine:
         self._digits: DigitCollector | None = None
         self._matchers: dict[str, tuple[PhraseMatcher, PhraseMatcher]] = {}
         self._menu_matchers: dict[tuple[str, int], PhraseMatcher] = {}
+        self._assessed: tuple[str, AngerAssessment] | None = None
         policy = plan.escalation.anger
         self.anger = AngerTracker(AngerConfig(threshold=policy.threshold, hot_turn=policy.hot_turn,
                                               consecutive=policy.consecutive_turns))
@@ -329,7 +330,7 @@ class DialogEngine:
         policy = self.escalation().anger
         if not policy.enabled:
             return None
-        mood = self.anger.assess(text, audio if policy.use_voice else None, 8000, speech_s)
+        mood = self._mood(text, audio, speech_s)
         self.state.mood = mood
         self.events.emit("anger", score=round(mood.score, 3), smoothed=round(mood.smoothed, 3),
                          escalate=mood.escalate)
@@ -340,6 +341,21 @@ class DialogEngine:
                         self.state.node, {"anger": round(mood.score, 3),
                                           "smoothed": round(mood.smoothed, 3), **mood.evidence})
         return None
+
+    def assess_mood(self, text: str, audio: bytes | None, speech_s: float | None) -> None:
+        """Score anger for the coming `on_text(text, ...)` ahead of time: the voice analysis
+        (pitch over the whole utterance) is CPU work that a session runs off its event loop."""
+        self._assessed = (text, self._assess(text, audio, speech_s))
+
+    def _mood(self, text: str, audio: bytes | None, speech_s: float | None) -> AngerAssessment:
+        assessed, self._assessed = self._assessed, None
+        if assessed is not None and assessed[0] == text:
+            return assessed[1]
+        return self._assess(text, audio, speech_s)
+
+    def _assess(self, text: str, audio: bytes | None, speech_s: float | None) -> AngerAssessment:
+        use_voice = self.escalation().anger.use_voice
+        return self.anger.assess(text, audio if use_voice else None, 8000, speech_s)
 
     def _emergency(self, evidence: dict) -> Step:
         return Step([Say(self._t(self.plan.prompts.emergency)),

@@ -303,6 +303,9 @@ class CallSession:
 
     async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
         await self._prepare_retrieval(transcript.text)
+        if self.dialog.escalation().anger.enabled:  # voice analysis, off the event loop
+            await self._in_executor(self.dialog.assess_mood, transcript.text, audio, speech_s,
+                                    timeout=self.config.asr_timeout_s)
         step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
         await self._execute(step, caller_said=transcript.text)
 
