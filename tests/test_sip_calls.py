@@ -76,7 +76,7 @@ def test_rfc2833_digit_reaches_session_and_bye_mid_reply_ends_cleanly(bot, quest
     write_pcap(tmp_path / "caller.pcap", question_pcm, digits=[(1.0, "5")])
     speech_end_s = len(question_pcm) / 16000 - 1.5
     before = records(bot.recordings)
-    result = run_sipp("uac_pcap.xml", bot.port, tmp_path, hold_ms=int((speech_end_s + 2.5) * 1000))
+    result = run_sipp("uac_pcap.xml", bot.port, tmp_path, hold_ms=int((speech_end_s + 3.5) * 1000))
     assert result.returncode == 0, result
     call, = new_records(bot.recordings, before)
     dtmf = call.one("sip.dtmf")
