@@ -143,6 +143,22 @@ def test_cancel_before_answer_is_recorded(bot, tmp_path):
     assert "sip.media" not in call.kinds() and not call.wav.exists()
 
 
+def test_malformed_sip_is_ignored_and_the_next_call_works(bot, tmp_path):
+    import socket
+
+    garbage = [b"\x00\xff garbage that is not SIP at all\r\n\r\n",
+               b"INVITE sip:hotline@127.0.0.1 SIP/2.0\r\nVia: broken\r\n\r\n",  # no Call-ID...
+               b"INVITE sip:hotline@127.0.0.1 SIP/2.0\r\nContent-Length: 99999\r\n\r\nv=0"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for packet in garbage:
+            sock.sendto(packet, ("127.0.0.1", bot.port))
+    before = records(bot.recordings)
+    result = run_sipp("uac_cancel.xml", bot.port, tmp_path)
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    assert call.one("call.end")["reason"] == "caller_cancelled"
+
+
 def test_invite_from_peer_not_allowed_gets_403(models, tmp_path):
     with worker(tmp_path, verbatim_plan(tmp_path), models.base_url, name="closed",
                 allow=["10.99.0.0/16"]) as closed:
