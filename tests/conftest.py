@@ -34,8 +34,15 @@ def llm_server():
 
 @pytest.fixture(scope="session")
 def engines(llm_server) -> Engines:
-    return build_engines("whisper-tiny.en", ["en"],
-                         LLMClient(LLMSettings(base_url=llm_server.base_url)))
+    """The embedded engines, with the bot's piper voice made deterministic so that tests which
+    transcribe what the bot said hear the same audio on every run."""
+    from ivr.models.locator import piper_joe
+    from ivr.tts.piper_tts import PiperTTS
+
+    built = build_engines("whisper-tiny.en", ["en"],
+                          LLMClient(LLMSettings(base_url=llm_server.base_url)))
+    built.voices["en"] = PiperTTS(*piper_joe(), deterministic=True)
+    return built
 
 
 @pytest.fixture(scope="session")
