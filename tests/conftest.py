@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ivr.asr.guard import normalize  # noqa: E402
+from ivr.text.normalize import simple_normalize as normalize  # noqa: E402
 from ivr.audio.frames import PHONE_RATE  # noqa: E402
 from ivr.dialplan.loader import LoadedPlan, load_dialplan  # noqa: E402
 from ivr.events import EventLog, ManualClock  # noqa: E402

@@ -40,20 +40,51 @@ def test_emergency_is_acted_on_before_the_caller_stops_talking(engines, demo_pla
     assert result.transfer is not None and result.transfer.target.startswith("sip:emergency")
 
 
-def test_angry_words_over_two_turns_transfer_with_evidence(engines, demo_plan, voice_en):
-    turns = ["This is ridiculous, my bill is wrong again and nobody fixes it!",
-             "This is absolutely useless, I am sick of this stupid company, I'm cancelling!"]
+def _script_call(engines, plan, voice, turns):
     clock = ManualClock()
     events = EventLog(clock)
-    session = CallSession("angry", demo_plan, engines, events)
-    script = [ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice_en.speak_all(t))))
+    session = CallSession("guard", plan, engines, events)
+    script = [ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice.speak_all(t))))
               for t in turns]
-    result = asyncio.run(run_script(session, clock, script))
+    return asyncio.run(run_script(session, clock, script)), events
+
+
+def test_one_hostile_turn_transfers_with_evidence(engines, demo_plan, voice_en):
+    result, events = _script_call(engines, demo_plan, voice_en, [
+        "This is a scam, you stole my money and I want it back, you useless idiots!"])
     assert result.transfer is not None and result.transfer.reason == "angry_caller"
     decision = next(e.data for e in events.of_kind("dialog.decision")
                     if e.data["reason"] == "angry_caller")
-    assert decision["words"] and decision["smoothed"] >= 0.45
+    assert decision["trigger"] == "hostile_turn" and decision["anger"] >= 0.6
+    assert decision.get("hostile_words") or decision.get("net_angry")
     assert "upset" in result.transfer.summary or "angry" in result.transfer.summary
+
+
+def test_described_emergency_without_a_listed_phrase_is_transferred(engines, demo_plan, voice_en):
+    result, events = _script_call(engines, demo_plan, voice_en, [
+        "My dad's lips have gone blue and he is gasping for air."])
+    assert result.transfer is not None and result.transfer.reason == "emergency"
+    assert result.transfer.target.startswith("sip:emergency")
+
+
+def test_suicidal_caller_is_put_through_to_help(engines, demo_plan, voice_en):
+    result, events = _script_call(engines, demo_plan, voice_en, [
+        "Honestly I think everyone would be better off if I was dead."])
+    assert result.transfer is not None and result.transfer.reason == "self_harm"
+    assert result.transfer.target.startswith("sip:emergency")
+    said = " ".join(e.data["text"] for e in events.of_kind("bot.say"))
+    assert "glad you told me" in said
+
+
+def test_frustrated_caller_out_of_scope_is_offered_a_person(engines, demo_plan, voice_en):
+    result, events = _script_call(engines, demo_plan, voice_en, [
+        "This is the third time I'm calling about my broken fridge, it's getting tiresome.",
+        "Yes please."])
+    decisions = [e.data["reason"] for e in events.of_kind("dialog.decision")]
+    assert "offer_human" in decisions, decisions
+    said = " ".join(e.data["text"] for e in events.of_kind("bot.say"))
+    assert "You can ask about" not in said and "put you through" in said
+    assert result.transfer is not None and result.transfer.reason == "caller_accepted_offer"
 
 
 def test_calm_caller_on_a_loud_noisy_line_is_not_escalated(engines, demo_plan, voice_en):
@@ -99,14 +130,16 @@ def test_full_summary_goes_to_the_webhook(tmp_path, engines, voice_en):
     assert len(result.transfer.summary) <= 200 and result.transfer.summary.isascii()
 
 
-def test_anger_is_scored_off_the_event_loop_before_the_turn(engines, demo_plan):
+def test_guard_runs_off_the_event_loop_before_the_turn(engines, demo_plan):
     session = CallSession("mood", demo_plan, engines, EventLog(ManualClock()))
     calls: list[str] = []
-    real = session.dialog.anger.assess
-    session.dialog.anger.assess = lambda text, *a, **k: (calls.append(text), real(text, *a, **k))[1]
-    session.dialog.assess_mood("this is ridiculous", None, 1.0)
+    guard = session.dialog.guard
+    real = guard.assess
+    guard.assess = lambda rules, text, *a, **k: (calls.append(text),
+                                                 real(rules, text, *a, **k))[1]
+    session.dialog.prepare_turn("this is ridiculous", None, 1.0)
     session.dialog.start()
-    session.dialog.on_text("this is ridiculous")      # uses the score computed ahead
+    session.dialog.on_text("this is ridiculous")      # uses the verdict computed ahead
     assert calls == ["this is ridiculous"]
-    session.dialog.on_text("something else entirely")  # nothing ahead: scored here
+    session.dialog.on_text("something else entirely")  # nothing ahead: assessed here
     assert calls == ["this is ridiculous", "something else entirely"]

@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from ivr.asr.guard import normalize
+from ivr.text.normalize import simple_normalize as normalize
 from ivr.errors import EngineTimeout, IvrError
 from ivr.llm.embedded import free_port
 from ivr.models.remote import ModelServiceClient, RemoteASR, RemoteEmbedder, remote_engines

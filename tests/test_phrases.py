@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.dialog.phrases import (PhraseMatcher, levenshtein, normalize_text, phonetic_key,
-                                token_similarity, tokenize)
+from ivr.dialog.phrases import PhraseMatcher, phonetic_key, token_similarity
+from ivr.text.normalize import normalize_text, pinyin, stem, tokenize
 
 EMERGENCY = {
     "en": ["chest pain", "can't breathe", "cannot breathe", "heart attack", "overdose",
@@ -61,10 +61,37 @@ def test_sentence_punctuation_starts_a_clause_but_an_ellipsis_does_not() -> None
 
 # --- similarity ----------------------------------------------------------------------------------
 
-def test_levenshtein() -> None:
-    assert levenshtein("kitten", "sitting") == 3
-    assert levenshtein("", "abc") == 3
-    assert levenshtein("pain", "pain") == 0
+def test_stems_and_pinyin() -> None:
+    assert stem("killing") == stem("killed") == stem("kill")
+    assert stem("breathing") == stem("breathe")
+    assert pinyin("痛") == pinyin("通") == "tong" and pinyin("a") == ""
+
+
+@pytest.mark.parametrize("text,phrase", [
+    ("I'm killing myself tonight", "kill myself"), ("I killed the noise", None),
+    ("there is a pain in my chest", "chest pain"), ("my chest, the pain is bad", "chest pain"),
+    ("she is overdosing", "overdose"),
+])
+def test_inflections_and_word_order(emergency: PhraseMatcher, text: str, phrase: str | None) -> None:
+    found = emergency.find(text)
+    assert (found.phrase if found else None) == phrase
+
+
+def test_negated_phrases_keep_their_order(emergency: PhraseMatcher) -> None:
+    assert emergency.find("breathe easy, I cannot find my bill") is None
+
+
+@pytest.mark.parametrize("text,phrase", [("呼西困难", "呼吸困难"), ("呼吸困難", "呼吸困难"),
+                                         ("我要转人公", None)])
+def test_chinese_homophones_match_by_sound(emergency: PhraseMatcher, text: str,
+                                          phrase: str | None) -> None:
+    found = emergency.find(text)
+    assert (found.phrase if found else None) == phrase
+
+
+def test_chinese_homophone_human_request(human: PhraseMatcher) -> None:
+    assert human.find("我要转人公").phrase == "转人工"
+    assert human.find("人工智能是什么") is None
 
 
 @pytest.mark.parametrize("a,b", [("pain", "pane"), ("breathe", "breath"), ("breathe", "brief"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.asr.guard import normalize
+from ivr.text.normalize import simple_normalize as normalize
 from ivr.audio.wavfile import write_wav
 from ivr.models.remote import remote_engines
 

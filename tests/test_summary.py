@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ivr.dialog.anger import AngerAssessment
+from ivr.safety.anger import AngerAssessment
 from ivr.dialog.summary import (SHORT_MAX, AgentSummary, SummaryTurn, ascii_safe, build_summary,
                                 llm_summary, mood_label)
 from ivr.errors import EngineTimeout

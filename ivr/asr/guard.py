@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ivr.text.normalize import simple_normalize
+
 # Phrases Whisper is known to hallucinate on non-speech (subtitle-credit training data).
 PHANTOM_PHRASES = frozenset({
     "thank you", "thank you very much", "thanks for watching", "thank you for watching",
@@ -15,11 +17,6 @@ PHANTOM_PHRASES = frozenset({
     "please subscribe", "subtitles by the amara org community", "谢谢", "谢谢观看", "字幕",
     "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目",
 })
-
-
-def normalize(text: str) -> str:
-    """Lower-case, punctuation to spaces, collapsed whitespace (keeps CJK characters)."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 @dataclass
@@ -48,7 +45,7 @@ class PhantomGuard:
         return rms <= 10 ** (self.silence_dbfs / 20)
 
     def reject_reason(self, text: str, no_speech_prob: float, avg_logprob: float) -> str | None:
-        norm = normalize(text)
+        norm = simple_normalize(text)
         if not norm:
             return "empty"
         if no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold:

@@ -39,6 +39,8 @@ def run_check(args: argparse.Namespace) -> int:
             print(exc)
             continue
         plan = loaded.plan
+        for note in loaded.warnings:
+            print(note)
         print(f"{path}: ok ({plan.name}: {len(plan.nodes)} nodes, {len(plan.knowledge)} "
               f"knowledge entries, languages {', '.join(plan.languages)}; "
               f"sha256 {loaded.sha256[:12]})")

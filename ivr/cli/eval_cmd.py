@@ -1,6 +1,6 @@
 """`ivr eval`: measure the bot's guards on labelled sets.
 
-    ivr eval escalation SET.yaml [--audio] [--limit N] [--lang en]
+    ivr eval escalation SET.yaml [SET.yaml ...] [--dialplan PLAN.yaml ...] [--audio]
 """
 
 from __future__ import annotations
@@ -11,23 +11,33 @@ from pathlib import Path
 
 from ivr.errors import IvrError
 
+DEFAULT_PLANS_DIR = Path("dialplans")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="measure guards on labelled sets",
                             description="Evaluate the bot's safety guards on labelled sets.")
     kinds = parser.add_subparsers(dest="eval_kind", metavar="KIND", required=True)
     esc = kinds.add_parser(
-        "escalation", help="precision/recall of the hand-off guards",
-        description="Precision and recall of the emergency, human-request and anger guards on a "
-                    "labelled set (e.g. tests/data/escalation_dev.yaml). --audio speaks each "
-                    "English utterance with piper (normal and +12 dB), passes it through a G.711 "
-                    "line and whisper tiny.en, and classifies what was heard.")
-    esc.add_argument("set", type=Path, metavar="SET.yaml", help="labelled utterances")
+        "escalation", help="precision/recall of the hand-off guards, per dialplan",
+        description="Precision and recall of the hand-off guards (emergency, self-harm, "
+                    "\"a person please\", anger, frustration) on labelled sets such as "
+                    "tests/data/escalation_dev.yaml (tuned on) and escalation_holdout.yaml "
+                    "(never tuned on). Each utterance is played as a caller turn into a fresh "
+                    "dialog of each dialplan, so the figures are those of the code and rules "
+                    "that run on calls. --audio speaks each English utterance with piper "
+                    "(normal and +12 dB), passes it through a G.711 line and the plan's whisper "
+                    "model, and gives the dialog what was heard with the audio.")
+    esc.add_argument("sets", type=Path, nargs="+", metavar="SET.yaml", help="labelled utterances")
+    esc.add_argument("--dialplan", type=Path, action="append", default=None, metavar="PLAN.yaml",
+                     help="plan whose rules to measure (repeatable; default: every plan in "
+                          "dialplans/)")
     esc.add_argument("--audio", action="store_true", help="through TTS, G.711 and ASR")
     esc.add_argument("--limit", type=int, default=None, metavar="N",
-                     help="only the first N utterances")
+                     help="only the first N utterances of each set")
     esc.add_argument("--lang", action="append", default=None, metavar="LANG",
                      help="only this language (repeatable; audio mode is English only)")
+    esc.add_argument("--errors", action="store_true", help="list every misclassified utterance")
     esc.add_argument("--tts-noise", action="store_true",
                      help="audio mode: let piper vary its prosody at random (runs then differ)")
     esc.add_argument("--min-recall", type=float, default=None, metavar="R",
@@ -36,19 +46,42 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_escalation(args: argparse.Namespace) -> int:
-    from ivr.qa.escalation_eval import evaluate
+    from ivr.qa.escalation_eval import TurnRunner, evaluate
 
-    if not args.set.exists():
-        raise IvrError(f"{args.set}: no such set file")
+    for path in args.sets:
+        if not path.exists():
+            raise IvrError(f"{path}: no such set file")
     if args.audio and args.lang and set(args.lang) - {"en"}:
-        raise IvrError("audio mode speaks English only (no Mandarin piper voice is installed)")
-    report = evaluate(args.set, audio=args.audio, limit=args.limit, languages=args.lang,
-                      progress=args.audio, tts_noise=args.tts_noise)
-    print(report.table())
-    if args.min_recall is not None:
-        low = [cls for cls, s in report.per_class.items()
-               if not math.isnan(s.recall) and s.recall < args.min_recall]
-        if low:
-            print(f"recall below {args.min_recall}: {', '.join(low)}")
-            return 1
+        raise IvrError("audio mode speaks English only (no Mandarin voice is installed yet)")
+    plans = args.dialplan or sorted(DEFAULT_PLANS_DIR.glob("*.yaml"))
+    if not plans:
+        raise IvrError("no dialplan given and none in ./dialplans: pass --dialplan PLAN.yaml")
+    embedder = None
+    low: list[str] = []
+    for plan in plans:
+        runner = TurnRunner(plan, embedder)
+        embedder = runner.embedder.inner
+        for set_path in args.sets:
+            report = evaluate(set_path, plan, audio=args.audio, limit=args.limit,
+                              languages=args.lang, progress=True, runner=runner,
+                              tts_noise=args.tts_noise)
+            table = report.table() if args.errors else report.table().split("\nerrors (")[0]
+            print(table)
+            for lang, part in report.by_language().items():
+                print(f"  [{lang}] " + "  ".join(
+                    f"{cls} {_fmt(s.precision)}/{_fmt(s.recall)}"
+                    for cls, s in part.per_class.items() if s.support or s.predicted)
+                    + f"  (precision/recall); calm sent to emergency "
+                      f"{part.calm_false_urgent[0]}/{part.calm_false_urgent[1]}")
+            print()
+            if args.min_recall is not None:
+                low += [f"{plan.name} {set_path.name} {cls}" for cls, s in report.per_class.items()
+                        if not math.isnan(s.recall) and s.recall < args.min_recall]
+    if low:
+        print(f"recall below {args.min_recall}: {', '.join(low)}")
+        return 1
     return 0
+
+
+def _fmt(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.2f}"

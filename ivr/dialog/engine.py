@@ -13,7 +13,6 @@ from typing import AsyncIterator, Literal
 
 from ivr.dialog.actions import Action, Answer, Converse, Hangup, Say, Step, Transfer
 from ivr.dialog.answers import GroundedWriter
-from ivr.dialog.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
@@ -25,6 +24,10 @@ from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, 
 from ivr.events import EventLog
 from ivr.kb.retriever import Retriever
 from ivr.llm.client import LLMClient
+from ivr.safety.anger import AngerAssessment
+from ivr.safety.guard import EscalationGuard, Verdict
+from ivr.safety.lexicon import GuardRules
+from ivr.safety.semantic import SemanticNet
 
 MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, this is a backstop
 KEYED_KINDS = frozenset({"digits", "phone", "account"})
@@ -43,12 +46,14 @@ class DialogState:
     turns: list[SummaryTurn] = field(default_factory=list)
     visited: list[str] = field(default_factory=list)
     mood: AngerAssessment | None = None
+    upset: bool = False            # the last turn was frustrated or angry (no topic lists)
+    offered_human: bool = False    # the bot just offered a person and waits for yes or no
 
 
 class DialogEngine:
     def __init__(self, plan: Dialplan, retriever: Retriever, llm: LLMClient | None,
                  events: EventLog, caller_number: str = "",
-                 now: datetime.datetime | None = None) -> None:
+                 now: datetime.datetime | None = None, net: SemanticNet | None = None) -> None:
         self.plan = plan
         self.retriever = retriever
         self.writer = GroundedWriter(llm, events)
@@ -57,12 +62,9 @@ class DialogEngine:
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.state = DialogState(language=plan.languages[0])
         self._digits: DigitCollector | None = None
-        self._matchers: dict[str, tuple[PhraseMatcher, PhraseMatcher]] = {}
         self._menu_matchers: dict[tuple[str, int], PhraseMatcher] = {}
-        self._assessed: tuple[str, AngerAssessment] | None = None
-        policy = plan.escalation.anger
-        self.anger = AngerTracker(AngerConfig(threshold=policy.threshold, hot_turn=policy.hot_turn,
-                                              consecutive=policy.consecutive_turns))
+        self._assessed: tuple[str, Verdict] | None = None
+        self.guard = EscalationGuard(net if net is not None else SemanticNet(retriever.embedder))
 
     # ---- inputs -------------------------------------------------------------------------------
     def start(self) -> Step:
@@ -75,16 +77,29 @@ class DialogEngine:
         """One recognised caller turn; `audio` (8 kHz PCM16) lets anger hear the voice."""
         if language in self.plan.languages:
             self.state.language = language
-        guard = self._guards(text, audio, speech_s)
+        verdict = self._verdict(text, audio, speech_s)
+        guard = self._guard_step(verdict)
         if guard is not None:
             return guard
+        if self.state.offered_human:
+            self.state.offered_human = False
+            answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
+            if answer == "yes":
+                return self._to_human("caller_accepted_offer", {"text": text})
+            if answer == "no":
+                return Step([Say(self._t(self.plan.prompts.offer_declined))], "offer_declined",
+                            self.state.node)
         node = self.plan.nodes[self.state.node]
         handler = {"menu": self._menu_text, "collect": self._collect_text,
                    "answer": self._answer_text, "converse": self._converse_text,
                    "survey": self._survey_text}.get(node.type)
         if handler is None:
             return Step([], "not_waiting", self.state.node)
-        return handler(node, text)
+        step = handler(node, text)
+        if verdict.kind == "frustrated" and step.reason not in ("out_of_scope", "cannot_help"):
+            step = Step([Say(self._t(self.plan.prompts.empathy)), *step.actions], step.reason,
+                        step.node, {**step.evidence, "mood": "frustrated"})
+        return step
 
     def on_dtmf(self, digit: str) -> Step | None:
         """A key: menu choice, digits for a slot, 1/2 for yes/no and surveys, or the "human"
@@ -141,9 +156,9 @@ class DialogEngine:
             return "backchannel"
         if is_stop_request(text):
             return "stop"
-        emergency, human = self._phrase_matchers()
+        rules = self._rules()
         node = self.plan.nodes[self.state.node]
-        if emergency.find(text) or human.find(text):
+        if self.guard.urgent(rules, text) or self.guard.human(rules, text):
             return "turn"
         if isinstance(node, MenuNode) and self._menu_match(node, text):
             return "turn"
@@ -162,13 +177,12 @@ class DialogEngine:
                                   complete=False)
 
     def check_partial(self, text: str) -> Step | None:
-        """An emergency heard in an unfinished utterance: act before the caller stops talking."""
-        emergency, _ = self._phrase_matchers()
-        match = emergency.find(text, partial=True)
-        if match is None or not match.complete:
+        """An emergency or self-harm heard in an unfinished utterance: act before the caller
+        stops talking."""
+        verdict = self.guard.urgent(self._rules(), text, partial=True)
+        if verdict is None:
             return None
-        return self._emergency({"phrase": match.phrase, "matched": match.matched,
-                                "score": round(match.score, 3), "partial": True})
+        return self._urgent(verdict.kind, {**verdict.evidence, "partial": True})
 
     def summary(self, reason: str) -> AgentSummary:
         """The hand-over note for the agent (short form for the SIP header, full for screens)."""
@@ -304,64 +318,59 @@ class DialogEngine:
             if on_miss:
                 return Step(self._enter(on_miss), "cannot_help", on_miss, evidence)
             return self._to_human("cannot_help", evidence)
+        if self.state.upset:
+            self.state.offered_human = True
+            return Step([Say(self._t(self.plan.prompts.offer_human))], "offer_human",
+                        self.state.node, {**evidence, "mood": "upset"})
         return Step([Say(self._t(self.plan.prompts.cannot_help))], "out_of_scope",
                     self.state.node, evidence)
 
     # ---- guards --------------------------------------------------------------------------------
-    def _phrase_matchers(self) -> tuple[PhraseMatcher, PhraseMatcher]:
-        """Emergency and human-request matchers for the current node's escalation rules."""
-        node = self.plan.nodes.get(self.state.node)
-        key = self.state.node if node is not None and node.escalation is not None else ""
-        if key not in self._matchers:
-            esc = self.escalation()
-            self._matchers[key] = (
-                PhraseMatcher(esc.emergency_phrases, esc.exclusions, esc.match_threshold),
-                PhraseMatcher(esc.human_phrases, esc.exclusions, esc.match_threshold))
-        return self._matchers[key]
+    def _rules(self) -> GuardRules:
+        """The guard's rules for the current node's effective escalation configuration."""
+        return self.guard.rules(self.escalation())
 
-    def _guards(self, text: str, audio: bytes | None, speech_s: float | None) -> Step | None:
-        emergency, human = self._phrase_matchers()
-        if match := emergency.find(text):
-            return self._emergency({"phrase": match.phrase, "matched": match.matched,
-                                    "score": round(match.score, 3)})
-        if match := human.find(text):
-            return self._to_human("caller_asked_for_human",
-                                  {"phrase": match.phrase, "matched": match.matched})
-        policy = self.escalation().anger
-        if not policy.enabled:
-            return None
-        mood = self._mood(text, audio, speech_s)
-        self.state.mood = mood
-        self.events.emit("anger", score=round(mood.score, 3), smoothed=round(mood.smoothed, 3),
-                         escalate=mood.escalate)
-        if mood.escalate:
-            return Step([Say(self._t(self.plan.prompts.angry)),
-                         Transfer(self.plan.transfer.default, "angry_caller",
-                                  self.plan.transfer.fallback)], "angry_caller",
-                        self.state.node, {"anger": round(mood.score, 3),
-                                          "smoothed": round(mood.smoothed, 3), **mood.evidence})
-        return None
+    def prepare_turn(self, text: str, audio: bytes | None, speech_s: float | None) -> None:
+        """Run the guard on the coming `on_text(text, ...)` ahead of time: the embedding (a
+        model-service call on a SIP worker) and the voice analysis are work a session runs off
+        its event loop."""
+        self._assessed = (text, self.guard.assess(self._rules(), text, audio, speech_s))
 
-    def assess_mood(self, text: str, audio: bytes | None, speech_s: float | None) -> None:
-        """Score anger for the coming `on_text(text, ...)` ahead of time: the voice analysis
-        (pitch over the whole utterance) is CPU work that a session runs off its event loop."""
-        self._assessed = (text, self._assess(text, audio, speech_s))
-
-    def _mood(self, text: str, audio: bytes | None, speech_s: float | None) -> AngerAssessment:
+    def _verdict(self, text: str, audio: bytes | None, speech_s: float | None) -> Verdict:
         assessed, self._assessed = self._assessed, None
-        if assessed is not None and assessed[0] == text:
-            return assessed[1]
-        return self._assess(text, audio, speech_s)
+        verdict = assessed[1] if assessed is not None and assessed[0] == text else \
+            self.guard.assess(self._rules(), text, audio, speech_s)
+        if verdict.mood is not None:
+            self.state.mood = verdict.mood
+            self.events.emit("anger", score=round(verdict.mood.score, 3),
+                             smoothed=round(verdict.mood.smoothed, 3),
+                             escalate=verdict.mood.escalate, kind=verdict.kind)
+        self.state.upset = verdict.kind in ("frustrated", "angry")
+        return verdict
 
-    def _assess(self, text: str, audio: bytes | None, speech_s: float | None) -> AngerAssessment:
-        use_voice = self.escalation().anger.use_voice
-        return self.anger.assess(text, audio if use_voice else None, 8000, speech_s)
+    def _guard_step(self, verdict: Verdict) -> Step | None:
+        if verdict.kind in ("emergency", "self_harm"):
+            return self._urgent(verdict.kind, verdict.evidence)
+        if verdict.kind == "human":
+            return self._to_human("caller_asked_for_human", verdict.evidence)
+        if verdict.kind != "angry" or not verdict.escalate:
+            return None
+        if self.escalation().anger.on_hostile == "offer" and not self.state.offered_human:
+            self.state.offered_human = True
+            return Step([Say(self._t(self.plan.prompts.empathy)),
+                         Say(self._t(self.plan.prompts.offer_human))], "angry_offer",
+                        self.state.node, verdict.evidence)
+        return Step([Say(self._t(self.plan.prompts.angry)),
+                     Transfer(self.plan.transfer.default, "angry_caller",
+                              self.plan.transfer.fallback)], "angry_caller",
+                    self.state.node, verdict.evidence)
 
-    def _emergency(self, evidence: dict) -> Step:
-        return Step([Say(self._t(self.plan.prompts.emergency)),
-                     Transfer(self.plan.target_uri("emergency"), "emergency",
+    def _urgent(self, kind: str, evidence: dict) -> Step:
+        prompt = self.plan.prompts.self_harm if kind == "self_harm" else self.plan.prompts.emergency
+        return Step([Say(self._t(prompt)),
+                     Transfer(self.plan.target_uri("emergency"), kind,
                               self.plan.transfer.fallback)],
-                    "emergency", self.state.node, evidence)
+                    kind, self.state.node, evidence)
 
     def _to_human(self, reason: str, evidence: dict) -> Step:
         return Step([Say(self._t(self.plan.prompts.transfer)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.asr.guard import normalize
+from ivr.text.normalize import simple_normalize
 
 
 BACKCHANNELS = frozenset({
@@ -14,7 +14,7 @@ BACKCHANNELS = frozenset({
 
 def is_backchannel(text: str) -> bool:
     """True for a listener's "mhm"/"okay" that acknowledges the bot rather than interrupting it."""
-    return normalize(text).replace("-", " ") in BACKCHANNELS
+    return simple_normalize(text).replace("-", " ") in BACKCHANNELS
 
 
 STOP_PHRASES = frozenset({"stop", "wait", "hold on", "no", "no no", "sorry", "excuse me",
@@ -23,4 +23,4 @@ STOP_PHRASES = frozenset({"stop", "wait", "hold on", "no", "no no", "sorry", "ex
 
 def is_stop_request(text: str) -> bool:
     """True for a caller asking the bot to stop talking (and then listen)."""
-    return normalize(text) in STOP_PHRASES
+    return simple_normalize(text) in STOP_PHRASES

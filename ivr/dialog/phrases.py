@@ -54,144 +54,35 @@ can act on complete matches at once and wait one more partial for the others.
 
 from __future__ import annotations
 
+import itertools
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping
 
-__all__ = ["PhraseMatch", "PhraseMatcher", "Token", "tokenize", "normalize_text",
-           "phonetic_key", "levenshtein", "token_similarity"]
+from rapidfuzz.distance import Levenshtein
 
-# --- normalisation -------------------------------------------------------------------------------
+from ivr.text.normalize import NEGATIONS, Token, is_cjk as _is_cjk_char, pinyin, stem, tokenize
 
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN_RE = re.compile(rf"\.{{2,}}|[{_CJK}]|[^\W_{_CJK}]+(?:'[^\W_{_CJK}]+)*|[.!?;。！？；]")
-_CLAUSE_END = set(".!?;。！？；")
-_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-
-# One apostrophe-free token -> canonical tokens.
-_CONTRACTIONS: dict[str, tuple[str, ...]] = {
-    "cant": ("cannot",), "cann't": ("cannot",), "dont": ("do", "not"), "doesnt": ("does", "not"),
-    "didnt": ("did", "not"), "isnt": ("is", "not"), "arent": ("are", "not"),
-    "wasnt": ("was", "not"), "werent": ("were", "not"), "wont": ("will", "not"),
-    "wouldnt": ("would", "not"), "couldnt": ("could", "not"), "shouldnt": ("should", "not"),
-    "havent": ("have", "not"), "hasnt": ("has", "not"), "aint": ("is", "not"),
-    "im": ("i", "am"), "ive": ("i", "have"), "ill": ("i", "will"), "youre": ("you", "are"),
-    "theyre": ("they", "are"), "were'": ("we", "are"), "theres": ("there", "is"),
-    "whats": ("what", "is"), "thats": ("that", "is"), "hes": ("he", "is"), "shes": ("she", "is"),
-    "its": ("it", "is"), "lets": ("let", "us"), "wanna": ("want", "to"), "gonna": ("going", "to"),
-    "gotta": ("got", "to"), "gimme": ("give", "me"), "youve": ("you", "have"),
-}
-# Two canonical tokens -> one.
-_MERGES: dict[tuple[str, str], str] = {("can", "not"): "cannot"}
-
-# Traditional -> simplified for characters common in hotline speech (not a full converter).
-_TRAD_SIMP = str.maketrans(
-    "難電話轉們開說車氣過醫護殺禍燒傷藥務員臟髒麼這個機帳單費錢為嗎給見經對聽問題時間還沒讓請幫壞發號碼網絡訊"
-    "應該覺頭暈倒斷線務實真話講會裡裏邊遠離歲孩媽爸愛恨煩亂氣憤騙垃圾廢滾蠢笨瘋讀寫買賣價優惠報銷戶退訂換營商處理態度"
-    "鐘點們喚呼吸困難胸痛傷血跳髮險災",
-    "难电话转们开说车气过医护杀祸烧伤药务员脏脏么这个机账单费钱为吗给见经对听问题时间还没让请帮坏发号码网络讯"
-    "应该觉头晕倒断线务实真话讲会里里边远离岁孩妈爸爱恨烦乱气愤骗垃圾废滚蠢笨疯读写买卖价优惠报销户退订换营商处理态度"
-    "钟点们唤呼吸困难胸痛伤血跳发险灾")
+__all__ = ["PhraseMatch", "PhraseMatcher", "phonetic_key", "token_similarity"]
 
 _STOPWORDS = frozenset({
     "a", "an", "the", "to", "my", "me", "i", "is", "am", "are", "of", "in", "on", "at", "for",
-    "with", "and", "or", "it", "do", "you", "your", "be", "this", "that", "am", "so", "can"})
+    "with", "and", "or", "it", "do", "you", "your", "be", "this", "that", "so", "can"})
+"""Words that weigh half in an alignment (a narrower list than `STOPWORDS`: "have", "there"
+and "up" carry meaning in short guard phrases such as "throwing up")."""
 _FILLERS_LATIN = frozenset({
     "really", "even", "just", "so", "very", "um", "uh", "er", "erm", "ah", "oh", "like", "please",
     "actually", "totally", "barely", "hardly", "properly", "literally", "now", "right", "well"})
 _FILLERS_CJK = frozenset("很好太真有点的了啊呀吧呢嗯呃哦就都也还")
 
 
-@dataclass(frozen=True)
-class Token:
-    """One normalised token and the characters of the original text it came from."""
-
-    norm: str
-    start: int
-    end: int
-    clause: int
-    cjk: bool
-
-
-def _is_cjk_char(ch: str) -> bool:
-    return bool(re.match(rf"[{_CJK}]", ch))
-
-
-def _prepare(text: str) -> str:
-    """NFKC + apostrophes; NFKC keeps the length for everything but rare ligatures, which we
-    accept (spans are then approximate)."""
-    return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
-
-
-def tokenize(text: str) -> list[Token]:
-    """Normalised tokens of `text` with their character spans (see the module doc)."""
-    prepared = _prepare(text)
-    if len(prepared) != len(text):  # spans must index the caller's text
-        prepared = text.translate(_APOSTROPHES)
-    raw: list[Token] = []
-    clause = 0
-    for m in _TOKEN_RE.finditer(prepared):
-        word = m.group(0)
-        if word.startswith(".."):  # an ellipsis is a hesitation, not the end of a clause
-            continue
-        if word in _CLAUSE_END:
-            clause += 1
-            continue
-        if _is_cjk_char(word):
-            raw.append(Token(word.translate(_TRAD_SIMP), m.start(), m.end(), clause, True))
-            continue
-        low = word.lower()
-        if low.endswith("'s") and low.replace("'", "") not in _CONTRACTIONS:
-            low = low[:-2]  # possessive: "operator's" -> "operator"
-        low = low.replace("'", "")
-        for sub in re.finditer(r"\d+|[^\d]+", low):  # "3g" -> "three", "g"
-            piece = sub.group(0)
-            start, end = m.start(), m.end()
-            if piece.isdigit():
-                for d in piece:
-                    raw.append(Token(_DIGITS[int(d)] if d.isascii() else d, start, end, clause, False))
-            else:
-                for canon in _CONTRACTIONS.get(piece, (piece,)):
-                    raw.append(Token(canon, start, end, clause, False))
-    out: list[Token] = []
-    for tok in raw:
-        if out and not tok.cjk and not out[-1].cjk and out[-1].clause == tok.clause \
-                and (out[-1].norm, tok.norm) in _MERGES:
-            prev = out.pop()
-            out.append(Token(_MERGES[(prev.norm, tok.norm)], prev.start, tok.end, tok.clause, False))
-        else:
-            out.append(tok)
-    return out
-
-
-def normalize_text(text: str) -> str:
-    """The normalised form of `text` (tokens joined by spaces), e.g. "I can't" -> "i cannot"."""
-    return " ".join(t.norm for t in tokenize(text))
-
-
 # --- similarity ----------------------------------------------------------------------------------
 
-def levenshtein(a: Sequence, b: Sequence) -> int:
-    """Edit distance (insert, delete, substitute each cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1,
-                               previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def _ratio(a: str, b: str) -> float:
-    if not a and not b:
-        return 1.0
-    return 1.0 - levenshtein(a, b) / max(len(a), len(b))
+    return Levenshtein.normalized_similarity(a, b)
 
 
 _VOWELS = set("aeiou")
@@ -262,13 +153,44 @@ def phonetic_key(word: str) -> str:
 PHONETIC_WEIGHT = 0.95
 
 
+_FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+_FUZZY_FINALS = (("ang", "an"), ("eng", "en"), ("ing", "in"))
+
+
+def _fuzzy_pinyin(syllable: str) -> str:
+    """Pinyin with the distinctions southern and accented Mandarin blurs merged (zh/z, ch/c,
+    sh/s, n/l, -ng/-n): how a recogniser's near-homophones are found."""
+    for hard, soft in _FUZZY_INITIALS:
+        if syllable.startswith(hard):
+            syllable = soft + syllable[len(hard):]
+    if syllable.startswith("l"):
+        syllable = "n" + syllable[1:]
+    for hard, soft in _FUZZY_FINALS:
+        if syllable.endswith(hard):
+            syllable = syllable[: -len(hard)] + soft
+    return syllable
+
+
+CJK_HOMOPHONE = 0.9
+ORDER_FREE_WEIGHT = 0.85
+CJK_NEAR_HOMOPHONE = 0.8
+STEM_MATCH = 0.95
+
+
 @lru_cache(maxsize=65536)
 def token_similarity(a: str, b: str) -> float:
     """Similarity of two normalised tokens in [0, 1] (see the module doc)."""
     if a == b:
         return 1.0
     if _is_cjk_char(a[:1]) or _is_cjk_char(b[:1]):
-        return 0.0
+        pa, pb = pinyin(a), pinyin(b)
+        if not pa or not pb:
+            return 0.0
+        if pa == pb:
+            return CJK_HOMOPHONE
+        return CJK_NEAR_HOMOPHONE if _fuzzy_pinyin(pa) == _fuzzy_pinyin(pb) else 0.0
+    if len(a) > 2 and len(b) > 2 and stem(a) == stem(b):
+        return STEM_MATCH
     spelled = _ratio(a, b)
     ka, kb = phonetic_key(a), phonetic_key(b)
     sounded = 0.0
@@ -455,7 +377,36 @@ class PhraseMatcher:
         candidates = [c for c in (self._aligned(phrase, tokens, partial, True, free),
                                   None if phrase.cjk else self._joined(phrase, tokens, free))
                       if c is not None]
-        return max(candidates, key=lambda c: c[0]) if candidates else None
+        if candidates:
+            return max(candidates, key=lambda c: c[0])
+        return None if phrase.cjk else self._unordered(phrase, tokens, free)
+
+    def _unordered(self, phrase: _Phrase, tokens: list[Token],
+                   free: Callable[[int, int], bool]) -> tuple[float, int, int, bool] | None:
+        """Every content word of the phrase within one clause, in any order, close together
+        ("pain in my chest" for "chest pain"). Phrases with a negation keep their order."""
+        content = [t for t in phrase.tokens if t not in _STOPWORDS]
+        if len(content) < 2 or any(t in NEGATIONS for t in content):
+            return None
+        places: list[list[tuple[int, float]]] = []
+        for word in content:
+            need = max(0.85, self._min_token(word, phrase))
+            found = [(j, s) for j, tok in enumerate(tokens)
+                     if not tok.cjk and (s := token_similarity(word, tok.norm)) >= need]
+            if not found:
+                return None
+            places.append(found)
+        best: tuple[float, int, int, bool] | None = None
+        for combo in itertools.product(*places):
+            where = [j for j, _ in combo]
+            first, last = min(where), max(where)
+            if len(set(where)) < len(where) or last - first > len(content) + 3 \
+                    or tokens[first].clause != tokens[last].clause or not free(first, last):
+                continue
+            score = ORDER_FREE_WEIGHT * sum(s for _, s in combo) / len(combo)
+            if score >= self.threshold and (best is None or score > best[0]):
+                best = (score, first, last, True)
+        return best
 
     @staticmethod
     def _exact(phrase: _Phrase, tokens: list[Token],
@@ -536,8 +487,9 @@ class PhraseMatcher:
         """Cheap necessary condition for an alignment: every content word of the phrase is close
         to some text word (CJK: half of the phrase's characters occur in the text)."""
         if phrase.cjk:
-            present = {t.norm for t in tokens if t.cjk}
-            return 2 * sum(1 for ch in phrase.tokens if ch in present) >= len(phrase.tokens)
+            present = {_fuzzy_pinyin(pinyin(t.norm)) for t in tokens if t.cjk}
+            return 2 * sum(1 for ch in phrase.tokens if _fuzzy_pinyin(pinyin(ch)) in present) \
+                >= len(phrase.tokens)
         last = tokens[-1].norm
         for word in phrase.tokens:
             need = self._min_token(word, phrase)

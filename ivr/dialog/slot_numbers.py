@@ -1,28 +1,12 @@
-"""Number words and text normalisation shared by the slot parsers, and the digits parser."""
+"""Number words shared by the slot parsers, their tokenizer, and the digits parser."""
 
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from ivr.text.normalize import CJK_CHARS as _CJK, prepare
 
 # ---- normalisation ------------------------------------------------------------------------------
-
-_APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"}
-# Traditional -> simplified for the characters these parsers look at (Whisper sometimes writes
-# traditional characters for Mandarin).
-_TRAD = str.maketrans({"對": "对", "沒": "没", "錯": "错", "號": "号", "週": "周", "後": "后",
-                       "兩": "两", "個": "个", "禮": "礼", "確": "确", "麼": "么", "這": "这",
-                       "當": "当", "會": "会", "問": "问", "題": "题", "語": "语", "準": "准"})
-_CJK = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-
-
-def prepare(text: str) -> str:
-    """NFKC (full-width digits and letters to ASCII), straight apostrophes, simplified Chinese."""
-    text = unicodedata.normalize("NFKC", text)
-    for curly, straight in _APOSTROPHES.items():
-        text = text.replace(curly, straight)
-    return text.translate(_TRAD)
-
 
 _WORD = re.compile(rf"[{_CJK}]|\d+(?:st|nd|rd|th)\b|\d+|[a-z]+(?:'[a-z]+)*|\+")
 

@@ -19,6 +19,8 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Protocol, Sequence, Union
 
+from ivr.text.normalize import is_cjk
+
 __all__ = ["AgentSummary", "SummaryTurn", "build_summary", "llm_summary", "ascii_safe",
            "mood_label", "REASON_TEXT", "SHORT_MAX"]
 
@@ -26,6 +28,8 @@ SHORT_MAX = 200
 
 REASON_TEXT: dict[str, str] = {
     "emergency": "possible emergency",
+    "self_harm": "caller may be at risk of self-harm",
+    "caller_accepted_offer": "caller accepted the offer of a person",
     "caller_asked_for_human": "caller asked for a person",
     "caller_pressed_0": "caller pressed 0",
     "cannot_help": "the bot could not help",
@@ -134,7 +138,7 @@ def _first_sentence(text: str) -> str:
 
 def _substantial(text: str) -> bool:
     words = text.split()
-    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    cjk = sum(1 for ch in text if is_cjk(ch))
     return not text.startswith("[key") and (len(words) >= 3 or cjk >= 4)
 
 

@@ -18,6 +18,26 @@ def check(plan: Dialplan) -> list[Problem]:
             *_input_free_loops(plan), *_hotline(plan)]
 
 
+def warnings(plan: Dialplan) -> list[Problem]:
+    """Settings that are valid but weaken the safety guards: the loader reports them, and a
+    plan with warnings still loads."""
+    found: list[Problem] = []
+    esc = plan.escalation
+    if esc.builtin_off:
+        found.append((("escalation", "builtin_off"),
+                      f"built-in safety phrases switched off ({', '.join(esc.builtin_off)}): "
+                      f"callers who say these are not caught by the lexicon"))
+    if not esc.semantic:
+        found.append((("escalation", "semantic"), "the learned safety net is off: emergencies "
+                      "described without a listed phrase are missed"))
+    if not esc.anger.enabled:
+        found.append((("escalation", "anger", "enabled"), "anger detection is off"))
+    if not plan.transfer.emergency:
+        found.append((("transfer",), "no transfer.emergency: emergencies and self-harm go to "
+                      "transfer.default"))
+    return found
+
+
 def successors(plan: Dialplan, name: str) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """(field path, target node) for every edge leaving node `name`."""
     node = plan.nodes[name]
@@ -89,8 +109,6 @@ def _topics(plan: Dialplan) -> Iterator[Problem]:
             if topic not in ids:
                 yield ("nodes", name, "topics", i), (
                     f"unknown knowledge entry '{topic}', expected one of: {', '.join(sorted(ids))}")
-    if plan.escalation.emergency_phrases and not plan.transfer.emergency:
-        yield ("transfer",), "escalation.emergency_phrases are set but transfer.emergency is not"
 
 
 def _reachability(plan: Dialplan) -> Iterator[Problem]:

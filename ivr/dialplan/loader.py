@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from ivr.dialplan.checks import check
+from ivr.dialplan.checks import check, warnings
 from ivr.dialplan.model import Dialplan, KnowledgeEntry
 from ivr.dialplan.yaml_positions import parse, position
 from ivr.errors import DialplanError
@@ -25,6 +25,7 @@ class LoadedPlan:
     plan: Dialplan
     path: Path
     sha256: str
+    warnings: tuple[str, ...] = ()
 
 
 def load_dialplan(path: Path) -> LoadedPlan:
@@ -44,7 +45,9 @@ def load_dialplan(path: Path) -> LoadedPlan:
     if problems:
         raise DialplanError("\n".join(
             f"{_where(path, root, loc)}: {_field(loc)}: {message}" for loc, message in problems))
-    return LoadedPlan(plan, path, digest.hexdigest())
+    notes = tuple(f"{_where(path, root, loc)}: warning: {_field(loc)}: {message}"
+                  for loc, message in warnings(plan))
+    return LoadedPlan(plan, path, digest.hexdigest(), notes)
 
 
 def _read_yaml(path: Path, expect: str, kind: type) -> tuple[bytes, Any, yaml.Node | None]:

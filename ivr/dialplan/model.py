@@ -43,6 +43,18 @@ class Prompts(Strict):
         "zh": "非常抱歉给您带来不便，我为您转接人工客服。"}
     emergency: LanguageText = {"en": "This sounds urgent. I'm connecting you to emergency help now.",
                                "zh": "情况紧急，正在为您转接急救帮助。"}
+    self_harm: LanguageText = {
+        "en": "I'm really glad you told me. I'm connecting you to someone who can help right now. "
+              "Please stay on the line.",
+        "zh": "谢谢您告诉我。我现在就为您转接可以帮助您的人，请不要挂断。"}
+    empathy: LanguageText = {"en": "I'm sorry about the trouble.",
+                             "zh": "给您添麻烦了，非常抱歉。"}
+    offer_human: LanguageText = {
+        "en": "I'm sorry, I can't sort this out myself. Would you like me to put you through to a "
+              "colleague? Say yes, or press 0.",
+        "zh": "非常抱歉，这个问题我没办法解决。需要为您转接人工客服吗？请说“需要”，或按0。"}
+    offer_declined: LanguageText = {"en": "Alright. What else can I help you with?",
+                                    "zh": "好的。还有什么可以帮您？"}
     transfer_failed: LanguageText = {
         "en": "I'm sorry, nobody is available to take your call right now. Please call back later.",
         "zh": "抱歉，目前没有人可以接听，请稍后再拨。"}
@@ -75,25 +87,47 @@ class TransferTargets(Strict):
 
 
 class AngerPolicy(Strict):
-    """Anger from the caller's words and voice (against their own baseline), with hysteresis:
-    one loud word does not transfer; two hot turns in a row, or the smoothed score over
-    `threshold`, do."""
+    """Anger from the caller's words (built-in lexicon, the plan's `anger_phrases`, the learned
+    net) and voice (loudness and pitch against typical telephone speech, then against the
+    caller's own calm turns). One clearly hostile turn (`hostile_turn`) is acted on per
+    `on_hostile`; so are two hot turns in a row or a smoothed score over `threshold`. Voice alone
+    never escalates: a loud line or a loud calm caller is not angry. Civil frustration gets an
+    apology, and a person is offered rather than a topic list when the bot cannot help."""
 
     enabled: bool = True
     use_voice: bool = True
+    on_hostile: Literal["transfer", "offer"] = "transfer"
+    hostile_turn: float = Field(0.6, gt=0, le=1)
     threshold: float = Field(0.45, gt=0, le=1)
     hot_turn: float = Field(0.4, gt=0, le=1)
     consecutive_turns: int = Field(2, ge=1, le=5)
 
 
+BUILTIN_GROUPS = ("emergency.medical", "emergency.overdose", "emergency.violence",
+                  "emergency.fire", "emergency.child_elderly", "self_harm.suicidal",
+                  "self_harm.self_injury", "human.request", "anger.profanity", "anger.insult",
+                  "anger.accusation", "anger.threat", "frustration.frustration")
+"""Groups of the built-in safety lexicon (ivr/safety/lexicon/*.yaml) a plan can switch off."""
+
+
 class Escalation(Strict):
     """When a caller goes to a human at once, checked on every turn before any model.
-    Phrases match through ASR misspellings (fuzzy and phonetic; Chinese by characters);
-    `exclusions` ("fire my", "human error") cancel a phrase they overlap."""
+
+    Every plan inherits the built-in safety lexicon (emergencies, self-harm, "a person please",
+    anger, frustration in English and Chinese) and the learned second net; the phrases here are
+    added to it. Phrases match through ASR misspellings, inflections and word order (Chinese by
+    characters and their sound). `exclusions` ("fire tablet") cancel an emergency, self-harm or
+    anger phrase they overlap; `human_exclusions` ("human resources") a human-request phrase.
+    `builtin_off` switches built-in groups off (`ivr dialplan check` warns)."""
 
     emergency_phrases: LanguagePhrases = {}
+    self_harm_phrases: LanguagePhrases = {}
     human_phrases: LanguagePhrases = {}
+    anger_phrases: LanguagePhrases = {}
     exclusions: LanguagePhrases = {}
+    human_exclusions: LanguagePhrases = {}
+    builtin_off: list[Literal[BUILTIN_GROUPS]] = []  # type: ignore[valid-type]
+    semantic: bool = True
     match_threshold: float = Field(0.8, gt=0, le=1)
     human_key: str | None = Field("0", pattern=r"^[0-9*#]$")
     anger: AngerPolicy = AngerPolicy()
@@ -104,8 +138,11 @@ class EscalationOverride(Strict):
     """Per-node changes to the hotline's escalation rules (unset fields keep the hotline's)."""
 
     emergency_phrases: LanguagePhrases | None = None
+    self_harm_phrases: LanguagePhrases | None = None
     human_phrases: LanguagePhrases | None = None
+    anger_phrases: LanguagePhrases | None = None
     exclusions: LanguagePhrases | None = None
+    human_exclusions: LanguagePhrases | None = None
     human_key: str | None = Field(None, pattern=r"^[0-9*#]$")
     anger: AngerPolicy | None = None
     max_unresolved_turns: int | None = Field(None, ge=1, le=10)

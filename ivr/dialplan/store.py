@@ -54,6 +54,8 @@ class PlanStore:
         with self._lock:
             self._plan = plan
         log.info("dialplan %s reloaded: now %s for new calls", self.path, plan.sha256[:12])
+        for note in plan.warnings:
+            log.warning("%s", note)
         return True
 
     def watch(self, interval_s: float = 1.0,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 
 import numpy as np
 
@@ -30,3 +32,32 @@ class E5Embedder(Embedder):
 
     def passages(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.model.passage(texts))
+
+
+class CachingEmbedder(Embedder):
+    """Remembers the last `size` query vectors, so the knowledge-base search, the guard's
+    learned net and the interjection check of one caller turn embed it once (and a session can
+    embed off its event loop ahead of time)."""
+
+    def __init__(self, inner: Embedder, size: int = 64) -> None:
+        self.inner = inner
+        self.size = size
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def queries(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
+        if missing:
+            vectors = self.inner.queries(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors):
+                    self._recent[text] = vector
+                    self._recent.move_to_end(text)
+                while len(self._recent) > max(self.size, len(texts)):
+                    self._recent.popitem(last=False)
+        with self._lock:
+            return np.stack([self._recent[t] for t in texts])
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        return self.inner.passages(texts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,22 +44,18 @@ class Retriever:
                 texts.append(question)
                 self._owner.append(index)
         self._vectors = embedder.queries(texts) if texts else np.zeros((0, 1), np.float32)
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def prepare(self, text: str) -> None:
         """Embed `text` now (e.g. on a worker thread), so a later `search` on the event loop
-        does no model or network work."""
-        if text.strip() and text not in self._recent:
-            self._recent[text] = self.embedder.queries([text])[0]
-            while len(self._recent) > 32:
-                self._recent.popitem(last=False)
+        finds it in a `CachingEmbedder` and does no model or network work."""
+        if text.strip():
+            self.embedder.queries([text])
+
     def search(self, text: str, topics: frozenset[str] | None = None) -> Match:
         """Best entry for `text`, among `topics` (entry ids) when given."""
         if not self.entries or not text.strip():
             return Match(None, 0.0, 0.0)
-        vector = self._recent.get(text)
-        if vector is None:
-            vector = self.embedder.queries([text])[0]
+        vector = self.embedder.queries([text])[0]
         scores = self._vectors @ vector
         best_per_entry = np.full(len(self.entries), -1.0)
         np.maximum.at(best_per_entry, self._owner, scores)

@@ -1,18 +1,18 @@
-"""Precision and recall of the hand-off guards (emergency, "a person please", anger) on a
-labelled development set, from text or through the whole audio path.
+"""Precision and recall of the hand-off guards on a labelled set, measured through the code that
+runs on calls: each utterance is one caller turn of a fresh `DialogEngine` on the given dialplan
+(its effective rules: the built-in lexicon and learned net plus the plan's own phrases), after
+the turn's `context` (earlier turns of the same call). The label is read from what the dialog
+did: transferred as an emergency or self-harm, as a request for a person, for anger (transfer or
+an offer of a person), or treated the caller as upset (frustrated); else neutral.
 
-Text mode classifies each utterance's text. Audio mode takes the English utterances, speaks each
-with piper at normal gain and at every gain in `gains` (default x4, +12 dB: a loud or shouting
-caller), passes it through an 8 kHz G.711 line (`synth_caller`), transcribes it with whisper
-tiny.en and classifies what was heard, with the utterance audio feeding the voice part of the
-anger score against a calm first turn by the same voice. A loud neutral utterance must stay
-neutral: loudness alone is not anger.
+Text mode gives the dialog the written text. Audio mode speaks each English utterance with piper
+at normal gain and at every gain in `gains` (default x4, +12 dB: a shouting caller), passes it
+through an 8 kHz G.711 line (`synth_caller`), transcribes it with the plan's ASR model and gives
+the dialog what was heard, with the audio for the voice cues (first turn: against typical
+telephone speech). Chinese audio needs a Mandarin voice, which is not installed yet.
 
-The set file (YAML): `phrases` {class: {language: [phrases]}} for emergency and human,
-`exclusions` {language: [phrases]}, and `utterances`: [{text, lang, label, tags?, context?}].
-One turn gets one label, in priority order emergency > human > angry > neutral; "angry" means
-this turn alone scores at least `AngerConfig.hot_turn` (escalating on anger needs two such turns
-in a call, or a smoothed score over the threshold; see ivr/dialog/anger.py).
+The set file (YAML) holds only labelled utterances: `utterances`: [{text, lang, label, tags?,
+context?}], labels in priority order self_harm > emergency > human > angry > frustrated > neutral.
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from ivr.dialog.anger import AngerConfig, AngerTracker
-from ivr.dialog.phrases import PhraseMatcher
 from ivr.errors import IvrError
 
-__all__ = ["CLASSES", "DevItem", "DevSet", "EscalationClassifier", "Classification", "ItemResult",
-           "ClassScore", "EscalationReport", "load_set", "evaluate", "score_results"]
+__all__ = ["CLASSES", "DevItem", "ItemResult", "ClassScore", "EscalationReport", "TurnRunner",
+           "load_set", "evaluate", "score_results"]
 
-CLASSES = ("emergency", "human", "angry", "neutral")
-BASELINE_SENTENCE = "Hello, I have a question about my account."
+CLASSES = ("emergency", "self_harm", "human", "angry", "frustrated", "neutral")
+TAGS = frozenset({"asr", "hard_negative", "paraphrase", "traditional", "homophone"})
 
 
 @dataclass(frozen=True)
@@ -46,20 +44,17 @@ class DevItem:
     context: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class DevSet:
-    phrases: dict[str, dict[str, list[str]]]
-    exclusions: dict[str, list[str]]
-    items: tuple[DevItem, ...]
-
-
-def load_set(path: str | Path) -> DevSet:
-    """Read and check a development set file (see the module doc)."""
+def load_set(path: str | Path) -> tuple[DevItem, ...]:
+    """Read and check a set file (see the module doc)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise IvrError(f"{path}: cannot read the set: {str(exc).splitlines()[0]}") from exc
+    extra = set(raw) - {"utterances"}
+    if extra:
+        raise IvrError(f"{path}: a set holds only 'utterances' (found {', '.join(sorted(extra))}); "
+                       f"phrases belong in a dialplan's escalation section")
     items = []
     for n, entry in enumerate(raw.get("utterances") or [], 1):
         label = entry.get("label")
@@ -67,46 +62,46 @@ def load_set(path: str | Path) -> DevSet:
             raise IvrError(f"{path}: utterance {n} needs text and a label in {', '.join(CLASSES)}")
         items.append(DevItem(str(entry["text"]), str(entry.get("lang", "en")), label,
                              tuple(entry.get("tags") or ()), tuple(entry.get("context") or ())))
-    phrases = {cls: {lang: list(p) for lang, p in (raw.get("phrases", {}).get(cls) or {}).items()}
-               for cls in ("emergency", "human")}
-    exclusions = {lang: list(p) for lang, p in (raw.get("exclusions") or {}).items()}
-    return DevSet(phrases, exclusions, tuple(items))
+    return tuple(items)
 
 
-@dataclass(frozen=True)
-class Classification:
-    """The label of one turn and why (`detail`: the phrase matched or the anger evidence)."""
-
-    label: str
-    detail: dict = field(default_factory=dict)
+_REASONS = {"emergency": "emergency", "self_harm": "self_harm",
+            "caller_asked_for_human": "human", "angry_caller": "angry", "angry_offer": "angry"}
 
 
-class EscalationClassifier:
-    """The hand-off guards as one classifier of a single caller turn."""
+class TurnRunner:
+    """Plays one labelled turn (after its context) into a fresh dialog on a plan and reads the
+    label off what the dialog did. Engines are loaded once and shared by every turn."""
 
-    def __init__(self, phrases: dict[str, dict[str, list[str]]],
-                 exclusions: dict[str, list[str]] | None = None,
-                 anger: AngerConfig | None = None, threshold: float = 0.8) -> None:
-        self.emergency = PhraseMatcher(phrases.get("emergency", {}), exclusions, threshold)
-        self.human = PhraseMatcher(phrases.get("human", {}), exclusions, threshold)
-        self.anger_config = anger or AngerConfig()
+    def __init__(self, plan_path: Path, embedder: Any = None) -> None:
+        from ivr.dialplan.loader import load_dialplan
+        from ivr.kb.embedder import CachingEmbedder, E5Embedder
+        from ivr.kb.retriever import KBEntry, Retriever
+        from ivr.safety.semantic import SemanticNet
 
-    def classify(self, text: str, context: Sequence[str] = (), audio: bytes | None = None,
-                 baseline_audio: bytes | None = None, rate: int = 8000) -> Classification:
-        """Label `text` (one caller turn after `context`); `audio` is its utterance and
-        `baseline_audio` an earlier calm turn of the same caller, for the voice cues."""
-        if match := self.emergency.find(text):
-            return Classification("emergency", {"phrase": match.phrase, "score": match.score})
-        if match := self.human.find(text):
-            return Classification("human", {"phrase": match.phrase, "score": match.score})
-        tracker = AngerTracker(self.anger_config)
-        if baseline_audio is not None:
-            tracker.assess(BASELINE_SENTENCE, baseline_audio, rate)
+        self.plan = load_dialplan(plan_path).plan
+        self.plan_path = plan_path
+        self.embedder = CachingEmbedder(embedder or E5Embedder(threads=2), size=256)
+        entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in self.plan.knowledge]
+        self.retriever = Retriever(entries, self.embedder, self.plan.answers.min_score)
+        self.net = SemanticNet(self.embedder)
+
+    def classify(self, text: str, lang: str, context: Sequence[str] = (),
+                 audio: bytes | None = None) -> tuple[str, dict]:
+        """(label, evidence) for `text` as a caller turn after `context`."""
+        from ivr.dialog.engine import DialogEngine
+        from ivr.events import EventLog, ManualClock
+
+        engine = DialogEngine(self.plan, self.retriever, None, EventLog(ManualClock()),
+                              net=self.net)
+        engine.start()
         for earlier in context:
-            tracker.assess(earlier)
-        result = tracker.assess(text, audio, rate)
-        label = "angry" if result.score >= self.anger_config.hot_turn else "neutral"
-        return Classification(label, {"anger": result.score, **result.evidence})
+            engine.on_text(earlier, lang)
+        step = engine.on_text(text, lang, audio)
+        label = _REASONS.get(step.reason)
+        if label is None:
+            label = "frustrated" if engine.state.upset else "neutral"
+        return label, {"reason": step.reason, **step.evidence}
 
 
 @dataclass(frozen=True)
@@ -161,6 +156,27 @@ class EscalationReport:
     def errors(self) -> list[ItemResult]:
         return [r for r in self.results if not r.correct]
 
+    @property
+    def urgent(self) -> ClassScore:
+        """Emergency and self-harm together (both go to the emergency target at once)."""
+        urgent = ("emergency", "self_harm")
+        return ClassScore(sum(1 for r in self.results if r.item.label in urgent),
+                          sum(1 for r in self.results if r.predicted in urgent),
+                          sum(1 for r in self.results
+                              if r.item.label in urgent and r.predicted in urgent))
+
+    @property
+    def calm_false_urgent(self) -> tuple[int, int]:
+        """(calm turns sent to emergency help, calm turns)."""
+        calm = [r for r in self.results if r.item.label == "neutral"]
+        return sum(1 for r in calm if r.predicted in ("emergency", "self_harm")), len(calm)
+
+    def by_language(self) -> dict[str, "EscalationReport"]:
+        """This report split by the utterances' language."""
+        languages = sorted({r.item.lang for r in self.results})
+        return {lang: score_results([r for r in self.results if r.item.lang == lang], self.mode,
+                                    f"{self.set_path} [{lang}]") for lang in languages}
+
     def table(self) -> str:
         def fmt(x: float) -> str:
             return "   -" if math.isnan(x) else f"{x:.2f}"
@@ -172,11 +188,17 @@ class EscalationReport:
             s = self.per_class[cls]
             lines.append(f"{cls:10} {s.support:7d} {s.predicted:9d} {fmt(s.precision):>9} "
                          f"{fmt(s.recall):>6} {fmt(s.f1):>5}")
-        lines += [f"accuracy {fmt(self.accuracy)}", "",
+        urgent = self.urgent
+        false_urgent, calm = self.calm_false_urgent
+        lines += [f"{'urgent':10} {urgent.support:7d} {urgent.predicted:9d} "
+                  f"{fmt(urgent.precision):>9} {fmt(urgent.recall):>6} {fmt(urgent.f1):>5}"
+                  f"   (emergency + self_harm)",
+                  f"calm callers sent to emergency help: {false_urgent}/{calm}",
+                  f"accuracy {fmt(self.accuracy)}", "",
                   "confusion (rows: label, columns: predicted)",
-                  f"{'':10} " + " ".join(f"{c:>9}" for c in CLASSES)]
+                  f"{'':10} " + " ".join(f"{c:>10}" for c in CLASSES)]
         for gold in CLASSES:
-            lines.append(f"{gold:10} " + " ".join(f"{self.confusion.get((gold, p), 0):9d}"
+            lines.append(f"{gold:10} " + " ".join(f"{self.confusion.get((gold, p), 0):10d}"
                                                   for p in CLASSES))
         errors = self.errors()
         if errors:
@@ -184,7 +206,8 @@ class EscalationReport:
             for r in errors:
                 heard = f"  [heard: {r.heard!r}]" if r.heard is not None else ""
                 variant = f" ({r.variant})" if r.variant != "text" else ""
-                lines.append(f"  {r.item.label:9} -> {r.predicted:9} {r.item.text!r}{variant}{heard}")
+                lines.append(f"  {r.item.label:10} -> {r.predicted:10} {r.item.text!r}{variant}"
+                             f"{heard}")
         return "\n".join(lines)
 
 
@@ -201,36 +224,45 @@ def score_results(results: Sequence[ItemResult], mode: str = "text",
     return EscalationReport(mode, set_path, list(results), per_class, confusion)
 
 
-def evaluate(set_path: str | Path, audio: bool = False, *, limit: int | None = None,
-             languages: Iterable[str] | None = None, gains: Sequence[float] = (1.0, 4.0),
-             progress: bool = False, voice: Any = None, asr: Any = None,
-             anger: AngerConfig | None = None, tts_noise: bool = False) -> EscalationReport:
-    """Classify every utterance of the set (audio mode: the English ones, once per gain, through
-    TTS, a G.711 line and ASR) and score the results. `limit`: the first N utterances (after the
-    language filter); `voice`/`asr`: engines to use instead of piper / whisper tiny.en.
-    Piper draws random prosody on every call; unless `tts_noise`, the piper voice built here has
-    that noise switched off, so repeated runs hear the same audio and give the same figures."""
-    dev = load_set(set_path)
-    wanted = set(languages) if languages is not None else ({"en"} if audio else None)
-    items = [i for i in dev.items if wanted is None or i.lang in wanted]
+def evaluate(set_path: str | Path, plan_path: str | Path, audio: bool = False, *,
+             limit: int | None = None, languages: Iterable[str] | None = None,
+             gains: Sequence[float] = (1.0, 4.0), progress: bool = False,
+             runner: TurnRunner | None = None, voice: Any = None, asr: Any = None,
+             tts_noise: bool = False) -> EscalationReport:
+    """Run every utterance of the set in the plan's languages (audio mode: the English ones, once
+    per gain, through TTS, a G.711 line and ASR) through the plan's dialog and score the results.
+    `limit`: the first N utterances (after the language filter); `voice`/`asr`: engines to use
+    instead of piper / the plan's whisper model. Piper's random prosody is switched off unless
+    `tts_noise`, so repeated runs hear the same audio and give the same figures."""
+    runner = runner or TurnRunner(Path(plan_path))
+    plan_languages = set(runner.plan.languages)
+    wanted = set(languages) & plan_languages if languages is not None else plan_languages
+    if audio:
+        wanted &= {"en"}
+    items = [i for i in load_set(set_path) if i.lang in wanted]
     if limit is not None:
         items = items[:limit]
-    classifier = EscalationClassifier(dev.phrases, dev.exclusions, anger)
+    where = f"{set_path} on {Path(plan_path).name}"
     if not audio:
-        results = [_text_result(classifier, item) for item in items]
-        return score_results(results, "text", str(set_path))
-    return score_results(_audio_results(classifier, items, gains, progress, voice, asr, tts_noise),
-                         "audio: piper -> G.711 -> whisper tiny.en", str(set_path))
+        results = []
+        for item in _progress(items, progress, "escalation text"):
+            label, detail = runner.classify(item.text, item.lang, item.context)
+            results.append(ItemResult(item, label, detail=detail))
+        return score_results(results, "text", where)
+    return score_results(_audio_results(runner, items, gains, progress, voice, asr, tts_noise),
+                         "audio: piper -> G.711 -> whisper", where)
 
 
-def _text_result(classifier: EscalationClassifier, item: DevItem) -> ItemResult:
-    found = classifier.classify(item.text, item.context)
-    return ItemResult(item, found.label, detail=found.detail)
+def _progress(items: Sequence, enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="utt")
 
 
-def _audio_results(classifier: EscalationClassifier, items: Sequence[DevItem],
-                   gains: Sequence[float], progress: bool, voice: Any, asr: Any,
-                   tts_noise: bool = False) -> list[ItemResult]:
+def _audio_results(runner: TurnRunner, items: Sequence[DevItem], gains: Sequence[float],
+                   progress: bool, voice: Any, asr: Any, tts_noise: bool) -> list[ItemResult]:
     from ivr.qa.synth import synth_caller
 
     if voice is None:
@@ -242,25 +274,13 @@ def _audio_results(classifier: EscalationClassifier, items: Sequence[DevItem],
                                                noise_scale=0.0, noise_w_scale=0.0)
     if asr is None:
         from ivr.asr.whisper import WhisperASR
-        from ivr.models.locator import whisper_tiny_en
-        asr = WhisperASR(whisper_tiny_en())
-    baseline = synth_caller(voice, [(0.3, BASELINE_SENTENCE)])
-    jobs = [(item, gain) for item in items for gain in gains]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(jobs), desc="escalation audio", unit="utt")
+        from ivr.session.engines import asr_model_dir
+        asr = WhisperASR(asr_model_dir(runner.plan.asr_model))
     results: list[ItemResult] = []
-    try:
-        for item, gain in jobs:
-            pcm = synth_caller(voice, [(0.3, item.text)], gain=gain)
-            transcript = asr.transcribe(pcm, 8000, (item.lang,))
-            heard = transcript.text
-            found = classifier.classify(heard, item.context, audio=pcm, baseline_audio=baseline)
-            results.append(ItemResult(item, found.label, f"gain={gain:g}", heard, found.detail))
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    jobs = [(item, gain) for item in items for gain in gains]
+    for item, gain in _progress(jobs, progress, "escalation audio"):
+        pcm = synth_caller(voice, [(0.3, item.text)], gain=gain)
+        heard = asr.transcribe(pcm, 8000, (item.lang,)).text
+        label, detail = runner.classify(heard, item.lang, item.context, audio=pcm)
+        results.append(ItemResult(item, label, f"gain={gain:g}", heard, detail))
     return results

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.asr.base import ASREngine
-from ivr.kb.embedder import Embedder
+from ivr.kb.embedder import CachingEmbedder, Embedder
 from ivr.llm.client import LLMClient
 from ivr.tts.base import TTSEngine
 
@@ -21,6 +21,10 @@ class Engines:
     timings: dict[str, float] = field(default_factory=dict)  # model load seconds, by name
     retrievers: dict[str, Any] = field(default_factory=dict)  # per dialplan sha256
     prompt_audio: dict[tuple[str, str], Any] = field(default_factory=dict)  # (language, sentence)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.embedder, CachingEmbedder):
+            self.embedder = CachingEmbedder(self.embedder)
 
     def voice(self, language: str) -> TTSEngine:
         return self.voices.get(language) or next(iter(self.voices.values()))

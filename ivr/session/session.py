@@ -234,8 +234,7 @@ class CallSession:
         on an emergency phrase at once instead of waiting for the end of the turn."""
         if (self.config.partial_every_s <= 0 or not self.endpointer.in_speech
                 or self._utterance_handled or now < self._next_partial_t
-                or (self._partial is not None and not self._partial.done())
-                or not self.plan.escalation.emergency_phrases):
+                or (self._partial is not None and not self._partial.done())):
             return
         self._next_partial_t = now + self.config.partial_every_s
         self._partial = asyncio.get_running_loop().create_task(
@@ -249,7 +248,10 @@ class CallSession:
         except Exception as exc:  # noqa: BLE001 - the final result will still be checked
             self.events.emit("asr.partial_error", error=f"{type(exc).__name__}: {exc}")
             return
-        step = self.dialog.check_partial(transcript.text) if not transcript.rejected else None
+        step = None
+        if not transcript.rejected:
+            step = await self._in_executor(self.dialog.check_partial, transcript.text,
+                                           timeout=self.config.asr_timeout_s)
         if step is None or self._utterance_handled:
             return
         self._utterance_handled = True
@@ -303,9 +305,9 @@ class CallSession:
 
     async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
         await self._prepare_retrieval(transcript.text)
-        if self.dialog.escalation().anger.enabled:  # voice analysis, off the event loop
-            await self._in_executor(self.dialog.assess_mood, transcript.text, audio, speech_s,
-                                    timeout=self.config.asr_timeout_s)
+        # the guard's embedding and voice analysis, off the event loop
+        await self._in_executor(self.dialog.prepare_turn, transcript.text, audio, speech_s,
+                                timeout=self.config.asr_timeout_s)
         step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
         await self._execute(step, caller_said=transcript.text)
 

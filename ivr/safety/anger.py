@@ -1,10 +1,11 @@
 """Per-turn anger from what the caller says and how they say it, with hysteresis across a call.
 
-Words (`word_anger`): phrases in four categories (profanity, insults, frustration, threats to
-leave or complain) found with the fuzzy `PhraseMatcher`, plus the same complaint repeated across
-turns. Category weights are combined by noisy-OR: word = 1 - prod(1 - w_i).
+Words: the guard (`ivr.safety.guard`) finds hostile phrases (profanity, insults, accusations of
+fraud, threats: the built-in lexicon plus the plan's `anger_phrases`), civil frustration, and the
+learned net's angry/frustrated probabilities, and passes a word score with its evidence; this
+module adds the same complaint repeated across turns.
 
-Voice (`voice_features`, scored against the caller's own baseline):
+Voice (`voice_features`):
 
 * loudness: active speech level in dBFS (power mean of the 20 ms frames at least 10 dB over the
   utterance's noise floor, i.e. its 10th-percentile frame), so pauses and pre-roll don't count;
@@ -13,89 +14,37 @@ Voice (`voice_features`, scored against the caller's own baseline):
   60-400 Hz, voiced when the peak is >= 0.5;
 * speaking rate: words (CJK: characters) per second of active speech.
 
-Each is compared with the median of the same feature over this caller's earlier calm turns
-(voice score < `calm_voice`): loudness +3..+10 dB, pitch +10..+35 %, rate +20..+60 % ramp from 0
-to 1 (the pitch dead zone is wider than the +-10 % a calm speaker varies between sentences, e.g. a
-question's rise); voice = voice_cap x sqrt(loud x pitch) x (0.8 + 0.2 rate), scaled down for
-turns with less than `min_voiced_s` of speech. Loudness and pitch must BOTH rise (arousal): louder
-speech alone (a caller who moves to a noisy street or holds the phone closer, a line's gain) or
-higher pitch alone (intonation) scores nothing. The first turn has no baseline and no voice
-score; a line that is uniformly loud or noisy gives no delta.
-When `rebase_after` turns in a row are voice-hot with no anger words, the baseline is rebuilt
-from them (a changed line, not anger).
+Each is compared with the caller's own calm turns (voice score < `calm_voice`) once there are
+any, and before that with typical telephone speech (`TYPICAL_SPEECH`: an active level of
+-20 dBFS, 120 Hz for a voice under 200 Hz and 210 Hz over it, the score weighted 0.7):
+loudness +3..+10 dB, pitch +10..+35 %, rate +20..+60 % ramp from 0 to 1; voice = voice_cap x sqrt(loud x pitch) x (0.8 + 0.2 rate),
+scaled down for turns with less than `min_voiced_s` of speech. Loudness and pitch must BOTH rise
+(arousal): louder speech alone (a loud line, a caller holding the phone close) or higher pitch
+alone (intonation) scores nothing. When `rebase_after` turns in a row are voice-hot with no anger
+words, the baseline is rebuilt from them (a changed line, not anger).
 
-Turn score = 1 - (1 - word)(1 - voice). `AngerTracker` smooths it, smoothed = alpha x score +
-(1 - alpha) x previous, and escalates when smoothed >= threshold or the last `consecutive` turns
-all scored >= hot_turn. With the defaults one turn never escalates unless its score is >= 0.9
-(voice alone is capped at 0.85), so one loud word or one shouted sentence does not; two hot
-turns in a row do. Once
-escalated it stays so until smoothed falls below `release`.
+Turn score = 1 - (1 - word)(1 - voice). `AngerTracker` smooths it (smoothed = alpha x score +
+(1 - alpha) x previous) and reports `hostile` when one turn with anger words scores >=
+hostile_turn (so a shouted complaint is acted on at once, a shouted calm sentence is not),
+`escalate` when hostile, when smoothed >= threshold or when the last `consecutive` turns all
+scored >= hot_turn (the voice alone needs two such turns). Once escalated it stays so until
+smoothed falls below `release`.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import median
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ivr.audio.frames import PHONE_RATE
-from ivr.dialog.phrases import PhraseMatcher, tokenize
+from ivr.text.normalize import content_units, tokenize
 
-__all__ = ["AngerAssessment", "AngerConfig", "AngerTracker", "VoiceFeatures", "DEFAULT_LEXICON",
-           "CATEGORY_WEIGHTS", "DEFAULT_EXCLUSIONS", "count_words", "estimate_f0", "repeat_similarity",
-           "voice_features", "word_anger"]
-
-DEFAULT_LEXICON: dict[str, dict[str, list[str]]] = {
-    "profanity": {
-        "en": ["fuck", "fucking", "fucked", "fuck off", "shit", "bullshit", "damn", "dammit",
-               "goddamn", "goddammit",
-               "crap", "bastard", "asshole", "bitch", "piss off", "pissed off", "screw you",
-               "what the hell", "bloody hell", "for god's sake", "for christ's sake"],
-        "zh": ["他妈的", "妈的", "卧槽", "我靠", "去死", "混蛋", "王八蛋", "滚蛋", "你滚"],
-    },
-    "insult": {
-        "en": ["stupid", "idiot", "idiots", "useless", "incompetent", "pathetic", "moron",
-               "dumb", "worthless", "garbage", "rubbish", "clown", "you're a joke",
-               "stupid machine", "stupid robot", "useless robot", "brainless", "liars",
-               "scammers", "thieves", "rip off"],
-        "zh": ["垃圾", "废物", "白痴", "笨蛋", "蠢", "傻", "弱智", "没用", "破系统", "破机器",
-               "什么破", "骗子", "智障"],
-    },
-    "frustration": {
-        "en": ["ridiculous", "unacceptable", "outrageous", "fed up", "sick of", "sick and tired",
-               "had enough", "waste of time", "waste of my time", "wasting my time", "are you kidding",
-               "kidding me", "unbelievable", "for the last time", "i already told you",
-               "i already said", "how many times", "listen to me", "you're not listening",
-               "not listening", "terrible service", "worst service", "disgusting", "furious",
-               "i am angry", "so annoyed", "frustrated", "frustrating", "nonsense", "absurd",
-               "joke of a company", "this is a joke", "shut up"],
-        "zh": ["太过分", "过分了", "受够了", "气死", "烦死", "离谱", "荒唐", "岂有此理", "不像话",
-               "太差", "太差劲", "浪费时间", "说了多少遍", "说了多少次", "听不懂人话", "搞什么",
-               "什么玩意", "无语", "生气", "闭嘴"],
-    },
-    "threat": {
-        "en": ["cancel my contract", "cancel my account", "cancel everything",
-               "close my account", "switch provider", "switch providers",
-               "switch to another provider", "change provider", "going to leave",
-               "i'm leaving", "take my business elsewhere", "never use acme again",
-               "sue you", "my lawyer", "report you", "file a complaint", "make a complaint",
-               "ombudsman", "regulator", "post this online"],
-        "zh": ["投诉", "销户", "退网", "携号转网", "换运营商", "不用你们", "告你们", "工信部",
-               "曝光", "取消合约"],
-    },
-}
-DEFAULT_EXCLUSIONS: dict[str, list[str]] = {
-    "en": ["dumb phone", "garbage collection", "stupid question", "joke aside"],
-    "zh": ["垃圾短信", "垃圾邮件", "垃圾电话", "没用过", "没用完", "傻瓜相机"],
-}
-CATEGORY_WEIGHTS: dict[str, float] = {"profanity": 0.45, "insult": 0.45, "frustration": 0.45,
-                                      "threat": 0.35}
-_MASKED_PROFANITY = re.compile(r"\b[a-z]\*{2,}[a-z]*", re.IGNORECASE)
-
+__all__ = ["AngerAssessment", "AngerConfig", "AngerTracker", "TYPICAL_SPEECH", "VoiceFeatures",
+           "count_words", "estimate_f0", "repeat_similarity", "voice_features"]
 
 @dataclass(frozen=True)
 class AngerConfig:
@@ -115,10 +64,7 @@ class AngerConfig:
     pitch_pct: tuple[float, float] = (10.0, 35.0)
     rate_pct: tuple[float, float] = (20.0, 60.0)
     repeat_similarity: float = 0.6
-    match_threshold: float = 0.88  # fuzzy threshold for the anger lexicon
-    lexicon: Mapping[str, Mapping[str, Sequence[str]]] = field(
-        default_factory=lambda: DEFAULT_LEXICON)
-    exclusions: Mapping[str, Sequence[str]] = field(default_factory=lambda: DEFAULT_EXCLUSIONS)
+    hostile_turn: float = 0.60     # one turn scoring this much is hostile (acted on at once)
 
 
 @dataclass(frozen=True)
@@ -131,6 +77,7 @@ class AngerAssessment:
     smoothed: float
     escalate: bool
     evidence: dict
+    hostile: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,59 +196,20 @@ def _ramp(value: float, lo: float, hi: float) -> float:
     return float(min(1.0, max(0.0, (value - lo) / (hi - lo))))
 
 
-# --- words -------------------------------------------------------------------------------------
-
-def _content(text: str) -> set[str]:
-    toks = tokenize(text)
-    latin = {t.norm for t in toks if not t.cjk and len(t.norm) >= 3 and t.norm not in _STOP}
-    cjk = "".join(t.norm for t in toks if t.cjk)
-    return latin | {cjk[i:i + 2] for i in range(len(cjk) - 1)}
-
-
-_STOP = frozenset({"the", "and", "you", "your", "for", "with", "this", "that", "have", "has",
-                   "was", "are", "not", "but", "what", "why", "can", "cannot", "please", "will",
-                   "just", "about", "there", "they", "them", "then", "than", "its", "from",
-                   "how", "who", "would", "could", "should", "did", "does"})
-
+# --- words ---------------------------------------------------------------------------------
 
 def repeat_similarity(a: str, b: str) -> float:
     """Overlap of the content words (CJK: character pairs) of two turns, |A&B| / min(|A|,|B|);
     0 when either has fewer than two."""
-    ca, cb = _content(a), _content(b)
+    ca, cb = content_units(a), content_units(b)
     if len(ca) < 2 or len(cb) < 2:
         return 0.0
     return len(ca & cb) / min(len(ca), len(cb))
 
 
-class _Lexicon:
-    def __init__(self, config: AngerConfig) -> None:
-        self.matchers = {cat: PhraseMatcher(phrases, config.exclusions,
-                                            threshold=config.match_threshold, cjk_threshold=0.99)
-                         for cat, phrases in config.lexicon.items()}
-
-
-def word_anger(text: str, history: Sequence[str] = (), config: AngerConfig | None = None,
-               _lexicon: _Lexicon | None = None) -> tuple[float, dict]:
-    """Anger from the words of one turn and the caller's earlier turns: (score, evidence)."""
-    config = config or AngerConfig()
-    lexicon = _lexicon or _Lexicon(config)
-    found: dict[str, list[str]] = {}
-    for category, matcher in lexicon.matchers.items():
-        hits = [m.matched for m in matcher.find_all(text)]
-        if category == "profanity":
-            hits += _MASKED_PROFANITY.findall(text)
-        if hits:
-            found[category] = hits
-    remaining = 1.0
-    for category in found:
-        remaining *= 1 - CATEGORY_WEIGHTS.get(category, 0.35)
-    repeats = sum(1 for old in history if repeat_similarity(text, old) >= config.repeat_similarity)
-    if repeats:
-        remaining *= 1 - (0.3 if repeats == 1 else 0.45)
-    evidence: dict = {"words": found} if found else {}
-    if repeats:
-        evidence["repeats"] = repeats
-    return 1 - remaining, evidence
+TYPICAL_SPEECH = {"level_dbfs": -20.0, "low_f0_hz": 120.0, "high_f0_hz": 210.0,
+                  "split_f0_hz": 200.0, "weight": 0.7}
+"""Typical telephone speech, the first turn's reference before the caller has a baseline."""
 
 
 # --- tracker -----------------------------------------------------------------------------------
@@ -311,7 +219,6 @@ class AngerTracker:
 
     def __init__(self, config: AngerConfig | None = None) -> None:
         self.config = config or AngerConfig()
-        self._lexicon = _Lexicon(self.config)
         self.reset()
 
     def reset(self) -> None:
@@ -323,12 +230,18 @@ class AngerTracker:
         self._baseline: list[VoiceFeatures] = []
         self._hot_voice: list[VoiceFeatures] = []
 
-    def assess(self, text: str, audio: bytes | None = None, rate: int = PHONE_RATE,
-               speech_s: float | None = None) -> AngerAssessment:
-        """Score one turn: `text` as recognised, `audio` its PCM16 mono utterance at `rate`,
-        `speech_s` the voiced seconds if the caller knows them better (endpointer)."""
+    def assess(self, text: str, word: float, evidence: dict, audio: bytes | None = None,
+               rate: int = PHONE_RATE, speech_s: float | None = None) -> AngerAssessment:
+        """Score one turn: `text` as recognised, `word` the anger its words carry (0..1, with its
+        `evidence`), `audio` its PCM16 mono utterance at `rate`, `speech_s` the voiced seconds if
+        the caller knows them better (endpointer)."""
         cfg = self.config
-        word, evidence = word_anger(text, self.history, cfg, self._lexicon)
+        evidence = dict(evidence)
+        repeats = sum(1 for old in self.history
+                      if repeat_similarity(text, old) >= cfg.repeat_similarity)
+        if repeats:
+            evidence["repeats"] = repeats
+            word = 1 - (1 - word) * (1 - (0.3 if repeats == 1 else 0.45))
         evidence["word_score"] = round(word, 3)
         voice = 0.0
         if audio:
@@ -341,13 +254,16 @@ class AngerTracker:
         self.history.append(text)
         recent = self.scores[-cfg.consecutive:]
         hot_run = len(recent) == cfg.consecutive and all(s >= cfg.hot_turn for s in recent)
-        if self.smoothed >= cfg.threshold or hot_run:
+        hostile = score >= cfg.hostile_turn and word > 0  # the voice alone: two hot turns
+        if hostile or self.smoothed >= cfg.threshold or hot_run:
             if not self.escalated:
-                evidence["trigger"] = "smoothed" if self.smoothed >= cfg.threshold else "hot_turns"
+                evidence["trigger"] = ("hostile_turn" if hostile else "smoothed"
+                                       if self.smoothed >= cfg.threshold else "hot_turns")
             self.escalated = True
         elif self.smoothed < cfg.release:
             self.escalated = False
-        return AngerAssessment(round(score, 4), round(self.smoothed, 4), self.escalated, evidence)
+        return AngerAssessment(round(score, 4), round(self.smoothed, 4), self.escalated, evidence,
+                               hostile)
 
     def _voice_score(self, feats: VoiceFeatures, evidence: dict) -> float:
         cfg = self.config
@@ -359,26 +275,26 @@ class AngerTracker:
         if feats.rate_wps is not None:
             evidence["rate_wps"] = round(feats.rate_wps, 2)
         evidence["baseline_turns"] = len(self._baseline)
-        if not self._baseline:
-            evidence["voice_score"] = 0.0
-            return 0.0
+        baseline = self._baseline or [_typical_speech(feats)]
         parts = {"loud": 0.0, "pitch": 0.0, "rate": 0.0}
-        base_level = _median([b.level_dbfs for b in self._baseline])
+        base_level = _median([b.level_dbfs for b in baseline])
         if feats.level_dbfs is not None and base_level is not None:
             delta = feats.level_dbfs - base_level
             evidence["loudness_delta_db"] = round(delta, 1)
             parts["loud"] = _ramp(delta, *cfg.loud_db)
-        base_f0 = _median([b.f0_hz for b in self._baseline])
+        base_f0 = _median([b.f0_hz for b in baseline])
         if feats.f0_hz is not None and base_f0:
             delta = 100 * (feats.f0_hz / base_f0 - 1)
             evidence["pitch_delta_pct"] = round(delta, 1)
             parts["pitch"] = _ramp(delta, *cfg.pitch_pct)
-        base_rate = _median([b.rate_wps for b in self._baseline])
+        base_rate = _median([b.rate_wps for b in baseline])
         if feats.rate_wps is not None and base_rate:
             delta = 100 * (feats.rate_wps / base_rate - 1)
             evidence["rate_delta_pct"] = round(delta, 1)
             parts["rate"] = _ramp(delta, *cfg.rate_pct)
         reliability = min(1.0, feats.voiced_s / cfg.min_voiced_s)
+        if not self._baseline:  # against typical speech, not this caller's own: less sure
+            reliability *= TYPICAL_SPEECH["weight"]
         joint = math.sqrt(parts["loud"] * parts["pitch"])  # arousal: both must rise
         voice = cfg.voice_cap * reliability * joint * (0.8 + 0.2 * parts["rate"])
         evidence["voice_score"] = round(voice, 3)
@@ -399,6 +315,13 @@ class AngerTracker:
         else:
             self._hot_voice.clear()
         del self._baseline[:-cfg.baseline_turns]
+
+
+def _typical_speech(feats: VoiceFeatures) -> VoiceFeatures:
+    """Typical telephone speech for a voice like `feats` (low or high), with no rate."""
+    low = feats.f0_hz is None or feats.f0_hz < TYPICAL_SPEECH["split_f0_hz"]
+    return VoiceFeatures(TYPICAL_SPEECH["level_dbfs"],
+                         TYPICAL_SPEECH["low_f0_hz" if low else "high_f0_hz"], 1.0, None)
 
 
 def _median(values: Sequence[float | None]) -> float | None:

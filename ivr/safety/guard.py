@@ -1,0 +1,157 @@
+"""The hand-off guard: one component, run on every caller turn (and on interim text) by the call
+session, and run unchanged by `ivr eval escalation`.
+
+In priority order it decides whether a turn is
+  * self_harm or emergency (urgent: transfer to the emergency target at once),
+  * a request for a person,
+  * hostile or angry (transfer or offer a person, per the plan's anger policy),
+  * frustrated (an apology, and a person offered rather than a topic list on a miss),
+  * or calm.
+
+Two nets, either of which is enough: the phrase lexicon (built-in per language plus the plan's
+own phrases, fuzzy through ASR errors, inflections, word order and Chinese homophones) and the
+learned net (`SemanticNet`) over the multilingual embeddings, with per-class thresholds
+calibrated on the development set. For emergencies recall beats precision: a false hand-off
+costs an agent a minute, a missed one can cost a life.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ivr.audio.frames import PHONE_RATE
+from ivr.dialplan.model import Escalation
+from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
+from ivr.safety.lexicon import GuardRules, compile_rules
+from ivr.safety.semantic import SemanticNet
+
+__all__ = ["EscalationGuard", "Verdict", "HOSTILE_GROUP_WEIGHT", "FRUSTRATION_WEIGHT"]
+
+HOSTILE_GROUP_WEIGHT = 0.6    # one hostile phrase makes a hostile turn (with the default policy)
+FRUSTRATION_WEIGHT = 0.3      # civil frustration: an apology, never a hand-off by itself
+FRUSTRATED_TURN = 0.25        # a turn scoring this much (and not escalating) gets the apology
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the guard decided about one turn.
+
+    `kind`: "self_harm", "emergency", "human", "angry", "frustrated" or "calm"; `escalate`: hand
+    the caller over now (for "angry": per the policy, transfer or offer); `evidence`: the phrase
+    matched, the net's score, the anger figures."""
+
+    kind: str
+    escalate: bool = False
+    evidence: dict = field(default_factory=dict)
+    mood: AngerAssessment | None = None
+
+
+class EscalationGuard:
+    """One call's guard: the net is shared by every call of a process, the anger tracker is this
+    call's own. `rules` come from `compile_rules(escalation)` for the current node."""
+
+    def __init__(self, net: SemanticNet | None, anger: AngerConfig | None = None) -> None:
+        self.net = net
+        self.anger = AngerTracker(anger)
+
+    @staticmethod
+    def rules(escalation: Escalation) -> GuardRules:
+        """The compiled rules of one effective escalation configuration (cached)."""
+        return compile_rules(escalation)
+
+    def _scores(self, rules: GuardRules, text: str) -> dict[str, float]:
+        if self.net is None or not rules.escalation.semantic:
+            return {}
+        return self.net.scores(text)
+
+    def urgent(self, rules: GuardRules, text: str, partial: bool = False) -> Verdict | None:
+        """Self-harm or an emergency in `text` (`partial`: an interim result whose last word
+        may be unfinished; only complete evidence counts)."""
+        found = []
+        for kind in ("self_harm", "emergency"):
+            match = rules.matchers[kind].find(text, partial=partial)
+            if match is not None and match.complete:
+                found.append((match.score, kind, {"phrase": match.phrase, "matched": match.matched,
+                                                  "score": round(match.score, 3)}))
+        if found:
+            _, kind, evidence = max(found, key=lambda f: (f[0], f[1] == "self_harm"))
+            return Verdict(kind, True, {**evidence, "net": "lexicon"})
+        scores = self._scores(rules, text)
+        if not scores:
+            return None
+        urgent = scores["emergency"] + scores["self_harm"]
+        if urgent < self.net.threshold("urgent"):  # type: ignore[union-attr]
+            return None
+        kind = "self_harm" if scores["self_harm"] > scores["emergency"] else "emergency"
+        return Verdict(kind, True, {"net": "semantic", "score": round(urgent, 3),
+                                    "class_score": round(scores[kind], 3)})
+
+    def human(self, rules: GuardRules, text: str) -> Verdict | None:
+        """A request for a person in `text`."""
+        match = rules.matchers["human"].find(text)
+        if match is not None:
+            return Verdict("human", True, {"phrase": match.phrase, "matched": match.matched,
+                                           "net": "lexicon"})
+        scores = self._scores(rules, text)
+        if scores and scores["human"] >= self.net.threshold("human"):  # type: ignore[union-attr]
+            return Verdict("human", True, {"net": "semantic", "score": round(scores["human"], 3)})
+        return None
+
+    def word_anger(self, rules: GuardRules, text: str) -> tuple[float, dict]:
+        """Anger carried by the words of one turn, 0..1, with its evidence: hostile phrases and
+        civil frustration from the lexicon, the net's angry and frustrated scores."""
+        remaining = 1.0
+        evidence: dict = {}
+        hostile = rules.matchers["anger"].find_all(text)
+        if hostile:
+            evidence["hostile_words"] = [m.matched for m in hostile]
+            remaining *= 1 - HOSTILE_GROUP_WEIGHT
+        frustration = rules.matchers["frustration"].find_all(text)
+        if frustration:
+            evidence["frustration_words"] = [m.matched for m in frustration]
+            remaining *= 1 - FRUSTRATION_WEIGHT
+        scores = self._scores(rules, text)
+        if scores:
+            net = self.net
+            angry, frustrated = scores["angry"], scores["frustrated"]
+            if angry >= net.threshold("angry"):  # type: ignore[union-attr]
+                evidence["net_angry"] = round(angry, 3)
+                remaining *= 1 - HOSTILE_GROUP_WEIGHT
+            elif angry + frustrated >= net.threshold("frustrated"):  # type: ignore[union-attr]
+                evidence["net_frustrated"] = round(angry + frustrated, 3)
+                remaining *= 1 - FRUSTRATION_WEIGHT
+        return 1 - remaining, evidence
+
+    def assess(self, rules: GuardRules, text: str, audio: bytes | None = None,
+               speech_s: float | None = None, rate: int = PHONE_RATE) -> Verdict:
+        """The whole guard on one final caller turn, in priority order. Updates the call's anger
+        history (so call it once per turn); `audio` feeds the voice cues when the policy uses
+        them."""
+        if verdict := self.urgent(rules, text):
+            return verdict
+        if verdict := self.human(rules, text):
+            return verdict
+        policy = rules.escalation.anger
+        if not policy.enabled:
+            return Verdict("calm")
+        config = self.anger.config
+        if (config.hostile_turn, config.threshold, config.hot_turn, config.consecutive) != \
+                (policy.hostile_turn, policy.threshold, policy.hot_turn, policy.consecutive_turns):
+            self.anger.config = _anger_config(policy, config)
+        word, evidence = self.word_anger(rules, text)
+        mood = self.anger.assess(text, word, evidence, audio if policy.use_voice else None, rate,
+                                 speech_s)
+        figures = {"anger": round(mood.score, 3), "smoothed": round(mood.smoothed, 3),
+                   **mood.evidence}
+        if mood.escalate:
+            return Verdict("angry", True, figures, mood)
+        if mood.score >= FRUSTRATED_TURN and word > 0:
+            return Verdict("frustrated", False, figures, mood)
+        return Verdict("calm", False, figures, mood)
+
+
+def _anger_config(policy, base: AngerConfig) -> AngerConfig:
+    from dataclasses import replace
+
+    return replace(base, hostile_turn=policy.hostile_turn, threshold=policy.threshold,
+                   hot_turn=policy.hot_turn, consecutive=policy.consecutive_turns)

@@ -1,0 +1,94 @@
+"""The built-in safety lexicon (data files `lexicon/<language>.yaml`) merged with a plan's own
+phrases into the phrase matchers one call's guard uses.
+
+A lexicon file holds, per guard class (emergency, self_harm, human, anger, frustration), named
+groups of phrases, and exclusions per class. Every plan inherits every group unless it lists the
+group in `escalation.builtin_off`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ivr.dialog.phrases import PhraseMatcher
+from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
+
+__all__ = ["GUARD_CLASSES", "LEXICON_DIR", "GuardRules", "builtin_lexicon", "compile_rules",
+           "effective_phrases"]
+
+LEXICON_DIR = Path(__file__).parent / "lexicon"
+GUARD_CLASSES = ("emergency", "self_harm", "human", "anger", "frustration")
+# Plan fields that add phrases to each class, and the exclusions that apply to it.
+_PLAN_PHRASES = {"emergency": "emergency_phrases", "self_harm": "self_harm_phrases",
+                 "human": "human_phrases", "anger": "anger_phrases", "frustration": None}
+_PLAN_EXCLUSIONS = {"emergency": "exclusions", "self_harm": "exclusions",
+                    "human": "human_exclusions", "anger": "exclusions", "frustration": None}
+# Anger and frustration lexicon hits must be exact after normalisation and stemming: "fraud" is
+# an accusation, "fjord" is not.
+_STRICT_THRESHOLD = {"anger": 0.88, "frustration": 0.88}
+
+
+@lru_cache(maxsize=None)
+def builtin_lexicon() -> dict[str, dict]:
+    """{language: {"classes": {class: {group: [phrases]}}, "exclusions": {class: [phrases]}}}."""
+    out: dict[str, dict] = {}
+    for path in sorted(LEXICON_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        language = data.get("language") or path.stem
+        for cls, groups in data.get("classes", {}).items():
+            for group in groups:
+                if f"{cls}.{group}" not in BUILTIN_GROUPS:
+                    raise ValueError(f"{path}: unknown group {cls}.{group}")
+        out[language] = {"classes": data.get("classes", {}),
+                         "exclusions": data.get("exclusions") or {}}
+    return out
+
+
+def effective_phrases(escalation: Escalation) -> dict[str, tuple[dict, dict]]:
+    """{class: (phrases per language, exclusions per language)}: the built-in groups a plan has
+    not switched off, plus the plan's own phrases and exclusions."""
+    off = set(escalation.builtin_off)
+    out: dict[str, tuple[dict, dict]] = {}
+    for cls in GUARD_CLASSES:
+        phrases: dict[str, list[str]] = {}
+        exclusions: dict[str, list[str]] = {}
+        for language, lexicon in builtin_lexicon().items():
+            for group, items in lexicon["classes"].get(cls, {}).items():
+                if f"{cls}.{group}" not in off:
+                    phrases.setdefault(language, []).extend(items)
+            exclusions.setdefault(language, []).extend(lexicon["exclusions"].get(cls) or [])
+        field, excl_field = _PLAN_PHRASES[cls], _PLAN_EXCLUSIONS[cls]
+        for language, items in (getattr(escalation, field) if field else {}).items():
+            phrases.setdefault(language, []).extend(items)
+        for language, items in (getattr(escalation, excl_field) if excl_field else {}).items():
+            exclusions.setdefault(language, []).extend(items)
+        out[cls] = (phrases, exclusions)
+    return out
+
+
+@dataclass(frozen=True)
+class GuardRules:
+    """The compiled phrase matchers of one effective escalation configuration."""
+
+    matchers: dict[str, PhraseMatcher]
+    escalation: Escalation
+
+
+@lru_cache(maxsize=64)
+def _compile(escalation_json: str) -> GuardRules:
+    escalation = Escalation.model_validate_json(escalation_json)
+    matchers = {}
+    for cls, (phrases, exclusions) in effective_phrases(escalation).items():
+        threshold = max(escalation.match_threshold, _STRICT_THRESHOLD.get(cls, 0.0))
+        matchers[cls] = PhraseMatcher(phrases, exclusions, threshold,
+                                      cjk_threshold=0.99 if cls in _STRICT_THRESHOLD else 0.75)
+    return GuardRules(matchers, escalation)
+
+
+def compile_rules(escalation: Escalation) -> GuardRules:
+    """Matchers for `escalation` (cached: calls on the same plan share them)."""
+    return _compile(escalation.model_dump_json())

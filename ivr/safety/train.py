@@ -1,0 +1,182 @@
+"""Train the guard's learned net and calibrate its thresholds:
+
+    python -m ivr.safety.train [--dev tests/data/escalation_dev.yaml] [--out ivr/safety/model/guard_head.npz]
+
+1. Reads the labelled caller turns of `training/*.tsv` (`label<TAB>text`, English and Chinese),
+   drops any that also occur in the development or held-out sets (after normalisation), and
+   embeds them with the shipped multilingual e5 model.
+2. Fits a softmax head (multinomial logistic regression, class-balanced, L2) with numpy.
+3. Calibrates the thresholds on the development set only (never on the held-out set), for the
+   net as it runs beside the built-in lexicon in `EscalationGuard`:
+   * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
+     dev turn the lexicon misses, unless that flags more than 5 % of the calm dev turns;
+   * human, angry, frustrated: the threshold with the best F1 on the dev set.
+4. Writes the head with its thresholds and the sha256 of the training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
+
+TRAINING_DIR = Path(__file__).parent / "training"
+REPO = Path(__file__).resolve().parents[2]
+DEV_SET = REPO / "tests" / "data" / "escalation_dev.yaml"
+HOLDOUT_SET = REPO / "tests" / "data" / "escalation_holdout.yaml"
+MAX_CALM_FALSE_URGENT = 0.05
+
+
+def training_sha256(directory: Path = TRAINING_DIR) -> str:
+    """The sha256 of the training files, in name order (the head records what it was fit on)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.tsv")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_training(directory: Path = TRAINING_DIR,
+                  exclude: set[str] = frozenset()) -> tuple[list[str], list[str], int]:
+    """(texts, labels, dropped): the training turns, minus those whose normalised text is in
+    `exclude`."""
+    from ivr.text.normalize import normalize_text
+
+    texts, labels, dropped = [], [], 0
+    for path in sorted(directory.glob("*.tsv")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            label, sep, text = line.partition("\t")
+            if not sep or label not in NET_CLASSES or not text.strip():
+                raise ValueError(f"{path}:{n}: expected LABEL<TAB>TEXT with a label in "
+                                 f"{', '.join(NET_CLASSES)}")
+            if normalize_text(text) in exclude:
+                dropped += 1
+                continue
+            texts.append(text.strip())
+            labels.append(label)
+    return texts, labels, dropped
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3,
+                epochs: int = 600, lr: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced multinomial logistic regression by full-batch Adam: (weights, bias)."""
+    rng = np.random.default_rng(seed)
+    n, d = x.shape
+    w = rng.normal(0, 0.01, (classes, d))
+    b = np.zeros(classes)
+    counts = np.bincount(y, minlength=classes).astype(float)
+    sample_weight = (n / (classes * np.maximum(counts, 1)))[y]
+    onehot = np.eye(classes)[y]
+    m = [np.zeros_like(w), np.zeros_like(b)]
+    v = [np.zeros_like(w), np.zeros_like(b)]
+    for step in range(1, epochs + 1):
+        logits = x @ w.T + b
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        err = (p - onehot) * sample_weight[:, None] / sample_weight.sum()
+        grads = [err.T @ x + l2 * w, err.sum(axis=0)]
+        for i, (param, grad) in enumerate(zip((w, b), grads)):
+            m[i] = 0.9 * m[i] + 0.1 * grad
+            v[i] = 0.999 * v[i] + 0.001 * grad ** 2
+            param -= lr * (m[i] / (1 - 0.9 ** step)) / (np.sqrt(v[i] / (1 - 0.999 ** step)) + 1e-8)
+    return w, b
+
+
+def _best_f1(scores: np.ndarray, positive: np.ndarray, lexicon_hit: np.ndarray) -> float:
+    best, best_t = -1.0, 0.5
+    for t in np.arange(0.2, 0.96, 0.025):
+        predicted = lexicon_hit | (scores >= t)
+        tp = float((predicted & positive).sum())
+        f1 = 2 * tp / (predicted.sum() + positive.sum()) if predicted.sum() + positive.sum() else 0
+        if f1 > best:
+            best, best_t = f1, float(t)
+    return round(best_t, 3)
+
+
+def calibrate(head: Head, dev_path: Path, embedder) -> dict[str, float]:
+    """Thresholds for the net beside the built-in lexicon, from the development set."""
+    from ivr.dialplan.model import Escalation
+    from ivr.qa.escalation_eval import load_set
+    from ivr.safety.lexicon import compile_rules
+
+    items = load_set(dev_path)
+    rules = compile_rules(Escalation())
+    texts = [i.text for i in items]
+    probs = head.probabilities(embedder.queries(texts))
+    col = {c: probs[:, k] for k, c in enumerate(head.classes)}
+    labels = np.array([i.label for i in items])
+
+    def hits(cls: str) -> np.ndarray:
+        return np.array([rules.matchers[cls].find(t) is not None for t in texts])
+
+    urgent_label = np.isin(labels, ("emergency", "self_harm"))
+    urgent_lex = hits("emergency") | hits("self_harm")
+    urgent = col["emergency"] + col["self_harm"]
+    missed = urgent[urgent_label & ~urgent_lex]
+    calm = labels == "neutral"
+    t_recall = float(missed.min()) * 0.98 if missed.size else 0.9
+    calm_scores = np.sort(urgent[calm & ~urgent_lex])
+    allowed = int(MAX_CALM_FALSE_URGENT * calm.sum()) - int((calm & urgent_lex).sum())
+    t_precision = float(calm_scores[-allowed - 1]) + 1e-6 if 0 <= allowed < calm_scores.size \
+        else 0.0
+    thresholds = {"urgent": round(max(t_recall, t_precision), 4)}
+    rest = ~urgent_label
+    thresholds["human"] = _best_f1(col["human"][rest], labels[rest] == "human",
+                                   hits("human")[rest])
+    rest &= labels != "human"
+    hostile_lex = hits("anger")
+    thresholds["angry"] = _best_f1(col["angry"][rest], labels[rest] == "angry", hostile_lex[rest])
+    upset = col["angry"] + col["frustrated"]
+    thresholds["frustrated"] = _best_f1(upset[rest], labels[rest] == "frustrated",
+                                        hits("frustration")[rest])
+    print(f"urgent threshold: recall-keeping {t_recall:.3f}, 5 % calm false alarms "
+          f"{t_precision:.3f} -> {thresholds['urgent']}", file=sys.stderr)
+    return thresholds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ivr.safety.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", type=Path, default=DEV_SET, help="development set (calibration)")
+    parser.add_argument("--holdout", type=Path, default=HOLDOUT_SET,
+                        help="held-out set (only excluded from training, never read otherwise)")
+    parser.add_argument("--out", type=Path, default=HEAD_PATH, help="where to write the head")
+    args = parser.parse_args(argv)
+
+    from tqdm import tqdm
+
+    from ivr.kb.embedder import E5Embedder
+    from ivr.qa.escalation_eval import load_set
+    from ivr.text.normalize import normalize_text
+
+    evaluation = {normalize_text(i.text) for path in (args.dev, args.holdout) if path.exists()
+                  for i in load_set(path)}
+    texts, labels, dropped = read_training(exclude=evaluation)
+    print(f"{len(texts)} training turns ({dropped} dropped: also in an evaluation set)",
+          file=sys.stderr)
+    embedder = E5Embedder(threads=2)
+    vectors = np.concatenate([embedder.queries(texts[i:i + 64])
+                              for i in tqdm(range(0, len(texts), 64), desc="embedding",
+                                            unit="batch")])
+    y = np.array([NET_CLASSES.index(label) for label in labels])
+    weights, bias = fit_softmax(vectors, y, len(NET_CLASSES))
+    head = Head(NET_CLASSES, weights.astype(np.float32), bias.astype(np.float32), {},
+                training_sha256())
+    train_acc = float((head.probabilities(vectors).argmax(axis=1) == y).mean())
+    print(f"training accuracy {train_acc:.3f}", file=sys.stderr)
+    thresholds = calibrate(head, args.dev, embedder)
+    head = Head(head.classes, head.weights, head.bias, thresholds, head.training_sha256)
+    head.save(args.out)
+    print(f"wrote {args.out}: thresholds {thresholds}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

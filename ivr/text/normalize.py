@@ -1,0 +1,198 @@
+"""Text normalisation, in one place: the guards, the phrase matcher, the slot parsers, the
+grounding check and the anger scoring all read caller and bot text through these functions.
+
+* `prepare`: Unicode NFKC (full-width forms to ASCII), straight apostrophes, traditional Chinese
+  characters folded to simplified ones (whisper often writes traditional), length-preserving so
+  character spans still index the original text.
+* `tokenize`: normalised `Token`s with spans and clause numbers (see its doc), used for phrase
+  matching; `normalize_text` joins them.
+* `simple_normalize`: lower case, punctuation to spaces (for whole-utterance comparisons such as
+  phantom phrases and backchannels).
+* `content_units`: the content words of a sentence, or character pairs for Chinese.
+* `stem` (Snowball, English) and `pinyin` (toneless, per character) for inflection- and
+  sound-level comparison.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["CJK_CHARS", "STOPWORDS", "NEGATIONS", "Token", "content_units", "has_cjk", "is_cjk",
+           "normalize_text", "pinyin", "prepare", "simple_normalize", "stem", "to_simplified",
+           "tokenize"]
+
+CJK_CHARS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Character-class body of the CJK ideographs (for regular expressions)."""
+_CJK_RE = re.compile(f"[{CJK_CHARS}]")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
+                              "\u00b4": "'"})
+
+NEGATIONS = frozenset({"not", "no", "cannot", "never", "nothing", "nobody"})
+STOPWORDS = frozenset("""a an the and or but if of to in on at for with by from is are was were
+be been am it its this that these those you your we our us i me my can will would could should do
+does did have has had so as up out about into than then there here just also very please any all
+more most some such only own same too""".split())
+"""Function words that carry no content (negations are not among them: "not breathing")."""
+
+
+def is_cjk(ch: str) -> bool:
+    """True for one CJK ideograph."""
+    return bool(_CJK_RE.match(ch))
+
+
+def has_cjk(text: str) -> bool:
+    """True when `text` holds any CJK ideograph."""
+    return bool(_CJK_RE.search(text))
+
+
+@lru_cache(maxsize=8192)
+def _simplified_char(ch: str) -> str:
+    import zhconv
+
+    out = zhconv.convert(ch, "zh-cn")
+    return out if len(out) == 1 else ch
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese characters as simplified ones, character by character (same length)."""
+    if not has_cjk(text):
+        return text
+    return "".join(_simplified_char(ch) if is_cjk(ch) else ch for ch in text)
+
+
+def prepare(text: str) -> str:
+    """NFKC, straight apostrophes, simplified Chinese; the same length as `text` (NFKC is skipped
+    in the rare case, such as ligatures, where it would change the length)."""
+    nfkc = unicodedata.normalize("NFKC", text)
+    if len(nfkc) != len(text):
+        nfkc = text
+    return to_simplified(nfkc.translate(_APOSTROPHES))
+
+
+def simple_normalize(text: str) -> str:
+    """Lower case, punctuation to spaces, collapsed whitespace, simplified Chinese."""
+    return " ".join(re.sub(r"[^\w\s]", " ", prepare(text).lower()).split())
+
+
+# ---- tokens -------------------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(rf"\.{{2,}}|[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+(?:'[^\W_{CJK_CHARS}]+)*"
+                       rf"|[.!?;。！？；]")
+_CLAUSE_END = set(".!?;。！？；")
+_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+# One apostrophe-free token -> canonical tokens.
+_CONTRACTIONS: dict[str, tuple[str, ...]] = {
+    "cant": ("cannot",), "cann't": ("cannot",), "dont": ("do", "not"), "doesnt": ("does", "not"),
+    "didnt": ("did", "not"), "isnt": ("is", "not"), "arent": ("are", "not"),
+    "wasnt": ("was", "not"), "werent": ("were", "not"), "wont": ("will", "not"),
+    "wouldnt": ("would", "not"), "couldnt": ("could", "not"), "shouldnt": ("should", "not"),
+    "havent": ("have", "not"), "hasnt": ("has", "not"), "aint": ("is", "not"),
+    "im": ("i", "am"), "ive": ("i", "have"), "ill": ("i", "will"), "youre": ("you", "are"),
+    "theyre": ("they", "are"), "theres": ("there", "is"), "whats": ("what", "is"),
+    "thats": ("that", "is"), "hes": ("he", "is"), "shes": ("she", "is"), "its": ("it", "is"),
+    "lets": ("let", "us"), "wanna": ("want", "to"), "gonna": ("going", "to"),
+    "gotta": ("got", "to"), "gimme": ("give", "me"), "youve": ("you", "have"),
+}
+# Two canonical tokens -> one.
+_MERGES: dict[tuple[str, str], str] = {("can", "not"): "cannot"}
+
+
+@dataclass(frozen=True)
+class Token:
+    """One normalised token and the characters of the original text it came from."""
+
+    norm: str
+    start: int
+    end: int
+    clause: int
+    cjk: bool
+
+
+def tokenize(text: str) -> list[Token]:
+    """Normalised tokens of `text` with their character spans: lower case, a possessive "'s"
+    dropped, apostrophes dropped inside words, contractions canonicalised (`cant`/`can not` ->
+    `cannot`, `dont` -> `do not`, `im` -> `i am`, `wanna` -> `want to` ...), digit runs spelled
+    out digit by digit ("911" -> "nine one one"), each CJK character a token of its own
+    (simplified). Sentence punctuation (. ! ? ; 。！？；) starts a new clause; an ellipsis does not."""
+    prepared = prepare(text)
+    raw: list[Token] = []
+    clause = 0
+    for m in _TOKEN_RE.finditer(prepared):
+        word = m.group(0)
+        if word.startswith(".."):  # an ellipsis is a hesitation, not the end of a clause
+            continue
+        if word in _CLAUSE_END:
+            clause += 1
+            continue
+        if is_cjk(word):
+            raw.append(Token(word, m.start(), m.end(), clause, True))
+            continue
+        low = word.lower()
+        if low.endswith("'s") and low.replace("'", "") not in _CONTRACTIONS:
+            low = low[:-2]  # possessive: "operator's" -> "operator"
+        low = low.replace("'", "")
+        for sub in re.finditer(r"\d+|[^\d]+", low):  # "3g" -> "three", "g"
+            piece = sub.group(0)
+            start, end = m.start(), m.end()
+            if piece.isdigit():
+                for d in piece:
+                    raw.append(Token(_DIGITS[int(d)] if d.isascii() else d, start, end, clause,
+                                     False))
+            else:
+                for canon in _CONTRACTIONS.get(piece, (piece,)):
+                    raw.append(Token(canon, start, end, clause, False))
+    out: list[Token] = []
+    for tok in raw:
+        if out and not tok.cjk and not out[-1].cjk and out[-1].clause == tok.clause \
+                and (out[-1].norm, tok.norm) in _MERGES:
+            prev = out.pop()
+            out.append(Token(_MERGES[(prev.norm, tok.norm)], prev.start, tok.end, tok.clause,
+                             False))
+        else:
+            out.append(tok)
+    return out
+
+
+def normalize_text(text: str) -> str:
+    """The normalised form of `text` (tokens joined by spaces), e.g. "I can't" -> "i cannot"."""
+    return " ".join(t.norm for t in tokenize(text))
+
+
+def content_units(text: str) -> set[str]:
+    """Content words of `text` (stemmed, no stop words, three letters or more), or its character
+    pairs when it is Chinese (no word boundaries)."""
+    toks = tokenize(text)
+    cjk = "".join(t.norm for t in toks if t.cjk)
+    if cjk:
+        return {cjk[i:i + 2] for i in range(len(cjk) - 1)}
+    return {stem(t.norm) for t in toks if len(t.norm) > 2 and t.norm not in STOPWORDS}
+
+
+# ---- stems and sounds ---------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball (Porter 2) stem of one lower-case English word: killing, killed -> kill."""
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=65536)
+def pinyin(ch: str) -> str:
+    """Toneless pinyin of one CJK character (its most common reading), or "" for others.
+    Homophones the recogniser writes (痛/通, 救/就) share it."""
+    if not is_cjk(ch):
+        return ""
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(ch, style=Style.NORMAL)[0]

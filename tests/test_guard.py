@@ -1,0 +1,139 @@
+"""Tests for ivr.safety: the built-in lexicon, a plan's own phrases on top, the learned net and
+the guard's decisions in priority order, on the real e5 embeddings and the shipped head."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
+from ivr.kb.embedder import CachingEmbedder, E5Embedder
+from ivr.safety.guard import EscalationGuard
+from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
+from ivr.safety.semantic import NET_CLASSES, SemanticNet, load_head
+from ivr.safety.train import read_training, training_sha256
+
+
+@pytest.fixture(scope="module")
+def net() -> SemanticNet:
+    return SemanticNet(CachingEmbedder(E5Embedder()))
+
+
+@pytest.fixture()
+def guard(net) -> EscalationGuard:
+    return EscalationGuard(net)
+
+
+BUILTIN = compile_rules(Escalation())
+LEXICON_ONLY = compile_rules(Escalation(semantic=False))
+
+
+def test_builtin_lexicon_is_data_with_every_group_in_both_languages() -> None:
+    lexicon = builtin_lexicon()
+    assert set(lexicon) >= {"en", "zh"}
+    for language in ("en", "zh"):
+        groups = {f"{cls}.{g}" for cls, gs in lexicon[language]["classes"].items() for g in gs}
+        assert groups == set(BUILTIN_GROUPS), language
+    for path in LEXICON_DIR.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for cls, groups in data["classes"].items():
+            for group, phrases in groups.items():
+                assert phrases and all(isinstance(p, str) and p.strip() for p in phrases), group
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("I'm killing myself tonight", "self_harm"), ("I killed myself? no. I want to kill myself", "self_harm"),
+    ("there's a pain in my chest", "emergency"), ("my wife can't breathe", "emergency"),
+    ("我想自杀", "self_harm"), ("我爸爸胸口痛", "emergency"), ("家里着火了", "emergency"),
+    ("呼吸困難", "emergency"),
+])
+def test_builtin_lexicon_catches_inflections_and_both_languages(guard, text, kind) -> None:
+    verdict = guard.urgent(LEXICON_ONLY, text)
+    assert verdict is not None and verdict.kind == kind and verdict.evidence["net"] == "lexicon"
+
+
+@pytest.mark.parametrize("text", ["my Fire tablet won't charge", "how do I kill the noise on the line",
+                                  "my battery is dying fast", "我想了解人工智能套餐",
+                                  "附近有火锅店吗"])
+def test_hard_negatives_are_calm(guard, text) -> None:
+    assert guard.urgent(BUILTIN, text) is None and guard.human(BUILTIN, text) is None
+
+
+def test_a_human_being_is_a_person_not_an_exclusion(guard) -> None:
+    verdict = guard.human(BUILTIN, "I want to talk to a human being please")
+    assert verdict is not None and verdict.kind == "human"
+    assert guard.human(LEXICON_ONLY, "human resources told me to call") is None
+
+
+def test_plan_phrases_add_to_the_builtins_and_groups_can_be_switched_off(guard) -> None:
+    text = "the flux capacitor is leaking plasma"
+    assert guard.urgent(LEXICON_ONLY, text) is None
+    own = compile_rules(Escalation(semantic=False,
+                                   emergency_phrases={"en": ["flux capacitor leaking"]}))
+    assert guard.urgent(own, text).evidence["phrase"] == "flux capacitor leaking"
+    assert guard.urgent(own, "my house is on fire") is not None      # built-ins still there
+    off = compile_rules(Escalation(semantic=False, builtin_off=["emergency.fire"]))
+    assert guard.urgent(off, "my house is on fire") is None
+    phrases, _ = effective_phrases(Escalation(builtin_off=["emergency.fire"]))["emergency"]
+    fire = builtin_lexicon()["en"]["classes"]["emergency"]["fire"]
+    assert not set(fire) & set(phrases["en"])
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("dad's lips are blue and he's gasping", "emergency"),
+    ("a man is smashing my window with a bat", "emergency"),
+    ("the carbon monoxide alarm won't stop and I feel dizzy", "emergency"),
+    ("I don't see any reason to keep going anymore", "self_harm"),
+    ("活着真的没什么意思了", "self_harm"),
+    ("我儿子把一瓶洗衣液喝下去了", "emergency"),
+])
+def test_the_learned_net_hears_described_emergencies(guard, text, kind) -> None:
+    verdict = guard.urgent(BUILTIN, text)
+    assert verdict is not None and verdict.kind == kind, text
+
+
+def test_interim_text_needs_complete_evidence(guard) -> None:
+    assert guard.urgent(LEXICON_ONLY, "I have chest pa", partial=True) is None
+    assert guard.urgent(LEXICON_ONLY, "I can't brea", partial=True) is not None
+
+
+@pytest.mark.parametrize("text", ["You stupid useless machine!",
+                                  "This is a scam, I want my money back!",
+                                  "I'm sick of your useless service",
+                                  "你们就是一群骗子，把钱退给我"])
+def test_one_hostile_turn_escalates(guard, text) -> None:
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == "angry" and verdict.escalate, verdict
+    assert verdict.evidence["trigger"] == "hostile_turn"
+
+
+def test_civil_frustration_gets_empathy_not_a_transfer(guard) -> None:
+    verdict = guard.assess(BUILTIN, "This is the third time I'm calling about this, it's getting tiresome.")
+    assert verdict.kind == "frustrated" and not verdict.escalate
+
+
+def test_calm_turn_and_priority_order(guard) -> None:
+    assert guard.assess(BUILTIN, "How much does roaming cost in Spain?").kind == "calm"
+    both = guard.assess(BUILTIN, "Get me a person, you idiots, my husband can't breathe!")
+    assert both.kind == "emergency"
+    assert guard.assess(BUILTIN, "You useless machine, put me through to a person!").kind == "human"
+
+
+def test_anger_policy_off_and_net_off(guard) -> None:
+    calm = compile_rules(Escalation(anger={"enabled": False}))
+    assert guard.assess(calm, "You stupid useless machine!").kind == "calm"
+    no_net = EscalationGuard(None)
+    assert no_net.urgent(BUILTIN, "dad's lips are blue and he's gasping") is None
+
+
+def test_shipped_head_matches_the_shipped_training_data() -> None:
+    head = load_head()
+    assert head.classes == NET_CLASSES
+    assert head.training_sha256 == training_sha256(), \
+        "retrain: python -m ivr.safety.train (the training data changed since the head was fit)"
+    assert set(head.thresholds) == {"urgent", "human", "angry", "frustrated"}
+    assert all(0 < t < 1 for t in head.thresholds.values())
+    texts, labels, _ = read_training()
+    assert len(texts) >= 1500
+    for language_test in (lambda t: t.isascii(), lambda t: not t.isascii()):
+        assert {l for t, l in zip(texts, labels) if language_test(t)} == set(NET_CLASSES)
