@@ -1,4 +1,5 @@
-"""Tests for ivr.qa.escalation_eval and `ivr eval escalation` on the development set."""
+"""Tests for ivr.qa.escalation_eval and `ivr eval escalation`: the sets, and the figures of the
+shipped plans measured through the dialog that runs on calls."""
 
 from __future__ import annotations
 
@@ -6,124 +7,137 @@ import argparse
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ivr.cli import eval_cmd
 from ivr.errors import IvrError
-from ivr.qa.escalation_eval import (CLASSES, DevItem, EscalationClassifier, ItemResult, evaluate,
-                                    load_set, score_results)
+from ivr.qa.escalation_eval import (CLASSES, DevItem, ItemResult, TurnRunner, evaluate, load_set,
+                                    score_results)
+from ivr.safety.train import read_training
+from ivr.text.normalize import normalize_text
 
-DEV_SET = Path(__file__).parent / "data" / "escalation_dev.yaml"
+DATA = Path(__file__).parent / "data"
+DEV_SET = DATA / "escalation_dev.yaml"
+HOLDOUT_SET = DATA / "escalation_holdout.yaml"
+PLANS = Path(__file__).parent.parent / "dialplans"
 
-# Measured on the development set in text mode: precision and recall 1.00 for every class
-# (94 utterances). The floor allows one miss in the smallest class (16 human requests).
-TEXT_FLOOR = 0.93
+
+def test_sets_are_large_split_and_disjoint() -> None:
+    dev, holdout = load_set(DEV_SET), load_set(HOLDOUT_SET)
+    both = dev + holdout
+    assert sum(1 for i in both if i.lang == "en") >= 300
+    assert sum(1 for i in both if i.lang == "zh") >= 150
+    for items in (dev, holdout):
+        for cls in CLASSES:
+            for lang in ("en", "zh"):
+                assert sum(1 for i in items if i.label == cls and i.lang == lang) >= 8, (cls, lang)
+        assert sum(1 for i in items if "hard_negative" in i.tags) >= 25
+        assert sum(1 for i in items if "asr" in i.tags) >= 40
+        assert sum(1 for i in items if i.context) >= 8
+    dev_texts = {normalize_text(i.text) for i in dev}
+    assert not dev_texts & {normalize_text(i.text) for i in holdout}
+    training, _, _ = read_training()
+    assert not {normalize_text(t) for t in training} & \
+        (dev_texts | {normalize_text(i.text) for i in holdout})
+
+
+def test_a_set_holds_only_labelled_utterances(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("phrases: {emergency: {en: [fire]}}\nutterances: []\n")
+    with pytest.raises(IvrError, match="only 'utterances'"):
+        load_set(bad)
+    bad.write_text("utterances:\n  - {text: hi, label: happy}\n")
+    with pytest.raises(IvrError, match="label"):
+        load_set(bad)
+    with pytest.raises(IvrError, match="cannot read"):
+        load_set(tmp_path / "missing.yaml")
 
 
 @pytest.fixture(scope="module")
-def text_report():
-    return evaluate(DEV_SET)
+def acme() -> TurnRunner:
+    return TurnRunner(PLANS / "acme-mobile.yaml")
 
 
-def test_dev_set_shape() -> None:
-    dev = load_set(DEV_SET)
-    assert len(dev.items) >= 60
-    for cls in CLASSES:
-        for lang in ("en", "zh"):
-            assert sum(1 for i in dev.items if i.label == cls and i.lang == lang) >= 5, (cls, lang)
-    assert sum(1 for i in dev.items if "hard_negative" in i.tags) >= 15
-    assert sum(1 for i in dev.items if "asr" in i.tags) >= 10
-    assert any(i.context for i in dev.items)
+@pytest.fixture(scope="module")
+def clinic(acme) -> TurnRunner:
+    return TurnRunner(PLANS / "clinic-appointments.yaml", acme.embedder.inner)
 
 
-@pytest.mark.parametrize("cls", CLASSES)
-def test_text_mode_precision_and_recall(text_report, cls: str) -> None:
-    score = text_report.per_class[cls]
-    assert score.precision >= TEXT_FLOOR and score.recall >= TEXT_FLOOR, text_report.table()
+def test_the_runner_uses_the_plans_own_rules(acme, clinic) -> None:
+    # the clinic plan lists 前台 ("reception") as a request for a person; the built-ins do not
+    assert clinic.classify("我找前台", "zh")[0] == "human"
+    assert acme.classify("How much is roaming in Spain?", "en")[0] == "neutral"
+    label, detail = acme.classify("This is the third time, my bill is still wrong", "en",
+                                  context=["My bill is wrong.", "My bill is still wrong."])
+    assert label in ("frustrated", "angry") and detail.get("repeats") == 2
 
 
-def test_text_mode_catches_every_emergency(text_report) -> None:
-    assert text_report.per_class["emergency"].recall == 1.0, text_report.table()
-    assert text_report.accuracy >= 0.96
+# Floors below the figures measured on the held-out set (never tuned on) with the shipped plans;
+# see README "Hand-off to humans" for the full tables.
+@pytest.mark.parametrize("plan,lang", [("acme", "en"), ("clinic", "zh"), ("clinic", "en")])
+def test_heldout_figures(request, plan: str, lang: str) -> None:
+    runner = request.getfixturevalue(plan)
+    report = evaluate(HOLDOUT_SET, runner.plan_path, languages=[lang], runner=runner)
+    urgent = report.urgent
+    false_urgent, calm = report.calm_false_urgent
+    assert urgent.recall >= 0.95, report.table()
+    assert false_urgent / calm <= 0.15, report.table()
+    assert report.per_class["human"].recall >= 0.85, report.table()
+    assert report.accuracy >= 0.7, report.table()
 
 
 def test_report_table_lists_classes_confusion_and_errors() -> None:
     items = [DevItem("a", "en", "emergency"), DevItem("b", "en", "neutral"),
-             DevItem("c", "en", "neutral")]
+             DevItem("c", "en", "neutral"), DevItem("d", "en", "self_harm")]
     report = score_results([ItemResult(items[0], "emergency"), ItemResult(items[1], "neutral"),
-                            ItemResult(items[2], "emergency", heard="see")], set_path="x.yaml")
-    assert report.per_class["emergency"].precision == 0.5
+                            ItemResult(items[2], "emergency", heard="see"),
+                            ItemResult(items[3], "emergency")], set_path="x.yaml")
+    assert report.per_class["emergency"].precision == pytest.approx(1 / 3)
     assert report.per_class["neutral"].recall == 0.5
     assert report.per_class["human"].support == 0
+    assert report.urgent.recall == 1.0 and report.calm_false_urgent == (1, 2)
     table = report.table()
-    assert "x.yaml" in table and "emergency" in table and "   -" in table   # undefined as "-"
-    assert "neutral   -> emergency 'c'  [heard: 'see']" in table
-    assert report.confusion[("neutral", "emergency")] == 1
+    assert "x.yaml" in table and "urgent" in table and "   -" in table   # undefined as "-"
+    assert "neutral    -> emergency  'c'  [heard: 'see']" in table
 
 
-def test_classifier_priority_and_context() -> None:
-    dev = load_set(DEV_SET)
-    clf = EscalationClassifier(dev.phrases, dev.exclusions)
-    assert clf.classify("This is ridiculous, I can't breathe").label == "emergency"
-    assert clf.classify("This is ridiculous, get me an agent").label == "human"
-    complaint = "You charged me twice for roaming, my bill is wrong."
-    assert clf.classify(complaint).label == "neutral"
-    assert clf.classify(complaint, context=["My bill is wrong, you charged me twice for roaming.",
-                                            "Roaming was charged twice, the bill is wrong."]
-                        ).label == "angry"
-
-
-def test_load_set_rejects_bad_labels(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"utterances": [{"text": "hi", "label": "furious"}]}))
-    with pytest.raises(IvrError, match="label"):
-        load_set(bad)
-    with pytest.raises(IvrError):
-        load_set(tmp_path / "missing.yaml")
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ivr")
-    sub = parser.add_subparsers(dest="command", required=True)
-    eval_cmd.register(sub)
-    return parser.parse_args(argv)
-
-
-def test_cli_prints_the_table(capsys) -> None:
-    args = parse(["eval", "escalation", str(DEV_SET), "--lang", "zh"])
-    assert args.func(args) == 0
+def test_cli_reports_each_plan_and_fails_under_min_recall(tmp_path: Path, capsys) -> None:
+    small = tmp_path / "small.yaml"
+    small.write_text("utterances:\n"
+                     "  - {text: \"My husband can't breathe.\", lang: en, label: emergency}\n"
+                     "  - {text: \"How do I pay my bill?\", lang: en, label: neutral}\n"
+                     "  - {text: \"Is roaming included?\", lang: en, label: human}\n")
+    args = argparse.Namespace(sets=[small], dialplan=[PLANS / "acme-mobile.yaml"], audio=False,
+                              limit=None, lang=None, errors=True, tts_noise=False,
+                              min_recall=0.9)
+    assert eval_cmd.run_escalation(args) == 1
     out = capsys.readouterr().out
-    assert "escalation eval:" in out and "precision" in out and "(text," in out
-    args = parse(["eval", "escalation", str(DEV_SET), "--limit", "3", "--min-recall", "1.01"])
-    assert args.func(args) == 1
-    with pytest.raises(IvrError):
-        args = parse(["eval", "escalation", "nope.yaml"])
-        args.func(args)
+    assert "acme-mobile.yaml" in out and "recall below 0.9: acme-mobile.yaml small.yaml human" in out
+    args.min_recall = None
+    assert eval_cmd.run_escalation(args) == 0
+    with pytest.raises(IvrError, match="no such set"):
+        eval_cmd.run_escalation(argparse.Namespace(**{**vars(args), "sets": [tmp_path / "x.yaml"]}))
 
 
-# --- audio mode: piper -> G.711 -> whisper tiny.en ----------------------------------------------
+# --- audio mode: piper -> G.711 -> the plan's whisper -> the dialog -------------------------------
 
 @pytest.mark.slow
-def test_audio_mode_on_a_handful(tmp_path: Path, capsys) -> None:
-    dev = yaml.safe_load(DEV_SET.read_text(encoding="utf-8"))
-    picked = ["I have chest pain and my left arm is numb.", "I can not breathe properly.",
-              "Can I speak to someone please?", "This is absolutely unacceptable.",
-              "How much does roaming cost in Spain?", "I lost my phone yesterday."]
-    dev["utterances"] = [u for u in dev["utterances"] if u["text"] in picked]
-    assert len(dev["utterances"]) == len(picked)
+def test_audio_mode_on_a_handful(tmp_path: Path, acme, capsys) -> None:
     small = tmp_path / "small.yaml"
-    small.write_text(yaml.safe_dump(dev, allow_unicode=True), encoding="utf-8")
-
-    report = evaluate(small, audio=True, progress=True)
+    small.write_text(
+        "utterances:\n"
+        "  - {text: \"My dad's lips have gone blue and he's gasping.\", lang: en, label: emergency}\n"
+        "  - {text: \"I don't want to be alive anymore.\", lang: en, label: self_harm}\n"
+        "  - {text: \"Can I speak to someone please?\", lang: en, label: human}\n"
+        "  - {text: \"How much does roaming cost in Spain?\", lang: en, label: neutral}\n"
+        "  - {text: \"我胸口痛\", lang: zh, label: emergency}\n", encoding="utf-8")
+    report = evaluate(small, acme.plan_path, audio=True, progress=True, runner=acme)
     assert "escalation audio" in capsys.readouterr().err          # the tqdm bar
-    assert len(report.results) == 2 * len(picked)                # normal and +12 dB
+    assert len(report.results) == 2 * 4                          # English only, normal and +12 dB
     assert all(r.heard for r in report.results)
     for r in report.results:
-        if r.item.label in ("emergency", "human"):
+        if r.item.label != "neutral":
             assert r.correct, report.table()                     # safety classes: no misses
         if r.variant == "gain=4":
-            assert r.detail.get("loudness_delta_db", 99) > 6 or r.item.label in ("emergency",
-                                                                                   "human")
+            assert r.detail.get("loudness_delta_db", 0) > 6 or r.item.label != "neutral"
     loud_neutral = [r for r in report.results if r.item.label == "neutral" and r.variant == "gain=4"]
     assert loud_neutral and all(r.predicted == "neutral" for r in loud_neutral), report.table()
-    assert report.accuracy >= 11 / 12, report.table()

@@ -93,8 +93,8 @@ def test_the_learned_net_hears_described_emergencies(guard, text, kind) -> None:
 
 
 def test_interim_text_needs_complete_evidence(guard) -> None:
-    assert guard.urgent(LEXICON_ONLY, "I have chest pa", partial=True) is None
-    assert guard.urgent(LEXICON_ONLY, "I can't brea", partial=True) is not None
+    assert guard.urgent(LEXICON_ONLY, "I can't brea", partial=True) is None
+    assert guard.urgent(LEXICON_ONLY, "I can't breathe and my", partial=True) is not None
 
 
 @pytest.mark.parametrize("text", ["You stupid useless machine!",
@@ -122,8 +122,9 @@ def test_calm_turn_and_priority_order(guard) -> None:
 def test_anger_policy_off_and_net_off(guard) -> None:
     calm = compile_rules(Escalation(anger={"enabled": False}))
     assert guard.assess(calm, "You stupid useless machine!").kind == "calm"
-    no_net = EscalationGuard(None)
-    assert no_net.urgent(BUILTIN, "dad's lips are blue and he's gasping") is None
+    described = "my husband has gone a horrible grey colour and is clutching his arm"
+    assert guard.urgent(BUILTIN, described) is not None
+    assert EscalationGuard(None).urgent(BUILTIN, described) is None
 
 
 def test_shipped_head_matches_the_shipped_training_data() -> None:

@@ -344,7 +344,7 @@ class DialogEngine:
             self.state.mood = verdict.mood
             self.events.emit("anger", score=round(verdict.mood.score, 3),
                              smoothed=round(verdict.mood.smoothed, 3),
-                             escalate=verdict.mood.escalate, kind=verdict.kind)
+                             escalate=verdict.mood.escalate, verdict=verdict.kind)
         self.state.upset = verdict.kind in ("frustrated", "angry")
         return verdict
 

@@ -151,6 +151,7 @@ def phonetic_key(word: str) -> str:
 
 
 PHONETIC_WEIGHT = 0.95
+PHONETIC_MIN_LETTERS = 4  # short words sound alike too easily: "for"/"fire", "gun"/"can"
 
 
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
@@ -194,13 +195,24 @@ def token_similarity(a: str, b: str) -> float:
     spelled = _ratio(a, b)
     ka, kb = phonetic_key(a), phonetic_key(b)
     sounded = 0.0
-    if ka and kb and min(len(a), len(b)) / max(len(a), len(b)) >= 0.7:
+    if ka and kb and min(len(a), len(b)) >= PHONETIC_MIN_LETTERS \
+            and min(len(a), len(b)) / max(len(a), len(b)) >= 0.7:
         key_ratio = _ratio(ka, kb)
-        if key_ratio >= 0.75 and min(len(ka), len(kb)) >= 2 or ka == kb:
+        if key_ratio >= 0.85 and min(len(ka), len(kb)) >= 2 or ka == kb:
             sounded = PHONETIC_WEIGHT * key_ratio
     plural = 0.9 if a.rstrip("s") == b.rstrip("s") or a.removesuffix("es") == b \
         or b.removesuffix("es") == a else 0.0
     return max(spelled, sounded, plural)
+
+
+def _written_similarity(a: str, b: str) -> float:
+    """Equal, the same stem, or a spelling slip; no sound-alikes (for order-free matching,
+    where sound-alike words scattered over a sentence would find phrases that are not there)."""
+    if a == b:
+        return 1.0
+    if len(a) > 2 and len(b) > 2 and stem(a) == stem(b):
+        return STEM_MATCH
+    return _ratio(a, b)
 
 
 def _exact_or_plural(a: str, b: str) -> float:
@@ -392,7 +404,7 @@ class PhraseMatcher:
         for word in content:
             need = max(0.85, self._min_token(word, phrase))
             found = [(j, s) for j, tok in enumerate(tokens)
-                     if not tok.cjk and (s := token_similarity(word, tok.norm)) >= need]
+                     if not tok.cjk and (s := _written_similarity(word, tok.norm)) >= need]
             if not found:
                 return None
             places.append(found)

@@ -30,6 +30,8 @@ __all__ = ["EscalationGuard", "Verdict", "HOSTILE_GROUP_WEIGHT", "FRUSTRATION_WE
 HOSTILE_GROUP_WEIGHT = 0.6    # one hostile phrase makes a hostile turn (with the default policy)
 FRUSTRATION_WEIGHT = 0.3      # civil frustration: an apology, never a hand-off by itself
 FRUSTRATED_TURN = 0.25        # a turn scoring this much (and not escalating) gets the apology
+SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lexicon emergency
+                              # ("a whole bottle of pills") into self-harm
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,12 @@ class EscalationGuard:
             if match is not None and match.complete:
                 found.append((match.score, kind, {"phrase": match.phrase, "matched": match.matched,
                                                   "score": round(match.score, 3)}))
+        scores = self._scores(rules, text)
         if found:
             _, kind, evidence = max(found, key=lambda f: (f[0], f[1] == "self_harm"))
+            if kind == "emergency" and scores and scores["self_harm"] > SELF_HARM_OVERRIDE:
+                kind = "self_harm"  # an overdose taken on purpose: the crisis prompt
             return Verdict(kind, True, {**evidence, "net": "lexicon"})
-        scores = self._scores(rules, text)
         if not scores:
             return None
         urgent = scores["emergency"] + scores["self_harm"]
