@@ -133,6 +133,23 @@ def test_sip_info_zero_transfers_by_refer(bot, tmp_path, scenario, status, outco
     assert call.one("sip.hangup")["t"] >= apology[0]["t"] + sum(e["audio_s"] for e in apology) - 0.2
 
 
+def test_emergency_described_in_own_words_is_referred_to_emergency_help(bot, voice, tmp_path):
+    """No listed phrase: the learned net hears the emergency in the worker's real call and the
+    bot sends REFER to the plan's emergency target (sipp checks the headers)."""
+    write_ulaw(tmp_path / "caller.ulaw", synth_caller(
+        voice, [(GREETING_S, "My dad's lips have gone blue and he is gasping for air.")]))
+    before = records(bot.recordings)
+    result = run_sipp("uac_spoken_emergency.xml", bot.port, tmp_path)
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    decision = next(e for e in call.of("dialog.decision") if e["reason"] == "emergency")
+    assert decision["net"] in ("semantic", "lexicon")
+    refer = call.one("transfer.refer")
+    assert refer["target"] == "sip:emergency@127.0.0.1:5070"
+    assert call.one("call.end")["reason"] == "transferred"
+    assert "emergency help" in call.said()
+
+
 def test_cancel_before_answer_is_recorded(bot, tmp_path):
     before = records(bot.recordings)
     result = run_sipp("uac_cancel.xml", bot.port, tmp_path)

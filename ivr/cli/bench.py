@@ -38,6 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         mode.add_argument("--json", action="store_true", help="print the figures as JSON")
         add_runtime_options(mode)
         mode.set_defaults(func=run)
+    guard = modes.add_parser(
+        "guard", help="hand-off guard per turn: lexicon, embedding, learned net",
+        description="Times the hand-off guard on every turn of a labelled set (default: "
+                    "tests/data/escalation_dev.yaml): the lexicon alone, the e5 embedding, the "
+                    "net's head, and the whole guard with and without the embedding cached.")
+    guard.add_argument("--set", default="tests/data/escalation_dev.yaml", metavar="SET.yaml",
+                       help="labelled utterances to time")
+    guard.add_argument("--json", action="store_true", help="print the figures as JSON")
+    guard.set_defaults(func=run_guard)
     from ivr.sip.bench import add_arguments, run as run_sip
 
     sip = modes.add_parser(
@@ -88,6 +97,20 @@ def run(args: argparse.Namespace) -> int:
         figures = summarise([t for run in runs for t in turn_latencies(run)], engines.timings,
                             startup_s)
     print(json.dumps(figures, indent=2) if args.json else render(figures))
+    return 0
+
+
+def run_guard(args: argparse.Namespace) -> int:
+    from ivr.kb.embedder import E5Embedder
+    from ivr.qa.escalation_eval import load_set
+    from ivr.qa.guard_bench import guard_timings
+
+    items = load_set(args.set)
+    timings = guard_timings([i.text for i in items], E5Embedder(threads=1), progress=True)
+    figures = {"turns": len(items), "stages_s": {name: _stat(values)
+                                                 for name, values in timings.items()}}
+    text = render(figures).replace(" calls", " turns", 1)
+    print(json.dumps(figures, indent=2) if args.json else text)
     return 0
 
 

@@ -6,22 +6,20 @@ recogniser makes.
 
 How text is compared
 --------------------
-1. Normalisation (the same for phrases and caller text): Unicode NFKC (full-width forms become
-   ASCII), lower case, curly apostrophes straightened, a possessive "'s" dropped, apostrophes
-   dropped inside words ("can't" -> "cant"), contractions canonicalised (`cant`/`can not`/`cannot` -> `cannot`,
-   `dont`/`don't` -> `do not`, `im` -> `i am`, `wanna` -> `want to` ...), digit runs spelled out
-   digit by digit ("911" and "9-1-1" -> "nine one one"), a small table of traditional Chinese
-   characters folded to simplified ones (whisper often writes traditional), and every CJK
-   character made a token of its own.
-2. Token similarity, in [0, 1]: for Latin words the larger of the edit-distance ratio
-   `1 - levenshtein(a, b) / max(len)`, 0.9 for a plural ("pains"), and 0.95 x the same ratio on
-   a phonetic key, counted only when the keys' ratio is >= 0.75 and the shorter word has at
-   least 70 % of the longer one's letters
-   (`phonetic_key`, a Metaphone-like code implemented here: voiced/unvoiced pairs merged, vowels
-   dropped, "th" after the first letter counted as "f" because phone lines and accents confuse
-   them; a leading "th" as "t"). So "pane" ~ "pain",
-   "breath" ~ "breathe", "brief" ~ "breathe" (th-fronting), "hard" ~ "heart". CJK characters are
-   equal or not (no pinyin table is installed).
+1. Normalisation (the same for phrases and caller text): `ivr.text.normalize.tokenize` (NFKC,
+   lower case, contractions canonicalised, digits spelled out, traditional Chinese folded to
+   simplified, one token per CJK character, clause numbers from sentence punctuation).
+2. Token similarity, in [0, 1]: for Latin words the largest of the edit-distance ratio
+   (rapidfuzz), 0.95 for the same Snowball stem (kill/killing/killed, breathe/breathing), 0.9
+   for a plural, and 0.95 x the ratio of phonetic keys, counted only for words of four letters
+   or more whose keys' ratio is >= 0.85 and when the shorter word has at least 70 % of the
+   longer one's letters (`phonetic_key`, a Metaphone-like code implemented here because no
+   library does th-fronting: voiced/unvoiced pairs merged, vowels dropped, "th" after the first
+   letter counted as "f" because phone lines and accents confuse them; a leading "th" as "t").
+   So "pane" ~ "pain", "breath" ~ "breathe", "brief" ~ "breathe", "hard" ~ "heart", while short
+   words ("for"/"fire", "gun"/"can") do not sound alike. CJK characters: 0.9 for the same
+   toneless pinyin (痛/通), 0.8 for pinyin that southern and accented Mandarin blurs (zh/z,
+   ch/c, sh/s, n/l, -ng/-n).
 3. Phrase alignment: a weighted semi-global edit distance between the phrase's tokens and any
    stretch of the text. Substituting phrase token p by text token t costs w(p) * (1 - sim(p, t)),
    dropping a phrase token costs w(p), an extra text token inside the stretch costs its weight
@@ -36,6 +34,10 @@ How text is compared
    allowed). A CJK phrase may have characters substituted (homophones) or fillers inserted, but
    none left out: 我要人 is not 我要人工.
    "I have a chess game" scores 0.67 against "chest pain" ("game" is not "pain"): no match.
+   Word order: when no ordered alignment is found, a phrase of two or more content words and no
+   negation also matches when all its content words occur, spelled alike or with the same stem
+   (no sound-alikes), within one clause and a few words of each other ("pain in my chest"),
+   scoring 0.85 x their mean similarity.
 5. Exclusions: phrases that, when found exactly within the same clause and overlapping a match,
    cancel it ("fire my agent" is not a fire; 人工智能 is not 人工). Clause boundaries are the
    sentence punctuation the recogniser writes (. ! ? ; 。！？；).

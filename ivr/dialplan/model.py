@@ -51,8 +51,8 @@ class Prompts(Strict):
                              "zh": "给您添麻烦了，非常抱歉。"}
     offer_human: LanguageText = {
         "en": "I'm sorry, I can't sort this out myself. Would you like me to put you through to a "
-              "colleague? Say yes, or press 0.",
-        "zh": "非常抱歉，这个问题我没办法解决。需要为您转接人工客服吗？请说“需要”，或按0。"}
+              "colleague?",
+        "zh": "非常抱歉，这个问题我没办法解决。需要为您转接人工客服吗？"}
     offer_declined: LanguageText = {"en": "Alright. What else can I help you with?",
                                     "zh": "好的。还有什么可以帮您？"}
     transfer_failed: LanguageText = {

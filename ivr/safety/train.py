@@ -8,8 +8,9 @@
 2. Fits a softmax head (multinomial logistic regression, class-balanced, L2) with numpy.
 3. Calibrates the thresholds on the development set only (never on the held-out set), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
-   * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
-     dev turn the lexicon misses, unless that flags more than 5 % of the calm dev turns;
+   * urgent (emergency + self-harm probability): the lowest threshold that keeps false alarms
+     (lexicon and net together) within 5 % of the calm dev turns, or, when that would miss an
+     urgent dev turn the lexicon misses, the highest threshold that keeps them all;
    * human, angry, frustrated: the threshold with the best F1 on the dev set.
 4. Writes the head with its thresholds and the sha256 of the training data.
 """
@@ -126,7 +127,9 @@ def calibrate(head: Head, dev_path: Path, embedder) -> dict[str, float]:
     # the lexicon's own false alarms use up the budget first
     allowed = max(0, int(MAX_CALM_FALSE_URGENT * calm.sum()) - int((calm & urgent_lex).sum()))
     t_precision = float(calm_scores[-allowed - 1]) + 1e-6 if allowed < calm_scores.size else 0.0
-    thresholds = {"urgent": round(max(t_recall, t_precision), 4)}
+    # recall first: the lowest threshold within the false-alarm budget, unless even that misses
+    # an urgent dev turn; then the one that keeps them all
+    thresholds = {"urgent": round(min(t_recall, t_precision), 4)}
     rest = ~urgent_label
     thresholds["human"] = _best_f1(col["human"][rest], labels[rest] == "human",
                                    hits("human")[rest])
