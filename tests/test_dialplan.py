@@ -118,9 +118,10 @@ def test_it_hardware_support():
 def test_clinic_appointments():
     plan = load_dialplan(DIALPLANS / "clinic-appointments.yaml").plan
     assert plan.languages == ["zh", "en"] and plan.asr_model == "whisper-base"
-    emergency = plan.escalation.emergency_phrases
-    assert {"胸痛", "呼吸困难", "昏迷"} <= set(emergency["zh"])
-    assert {"chest pain", "can't breathe"} <= set(emergency["en"])
+    from ivr.safety.lexicon import effective_phrases
+    emergency, _ = effective_phrases(plan.escalation)["emergency"]   # built-ins + the plan's own
+    assert {"胸痛", "呼吸困难", "昏迷", "大出血"} <= set(emergency["zh"])
+    assert {"chest pain", "cannot breathe", "heavy bleeding"} <= set(emergency["en"])
     kinds = {n.kind for n in plan.nodes.values() if isinstance(n, CollectNode)}
     assert {"date", "phone", "yes_no"} <= kinds
     for entry in plan.knowledge:

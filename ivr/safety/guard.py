@@ -24,12 +24,16 @@ from ivr.dialplan.model import Escalation
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.semantic import SemanticNet
+from ivr.text.normalize import tokenize
 
 __all__ = ["EscalationGuard", "Verdict", "HOSTILE_GROUP_WEIGHT", "FRUSTRATION_WEIGHT"]
 
 HOSTILE_GROUP_WEIGHT = 0.6    # one hostile phrase makes a hostile turn (with the default policy)
 FRUSTRATION_WEIGHT = 0.3      # civil frustration: an apology, never a hand-off by itself
 FRUSTRATED_TURN = 0.25        # a turn scoring this much (and not escalating) gets the apology
+PARTIAL_NET_MIN = 0.9         # the net on interim text (fragments, half-recognised words) acts
+                              # only when sure; the final text gets the calibrated threshold
+NET_MIN_WORDS, NET_MIN_CJK = 3, 4
 SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lexicon emergency
                               # ("a whole bottle of pills") into self-harm
 
@@ -81,10 +85,11 @@ class EscalationGuard:
             if kind == "emergency" and scores and scores["self_harm"] > SELF_HARM_OVERRIDE:
                 kind = "self_harm"  # an overdose taken on purpose: the crisis prompt
             return Verdict(kind, True, {**evidence, "net": "lexicon"})
-        if not scores:
+        if not scores or _too_short(text):
             return None
         urgent = scores["emergency"] + scores["self_harm"]
-        if urgent < self.net.threshold("urgent"):  # type: ignore[union-attr]
+        threshold = self.net.threshold("urgent")  # type: ignore[union-attr]
+        if urgent < (max(threshold, PARTIAL_NET_MIN) if partial else threshold):
             return None
         kind = "self_harm" if scores["self_harm"] > scores["emergency"] else "emergency"
         return Verdict(kind, True, {"net": "semantic", "score": round(urgent, 3),
@@ -152,6 +157,14 @@ class EscalationGuard:
         if mood.score >= FRUSTRATED_TURN and word > 0:
             return Verdict("frustrated", False, figures, mood)
         return Verdict("calm", False, figures, mood)
+
+
+def _too_short(text: str) -> bool:
+    """Fewer than three words (four Chinese characters): too little for the net to judge an
+    emergency on its own ("Purple elephants."); the lexicon still hears "Help!" and 救命."""
+    tokens = tokenize(text)
+    cjk = sum(1 for t in tokens if t.cjk)
+    return len(tokens) - cjk < NET_MIN_WORDS and cjk < NET_MIN_CJK
 
 
 def _anger_config(policy, base: AngerConfig) -> AngerConfig:

@@ -8,10 +8,11 @@
 2. Fits a softmax head (multinomial logistic regression, class-balanced, L2) with numpy.
 3. Calibrates the thresholds on the development set only (never on the held-out set), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
-   * urgent (emergency + self-harm probability): the lowest threshold that keeps false alarms
-     (lexicon and net together) within 5 % of the calm dev turns, or, when that would miss an
-     urgent dev turn the lexicon misses, the highest threshold that keeps them all;
-   * human, angry, frustrated: the threshold with the best F1 on the dev set.
+   * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
+     dev turn the lexicon misses, raised only if it flags more than 5 % of the calm dev turns
+     (lexicon and net together);
+   * human: the best F0.5 (a false hand-off takes a calm caller out of their menu); angry and
+     frustrated: the best F1 on the dev set.
 4. Writes the head with its thresholds and the sha256 of the training data.
 """
 
@@ -90,15 +91,21 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-5,
     return w, b
 
 
-def _best_f1(scores: np.ndarray, positive: np.ndarray, lexicon_hit: np.ndarray) -> float:
-    best, best_t = -1.0, 0.5
-    for t in np.arange(0.2, 0.96, 0.025):
+def _best_fbeta(scores: np.ndarray, positive: np.ndarray, lexicon_hit: np.ndarray,
+                beta: float = 1.0) -> float:
+    """The threshold with the best F-beta of (lexicon hit or score >= threshold); where a range
+    of thresholds ties, its middle (the widest margin on both sides)."""
+    b2 = beta * beta
+    grid = np.round(np.arange(0.2, 0.96, 0.025), 3)
+    results = []
+    for t in grid:
         predicted = lexicon_hit | (scores >= t)
         tp = float((predicted & positive).sum())
-        f1 = 2 * tp / (predicted.sum() + positive.sum()) if predicted.sum() + positive.sum() else 0
-        if f1 > best:
-            best, best_t = f1, float(t)
-    return round(best_t, 3)
+        denominator = b2 * positive.sum() + predicted.sum()
+        results.append((1 + b2) * tp / denominator if denominator else 0.0)
+    best = max(results)
+    tied = [t for t, r in zip(grid, results) if r >= best - 1e-9]
+    return float(tied[len(tied) // 2])
 
 
 def calibrate(head: Head, dev_path: Path, embedder) -> dict[str, float]:
@@ -127,18 +134,21 @@ def calibrate(head: Head, dev_path: Path, embedder) -> dict[str, float]:
     # the lexicon's own false alarms use up the budget first
     allowed = max(0, int(MAX_CALM_FALSE_URGENT * calm.sum()) - int((calm & urgent_lex).sum()))
     t_precision = float(calm_scores[-allowed - 1]) + 1e-6 if allowed < calm_scores.size else 0.0
-    # recall first: the lowest threshold within the false-alarm budget, unless even that misses
-    # an urgent dev turn; then the one that keeps them all
-    thresholds = {"urgent": round(min(t_recall, t_precision), 4)}
+    # every urgent dev turn kept; higher only if that breaks the calm false-alarm budget. (The
+    # lowest threshold within the budget was tried: out-of-scope chit-chat and interim fragments,
+    # which the dev set has few of, then went to emergency help.)
+    thresholds = {"urgent": round(max(t_recall, t_precision), 4)}
     rest = ~urgent_label
-    thresholds["human"] = _best_f1(col["human"][rest], labels[rest] == "human",
-                                   hits("human")[rest])
+    # a false "person please" sends a calm caller away from the menu they were using: F0.5
+    thresholds["human"] = _best_fbeta(col["human"][rest], labels[rest] == "human",
+                                      hits("human")[rest], beta=0.5)
     rest &= labels != "human"
     hostile_lex = hits("anger")
-    thresholds["angry"] = _best_f1(col["angry"][rest], labels[rest] == "angry", hostile_lex[rest])
+    thresholds["angry"] = _best_fbeta(col["angry"][rest], labels[rest] == "angry",
+                                      hostile_lex[rest])
     upset = col["angry"] + col["frustrated"]
-    thresholds["frustrated"] = _best_f1(upset[rest], labels[rest] == "frustrated",
-                                        hits("frustration")[rest])
+    thresholds["frustrated"] = _best_fbeta(upset[rest], labels[rest] == "frustrated",
+                                           hits("frustration")[rest])
     print(f"urgent threshold: recall-keeping {t_recall:.3f}, 5 % calm false alarms "
           f"{t_precision:.3f} -> {thresholds['urgent']}", file=sys.stderr)
     return thresholds
