@@ -101,7 +101,8 @@ class TurnRunner:
         label = _REASONS.get(step.reason)
         if label is None:
             label = "frustrated" if engine.state.upset else "neutral"
-        return label, {"reason": step.reason, **step.evidence}
+        mood = engine.state.mood.evidence if engine.state.mood is not None else {}
+        return label, {**mood, "reason": step.reason, **step.evidence}
 
 
 @dataclass(frozen=True)
