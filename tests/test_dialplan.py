@@ -165,3 +165,24 @@ def test_a_language_without_a_voice_is_caught(tmp_path):
     with pytest.raises(DialplanError) as info:
         load_dialplan(plan)
     assert "languages.1: no voice for 'fr'" in str(info.value)
+
+
+def test_switching_safety_off_loads_with_warnings_at_the_line(tmp_path, capsys):
+    from ivr.cli.dialplan_cmd import run_check
+
+    source = (Path(__file__).parent / "data" / "flows" / "all-nodes.yaml").read_text()
+    assert "\nescalation:\n" in source
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(source.replace("\nescalation:\n", "\nescalation:\n  builtin_off: [emergency.fire]"
+                                                      "\n  semantic: false\n"))
+    loaded = load_dialplan(plan)
+    assert loaded.plan.escalation.builtin_off == ["emergency.fire"]
+    fire, net = loaded.warnings[:2]
+    assert fire.startswith(f"{plan}:") and ": warning: escalation.builtin_off: " in fire
+    assert "emergency.fire" in fire and "escalation.semantic" in net
+    import argparse
+    assert run_check(argparse.Namespace(files=[plan])) == 0
+    assert "warning: escalation.builtin_off" in capsys.readouterr().out
+    plan.write_text(source.replace("\nescalation:\n", "\nescalation:\n  builtin_off: [fire]\n"))
+    with pytest.raises(DialplanError, match="escalation.builtin_off"):
+        load_dialplan(plan)
