@@ -47,9 +47,11 @@ def test_bad_edit_is_rejected_with_its_error_and_the_last_good_plan_stays(tmp_pa
     assert store.last_error is not None and "unknown node 'nowhere'" in store.last_error
     assert f"{plan}:" in store.last_error
     assert "rejected, keeping the running plan" in caplog.text
-    edit(plan, "next: nowhere", "next: questions")  # fixing it goes live again
-    assert store.poll() is False or store.current().sha256 == good.sha256
+    edit(plan, "next: nowhere", "next: questions")  # fixed: the same as the live plan
+    assert store.poll() is False and store.current() is good
     assert store.last_error is None
+    edit(plan, GREETING, "Welcome to Acme Mobile, fixed and changed.")  # a good edit goes live
+    assert store.poll() is True and store.current().sha256 != good.sha256
 
 
 def test_a_call_in_progress_keeps_the_plan_it_started_with(tmp_path: Path, engines):
