@@ -59,6 +59,7 @@ class EscalationGuard:
     def __init__(self, net: SemanticNet | None, anger: AngerConfig | None = None) -> None:
         self.net = net
         self.anger = AngerTracker(anger)
+        self._last: tuple[str, dict[str, float]] = ("", {})
 
     @staticmethod
     def rules(escalation: Escalation) -> GuardRules:
@@ -66,9 +67,14 @@ class EscalationGuard:
         return compile_rules(escalation)
 
     def _scores(self, rules: GuardRules, text: str) -> dict[str, float]:
+        """The net's scores for `text`, computed once per turn though three checks read them."""
         if self.net is None or not rules.escalation.semantic:
             return {}
-        return self.net.scores(text)
+        last = self._last
+        if last[0] != text or not last[1]:
+            last = (text, self.net.scores(text))
+            self._last = last  # one assignment: safe when a worker thread prepares the turn
+        return last[1]
 
     def urgent(self, rules: GuardRules, text: str, partial: bool = False) -> Verdict | None:
         """Self-harm or an emergency in `text` (`partial`: an interim result whose last word
