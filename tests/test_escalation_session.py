@@ -143,3 +143,22 @@ def test_guard_runs_off_the_event_loop_before_the_turn(engines, demo_plan):
     assert calls == ["this is ridiculous"]
     session.dialog.on_text("something else entirely")  # nothing ahead: assessed here
     assert calls == ["this is ridiculous", "something else entirely"]
+
+
+def test_offer_policy_asks_before_handing_a_hostile_caller_over(engines, demo_plan):
+    from ivr.dialog.actions import Say
+    from ivr.dialog.engine import DialogEngine
+    from ivr.kb.retriever import KBEntry, Retriever
+
+    plan = demo_plan.plan
+    offer = plan.model_copy(update={"escalation": plan.escalation.model_copy(
+        update={"anger": plan.escalation.anger.model_copy(update={"on_hostile": "offer"})})})
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in plan.knowledge]
+    dialog = DialogEngine(offer, Retriever(entries, engines.embedder, plan.answers.min_score),
+                          None, EventLog(ManualClock()))
+    dialog.start()
+    first = dialog.on_text("You useless idiots stole my money, this is a scam!")
+    assert first.reason == "angry_offer" and first.transfer is None
+    assert "put you through" in " ".join(a.text for a in first.actions if isinstance(a, Say))
+    accepted = dialog.on_text("Yes please.")
+    assert accepted.reason == "caller_accepted_offer" and accepted.transfer is not None
