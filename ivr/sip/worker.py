@@ -184,8 +184,10 @@ class Worker:
             info = call.getInfo()
             log.warning("rejected INVITE from %s (%s, sip call-id %s): not in allow-list %s -> 403",
                         source, info.remoteUri, info.callIdString, self.allow)
-            self.retired.append((time.monotonic(), call))
-            call.end(403)
+            # Not from inside this callback: pjsua2 frees the INVITE's cloned rdata after it
+            # returns, and a call ended in here has freed it already (abort in
+            # pjsip_rx_data_free_cloned). The next loop turn answers 403.
+            asyncio.get_running_loop().call_soon(self._reject, call, 403)
             return
         info = call.getInfo()
         call_id = self._new_call_id()
@@ -202,6 +204,13 @@ class Worker:
             asyncio.get_running_loop().call_later(delay, self._answer_if_ringing, call)
         else:
             self._answer(call, 200)
+
+    def _reject(self, call: BotCall, code: int) -> None:
+        try:
+            call.end(code)
+        except pj.Error as exc:
+            log.warning("rejecting %s with %d failed: %s", call.label, code, exc.info())
+        self.retired.append((time.monotonic(), call))
 
     def _answer_if_ringing(self, call: BotCall) -> None:
         if not call.disconnected:
