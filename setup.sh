@@ -2,7 +2,8 @@
 # Set up everything the hotline needs on a fresh Debian 12 machine, offline-capable afterwards:
 # apt packages (sipp, kamailio, espeak-ng; sipvicious and baresip, the scanner and softphone the
 # SIP tests call with), a virtualenv in .venv with pinned packages, the llama.cpp runtime built
-# with CPU flags that do not crash (see PLATFORM.md), and the bundled models checked. Safe to run again: it skips what is already done.
+# with CPU flags that do not crash (see PLATFORM.md), and the bundled models checked. Safe to run
+# again: it skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")"
 
