@@ -15,7 +15,8 @@ import pytest
 
 from ivr.errors import IvrError
 from ivr.sip.allow import AllowList
-from ivr.sip.kamailio import FrontSettings, allow_condition, render, write_config
+from ivr.sip.kamailio import (FrontSettings, allow_condition, ha1, read_trunk_users, render,
+                              write_config)
 from ivr.sip.media import _vector_bytes_slow, vector_bytes
 from ivr.sip.recorder import StereoRecorder
 from ivr.sip.transfer import TransferStatus, refer_headers, refer_target
@@ -98,7 +99,7 @@ def test_kamailio_config_is_rendered_and_accepted_by_kamailio(tmp_path: Path):
     bad = tmp_path / "bad.tmpl"
     bad.write_text("listen={{NOPE}}\n")
     with pytest.raises(IvrError, match="NOPE"):
-        render(settings, tmp_path / "d.list", bad)
+        render(settings, tmp_path, bad)
 
 
 def test_pcap_writer_makes_one_rtp_stream_with_rfc2833_digits(tmp_path: Path):
@@ -119,3 +120,52 @@ def test_pcap_writer_makes_one_rtp_stream_with_rfc2833_digits(tmp_path: Path):
     assert len({struct.unpack_from("!I", p, 4)[0] for p in events}) == 1  # one event timestamp
     audio = [p for p in packets if p[1] & 0x7F == 0]
     assert len(audio) == 50 - 5 and all(len(p) == 12 + 160 for p in audio)
+
+
+def kamailio_check(config: Path, run_dir: Path) -> None:
+    check = subprocess.run(["kamailio", "-c", "-f", str(config), "-Y", str(run_dir)],
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr[-2000:]
+
+
+def test_kamailio_config_carries_the_flood_limit_sanity_checks_and_trusted_workers(tmp_path: Path):
+    settings = FrontSettings("127.0.0.1", 5999, (("127.0.0.5", 6001), ("127.0.0.5", 6002)),
+                             ("10.0.0.0/8",), pike_requests=40, pike_window_s=3, pike_ban_s=90)
+    config = write_config(settings, tmp_path)
+    text = config.read_text()
+    assert 'modparam("pike", "reqs_density_per_unit", 40)' in text
+    assert 'modparam("pike", "sampling_time_unit", 3)' in text
+    assert "ipban=>size=8;autoexpire=90;" in text
+    assert "if (!sanity_check())" in text and "route(SANITY);" in text
+    assert 'if (is_in_subnet("$si", "127.0.0.5/32")) {' in text  # the workers, once
+    assert "#!define WITH_TRUNK_AUTH" not in text and not (tmp_path / "trunks.cfg").exists()
+    kamailio_check(config, tmp_path)
+
+
+def test_kamailio_config_with_trunk_auth_is_accepted_and_holds_no_password(tmp_path: Path):
+    settings = FrontSettings("127.0.0.1", 5999, (("127.0.0.1", 6001),), ("127.0.0.1/32",),
+                             trunk_users=(("pbx1", "s3cret:pw"), ("pbx.2", "other")))
+    assert "s3cret" not in repr(settings)
+    config = write_config(settings, tmp_path)
+    assert "#!define WITH_TRUNK_AUTH" in config.read_text()
+    trunks = (tmp_path / "trunks.cfg").read_text()
+    assert f'$sht(trunks=>pbx1) = "{ha1("pbx1", "s3cret:pw")}";' in trunks
+    assert ha1("pbx1", "s3cret:pw") == "04102a1fa2d127f5f1510998e18cb55b"
+    assert "s3cret" not in trunks and (tmp_path / "trunks.cfg").stat().st_mode & 0o077 == 0
+    kamailio_check(config, tmp_path)
+    write_config(FrontSettings("127.0.0.1", 5999, (("127.0.0.1", 6001),), ()), tmp_path)
+    assert not (tmp_path / "trunks.cfg").exists()  # auth off again: no stale hashes left
+
+
+def test_trunk_users_file_is_read_and_bad_lines_are_named(tmp_path: Path):
+    path = tmp_path / "trunks.txt"
+    path.write_text("# trunk users\npbx1:a:b\n\n  pbx-2:pw  \n")
+    assert read_trunk_users(path) == (("pbx1", "a:b"), ("pbx-2", "pw"))
+    for text, error in (("pbx1\n", "line 1: write USER:PASSWORD"), ("pbx1:\n", "line 1"),
+                        ("a:1\nb c:2\n", "line 2: user 'b c'"), ("a:1\na:2\n", "listed twice"),
+                        ("# none\n", "no USER:PASSWORD line")):
+        path.write_text(text)
+        with pytest.raises(IvrError, match=error):
+            read_trunk_users(path)
+    with pytest.raises(IvrError, match="cannot read"):
+        read_trunk_users(tmp_path / "missing.txt")

@@ -14,6 +14,7 @@ from ivr.cli.runtime import add_runtime_options
 from ivr.dialplan.loader import LoadedPlan
 from ivr.errors import IvrError
 from ivr.sip.endpoint import MAX_CALLS
+from ivr.sip.kamailio import read_trunk_users
 from ivr.sip.stack import StackSettings, hotline
 
 log = logging.getLogger("ivr.serve")
@@ -44,17 +45,62 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="ring this long before answering (default: %(default)s)")
     parser.add_argument("--transfer-timeout-s", type=float, default=30.0,
                         help="a transfer with no final answer by then has failed (default: %(default)s)")
+    front = parser.add_argument_group(
+        "Kamailio front (--workers > 1)",
+        "Kamailio also drops floods (pike, per source address), answers malformed requests with "
+        "the sanity module's error and refuses every request from outside --allow.")
+    front.add_argument("--pike-rate", type=pike_rate, default=None, metavar="N/S",
+                       help="a source sending more than N requests in S seconds is dropped "
+                            "for --pike-ban-s (default: %s/%s; raise it for a trunk that brings "
+                            "many calls at once or sends DTMF as SIP INFO)"
+                            % (StackSettings.pike_requests, StackSettings.pike_window_s))
+    front.add_argument("--pike-ban-s", type=whole_seconds, default=None, metavar="S",
+                       help="how long a flooding source is dropped (default: "
+                            f"{StackSettings.pike_ban_s})")
+    front.add_argument("--trunk-auth", type=trunk_users, default=None, metavar="FILE",
+                       help="trunks must authenticate REGISTER and INVITE (SIP digest) with "
+                            "a USER:PASSWORD line of FILE (keep it private); default: no auth")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="where generated configs and service logs go (default: a temp folder)")
     add_runtime_options(parser)
     parser.set_defaults(func=run)
 
 
-def banner(args: argparse.Namespace, loaded: LoadedPlan, run_dir: Path) -> str:
+def pike_rate(text: str) -> tuple[int, int]:
+    """--pike-rate N/S: (requests, seconds)."""
+    requests, _, seconds = text.partition("/")
+    try:
+        rate = int(requests), int(seconds)
+    except ValueError:
+        rate = (0, 0)
+    if min(rate) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give requests/seconds, e.g. 32/2")
+    return rate
+
+
+def whole_seconds(text: str) -> int:
+    """--pike-ban-s S: a whole number of seconds, 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of seconds, 1 or more")
+    return int(text)
+
+
+def trunk_users(text: str) -> tuple[tuple[str, str], ...]:
+    """--trunk-auth FILE: its (user, password) pairs, read when the options are parsed."""
+    try:
+        return read_trunk_users(Path(text))
+    except IvrError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def banner(args: argparse.Namespace, loaded: LoadedPlan, settings: StackSettings) -> str:
     where = f"{args.bind}:{args.port}"
     front = (f"Kamailio on {where} -> {args.workers} workers x {MAX_CALLS} calls "
              f"(SIP ports {args.port + 1}-{args.port + args.workers})"
              if args.workers > 1 else f"1 worker on {where}, {MAX_CALLS} calls at once")
+    defences = (f"  defences:   a source sending over {settings.pike_requests} requests in "
+                f"{settings.pike_window_s} s is dropped for {settings.pike_ban_s} s; trunk auth "
+                + (f"on ({len(settings.trunk_users)} users)" if settings.trunk_users else "off"))
     return "\n".join([
         "",
         f"ivr serve: the {loaded.plan.name} hotline answers on sip:hotline@{where} (UDP, G.711)",
@@ -65,21 +111,33 @@ def banner(args: argparse.Namespace, loaded: LoadedPlan, run_dir: Path) -> str:
         f"              or a softphone (Linphone, baresip) on this host: sip:hotline@{where}",
         f"              or sipp -sn uac {where} -m 1   (signalling only, no audio)",
         f"  allowed:    {', '.join(args.allow or ['127.0.0.1/32'])} (everyone else gets 403)",
+        *([defences] if args.workers > 1 else []),
         f"  recordings: {args.recordings.resolve()}/<call-id>.wav (caller left, bot right) "
         "and <call-id>.jsonl (events)",
-        f"  logs:       calls below; services in {run_dir}",
+        f"  logs:       calls below; services in {settings.run_dir}",
         "Ctrl-C stops it.",
         "",
     ])
 
 
 def stack_settings(args: argparse.Namespace) -> StackSettings:
+    front: dict = {}
+    if args.pike_rate:
+        front["pike_requests"], front["pike_window_s"] = args.pike_rate
+    if args.pike_ban_s:
+        front["pike_ban_s"] = args.pike_ban_s
+    if args.trunk_auth:
+        front["trunk_users"] = args.trunk_auth
+    if front and args.workers == 1:
+        raise IvrError("--pike-rate, --pike-ban-s and --trunk-auth configure the Kamailio front, "
+                       "which only runs with --workers 2 or more (one worker answers on --port "
+                       "itself)")
     return StackSettings(
         dialplan=args.dialplan, run_dir=args.run_dir or Path(tempfile.mkdtemp(prefix="ivr-serve-")),
         recordings=args.recordings, port=args.port, bind=args.bind, workers=args.workers,
         allow=list(args.allow or ["127.0.0.1/32"]), rtp_port=args.rtp_port,
         answer_delay_ms=args.answer_delay_ms, transfer_timeout_s=args.transfer_timeout_s,
-        llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device)
+        llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device, **front)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     settings.check()  # bad options fail before anything starts
     stop = _StopOnSignal()
     with hotline(settings, say=lambda text: print(text, flush=True)) as running:
-        print(banner(args, running.loaded, settings.run_dir), flush=True)
+        print(banner(args, running.loaded, settings), flush=True)
         while not stop.requested:
             running.pool.watch()
             time.sleep(0.5)

@@ -29,6 +29,8 @@ class BotCall(pj.Call):
         self.driver: CallDriver | None = None
         self.bridge: AudioBridge | None = None
         self.audio: pj.AudioMedia | None = None
+        self.media_index: int | None = None
+        self.on_hold = False
         self.disconnected = False
 
     # ---- Leg --------------------------------------------------------------------------------
@@ -46,6 +48,15 @@ class BotCall(pj.Call):
             prm.statusCode = code
         self.hangup(prm)
 
+    def rtp_packets(self) -> int | None:
+        """RTP packets received on the audio stream so far (None while there is no stream)."""
+        if self.media_index is None:
+            return None
+        try:
+            return self.getStreamStat(self.media_index).rtcp.rxStat.pkt
+        except pj.Error:
+            return None
+
     # ---- pjsua2 callbacks -------------------------------------------------------------------
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         info = self.getInfo()
@@ -59,16 +70,25 @@ class BotCall(pj.Call):
                 self.driver.on_disconnected(info.lastStatusCode, info.lastReason)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        """First offer/answer, and every re-INVITE after it (hold, unhold, codec change: the
+        stream may be new, so the bridge is connected to it again)."""
         info = self.getInfo()
         for index, media in enumerate(info.media):
-            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+            if media.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            held = media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+            if held != self.on_hold:
+                self.on_hold = held
+                if self.driver:
+                    self.driver.on_hold(held, media_dir(media.dir))
+            if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             audio = self.getAudioMedia(index)
             if self.bridge is None:
                 self.bridge = AudioBridge(f"ivr-{self.label}")
             audio.startTransmit(self.bridge)   # caller -> bridge.rx
             self.bridge.startTransmit(audio)   # bridge.tx -> caller
-            self.audio = audio
+            self.audio, self.media_index = audio, index
             if self.driver:
                 self.driver.on_media(self.bridge)
             return
@@ -89,6 +109,12 @@ class BotCall(pj.Call):
                 self.driver.on_stream_stats(stream_stats(self.getStreamStat(prm.streamIdx)))
             except pj.Error:
                 pass
+
+
+def media_dir(direction: int) -> str:
+    """pjmedia's direction flags as SDP words, from our side ('sendonly': we only send)."""
+    return {pj.PJMEDIA_DIR_NONE: "inactive", pj.PJMEDIA_DIR_ENCODING: "sendonly",
+            pj.PJMEDIA_DIR_DECODING: "recvonly"}.get(direction, "sendrecv")
 
 
 def stream_stats(stat: pj.StreamStat) -> dict[str, Any]:

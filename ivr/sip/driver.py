@@ -28,8 +28,11 @@ from ivr.session.session import CallSession, TransferRequest
 from ivr.sip.media import AudioBridge
 from ivr.sip.recorder import StereoRecorder
 from ivr.sip.transfer import TransferStatus, refer_headers, refer_target
+from ivr.sip.watchdog import CallWatchdog, MediaDeadlines
 
 log = logging.getLogger("ivr.sip")
+
+WATCH_EVERY_S = 0.5  # how often a call's deadlines are checked
 
 
 class Leg(Protocol):
@@ -38,6 +41,8 @@ class Leg(Protocol):
     def refer(self, target: str, headers: dict[str, str]) -> None: ...
 
     def end(self, code: int = 0) -> None: ...
+
+    def rtp_packets(self) -> int | None: ...
 
 
 class _GoneLeg:
@@ -48,6 +53,9 @@ class _GoneLeg:
 
     def end(self, code: int = 0) -> None:
         pass
+
+    def rtp_packets(self) -> int | None:
+        return None
 
 
 class State(enum.Enum):
@@ -64,6 +72,7 @@ class DriverSettings:
                                       # out loop stalls; a barge-in flushes them at once
     transfer_timeout_s: float = 30.0  # no final NOTIFY by then: the transfer failed
     hangup_tail_s: float = 0.25       # after the last bot frame, before BYE (jitter buffers)
+    deadlines: MediaDeadlines = MediaDeadlines()
 
 
 @dataclass
@@ -114,13 +123,28 @@ class CallDriver:
         self._synced_at = time.monotonic()
         self._sync: asyncio.Future[None] | None = None
         self.stream_stats: dict[str, Any] = {}
+        self.watchdog = CallWatchdog(settings.deadlines)
+        self._watched_at = self.started
         self.finished = asyncio.get_running_loop().create_future()
         log.info("call %s start from %s (sip call-id %s) on %s", call_id, remote, sip_call_id,
                  ctx.worker)
 
     # ---- SIP events (worker thread) ----------------------------------------------------------
+    def on_answer_sent(self) -> None:
+        """Our 200 OK went out: from now on the call must get media within the setup timeout."""
+        self.watchdog.answer_sent(time.monotonic())
+
     def on_answered(self) -> None:
+        """The caller ACKed our 200 OK: the dialog is confirmed."""
+        self.watchdog.ack_received()
         self.events.emit("sip.answered")
+
+    def on_hold(self, held: bool, direction: str) -> None:
+        """The caller put us on hold or took us off it (re-INVITE)."""
+        self.watchdog.hold(held, time.monotonic())
+        self.events.emit("sip.hold" if held else "sip.unhold", direction=direction)
+        log.info("call %s %s by the caller (%s)", self.call_id,
+                 "put on hold" if held else "taken off hold", direction)
 
     def on_media(self, bridge: AudioBridge) -> None:
         """Audio is flowing: start recording and greet the caller."""
@@ -130,6 +154,7 @@ class CallDriver:
         self.recorder = StereoRecorder(self.wav_path)
         self.state = State.LIVE
         self._media_started = time.monotonic()
+        self.watchdog.media_up(self._media_started)
         self.events.emit("sip.media", recording=str(self.wav_path))
         self.session.start()
 
@@ -174,10 +199,13 @@ class CallDriver:
     # ---- the 20 ms path ---------------------------------------------------------------------
     def pump(self) -> None:
         """Move frames between the bridge and the session; called every few ms by the worker."""
+        now = time.monotonic()
+        if now - self._watched_at >= WATCH_EVERY_S:
+            self._watched_at = now
+            self._watch(now)
         bridge, recorder = self.bridge, self.recorder
         if bridge is None or recorder is None:
             return
-        now = time.monotonic()
         if self._last_pump is not None:
             self.max_pump_gap_ms = max(self.max_pump_gap_ms, (now - self._last_pump) * 1000)
         self._last_pump = now
@@ -214,6 +242,17 @@ class CallDriver:
             if time.monotonic() >= at:
                 self._hangup_after = None
                 self.hang_up(reason)
+
+    def _watch(self, now: float) -> None:
+        """End a call whose signalling or media went quiet (see `ivr.sip.watchdog`)."""
+        if self.state is State.ENDED or self.end_reason is not None:
+            return
+        expiry = self.watchdog.check(now, self.leg.rtp_packets())
+        if expiry is None:
+            return
+        log.warning("call %s: %s -> hanging up (%s)", self.call_id, expiry.detail, expiry.reason)
+        self.events.emit("sip.timeout", reason=expiry.reason, detail=expiry.detail)
+        self.hang_up(expiry.reason)
 
     def _on_event(self, event: Event) -> None:
         if event.kind in ("barge_in", "dialog.decision") and self.bridge is not None:

@@ -36,6 +36,11 @@ class StackSettings:
     llm_url: str | None = None
     llm_model: str = "default"
     asr_device: str = "cpu"
+    # the Kamailio front (--workers > 1); defaults as in FrontSettings
+    pike_requests: int = 32
+    pike_window_s: int = 2
+    pike_ban_s: int = 60
+    trunk_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def check(self) -> None:
         """One-line errors for settings a user can get wrong."""
@@ -136,5 +141,7 @@ def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iter
             front = stack.enter_context(KamailioFront(FrontSettings(
                 listen_addr=settings.bind, listen_port=settings.port,
                 workers=tuple((settings.bind, w.settings.sip_port) for w in pool.workers),
-                allow=tuple(settings.allow)), settings.run_dir / "kamailio"))
+                allow=tuple(settings.allow), pike_requests=settings.pike_requests,
+                pike_window_s=settings.pike_window_s, pike_ban_s=settings.pike_ban_s,
+                trunk_users=settings.trunk_users), settings.run_dir / "kamailio"))
         yield Hotline(settings, loaded, models, pool, llm, front)

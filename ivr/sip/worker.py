@@ -33,7 +33,8 @@ from ivr.sip.allow import AllowList
 from ivr.sip.call import BotAccount, BotCall
 from ivr.sip.driver import CallContext, CallDriver, DriverSettings
 from ivr.sip.endpoint import (MAX_CALLS, EndpointSettings, account_config, create_endpoint,
-                              destroy_endpoint)
+                              destroy_endpoint, slots_in_use)
+from ivr.sip.watchdog import MediaDeadlines
 
 log = logging.getLogger("ivr.sip")
 
@@ -62,6 +63,7 @@ class WorkerSettings(BaseModel):
     transfer_timeout_s: float = Field(30.0, gt=0)
     prefill_frames: int = Field(10, ge=1, le=50)
     sip_log_level: int = Field(1, ge=0, le=6)
+    deadlines: MediaDeadlines = MediaDeadlines()
 
 
 def build_engines_for(settings: WorkerSettings, languages: list[str], asr_model: str,
@@ -95,6 +97,7 @@ class Worker:
         self.calls: dict[str, BotCall] = {}
         self.retired: list[tuple[float, BotCall]] = []
         self.rejected = 0
+        self.slots = 0  # pjsua's call slots in use, including dialogs still ending
         self.ep: pj.Endpoint | None = None
         self.account: BotAccount | None = None
         self.ctx: CallContext | None = None
@@ -111,16 +114,20 @@ class Worker:
         knowledge_index(engines, plans.current())
         self.ctx = CallContext(plans, engines, DriverSettings(
             recordings=s.recordings, prefill_frames=s.prefill_frames,
-            transfer_timeout_s=s.transfer_timeout_s), worker=s.name)
-        endpoint = EndpointSettings(bind=s.bind, sip_port=s.sip_port, rtp_port=s.rtp_port,
-                                    rtp_port_range=s.rtp_port_range, max_calls=s.max_calls,
-                                    log_level=s.sip_log_level)
+            transfer_timeout_s=s.transfer_timeout_s, deadlines=s.deadlines), worker=s.name)
+        endpoint = EndpointSettings(
+            bind=s.bind, sip_port=s.sip_port, rtp_port=s.rtp_port,
+            rtp_port_range=s.rtp_port_range, max_calls=s.max_calls, log_level=s.sip_log_level,
+            transaction_timeout_ms=round(s.deadlines.transaction_timeout_s * 1000))
         self.ep = create_endpoint(endpoint)
         self.account = BotAccount(self.on_incoming)
         self.account.create(account_config(endpoint), True)
-        log.info("worker %s: SIP udp %s:%d, RTP %d-%d, <= %d calls, allow %s, recordings %s",
-                 s.name, s.bind, s.sip_port, s.rtp_port, s.rtp_port + s.rtp_port_range - 1,
-                 s.max_calls, self.allow, s.recordings)
+        d = s.deadlines
+        log.info("worker %s: SIP udp %s:%d, RTP %d-%d, <= %d calls, allow %s, recordings %s; "
+                 "a call without media ends after %.0f s, without RTP after %.0f s, on hold "
+                 "after %.0f s", s.name, s.bind, s.sip_port, s.rtp_port,
+                 s.rtp_port + s.rtp_port_range - 1, s.max_calls, self.allow, s.recordings,
+                 d.setup_timeout_s, d.rtp_timeout_s, d.hold_timeout_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll SIP, pump media, until `stop` is set; then end every call cleanly."""
@@ -147,6 +154,10 @@ class Worker:
         for driver in list(self.ctx.drivers.values()):
             driver.pump()
         self._drop_retired()
+        slots = slots_in_use()
+        if slots != self.slots:
+            self.slots = slots
+            log.info("slots in use: %d/%d", slots, self.settings.max_calls)
 
     async def shutdown(self, grace_s: float = 5.0) -> None:
         drivers = list(self.ctx.drivers.values())
@@ -223,6 +234,9 @@ class Worker:
             call.answer(prm)
         except pj.Error as exc:
             log.warning("call %s: answering %d failed: %s", call.label, code, exc.info())
+            return
+        if code == 200 and call.driver is not None:
+            call.driver.on_answer_sent()
 
     def _forget(self, call_id: str) -> None:
         self.ctx.drivers.pop(call_id, None)
