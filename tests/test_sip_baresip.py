@@ -4,6 +4,8 @@ ends; the worker's event log and stereo recording show the whole call."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,15 +26,17 @@ GREETING_S = 4.5  # the caller lets the greeting finish before asking
 LISTEN_S = 10.0   # silence after the question while the answer (about 5.5 s) plays
 
 
-def test_baresip_call_is_answered_asks_hears_the_answer_and_hangs_up(tmp_path):
+def test_baresip_call_is_answered_asks_hears_the_answer_and_hangs_up(tmp_path: Path) -> None:
     models = shared_model_service()
     engines = remote_engines(models.base_url, ["en"], None)
     say = tmp_path / "question.wav"
-    pcm = synth_caller(engines.voice("en"), [(GREETING_S, QUESTION)]) + silence(int(LISTEN_S * 1000))
+    pcm = synth_caller(engines.voice("en"), [(GREETING_S, QUESTION)])
+    pcm += silence(int(LISTEN_S * 1000))
     write_wav(say, pcm, 8000)
+    say_s = len(pcm) / 16000
     with worker(tmp_path, verbatim_plan(tmp_path), models.base_url) as bot:
         before = records(bot.recordings)
-        result = baresip.call(f"sip:hotline@127.0.0.1:{bot.port}", say, tmp_path / "baresip", timeout_s=10)
+        result = baresip.call(f"sip:hotline@127.0.0.1:{bot.port}", say, tmp_path / "baresip")
         assert "Call established" in result.log and baresip.CALL_CLOSED in result.log, result
         call, = new_records(bot.recordings, before)
 
@@ -46,7 +50,7 @@ def test_baresip_call_is_answered_asks_hears_the_answer_and_hangs_up(tmp_path):
     # baresip hung up when its file ended, after the whole answer had been played
     hangup = call.one("sip.disconnected")
     assert hangup["by"] == "caller" and call.one("call.end")["reason"] == "caller_hangup"
-    assert abs(hangup["t"] - len(pcm) / 16000) < 1.5, (hangup["t"], len(pcm) / 16000)
+    assert abs(hangup["t"] - say_s) < 1.5, (hangup["t"], say_s)
     answer = [e for e in call.of("bot.say") if e["t"] > call.one("asr.final")["t"]]
     assert hangup["t"] > answer[0]["t"] + sum(e["audio_s"] for e in answer)
 
