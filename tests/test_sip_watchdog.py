@@ -83,3 +83,22 @@ def test_deadlines_are_validated():
         MediaDeadlines(setup_timeout_s=0.5)
     with pytest.raises(ValidationError):
         MediaDeadlines(rtp_timeout_s=0)
+
+
+def test_serve_options_reach_the_workers_and_bad_ones_are_named():
+    from ivr.cli.main import build_parser
+    from ivr.cli.serve import stack_settings
+    from ivr.dialplan.loader import load_dialplan
+    from ivr.errors import IvrError
+    from ivr.sip.stack import worker_settings
+
+    args = build_parser().parse_args(["serve", "--setup-timeout-s", "6", "--rtp-timeout-s", "20",
+                                      "--hold-timeout-s", "90"])
+    settings = stack_settings(args)
+    loaded = load_dialplan(args.dialplan)
+    worker, = worker_settings(settings, loaded, "http://127.0.0.1:1", None)
+    assert worker.deadlines == MediaDeadlines(setup_timeout_s=6, rtp_timeout_s=20,
+                                              hold_timeout_s=90)
+    assert worker.deadlines.transaction_timeout_s == 3
+    with pytest.raises(IvrError, match="--setup-timeout-s 1.0: input should be greater"):
+        stack_settings(build_parser().parse_args(["serve", "--setup-timeout-s", "1"]))

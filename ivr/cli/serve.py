@@ -10,12 +10,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ivr.cli.runtime import add_runtime_options
 from ivr.dialplan.loader import LoadedPlan
 from ivr.errors import IvrError
 from ivr.sip.endpoint import MAX_CALLS
 from ivr.sip.kamailio import read_trunk_users
 from ivr.sip.stack import StackSettings, hotline
+from ivr.sip.watchdog import MediaDeadlines
 
 log = logging.getLogger("ivr.serve")
 
@@ -45,6 +48,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="ring this long before answering (default: %(default)s)")
     parser.add_argument("--transfer-timeout-s", type=float, default=30.0,
                         help="a transfer with no final answer by then has failed (default: %(default)s)")
+    dead = parser.add_argument_group(
+        "calls that go quiet",
+        "A call slot is only held by a call with media: these deadlines hang up the rest and "
+        "record why (no_ack, no_media, rtp_timeout, hold_timeout).")
+    defaults = MediaDeadlines()
+    dead.add_argument("--setup-timeout-s", type=float, default=defaults.setup_timeout_s,
+                      metavar="S", help="the longest an answered INVITE without ACK or without "
+                      "media holds a slot; SIP transactions give up after half of it "
+                      "(default: %(default)s)")
+    dead.add_argument("--rtp-timeout-s", type=float, default=defaults.rtp_timeout_s, metavar="S",
+                      help="hang up a call whose caller sent no RTP for this long "
+                           "(default: %(default)s)")
+    dead.add_argument("--hold-timeout-s", type=float, default=defaults.hold_timeout_s,
+                      metavar="S", help="hang up a caller who kept the bot on hold this long "
+                                        "(default: %(default)s)")
     front = parser.add_argument_group(
         "Kamailio front (--workers > 1)",
         "Kamailio also drops floods (pike, per source address), answers malformed requests with "
@@ -132,12 +150,21 @@ def stack_settings(args: argparse.Namespace) -> StackSettings:
         raise IvrError("--pike-rate, --pike-ban-s and --trunk-auth configure the Kamailio front, "
                        "which only runs with --workers 2 or more (one worker answers on --port "
                        "itself)")
+    try:
+        deadlines = MediaDeadlines(setup_timeout_s=args.setup_timeout_s,
+                                   rtp_timeout_s=args.rtp_timeout_s,
+                                   hold_timeout_s=args.hold_timeout_s)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise IvrError(f"--{str(error['loc'][0]).replace('_', '-')} {error['input']}: "
+                       f"{error['msg'].lower()}") from None
     return StackSettings(
         dialplan=args.dialplan, run_dir=args.run_dir or Path(tempfile.mkdtemp(prefix="ivr-serve-")),
         recordings=args.recordings, port=args.port, bind=args.bind, workers=args.workers,
         allow=list(args.allow or ["127.0.0.1/32"]), rtp_port=args.rtp_port,
         answer_delay_ms=args.answer_delay_ms, transfer_timeout_s=args.transfer_timeout_s,
-        llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device, **front)
+        llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device,
+        deadlines=deadlines, **front)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from ivr.dialplan.loader import LoadedPlan, load_dialplan
 from ivr.errors import IvrError
 from ivr.sip.allow import AllowList
 from ivr.sip.endpoint import MAX_CALLS
+from ivr.sip.watchdog import MediaDeadlines
 from ivr.sip.worker import WorkerSettings
 
 RTP_PORTS_PER_WORKER = 100
@@ -41,6 +42,7 @@ class StackSettings:
     pike_window_s: int = 2
     pike_ban_s: int = 60
     trunk_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    deadlines: MediaDeadlines = MediaDeadlines()
 
     def check(self) -> None:
         """One-line errors for settings a user can get wrong."""
@@ -75,7 +77,8 @@ def worker_settings(settings: StackSettings, loaded: LoadedPlan, models_url: str
         recordings=settings.recordings.resolve(), dialplan=loaded.path.resolve(),
         models_url=models_url, llm_url=llm_url, llm_model=settings.llm_model,
         answer_delay_ms=settings.answer_delay_ms,
-        transfer_timeout_s=settings.transfer_timeout_s) for i in range(n)]
+        transfer_timeout_s=settings.transfer_timeout_s, deadlines=settings.deadlines)
+        for i in range(n)]
 
 
 @dataclass
