@@ -77,3 +77,19 @@ def call(engines: Engines, plan: LoadedPlan, caller_pcm: bytes,
 def transcribe(engines: Engines, pcm: bytes) -> str:
     """What a listener hears in bot audio (whisper on the 8 kHz output)."""
     return engines.asr.transcribe(pcm, PHONE_RATE, ("en",)).raw_text
+
+
+@pytest.fixture(scope="session")
+def sip_models():
+    """The model service every SIP test module shares (see `sip.siptest.shared_model_service`)."""
+    from sip.siptest import shared_model_service
+
+    return shared_model_service()
+
+
+@pytest.fixture(scope="session")
+def sip_voice(sip_models):
+    """The model service's English voice, for synthesising SIP callers."""
+    from ivr.models.remote import remote_engines
+
+    return remote_engines(sip_models.base_url, ["en"], None).voice("en")

@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from ivr.audio.g711 import alaw_encode
-from ivr.models.remote import remote_engines
 from ivr.qa.synth import synth_caller
 from ivr.sip.watchdog import MediaDeadlines
 
 from sip.media_files import write_ulaw
 from sip.raw import TORTURE, RawPeer, sdp_offer, status_codes
 from sip.siptest import (free_udp_port, new_records, read_stereo_wav, records, run_sipp,
-                         shared_model_service, verbatim_plan, voiced_seconds, worker)
+                         verbatim_plan, voiced_seconds, worker)
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +31,9 @@ QUESTION = "How much does roaming cost?"
 
 
 @pytest.fixture(scope="module")
-def models():
-    return shared_model_service()
-
-
-@pytest.fixture(scope="module")
-def voice(models):
-    return remote_engines(models.base_url, ["en"], None).voice("en")
-
-
-@pytest.fixture(scope="module")
-def bot(tmp_path_factory, models):
+def bot(tmp_path_factory, sip_models):
     tmp = tmp_path_factory.mktemp("attacked")
-    with worker(tmp, verbatim_plan(tmp), models.base_url, deadlines=DEADLINES) as handle:
+    with worker(tmp, verbatim_plan(tmp), sip_models.base_url, deadlines=DEADLINES) as handle:
         handle.first_pid = handle.process.pid
         yield handle
 
@@ -78,7 +67,8 @@ def assert_serves_four_callers(bot, tmp: Path) -> None:
     result = run_sipp("uac_rtp_stream.xml", bot.port, folder, calls=4, hold_ms=4000)
     assert result.returncode == 0, result
     for call in new_records(bot.recordings, before, count=4):
-        assert "rtp.first_frame" in call.kinds() and call.one("call.end")["reason"] == "caller_hangup"
+        assert "rtp.first_frame" in call.kinds()
+        assert call.one("call.end")["reason"] == "caller_hangup"
         assert voiced_seconds(read_stereo_wav(call.wav)[1]) > 1.5, call.kinds()
     assert "Traceback" not in bot.log()
 
@@ -182,8 +172,8 @@ def test_options_and_register_flood_does_not_take_the_worker_down(bot, tmp_path)
     assert_serves_four_callers(bot, tmp_path)
 
 
-def test_caller_whose_rtp_stops_is_hung_up_after_the_rtp_timeout(bot, voice, tmp_path):
-    write_ulaw(tmp_path / "caller.ulaw", synth_caller(voice, [(0.5, "Hello?")]))
+def test_caller_whose_rtp_stops_is_hung_up_after_the_rtp_timeout(bot, sip_voice, tmp_path):
+    write_ulaw(tmp_path / "caller.ulaw", synth_caller(sip_voice, [(0.5, "Hello?")]))
     before = records(bot.recordings)
     result = run_sipp("uac_rtp_stops.xml", bot.port, tmp_path, timeout_s=60)
     assert result.returncode == 0, result   # it received the hotline's BYE
@@ -196,8 +186,8 @@ def test_caller_whose_rtp_stops_is_hung_up_after_the_rtp_timeout(bot, voice, tmp
     assert_serves_four_callers(bot, tmp_path)
 
 
-def test_hold_longer_than_the_rtp_timeout_then_unhold_with_another_codec(bot, voice, tmp_path):
-    question = caller_audio(voice, 1.0, lasting_s=13)   # RTP until the hang-up 12 s on
+def test_hold_longer_than_the_rtp_timeout_then_unhold_with_another_codec(bot, sip_voice, tmp_path):
+    question = caller_audio(sip_voice, 1.0, lasting_s=13)   # RTP until the hang-up 12 s on
     (tmp_path / "caller.alaw").write_bytes(alaw_encode(question))
     before = records(bot.recordings)
     hold_ms = int((DEADLINES.rtp_timeout_s + 3) * 1000)
@@ -214,8 +204,8 @@ def test_hold_longer_than_the_rtp_timeout_then_unhold_with_another_codec(bot, vo
     assert_serves_four_callers(bot, tmp_path)
 
 
-def test_rtp_from_another_port_than_the_sdp_is_heard(bot, voice, tmp_path):
-    write_ulaw(tmp_path / "caller.ulaw", caller_audio(voice, 4.5, lasting_s=14))
+def test_rtp_from_another_port_than_the_sdp_is_heard(bot, sip_voice, tmp_path):
+    write_ulaw(tmp_path / "caller.ulaw", caller_audio(sip_voice, 4.5, lasting_s=14))
     before = records(bot.recordings)
     result = run_sipp("uac_rtp_other_port.xml", bot.port, tmp_path, "-key", "sdp_port",
                       str(free_udp_port()), hold_ms=13000)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.models.remote import remote_engines
 from ivr.qa.synth import synth_caller
 
 from sip.media_files import write_pcap, write_ulaw
-from sip.siptest import (new_records, read_stereo_wav, records, run_sipp, shared_model_service,
-                         verbatim_plan, voiced_seconds, worker)
+from sip.siptest import (new_records, read_stereo_wav, records, run_sipp, verbatim_plan,
+                         voiced_seconds, worker)
 
 pytestmark = pytest.mark.slow
 
@@ -24,27 +23,17 @@ GREETING_S = 4.5  # the caller lets the greeting finish before asking
 
 
 @pytest.fixture(scope="module")
-def models():
-    return shared_model_service()
-
-
-@pytest.fixture(scope="module")
-def voice(models):
-    return remote_engines(models.base_url, ["en"], None).voice("en")
-
-
-@pytest.fixture(scope="module")
-def bot(tmp_path_factory, models):
+def bot(tmp_path_factory, sip_models):
     tmp = tmp_path_factory.mktemp("bot")
-    with worker(tmp, verbatim_plan(tmp), models.base_url, answer_delay_ms=300,
+    with worker(tmp, verbatim_plan(tmp), sip_models.base_url, answer_delay_ms=300,
                 transfer_timeout_s=3.0) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
-def question_pcm(voice) -> bytes:
+def question_pcm(sip_voice) -> bytes:
     """8 kHz caller audio: silence while the bot greets, the question, 1.5 s of silence."""
-    return synth_caller(voice, [(GREETING_S, QUESTION)])
+    return synth_caller(sip_voice, [(GREETING_S, QUESTION)])
 
 
 def test_question_by_rtp_stream_is_answered_and_recorded(bot, question_pcm, tmp_path):
@@ -133,11 +122,11 @@ def test_sip_info_zero_transfers_by_refer(bot, tmp_path, scenario, status, outco
     assert call.one("sip.hangup")["t"] >= apology[0]["t"] + sum(e["audio_s"] for e in apology) - 0.2
 
 
-def test_emergency_described_in_own_words_is_referred_to_emergency_help(bot, voice, tmp_path):
+def test_emergency_described_in_own_words_is_referred_to_emergency_help(bot, sip_voice, tmp_path):
     """No listed phrase: the learned net hears the emergency in the worker's real call and the
     bot sends REFER to the plan's emergency target (sipp checks the headers)."""
     write_ulaw(tmp_path / "caller.ulaw", synth_caller(
-        voice, [(GREETING_S, "My dad's lips have gone blue and he is gasping for air.")]))
+        sip_voice, [(GREETING_S, "My dad's lips have gone blue and he is gasping for air.")]))
     before = records(bot.recordings)
     result = run_sipp("uac_spoken_emergency.xml", bot.port, tmp_path)
     assert result.returncode == 0, result
@@ -176,8 +165,8 @@ def test_malformed_sip_is_ignored_and_the_next_call_works(bot, tmp_path):
     assert call.one("call.end")["reason"] == "caller_cancelled"
 
 
-def test_invite_from_peer_not_allowed_gets_403(models, tmp_path):
-    with worker(tmp_path, verbatim_plan(tmp_path), models.base_url, name="closed",
+def test_invite_from_peer_not_allowed_gets_403(sip_models, tmp_path):
+    with worker(tmp_path, verbatim_plan(tmp_path), sip_models.base_url, name="closed",
                 allow=["10.99.0.0/16"]) as closed:
         result = run_sipp("uac_forbidden.xml", closed.port, tmp_path / "sipp")
         assert result.returncode == 0, result
