@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Set up everything the hotline needs on a fresh Debian 12 machine, offline-capable afterwards:
 # apt packages (sipp, kamailio, espeak-ng; sipvicious and baresip, the scanner and softphone the
-# SIP tests call with), a virtualenv in .venv with pinned packages, the llama.cpp runtime built
+# SIP tests call with; PostgreSQL, whose binaries the call-store tests start a throw-away
+# server with), a virtualenv in .venv with pinned packages, the llama.cpp runtime built
 # with CPU flags that do not crash (see PLATFORM.md), and the bundled models checked. Safe to run
 # again: it skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 say() { printf '\n==> %s\n' "$*"; }
-APT_PACKAGES=(sip-tester kamailio espeak-ng sipvicious baresip)
+APT_PACKAGES=(sip-tester kamailio espeak-ng sipvicious baresip postgresql)
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 LLAMA_VERSION=0.3.36
@@ -49,6 +50,15 @@ if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
 fi
 
 "${PIP[@]}" install --no-deps -e .
+
+KOKORO_VOICES=${IVR_CACHE:-$HOME/.cache/ivr}/npm/kokoro-js-1.2.1.tgz
+if [ ! -s "$KOKORO_VOICES" ]; then
+  say "fetching Kokoro's voice styles (npm pack kokoro-js@1.2.1, 27 MB, once)"
+  command -v npm >/dev/null || { SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo;
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null; }
+  mkdir -p "$(dirname "$KOKORO_VOICES")"
+  (cd "$(dirname "$KOKORO_VOICES")" && npm pack --silent kokoro-js@1.2.1 >/dev/null)
+fi
 
 say "checking bundled models"
 HF_HUB_OFFLINE=1 .venv/bin/ivr models

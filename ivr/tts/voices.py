@@ -17,13 +17,15 @@ DEFAULT_VOICES_FILE = Path(__file__).resolve().parents[2] / "voices" / "voices.y
 
 
 class VoiceSpec(BaseModel):
-    """`engine: piper` with `model` (a bundled name or an .onnx path), or `engine: espeak-ng`
-    with `voice` (an espeak-ng voice name)."""
+    """`engine: piper` with `model` (a bundled name or an .onnx path), `engine: kokoro` with
+    `voice` (a Kokoro voice such as zm_yunjian or af_heart), or `engine: espeak-ng` with `voice`
+    (an espeak-ng voice name; the last resort)."""
 
-    engine: Literal["piper", "espeak-ng"]
+    engine: Literal["piper", "kokoro", "espeak-ng"]
     model: str | None = None
     voice: str | None = None
     length_scale: float | None = None
+    speed: float = 1.0
 
 
 def load_voices(path: Path = DEFAULT_VOICES_FILE) -> dict[str, VoiceSpec]:
@@ -34,7 +36,11 @@ def load_voices(path: Path = DEFAULT_VOICES_FILE) -> dict[str, VoiceSpec]:
         raise IvrError(f"{path}: cannot read voices: {str(exc).splitlines()[0]}") from exc
 
 
-def build_voice(spec: VoiceSpec) -> TTSEngine:
+def build_voice(spec: VoiceSpec, lang: str = "en") -> TTSEngine:
+    if spec.engine == "kokoro":
+        from ivr.tts.kokoro_tts import KokoroTTS
+        model, voices = locator.kokoro()
+        return KokoroTTS(model, voices, spec.voice or "af_heart", lang, spec.speed)
     if spec.engine == "espeak-ng":
         from ivr.tts.espeak_tts import EspeakTTS
         return EspeakTTS(spec.voice or "en")

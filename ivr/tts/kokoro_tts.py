@@ -1,0 +1,46 @@
+"""Kokoro-82M neural TTS (Apache-2.0 weights, int8 ONNX): the Mandarin voice, and more English
+voices. Mandarin text becomes phonemes with misaki's ZHG2P (jieba + pypinyin, no torch);
+English goes through kokoro-onnx's own espeak-ng phonemizer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ivr.errors import IvrError
+from ivr.tts.base import TTSEngine
+
+
+class KokoroTTS(TTSEngine):
+    name = "kokoro"
+
+    def __init__(self, model: Path, voices: Path, voice: str, lang: str,
+                 speed: float = 1.0) -> None:
+        from kokoro_onnx import Kokoro
+
+        self.kokoro = Kokoro(str(model), str(voices))
+        if voice not in self.kokoro.voices:
+            chinese = [v for v in self.kokoro.get_voices() if v[:2] in ("zf", "zm")]
+            raise IvrError(f"Kokoro has no voice {voice!r}: Mandarin voices are {chinese}; "
+                           "English ones start with af_, am_, bf_, bm_")
+        self.voice, self.lang, self.speed = voice, lang, speed
+        self._g2p = None
+        if lang.startswith("zh"):
+            from misaki.zh import ZHG2P
+
+            self._g2p = ZHG2P()
+        self._lock = threading.Lock()  # misaki's jieba state and one ONNX run at a time
+
+    def _synthesize_impl(self, text: str) -> tuple[bytes, int]:
+        with self._lock:
+            if self._g2p is not None:
+                phonemes, _ = self._g2p(text)
+                audio, rate = self.kokoro.create(phonemes, voice=self.voice, speed=self.speed,
+                                                 is_phonemes=True)
+            else:
+                audio, rate = self.kokoro.create(text, voice=self.voice, speed=self.speed,
+                                                 lang="en-us" if self.lang == "en" else self.lang)
+        pcm = np.clip(np.asarray(audio, dtype=np.float32) * 32767, -32768, 32767).astype("<i2")
+        return pcm.tobytes(), rate
