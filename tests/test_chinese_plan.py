@@ -1,7 +1,6 @@
-"""The Chinese clinic line at the dialog level. No Chinese piper voice exists in any wheel and
-espeak-ng's Mandarin is not intelligible to whisper, so these turns use recognised text
-(what whisper base would output) instead of audio; the English side is covered with audio
-elsewhere."""
+"""The Chinese clinic line at the dialog level: turns given as recognised text (what whisper base
+outputs), so every branch of the plan is checked quickly. Mandarin callers by audio, through the
+whole call session, are in test_chinese_audio.py."""
 
 from __future__ import annotations
 
