@@ -1,8 +1,14 @@
 """Timestamped call events: the single record of what happened in a call.
 
-The session emits events; the call log, latency figures, QA replay and the dashboard read them.
-`t` is the driver's clock (real or simulated call time, seconds from call start); `wall` is the
-host's monotonic clock, so stage latencies are real even when the call runs in simulated time.
+The session emits events; the call log, latency figures, QA replay and the dashboard read them
+(`ivr.record` reads a written record back). `t` is the driver's clock (real or simulated call
+time, seconds from call start); `wall` is the host's monotonic clock, so stage latencies are real
+even when the call runs in simulated time.
+
+Every kind is in `CATALOGUE` with its fields and their types; each JSON line carries the
+`SCHEMA_VERSION` it was written with as "v". Personal data is masked (`ivr.text.redact`) before
+an event is stored, written or shown to a listener, except in the fields the catalogue marks as
+signalling identifiers.
 """
 
 from __future__ import annotations
@@ -14,7 +20,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
+
+from ivr.text.redact import Redactor
+
+log = logging.getLogger("ivr.events")
+
+SCHEMA_VERSION = 1
+"""The call record's format: the line layout and `CATALOGUE`. Written as "v" on every line;
+raise it when a kind or field changes meaning or type, or one is removed (adding a kind or an
+optional field keeps it)."""
+
+RESERVED = frozenset({"t", "kind", "wall", "v"})
+"""Keys of a JSON line that are not event data."""
+
+BUILTIN_REDACTION = Redactor()
+"""Cards, IDs, phones and e-mails: what every event log masks unless told otherwise."""
 
 
 class Clock(Protocol):
@@ -56,8 +77,149 @@ class Event:
     wall: float = field(default_factory=time.monotonic)
 
     def to_json(self) -> str:
+        """One line of the call record."""
         return json.dumps({"t": round(self.t, 3), "kind": self.kind, **self.data,
-                           "wall": round(self.wall, 4)}, ensure_ascii=False)
+                           "wall": round(self.wall, 4), "v": SCHEMA_VERSION},
+                          ensure_ascii=False)
+
+    def __getitem__(self, key: str) -> Any:
+        """The value under `key` in the event's JSON line: "t", "kind", "wall" or a data field."""
+        if key in ("t", "kind", "wall"):
+            return getattr(self, key)
+        return self.data[key]
+
+
+Types = type | tuple[type, ...]
+NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """One kind of event: what it records and the fields it carries.
+
+    `raw` fields are signalling identifiers (call ids, SIP URIs and addresses, the caller's number
+    as signalled, file paths, node names), written as they are so a record can be traced; every
+    other string, nested ones included, is redacted. An `open` kind may carry further fields
+    (the dialog's evidence, media statistics).
+    """
+
+    doc: str
+    fields: Mapping[str, Types]
+    optional: frozenset[str] = frozenset()
+    raw: frozenset[str] = frozenset()
+    open: bool = False
+
+    def problems(self, data: Mapping[str, Any]) -> list[str]:
+        """What is wrong with `data` for this kind (empty when it fits)."""
+        found = [f"missing field '{name}'" for name in self.fields
+                 if name not in data and name not in self.optional]
+        for name, value in data.items():
+            expected = self.fields.get(name)
+            if name in RESERVED:
+                found.append(f"field '{name}' is reserved for the line itself")
+            elif expected is None and not self.open:
+                found.append(f"unknown field '{name}'")
+            elif expected is not None and not isinstance(value, expected):
+                found.append(f"field '{name}' is {type(value).__name__}, expected "
+                             f"{_type_names(expected)}")
+        return found
+
+
+def _type_names(types: Types) -> str:
+    return " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+
+
+def _kind(doc: str, fields: dict[str, Types], *, optional: tuple[str, ...] = (),
+          raw: tuple[str, ...] = (), open: bool = False) -> EventKind:
+    return EventKind(doc, fields, frozenset(optional), frozenset(raw), open)
+
+
+_OPT_STR = (str, type(None))
+CATALOGUE: dict[str, EventKind] = {
+    # ---- the call session
+    "call.start": _kind("the session began", {
+        "call_id": str, "caller": str, "dialplan": str, "dialplan_sha256": str},
+        raw=("call_id", "caller", "dialplan", "dialplan_sha256")),
+    "call.end": _kind("the session ended; slots and the agent summary so far", {
+        "reason": str, "turns": int, "slots": dict, "summary": str, "summary_full": str}),
+    "speech.start": _kind("the endpointer heard the caller start", {
+        "at": NUMBER, "bot_busy": bool}),
+    "speech.end": _kind("the caller's utterance ended (`dropped`: too short to use)", {
+        "at": NUMBER, "speech_ms": int, "dropped": bool}, optional=("dropped",)),
+    "asr.final": _kind("what the caller said", {
+        "text": str, "language": str, "rtf": NUMBER, "compute_s": NUMBER}),
+    "asr.partial": _kind("an interim result acted on before the caller finished",
+                         {"text": str}),
+    "asr.partial_error": _kind("interim recognition failed", {"error": str}),
+    "asr.rejected": _kind("recognised text thrown away (silence, phantom phrases)", {
+        "reason": str, "raw": str}),
+    "backchannel": _kind("short talk over the bot that did not interrupt it", {"text": str}),
+    "barge_in": _kind("the caller interrupted the bot", {"dropped_s": NUMBER}),
+    "dtmf": _kind("a key the caller pressed", {"digit": str}),
+    "no_input": _kind("the caller was silent too long", {"node": str}, raw=("node",)),
+    "dialog.decision": _kind("the dialog's response to an input, with its evidence", {
+        "reason": str, "node": _OPT_STR, "actions": list}, raw=("node",), open=True),
+    "dialog.node": _kind("the dialog entered a node", {"node": str, "type": str},
+                         raw=("node",)),
+    "slot": _kind("a slot was filled", {"name": str, "value": object}, raw=("name",)),
+    "anger": _kind("the caller's mood this turn", {
+        "score": NUMBER, "smoothed": NUMBER, "escalate": bool, "verdict": _OPT_STR}),
+    "llm.first_token": _kind("the LLM's first token", {"latency_s": NUMBER}),
+    "llm.sentence": _kind("a sentence the LLM wrote, kept if the facts support it", {
+        "text": str, "supported": bool}),
+    "llm.completed_from_approved": _kind("approved sentences the LLM left out, added",
+                                         {"sentences": int}),
+    "llm.error": _kind("the LLM failed; the approved text was spoken", {"error": str}),
+    "tts.first_audio": _kind("first synthesised audio of a reply", {
+        "compute_s": NUMBER, "rtf": NUMBER}),
+    "bot.say": _kind("a sentence the bot queued for playout", {"text": str, "audio_s": NUMBER}),
+    "playout.first_frame": _kind("the first frame of a reply was played", {}),
+    "transfer.request": _kind("the dialog hands the caller to a person", {
+        "target": str, "reason": str, "summary": str, "summary_full": str}, raw=("target",)),
+    "transfer.failed": _kind("the transfer could not be connected", {
+        "target": str, "status": str}, raw=("target",)),
+    "hangup.request": _kind("the dialplan ends the call", {"reason": str}),
+    "summary.webhook": _kind("the agent summary was posted to the plan's webhook", {
+        "status": int, "source": str, "error": str}, optional=("source", "error")),
+    "error": _kind("a failure the caller was protected from", {"error": str}),
+    # ---- the SIP driver
+    "sip.invite": _kind("an INVITE arrived", {
+        "remote": str, "sip_call_id": str, "worker": str},
+        raw=("remote", "sip_call_id", "worker")),
+    "sip.answered": _kind("the caller acknowledged our answer", {}),
+    "sip.hold": _kind("the caller put the call on hold", {"direction": str}),
+    "sip.unhold": _kind("the caller took the call off hold", {"direction": str}),
+    "sip.media": _kind("media is flowing; the recording's path", {"recording": str},
+                       raw=("recording",)),
+    "sip.dtmf": _kind("a key by RFC 2833 or SIP INFO", {"digit": str, "method": str}),
+    "sip.timeout": _kind("signalling or media went quiet; the call is ended", {
+        "reason": str, "detail": str}),
+    "sip.hangup": _kind("we end the call", {"reason": str}),
+    "sip.disconnected": _kind("the call is over", {"status": int, "reason": str, "by": str}),
+    "rtp.first_frame": _kind("the first frame of a reply left as RTP", {}),
+    "playout.flushed": _kind("queued bot audio dropped (barge-in, new decision)",
+                             {"frames": int}),
+    "transfer.refer": _kind("REFER sent", {"target": str, "refer_to": str},
+                            raw=("target", "refer_to")),
+    "transfer.status": _kind("the transfer's progress from NOTIFY", {
+        "status": int, "reason": str, "final": bool, "outcome": str}, optional=("outcome",)),
+    "media.stats": _kind("frames in and out, clock lag; the record's last event", {},
+                         open=True),
+}
+"""Every kind of event a call record may hold."""
+
+
+class EventSchemaError(ValueError):
+    """An event that does not fit `CATALOGUE` (raised only by a strict `EventLog`)."""
+
+
+def strict_default() -> bool:
+    """Whether event logs raise on events outside the catalogue: IVR_STRICT_EVENTS=1 (tests,
+    CI); otherwise a mismatch is logged once per process, kind and problem, and the call goes on."""
+    return os.environ.get("IVR_STRICT_EVENTS") == "1"
+
+
+_REPORTED: set[tuple[str, str]] = set()  # (kind, problem) already logged by this process
 
 
 class EventLog:
@@ -67,9 +229,16 @@ class EventLog:
     If the disk fills up (or the file cannot be written), the call goes on: the error is logged
     once, `write_error` says what happened, and events stay in memory. Listeners (the CLI printer,
     the SIP worker, tests) are called for each event.
+
+    `redactor` masks personal data before an event is kept, written or shown to a listener (the
+    call session sets its plan's; None keeps everything as said). An event outside `CATALOGUE`
+    raises `EventSchemaError` when `strict` (default: `strict_default()`), else it is logged and
+    recorded anyway: a call never fails over its own bookkeeping.
     """
 
-    def __init__(self, clock: Clock, path: Path | None = None, fsync: bool = True) -> None:
+    def __init__(self, clock: Clock, path: Path | None = None, fsync: bool = True,
+                 redactor: Redactor | None = BUILTIN_REDACTION,
+                 strict: bool | None = None) -> None:
         self.clock = clock
         self.events: list[Event] = []
         self._listeners: list[Callable[[Event], None]] = []
@@ -77,13 +246,18 @@ class EventLog:
         self._fsync = fsync
         self.path = path
         self.write_error: str | None = None
+        self.redactor = redactor
+        self.strict = strict_default() if strict is None else strict
         self._file = open(path, "a", encoding="utf-8") if path else None
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener` with each event as it is recorded (redacted)."""
         self._listeners.append(listener)
 
     def emit(self, kind: str, **data: Any) -> Event:
-        event = Event(self.clock.now(), kind, data)
+        t, wall = self.clock.now(), time.monotonic()
+        self._check(kind, data)
+        event = Event(t, kind, self._redact(kind, data), wall)
         with self._lock:
             self.events.append(event)
             if self._file and self.write_error is None:
@@ -91,6 +265,23 @@ class EventLog:
         for listener in self._listeners:
             listener(event)
         return event
+
+    def _check(self, kind: str, data: dict[str, Any]) -> None:
+        spec = CATALOGUE.get(kind)
+        problems = spec.problems(data) if spec else ["not in the catalogue (ivr.events.CATALOGUE)"]
+        if problems and self.strict:
+            raise EventSchemaError(f"event {kind!r}: {'; '.join(problems)}")
+        for problem in problems:
+            if (kind, problem) not in _REPORTED:
+                _REPORTED.add((kind, problem))
+                log.warning("event %r: %s (recorded anyway)", kind, problem)
+
+    def _redact(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        if self.redactor is None:
+            return data
+        spec = CATALOGUE.get(kind)
+        raw = spec.raw if spec else frozenset()
+        return {k: v if k in raw else self.redactor.value(v) for k, v in data.items()}
 
     def _write(self, event: Event) -> None:
         assert self._file is not None
@@ -101,9 +292,8 @@ class EventLog:
                 os.fsync(self._file.fileno())
         except OSError as exc:
             self.write_error = f"{self.path}: {exc.strerror or exc}"
-            logging.getLogger("ivr.events").error(
-                "cannot write the call record (%s); the call goes on, events kept in memory",
-                self.write_error)
+            log.error("cannot write the call record (%s); the call goes on, events kept in memory",
+                      self.write_error)
 
     def of_kind(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]

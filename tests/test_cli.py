@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from ivr.audio.frames import silence
 from ivr.audio.wavfile import read_audio, write_wav
+from ivr.record import read_events
 
 from conftest import ROOT
 
@@ -39,7 +39,7 @@ def test_talk_plays_the_sample_caller_and_writes_outputs(tmp_path: Path, llm_ser
     assert "-> transfer to sip:agents@127.0.0.1:5070" in result.stdout
     pcm, rate = read_audio(out)
     assert rate == 8000 and len(pcm) > 8000 * 2 * 10
-    kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()]
+    kinds = [e.kind for e in read_events(events)]
     assert kinds[0] == "call.start" and kinds[-1] == "call.end"
     assert {"speech.end", "asr.final", "dialog.decision", "tts.first_audio",
             "transfer.request"} <= set(kinds)

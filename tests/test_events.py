@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 from ivr.events import EventLog, ManualClock
+from ivr.record import read_events
 
 
 def test_each_event_is_on_disk_as_soon_as_it_is_emitted(tmp_path: Path):
@@ -17,8 +17,7 @@ def test_each_event_is_on_disk_as_soon_as_it_is_emitted(tmp_path: Path):
     log.emit("call.start", call_id="x")
     clock.advance(1.5)
     log.emit("asr.final", text="hello")
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(e["kind"], e["t"]) for e in lines] == [("call.start", 0.0), ("asr.final", 1.5)]
+    assert [(e.kind, e.t) for e in read_events(path)] == [("call.start", 0.0), ("asr.final", 1.5)]
     log.close()
 
 
@@ -39,7 +38,7 @@ def test_a_crash_keeps_everything_up_to_it(tmp_path: Path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert result.returncode == 9, result.stderr
     lines = path.read_text().splitlines()
-    assert [json.loads(line)["kind"] for line in lines] == ["call.start", "asr.final"]
+    assert [e.kind for e in read_events(path)] == ["call.start", "asr.final"]
     sizes = [int(n) for n in synced.read_text().split()]
     assert sizes == [len(lines[0]) + 1, path.stat().st_size]  # synced after each event
 

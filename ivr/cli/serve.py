@@ -17,8 +17,9 @@ from ivr.dialplan.loader import LoadedPlan
 from ivr.errors import IvrError
 from ivr.sip.endpoint import MAX_CALLS
 from ivr.sip.kamailio import read_trunk_users
-from ivr.sip.stack import StackSettings, hotline
+from ivr.sip.stack import StackSettings, hotline, store_url
 from ivr.sip.watchdog import MediaDeadlines
+from ivr.store.store import display_url
 
 log = logging.getLogger("ivr.serve")
 
@@ -41,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "default: 127.0.0.1/32); others get 403")
     parser.add_argument("--recordings", type=Path, default=Path("recordings"),
                         help="folder for call recordings and event logs (default: %(default)s)")
+    parser.add_argument("--store", metavar="URL", default=None,
+                        help="call store: a SQLite file path or sqlite:///PATH, or "
+                             "postgresql://USER:PASSWORD@HOST/DB (default: calls.db in "
+                             "--recordings)")
     parser.add_argument("--rtp-port", type=int, default=40000,
                         help="first RTP port; worker i uses the 100 ports from "
                              "rtp-port + 100*i (default: %(default)s)")
@@ -132,6 +137,8 @@ def banner(args: argparse.Namespace, loaded: LoadedPlan, settings: StackSettings
         *([defences] if args.workers > 1 else []),
         f"  recordings: {args.recordings.resolve()}/<call-id>.wav (caller left, bot right) "
         "and <call-id>.jsonl (events)",
+        f"  call store: {display_url(store_url(settings))} "
+        "(every call, its turns and events)",
         f"  logs:       calls below; services in {settings.run_dir}",
         "Ctrl-C stops it.",
         "",
@@ -160,7 +167,8 @@ def stack_settings(args: argparse.Namespace) -> StackSettings:
                        f"{error['msg'].lower()}") from None
     return StackSettings(
         dialplan=args.dialplan, run_dir=args.run_dir or Path(tempfile.mkdtemp(prefix="ivr-serve-")),
-        recordings=args.recordings, port=args.port, bind=args.bind, workers=args.workers,
+        recordings=args.recordings, store_url=args.store, port=args.port, bind=args.bind,
+        workers=args.workers,
         allow=list(args.allow or ["127.0.0.1/32"]), rtp_port=args.rtp_port,
         answer_delay_ms=args.answer_delay_ms, transfer_timeout_s=args.transfer_timeout_s,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device,

@@ -19,8 +19,8 @@ def check(plan: Dialplan) -> list[Problem]:
 
 
 def warnings(plan: Dialplan) -> list[Problem]:
-    """Settings that are valid but weaken the safety guards: the loader reports them, and a
-    plan with warnings still loads."""
+    """Settings that are valid but weaken the safety guards or the callers' privacy: the loader
+    reports them, and a plan with warnings still loads."""
     found: list[Problem] = []
     esc = plan.escalation
     if esc.builtin_off:
@@ -32,6 +32,9 @@ def warnings(plan: Dialplan) -> list[Problem]:
                       "described without a listed phrase are missed"))
     if not esc.anger.enabled:
         found.append((("escalation", "anger", "enabled"), "anger detection is off"))
+    if plan.redaction.keep_raw:
+        found.append((("redaction", "keep_raw"), "call records, transfer summaries and the "
+                      "summary webhook keep card numbers, IDs, phone numbers and e-mails as said"))
     if not plan.transfer.emergency:
         found.append((("transfer",), "no transfer.emergency: emergencies and self-harm go to "
                       "transfer.default"))

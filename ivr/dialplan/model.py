@@ -205,6 +205,36 @@ class AnswerPolicy(Strict):
                          "using only these facts.")
 
 
+class RedactionPattern(Strict):
+    """A plan-specific kind of personal data: text matching `regex` is stored as `[name]`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    regex: str
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression '{value}': {exc}") from None
+        if compiled.fullmatch(""):
+            raise ValueError(f"regular expression '{value}' matches empty text: it would mask "
+                             f"between every character")
+        return value
+
+
+class Redaction(Strict):
+    """Personal data masked before anything is written (call records, their listeners, transfer
+    summaries, the summary webhook): card numbers, national IDs, phone numbers and e-mail
+    addresses always (see `ivr.text.redact`), plus `patterns`. `keep_raw: true` writes
+    everything as said (`ivr dialplan check` warns). The dialog itself always works on what the
+    caller said: slots are filled from the raw text."""
+
+    patterns: list[RedactionPattern] = []
+    keep_raw: bool = False
+
+
 class KnowledgeEntry(Strict):
     """One answerable topic: ways callers ask it, and the approved answer per language."""
 
@@ -346,6 +376,7 @@ class Dialplan(Strict):
     transfer: TransferTargets
     escalation: Escalation = Escalation()
     answers: AnswerPolicy = AnswerPolicy()
+    redaction: Redaction = Redaction()
     knowledge: list[KnowledgeEntry] = []
     knowledge_file: str | None = None
     start: str

@@ -21,9 +21,11 @@ from ivr.dialog.actions import Answer, Converse, Hangup, Say, Step, Transfer
 from ivr.dialog.engine import DialogEngine
 from ivr.dialog.summary import SummaryTurn
 from ivr.dialplan.loader import LoadedPlan
+from ivr.dialplan.model import Dialplan
 from ivr.events import EventLog
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.session.engines import Engines
+from ivr.text.redact import Redactor
 from ivr.tts.base import Speech
 from ivr.tts.sentences import split_sentences
 
@@ -89,6 +91,10 @@ class CallSession:
         self._first_frame_pending = False
         self._quiet_since = 0.0
         self._bot_levels: deque[float] = deque(maxlen=max(1, self.config.echo_window_ms // 20))
+        # What leaves the dialog (the record, transfer headers, the webhook) is masked; the
+        # dialog itself keeps what the caller said.
+        self.redactor = plan_redactor(self.plan)
+        events.redactor = self.redactor
         events.emit("call.start", call_id=call_id, caller=caller_number,
                     dialplan=str(loaded.path), dialplan_sha256=loaded.sha256)
 
@@ -333,8 +339,8 @@ class CallSession:
         action, self._after_playout = self._after_playout, None
         if isinstance(action, Transfer):
             summary = self.dialog.summary(action.reason)
-            request = TransferRequest(self.call_id, action.target, action.reason, summary.short,
-                                      action.fallback)
+            request = TransferRequest(self.call_id, action.target, action.reason,
+                                      self._redact(summary.short), action.fallback)
             self.events.emit("transfer.request", target=request.target, reason=request.reason,
                              summary=summary.short, summary_full=summary.full)
             if self.plan.transfer.summary_webhook:
@@ -357,14 +363,18 @@ class CallSession:
         state = self.dialog.state
         summary = await llm_summary(self.engines.llm, state.turns, state.slots, reason,
                                     state.mood, state.language, timeout_s=4.0)
-        body = {"call_id": self.call_id, "reason": reason, "short": summary.short,
-                "full": summary.full, "source": summary.source, "slots": state.slots}
+        body = {"call_id": self.call_id, "reason": reason, "short": self._redact(summary.short),
+                "full": self._redact(summary.full), "source": summary.source,
+                "slots": self._redact(state.slots)}
         try:
             async with httpx.AsyncClient(timeout=3.0) as client:
                 response = await client.post(self.plan.transfer.summary_webhook, json=body)
             self.events.emit("summary.webhook", status=response.status_code, source=summary.source)
         except httpx.HTTPError as exc:
             self.events.emit("summary.webhook", status=0, error=f"{type(exc).__name__}: {exc}")
+
+    def _redact(self, value: Any) -> Any:
+        return self.redactor.value(value) if self.redactor else value
 
     async def _speak_stream(self, sentences: AsyncIterator[str],
                             fixed: bool = False) -> AsyncIterator[str]:
@@ -418,6 +428,14 @@ class CallSession:
 
 async def _single(text: str) -> AsyncIterator[str]:
     yield text
+
+
+def plan_redactor(plan: Dialplan) -> Redactor | None:
+    """The plan's redaction (built-in rules and its patterns), or None where it keeps raw text."""
+    settings = plan.redaction
+    if settings.keep_raw:
+        return None
+    return Redactor((p.name, p.regex) for p in settings.patterns)
 
 
 def knowledge_index(engines: Engines, loaded: LoadedPlan) -> Retriever:

@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.events import Event
 from ivr.qa.latency import percentiles, turn_latencies
+from ivr.record import CallRecord
 from ivr.sip.endpoint import MAX_CALLS
 
 QUESTIONS = ["How do I pay my bill?", "How much does roaming cost?",
@@ -111,7 +111,8 @@ def _measure(target: str, run_dir: Path, args: argparse.Namespace, running) -> B
     cpu_after = _cpu(running)
     result.cpu_s = {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 2)
                     for name in cpu_after}
-    result.load_records = [r[-1] for r in _new_records(running, before, args.concurrent)]
+    result.load_records = [r.events[-1].data
+                           for r in _new_records(running, before, args.concurrent)]
     return result
 
 
@@ -156,33 +157,31 @@ def _records(running) -> set[Path]:
     return set(running.settings.recordings.glob("*.jsonl")) if running else set()
 
 
-def _new_records(running, before: set[Path], count: int, timeout_s: float = 30) -> list[list[dict]]:
+def _new_records(running, before: set[Path], count: int,
+                 timeout_s: float = 30) -> list[CallRecord]:
     if running is None:
         return []
     deadline = time.monotonic() + timeout_s
     while True:
         done = []
         for path in sorted(_records(running) - before):
-            lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-            if lines and lines[-1]["kind"] == "media.stats":
-                done.append(lines)
+            record = CallRecord.read(path)
+            if record.finished:
+                done.append(record)
         if len(done) >= count or time.monotonic() > deadline:
             return done
 
 
-def _server_turns(calls: list[list[dict]]) -> list[dict]:
+def _server_turns(calls: list[CallRecord]) -> list[dict]:
     """Stage latencies per answered turn from the worker's events (`ivr.qa.latency`), and for
     each answer the time from its first TTS audio to its first RTP frame out."""
     turns = []
-    for events in calls:
-        objects = [Event(e["t"], e["kind"], {k: v for k, v in e.items()
-                                             if k not in ("t", "kind", "wall")}, e["wall"])
-                   for e in events]
-        for turn in turn_latencies(objects):
+    for call in calls:
+        for turn in turn_latencies(call.events):
             turns.append({"endpoint_s": turn.endpoint_s, "asr_s": turn.asr_s,
                           "first_audio_s": turn.first_audio_s, "total_s": turn.total_s})
-        answers = [e for e in objects if e.kind == "tts.first_audio"][1:]  # not the greeting
-        sent = [e for e in objects if e.kind == "rtp.first_frame"]
+        answers = call.of("tts.first_audio")[1:]  # not the greeting
+        sent = call.of("rtp.first_frame")
         for turn, first in zip(turns[-len(answers):] if answers else [], answers):
             out = next((r for r in sent if r.wall >= first.wall), None)
             turn["to_rtp_s"] = (out.wall - first.wall) if out else None

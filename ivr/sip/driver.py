@@ -29,6 +29,7 @@ from ivr.sip.media import AudioBridge
 from ivr.sip.recorder import StereoRecorder
 from ivr.sip.transfer import TransferStatus, refer_headers, refer_target
 from ivr.sip.watchdog import CallWatchdog, MediaDeadlines
+from ivr.store.writer import StoreWriter
 
 log = logging.getLogger("ivr.sip")
 
@@ -83,6 +84,7 @@ class CallContext:
     engines: Engines
     settings: DriverSettings
     worker: str = "w1"
+    store: StoreWriter | None = None   # the call store's writer; None: JSONL event logs only
     drivers: dict[str, "CallDriver"] = field(default_factory=dict)
 
 
@@ -103,6 +105,9 @@ class CallDriver:
         # Each line is flushed as written (a worker crash keeps it); fsync runs off the loop
         # thread once a second (see `_sync_to_disk`): an fsync under disk load can take 300 ms.
         self.events = EventLog(MonotonicClock(), self.events_path, fsync=False)
+        self.store = ctx.store.listener(call_id, str(self.events_path)) if ctx.store else None
+        if self.store is not None:
+            self.events.subscribe(self.store)
         self.events.emit("sip.invite", remote=remote, sip_call_id=sip_call_id,
                          worker=ctx.worker)
         self.session = CallSession(call_id, ctx.plans.current(), ctx.engines, self.events,
@@ -336,6 +341,8 @@ class CallDriver:
         if self.recorder is not None:
             self.recorder.close()
         self.events.close()
+        if self.store is not None:
+            self.store.close()
         log.info("call %s end: %s after %.1f s, %d turns; recording %s", self.call_id, reason,
                  time.monotonic() - self.started, len(self.session.dialog.state.turns),
                  self.wav_path if self.recorder else "(none: no media)")

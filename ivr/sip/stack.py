@@ -18,6 +18,7 @@ from ivr.sip.allow import AllowList
 from ivr.sip.endpoint import MAX_CALLS
 from ivr.sip.watchdog import MediaDeadlines
 from ivr.sip.worker import WorkerSettings
+from ivr.store.store import CallStore, default_url, normalize_url
 
 RTP_PORTS_PER_WORKER = 100
 
@@ -27,6 +28,7 @@ class StackSettings:
     dialplan: Path
     run_dir: Path
     recordings: Path = Path("recordings")
+    store_url: str | None = None  # the call store; None = SQLite calls.db in recordings
     port: int = 5060
     bind: str = "127.0.0.1"
     workers: int = 1
@@ -75,10 +77,16 @@ def worker_settings(settings: StackSettings, loaded: LoadedPlan, models_url: str
         rtp_port_range=RTP_PORTS_PER_WORKER,
         allow=list(settings.allow) if n == 1 else [f"{settings.bind}/32"],
         recordings=settings.recordings.resolve(), dialplan=loaded.path.resolve(),
+        store_url=store_url(settings),
         models_url=models_url, llm_url=llm_url, llm_model=settings.llm_model,
         answer_delay_ms=settings.answer_delay_ms,
         transfer_timeout_s=settings.transfer_timeout_s, deadlines=settings.deadlines)
         for i in range(n)]
+
+
+def store_url(settings: StackSettings) -> str:
+    """The call store's URL as every worker gets it (a relative file path made absolute)."""
+    return normalize_url(settings.store_url or default_url(settings.recordings.resolve()))
 
 
 @dataclass
@@ -125,6 +133,8 @@ def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iter
     plan = loaded.plan
     settings.recordings.mkdir(parents=True, exist_ok=True)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
+    # migrate the store once here: workers opening it together must not race to create it
+    CallStore.open(store_url(settings)).close()
     with contextlib.ExitStack() as stack:
         say(f"starting the model service ({plan.asr_model}, voices {', '.join(plan.languages)})...")
         models = stack.enter_context(ModelServiceProcess(

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.store import PlanStore
+from ivr.errors import IvrError
 from ivr.session.engines import Engines
 from ivr.session.session import knowledge_index
 from ivr.sip.allow import AllowList
@@ -35,6 +36,8 @@ from ivr.sip.driver import CallContext, CallDriver, DriverSettings
 from ivr.sip.endpoint import (MAX_CALLS, EndpointSettings, account_config, create_endpoint,
                               destroy_endpoint, slots_in_use)
 from ivr.sip.watchdog import MediaDeadlines
+from ivr.store.store import CallStore, default_url, display_url
+from ivr.store.writer import StoreWriter
 
 log = logging.getLogger("ivr.sip")
 
@@ -55,6 +58,7 @@ class WorkerSettings(BaseModel):
     max_calls: int = Field(MAX_CALLS, ge=1, le=MAX_CALLS)
     allow: list[str] = ["127.0.0.1/32"]
     recordings: Path = Path("recordings")
+    store_url: str | None = None        # the call store; None = SQLite calls.db in recordings
     dialplan: Path
     models_url: str | None = None       # model service; None = in-process engines (dev only)
     llm_url: str | None = None
@@ -101,6 +105,7 @@ class Worker:
         self.ep: pj.Endpoint | None = None
         self.account: BotAccount | None = None
         self.ctx: CallContext | None = None
+        self.store: StoreWriter | None = None
         self._seq = 0
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -112,9 +117,11 @@ class Worker:
         # Build the plan's knowledge index now (and for each edited plan before it goes live):
         # the first call must not wait for it on the SIP thread.
         knowledge_index(engines, plans.current())
+        self.store = open_store(s)
         self.ctx = CallContext(plans, engines, DriverSettings(
             recordings=s.recordings, prefill_frames=s.prefill_frames,
-            transfer_timeout_s=s.transfer_timeout_s, deadlines=s.deadlines), worker=s.name)
+            transfer_timeout_s=s.transfer_timeout_s, deadlines=s.deadlines), worker=s.name,
+            store=self.store)
         endpoint = EndpointSettings(
             bind=s.bind, sip_port=s.sip_port, rtp_port=s.rtp_port,
             rtp_port_range=s.rtp_port_range, max_calls=s.max_calls, log_level=s.sip_log_level,
@@ -185,6 +192,9 @@ class Worker:
         if self.ep is not None:
             destroy_endpoint(self.ep)
             self.ep = None
+        if self.store is not None:  # after the calls: their last events are queued by now
+            self.store.close()
+            self.store = None
 
     # ---- calls ------------------------------------------------------------------------------
     def on_incoming(self, account: BotAccount, prm: pj.OnIncomingCallParam) -> None:
@@ -269,6 +279,19 @@ class Worker:
         return len(self.ctx.drivers) if self.ctx else 0
 
 
+def open_store(settings: WorkerSettings) -> StoreWriter:
+    """The call store's writer for this worker. Calls this worker left open when it died
+    (kill -9, a crash) are marked failed first: a worker name runs one process at a time."""
+    url = settings.store_url or default_url(settings.recordings)
+    store = CallStore.open(url)
+    died = store.mark_unfinished(settings.name)
+    if died:
+        log.warning("worker %s: %d call(s) left unfinished by its previous process marked "
+                    "failed (worker_died): %s", settings.name, len(died), ", ".join(died))
+    log.info("worker %s: calls are stored in %s", settings.name, display_url(url))
+    return StoreWriter(store, settings.name)
+
+
 def _registered_executor(ep: pj.Endpoint) -> ThreadPoolExecutor:
     """Executor threads (remote model calls) registered with pjlib: a pjsua2 object that the
     garbage collector happens to free on one of them must not abort the process."""
@@ -313,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_main_async(settings))
     except pj.Error as exc:
         log.error("SIP stack error: %s", exc.info())
+        return 2
+    except IvrError as exc:
+        log.error("%s", exc)
         return 2
 
 

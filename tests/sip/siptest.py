@@ -4,7 +4,6 @@ Everything talks to 127.0.0.1 only."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import socket
@@ -19,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ivr.record import CallRecord
 from ivr.sip.worker import READY, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,30 +117,6 @@ def run_sipp(scenario: str, port: int, cwd: Path, *extra: str, calls: int = 1,
     return SippResult(proc.returncode, proc.stdout + proc.stderr, errors)
 
 
-@dataclass
-class CallRecord:
-    events_path: Path
-    events: list[dict]
-
-    @property
-    def wav(self) -> Path:
-        return self.events_path.with_suffix(".wav")
-
-    def kinds(self) -> list[str]:
-        return [e["kind"] for e in self.events]
-
-    def of(self, kind: str) -> list[dict]:
-        return [e for e in self.events if e["kind"] == kind]
-
-    def one(self, kind: str) -> dict:
-        found = self.of(kind)
-        assert len(found) == 1, f"expected one {kind!r}, got {len(found)}: {self.kinds()}"
-        return found[0]
-
-    def said(self) -> str:
-        return " ".join(e["text"] for e in self.of("bot.say"))
-
-
 def records(recordings: Path) -> set[Path]:
     return set(recordings.glob("*.jsonl")) if recordings.exists() else set()
 
@@ -153,9 +129,9 @@ def new_records(recordings: Path, before: set[Path], count: int = 1,
         paths = sorted(records(recordings) - before)
         done = []
         for path in paths:
-            events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            if events and events[-1]["kind"] == "media.stats":
-                done.append(CallRecord(path, events))
+            record = CallRecord.read(path)
+            if record.finished:
+                done.append(record)
         if len(done) >= count:
             return done
         if time.monotonic() > deadline:
