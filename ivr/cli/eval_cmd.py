@@ -1,6 +1,7 @@
 """`ivr eval`: measure the bot's guards on labelled sets.
 
     ivr eval escalation SET.yaml [SET.yaml ...] [--dialplan PLAN.yaml ...] [--audio]
+    ivr eval menus tests/data/menu_meaning.yaml [--section dev] [--errors]
 """
 
 from __future__ import annotations
@@ -43,6 +44,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     esc.add_argument("--min-recall", type=float, default=None, metavar="R",
                      help="exit 1 when any class with items has recall below R")
     esc.set_defaults(func=run_escalation)
+    menus = kinds.add_parser(
+        "menus", help="how menus understand callers' own words",
+        description="Play each labelled utterance of a set such as tests/data/menu_meaning.yaml "
+                    "into a fresh dialog standing at its menu, with the shipped dialplan, and "
+                    "count right, wrong and missed routes, with and without matching by meaning.")
+    menus.add_argument("set", type=Path, metavar="SET.yaml", help="labelled menu utterances")
+    menus.add_argument("--section", action="append", default=None, metavar="NAME",
+                       help="list in the file to run (repeatable; default: dev and holdout)")
+    menus.add_argument("--errors", action="store_true", help="list every wrong decision")
+    menus.set_defaults(func=run_menus)
+
+
+def run_menus(args: argparse.Namespace) -> int:
+    from ivr.qa.menu_eval import MenuRunner, evaluate_menus, load_menu_set
+
+    runner = MenuRunner()
+    for section in args.section or ["dev", "holdout"]:
+        rows = load_menu_set(args.set, section)
+        for meaning in (False, True):
+            reports = evaluate_menus(rows, runner, meaning)
+            print(f"{section}: {'words and meaning' if meaning else 'listed words only'}")
+            for name in sorted(reports, key=lambda n: (n == "all", n)):
+                print("  " + reports[name].line())
+            if args.errors and meaning:
+                print("\n".join("    " + error for error in reports["all"].errors))
+        print()
+    return 0
 
 
 def run_escalation(args: argparse.Namespace) -> int:

@@ -14,13 +14,14 @@ from typing import AsyncIterator, Literal
 from ivr.dialog.actions import Action, Answer, Converse, Hangup, Say, Step, Transfer
 from ivr.dialog.answers import GroundedWriter
 from ivr.dialog.guards import is_backchannel, is_stop_request
+from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
-                                Dialplan, Escalation, HangupNode, LanguageText, MenuNode, SayNode,
-                                SurveyNode, TransferNode)
+                                Dialplan, Escalation, HangupNode, LanguageText, MenuChoice,
+                                MenuNode, SayNode, SurveyNode, TransferNode)
 from ivr.events import EventLog
 from ivr.kb.retriever import Retriever
 from ivr.llm.client import LLMClient
@@ -53,9 +54,12 @@ class DialogState:
 class DialogEngine:
     def __init__(self, plan: Dialplan, retriever: Retriever, llm: LLMClient | None,
                  events: EventLog, caller_number: str = "",
-                 now: datetime.datetime | None = None, net: SemanticNet | None = None) -> None:
+                 now: datetime.datetime | None = None, net: SemanticNet | None = None,
+                 menus: MenuMeaning | None = None) -> None:
+        """`menus` lets menus understand callers by meaning (lexical matching only without)."""
         self.plan = plan
         self.retriever = retriever
+        self.menus = menus if plan.menus.meaning else None
         self.writer = GroundedWriter(llm, events)
         self.events = events
         self.caller_number = caller_number
@@ -160,7 +164,8 @@ class DialogEngine:
         node = self.plan.nodes[self.state.node]
         if self.guard.urgent(rules, text) or self.guard.human(rules, text):
             return "turn"
-        if isinstance(node, MenuNode) and self._menu_match(node, text):
+        if isinstance(node, MenuNode) and (is_repeat_request(text)
+                                           or self._menu_match(node, text)[0] is not None):
             return "turn"
         if len(text.split()) >= 4 or self.retriever.search(text).entry is not None:
             return "turn"
@@ -242,28 +247,44 @@ class DialogEngine:
 
     def _retry(self, node: MenuNode | CollectNode | SurveyNode, reason: str) -> Step:
         self.state.attempts += 1
-        if self.state.attempts > getattr(node, "retries", 1):
+        retries = getattr(node, "retries", 1)
+        if self.state.attempts > retries:
             fail = getattr(node, "on_fail", None) or getattr(node, "next")
             return Step(self._enter(fail), reason + "_gave_up", fail)
-        again = getattr(node, "reprompt", None) or getattr(node, "prompt", None) \
-            or getattr(node, "question", None)
-        return Step([Say(self._t(self.plan.prompts.not_understood)), Say(self._t(again))],
+        if isinstance(node, MenuNode) and self.state.attempts < retries:
+            # Name the choices briefly; the whole menu again is for the last try or on request.
+            again = self._t(self.plan.prompts.menu_options).format(
+                options=options_text(node, self.state.language, self.plan.languages[0]))
+        else:
+            again = self._t(getattr(node, "reprompt", None) or getattr(node, "prompt", None)
+                            or getattr(node, "question", None))
+        return Step([Say(self._t(self.plan.prompts.not_understood)), Say(again)],
                     reason, self.state.node, {"attempt": self.state.attempts})
 
     # ---- per node type -------------------------------------------------------------------------
-    def _menu_match(self, node: MenuNode, text: str):
+    def _menu_match(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, dict]:
+        """The choice the caller's words name (a listed word or phrase), else the one they mean
+        (by embeddings), with the evidence either way."""
         for i, choice in enumerate(node.choices):
             key = (self.state.node, i)
             if key not in self._menu_matchers:
                 self._menu_matchers[key] = PhraseMatcher(choice.words)
             if choice.words and self._menu_matchers[key].find(text):
-                return choice
-        return None
+                return choice, {"matched": "words"}
+        if self.menus is None:
+            return None, {}
+        guess = self.menus.guess(self.state.node, text, len(node.choices))
+        evidence = {"matched": "meaning", "score": round(guess.score, 3),
+                    "runner_up": round(guess.runner_up, 3)}
+        return (node.choices[guess.choice] if guess.choice is not None else None), evidence
 
     def _menu_text(self, node: MenuNode, text: str) -> Step:
-        return self._choose(node, self._menu_match(node, text), {"text": text})
+        if is_repeat_request(text):
+            return Step(self._prompt_again(node), "menu_repeat", self.state.node)
+        choice, evidence = self._menu_match(node, text)
+        return self._choose(node, choice, {"text": text, **evidence})
 
-    def _choose(self, node: MenuNode, choice, evidence: dict) -> Step:
+    def _choose(self, node: MenuNode, choice: MenuChoice | None, evidence: dict) -> Step:
         if choice is None:
             return self._retry(node, "menu_no_match")
         return Step(self._enter(choice.next), "menu_choice", choice.next, evidence)

@@ -62,6 +62,9 @@ class Prompts(Strict):
         "en": "Sorry, I'm having a technical problem. Let me put you through to a colleague.",
         "zh": "抱歉，系统出现问题，我为您转接人工客服。"}
     goodbye: LanguageText = {"en": "Thank you for calling. Goodbye.", "zh": "感谢您的来电，再见。"}
+    menu_options: LanguageText = {
+        "en": "You can say {options}, or say repeat to hear all the options.",
+        "zh": "您可以说{options}，或者说“重复”再听一遍。"}
 
 
 def _check_uri(value: str) -> str:
@@ -262,6 +265,20 @@ class MenuChoice(Strict):
     next: str
 
 
+class MenuUnderstanding(Strict):
+    """How menus understand callers who do not say one of a choice's words. A caller's words are
+    compared by meaning (multilingual e5 embeddings) with every choice's words; the best choice
+    is taken when it scores `min_score` and leads the next one by `margin`. After a miss the
+    caller hears `prompts.menu_options` (the choices' first words), not the whole menu again;
+    the full prompt comes back on request ("repeat") or on the last retry."""
+
+    meaning: bool = True
+    # Calibrated on tests/data/menu_meaning.yaml `dev` (e5 scores are compressed: unrelated
+    # text scores ~0.8): few wrong routes first, then as many callers understood as that allows.
+    min_score: float = Field(0.86, ge=0.5, le=1.0)
+    margin: float = Field(0.02, ge=0.0, le=0.5)
+
+
 class MenuNode(NodeBase):
     """Offer choices by key (DTMF) or by voice."""
 
@@ -376,6 +393,7 @@ class Dialplan(Strict):
     transfer: TransferTargets
     escalation: Escalation = Escalation()
     answers: AnswerPolicy = AnswerPolicy()
+    menus: MenuUnderstanding = MenuUnderstanding()
     redaction: Redaction = Redaction()
     knowledge: list[KnowledgeEntry] = []
     knowledge_file: str | None = None

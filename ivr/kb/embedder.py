@@ -48,16 +48,16 @@ class CachingEmbedder(Embedder):
     def queries(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
-        if missing:
-            vectors = self.inner.queries(missing)
-            with self._lock:
-                for text, vector in zip(missing, vectors):
-                    self._recent[text] = vector
-                    self._recent.move_to_end(text)
-                while len(self._recent) > max(self.size, len(texts)):
-                    self._recent.popitem(last=False)
+        vectors = self.inner.queries(missing) if missing else []
         with self._lock:
-            return np.stack([self._recent[t] for t in texts])
+            for text, vector in zip(missing, vectors):
+                self._recent[text] = vector
+            found = np.stack([self._recent[t] for t in texts])
+            for text in texts:   # the texts just used are the most recent, cached or not
+                self._recent.move_to_end(text)
+            while len(self._recent) > self.size:
+                self._recent.popitem(last=False)
+            return found
 
     def passages(self, texts: list[str]) -> np.ndarray:
         return self.inner.passages(texts)

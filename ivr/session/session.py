@@ -23,6 +23,7 @@ from ivr.dialog.summary import SummaryTurn
 from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.model import Dialplan
 from ivr.events import EventLog
+from ivr.dialog.menus import MenuMeaning
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.session.engines import Engines
 from ivr.text.redact import Redactor
@@ -76,7 +77,7 @@ class CallSession:
         self.on_hangup = on_hangup
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
         self.dialog = DialogEngine(self.plan, knowledge_index(engines, loaded), engines.llm, events,
-                                   caller_number, now)
+                                   caller_number, now, menus=menu_index(engines, loaded))
         self.playout = FrameBuffer()
         self.ended = False
         self._work: asyncio.Task[None] | None = None
@@ -439,9 +440,17 @@ def plan_redactor(plan: Dialplan) -> Redactor | None:
 
 
 def knowledge_index(engines: Engines, loaded: LoadedPlan) -> Retriever:
-    """Question vectors are computed once per plan version and shared by every call on it."""
+    """Question vectors (and the menu words', see `menu_index`) are computed once per plan
+    version and shared by every call on it."""
     if loaded.sha256 not in engines.retrievers:
         entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in loaded.plan.knowledge]
+        engines.retrievers[loaded.sha256 + ":menus"] = MenuMeaning(loaded.plan, engines.embedder)
         engines.retrievers[loaded.sha256] = Retriever(entries, engines.embedder,
                                                       loaded.plan.answers.min_score)
     return engines.retrievers[loaded.sha256]
+
+
+def menu_index(engines: Engines, loaded: LoadedPlan) -> MenuMeaning:
+    """Every menu choice's words as vectors, built with the plan's knowledge index."""
+    knowledge_index(engines, loaded)
+    return engines.retrievers[loaded.sha256 + ":menus"]

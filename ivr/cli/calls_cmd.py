@@ -1,0 +1,121 @@
+"""`ivr calls list|show`: read the call store (what `ivr serve` recorded)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import IvrError
+from ivr.store.store import CallStore, default_url
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("calls", help="list and show recorded calls",
+                            description="Read the call store: every call's outcome, its "
+                                        "transcript turn by turn, decisions and timings.")
+    commands = parser.add_subparsers(dest="calls_command", metavar="list|show", required=True)
+    listing = commands.add_parser("list", help="the newest calls first")
+    listing.add_argument("--since", type=since, default=None, metavar="WHEN",
+                         help="only calls started since: 2026-11-30, 2026-11-30T10:00 (UTC "
+                              "unless a zone is given), or 30m / 2h / 7d ago")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    show = commands.add_parser("show", help="one call: outcome, transcript, decisions")
+    show.add_argument("call_id")
+    for command in (listing, show):
+        command.add_argument("--store", metavar="URL", default=None,
+                             help="call store URL or SQLite file (default: calls.db in "
+                                  "--recordings)")
+        command.add_argument("--recordings", type=Path, default=Path("recordings"),
+                             help="the recordings folder of `ivr serve` (default: %(default)s)")
+    listing.set_defaults(func=run_list)
+    show.set_defaults(func=run_show)
+
+
+def since(text: str) -> dt.datetime:
+    """--since: an ISO date/time (UTC unless it names a zone) or an age like 2h."""
+    if match := re.fullmatch(r"(\d+)([mhd])", text):
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
+        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{unit: int(match[1])})
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 2026-11-30, 2026-11-30T10:00 or an "
+                                         "age like 30m, 2h, 7d") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _open(args: argparse.Namespace) -> CallStore:
+    url = args.store or default_url(args.recordings)
+    if not args.store and not (args.recordings / "calls.db").exists():
+        raise IvrError(f"no call store in {args.recordings}/: give --recordings (the folder "
+                       "of `ivr serve`) or --store URL")
+    return CallStore.open(url, migrate=False)
+
+
+def _time(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def run_list(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        calls = store.calls(since=args.since, limit=args.limit)
+    finally:
+        store.close()
+    print(f"{'started (UTC)':<19}  {'call id':<36} {'caller':<14} {'worker':<6} "
+          f"{'dur s':>6}  {'outcome':<11} reason")
+    for c in calls:
+        outcome = c["outcome"].value if c["outcome"] else "(open)"
+        reason = c["end_reason"] or ""
+        if c["transfer_reason"]:
+            reason += f" ({c['transfer_reason']} -> {c['transfer_target']})"
+        duration = f"{c['duration_s']:.1f}" if c["duration_s"] is not None else "-"
+        print(f"{_time(c['started_at']):<19}  {c['call_id']:<36} {c['caller_number'] or '-':<14} "
+              f"{c['worker']:<6} {duration:>6}  {outcome:<11} {reason}")
+    print(f"{len(calls)} call(s)")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        call = store.call(args.call_id)
+        if call is None:
+            raise IvrError(f"no call {args.call_id!r} in the store: `ivr calls list` shows them")
+        turns = store.turns(args.call_id)
+    finally:
+        store.close()
+    for line in _header(call):
+        print(line)
+    for turn in turns:
+        if turn["caller_text"]:
+            print(f"[{turn['t_start']:7.2f}s] caller: {turn['caller_text']}")
+        evidence = " ".join(f"{k}={v}" for k, v in (turn["evidence"] or {}).items())
+        latency = f", {turn['latency_ms']:.0f} ms" if turn["latency_ms"] is not None else ""
+        source = f", {turn['answer_source']} answer" if turn["answer_source"] else ""
+        print(f"{'':12}-> {turn['decision']} at {turn['node']} {evidence}".rstrip()
+              + f"{source}{latency}")
+        if turn["bot_text"]:
+            print(f"{'':12}   bot: {turn['bot_text']}")
+    return 0
+
+
+def _header(call: dict[str, Any]) -> list[str]:
+    outcome = call["outcome"].value if call["outcome"] else "(open: no end recorded yet)"
+    lines = [f"call {call['call_id']} from {call['caller_number'] or 'unknown'} on "
+             f"{call['worker']}",
+             f"  {_time(call['started_at'])} -> {_time(call['ended_at'])} UTC, "
+             f"{outcome} ({call['end_reason'] or '-'})",
+             f"  dialplan {call['dialplan']} (sha256 {(call['dialplan_sha256'] or '-')[:12]})"]
+    if call["transfer_target"]:
+        lines.append(f"  transfer to {call['transfer_target']} ({call['transfer_reason']}): "
+                     f"{call['transfer_status'] or 'no final answer'}")
+    if call["slots"]:
+        lines.append("  slots: " + ", ".join(f"{k}={v}" for k, v in call["slots"].items()))
+    if call["survey_answer"] is not None:
+        lines.append(f"  survey: {call['survey_answer']}")
+    lines.append(f"  recording {call['recording_path'] or '(none)'}, events {call['events_path']}")
+    return lines

@@ -1,0 +1,86 @@
+"""Menus that listen: the caller's own words by meaning, a short re-prompt after a miss, the
+whole menu on request or on the last try, and the measured gain on the labelled menu set."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from ivr.dialog.actions import Say
+from ivr.dialog.engine import DialogEngine
+from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
+from ivr.dialplan.loader import load_dialplan
+from ivr.events import EventLog, ManualClock
+from ivr.kb.retriever import KBEntry, Retriever
+from ivr.qa.menu_eval import MenuRunner, evaluate_menus, load_menu_set, outcome_counts
+
+from conftest import ROOT
+
+WEDNESDAY_10AM = datetime.datetime(2026, 11, 25, 2, 0, tzinfo=datetime.timezone.utc)
+MENU_SET = ROOT / "tests" / "data" / "menu_meaning.yaml"
+
+
+@pytest.fixture(scope="module")
+def clinic():
+    return load_dialplan(ROOT / "dialplans" / "clinic-appointments.yaml")
+
+
+def at_menu(clinic, engines, meaning: bool = True) -> DialogEngine:
+    plan = clinic.plan
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in plan.knowledge]
+    dialog = DialogEngine(plan, Retriever(entries, engines.embedder, plan.answers.min_score),
+                          None, EventLog(ManualClock()), now=WEDNESDAY_10AM,
+                          menus=MenuMeaning(plan, engines.embedder) if meaning else None)
+    dialog.start()
+    assert dialog.state.node == "main_menu"
+    return dialog
+
+
+def said(step) -> str:
+    return " ".join(a.text for a in step.actions if isinstance(a, Say))
+
+
+def test_choices_are_named_briefly_in_each_language(clinic):
+    menu = clinic.plan.nodes["main_menu"]
+    assert options_text(menu, "zh", "zh") == "预约、改约、取消、门诊时间或其他问题"
+    assert options_text(menu, "en", "zh") == "book, change, cancel, opening hours or other questions"
+    assert is_repeat_request("重复") and is_repeat_request("Could you repeat that?")
+    assert not is_repeat_request("I want to repeat my appointment booking")
+
+
+def test_a_caller_not_understood_hears_the_choices_not_the_whole_menu(clinic, engines):
+    dialog = at_menu(clinic, engines)
+    full_menu = clinic.plan.nodes["main_menu"].prompt["zh"]
+    first = dialog.on_text("嗯 我也说不好", "zh")
+    assert first.reason == "menu_no_match" and full_menu not in said(first)
+    assert "预约、改约、取消、门诊时间或其他问题" in said(first)
+    again = dialog.on_text("重复", "zh")                     # on request: the whole menu
+    assert again.reason == "menu_repeat" and said(again).endswith(full_menu)
+    second = dialog.on_text("今天外面下不下雨啊", "zh")        # the last try: the whole menu
+    assert second.reason == "menu_no_match" and full_menu in said(second)
+    third = dialog.on_text("喂 喂 听得见吗", "zh")
+    assert third.reason == "menu_no_match_gave_up" and dialog.state.node != "main_menu"
+
+
+def test_own_words_route_by_meaning_where_listed_words_do_not(clinic, engines):
+    words_only = at_menu(clinic, engines, meaning=False)
+    assert words_only.on_text("周四的那个就算了吧我不来了", "zh").reason == "menu_no_match"
+    dialog = at_menu(clinic, engines)
+    step = dialog.on_text("周四的那个就算了吧我不来了", "zh")
+    assert step.reason == "menu_choice" and dialog.state.node == "cancel_phone"
+    assert step.evidence["matched"] == "meaning" and step.evidence["score"] >= 0.86
+    english = at_menu(clinic, engines).on_text("what time do you close on Saturdays", "en")
+    assert english.reason == "menu_choice" and english.node == "hours_info"
+
+
+def test_meaning_understands_more_callers_without_more_wrong_routes(engines):
+    runner = MenuRunner(engines.embedder)
+    for section in ("dev", "holdout"):
+        rows = load_menu_set(MENU_SET, section)
+        words = outcome_counts(evaluate_menus(rows, runner, meaning=False))
+        both = outcome_counts(evaluate_menus(rows, runner, meaning=True))
+        assert both["right"] >= words["right"] + 12, (section, words, both)
+        assert both["wrong"] <= words["wrong"] + 2, (section, words, both)
+        assert both["none_routed"] <= 4, (section, both)
