@@ -93,3 +93,27 @@ def sip_voice(sip_models):
     from ivr.models.remote import remote_engines
 
     return remote_engines(sip_models.base_url, ["en"], None).voice("en")
+
+
+@pytest.fixture()
+def webhook():
+    """A local HTTP endpoint that keeps every JSON body POSTed to it: (port, bodies)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port, received
+    server.shutdown()

@@ -4,9 +4,6 @@ finishes, anger across turns, a calm caller on a loud line, and the summary the 
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 
@@ -99,30 +96,17 @@ def test_calm_caller_on_a_loud_noisy_line_is_not_escalated(engines, demo_plan, v
     assert events.of_kind("anger") and not any(e.data["escalate"] for e in events.of_kind("anger"))
 
 
-def test_full_summary_goes_to_the_webhook(tmp_path, engines, voice_en):
-    received: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def test_full_summary_goes_to_the_webhook(tmp_path, engines, voice_en, webhook):
+    port, received = webhook
     plan_path = tmp_path / "plan.yaml"
     plan_path.write_text(DEMO_PLAN.read_text().replace(
         "  emergency: sip:emergency@127.0.0.1:5070",
         f"  emergency: sip:emergency@127.0.0.1:5070\n"
-        f"  summary_webhook: http://127.0.0.1:{server.server_port}/summary"))
+        f"  summary_webhook: http://127.0.0.1:{port}/summary"))
     plan = load_dialplan(plan_path)
     caller = synth_caller(voice_en, [(4.0, "How much does roaming cost?"),
                                      (8.0, "Can I talk to a real person please?")])
     result, events = call(engines, plan, caller)
-    server.shutdown()
     assert result.transfer is not None
     assert len(received) == 1 and received[0]["call_id"] == "test"
     assert "roaming" in received[0]["full"].lower()

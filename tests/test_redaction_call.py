@@ -8,9 +8,6 @@ about the recogniser); everything after it is the real session with piper speaki
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 from ivr.asr.base import Transcript
@@ -72,22 +69,10 @@ class ScriptedASR:
         return Transcript(text, "en", 0.0, 0.0, len(pcm) / 2 / rate, 0.01, raw_text=text)
 
 
-def test_card_and_id_leave_no_trace_but_fill_the_slots(tmp_path: Path, voice_en):
-    received: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def test_card_and_id_leave_no_trace_but_fill_the_slots(tmp_path: Path, voice_en, webhook):
+    port, received = webhook
     plan_path = tmp_path / "plan.yaml"
-    plan_path.write_text(PLAN.format(port=server.server_port), encoding="utf-8")
+    plan_path.write_text(PLAN.format(port=port), encoding="utf-8")
     said = [f"My card number is {CARD_WORDS}.", f"It is {CN_ID}, member M-48213."]
     engines = Engines(ScriptedASR(list(said)), {"en": voice_en}, E5Embedder())
     script = [ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice_en.speak_all(text))))
@@ -100,7 +85,6 @@ def test_card_and_id_leave_no_trace_but_fill_the_slots(tmp_path: Path, voice_en)
                           config=SessionConfig(partial_every_s=0))
 
     result = asyncio.run(run_script(session, clock, script))
-    server.shutdown()
 
     # the dialog worked on what was said
     assert session.dialog.state.slots["card"] == CARD
