@@ -170,6 +170,8 @@ CATALOGUE: dict[str, EventKind] = {
     "llm.completed_from_approved": _kind("approved sentences the LLM left out, added",
                                          {"sentences": int}),
     "llm.error": _kind("the LLM failed; the approved text was spoken", {"error": str}),
+    "llm.over_budget": _kind("no supported LLM sentence within the answer budget; the approved "
+                             "text was spoken", {"budget_ms": int}),
     "tts.first_audio": _kind("first synthesised audio of a reply", {
         "compute_s": NUMBER, "rtf": NUMBER}),
     "bot.say": _kind("a sentence the bot queued for playout", {"text": str, "audio_s": NUMBER}),

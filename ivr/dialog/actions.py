@@ -20,6 +20,7 @@ class Answer:
     question: str
     entry: KBEntry
     approved: str
+    score: float = 0.0   # how close the question was to the entry's (retrieval evidence)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import AsyncIterator
 
@@ -22,23 +23,34 @@ class GroundedWriter:
         self.events = events
 
     async def answer(self, instructions: str, facts: str, question: str,
-                     complete: bool = True) -> AsyncIterator[str]:
+                     complete: bool = True, budget_s: float | None = None) -> AsyncIterator[str]:
         """`complete`: append approved sentences the model left out (answers); a free
-        conversation (converse) only needs what it said to be supported."""
+        conversation (converse) only needs what it said to be supported. `budget_s`: the first
+        supported sentence must come this soon, else the approved text is spoken as written."""
         spoken: list[str] = []
         if self.llm is not None:
             messages = [{"role": "system", "content": f"{instructions}\nFacts: {facts}"},
                         {"role": "user", "content": question}]
+            sentences = self._sentences(messages)
+            deadline = None if budget_s is None else time.perf_counter() + budget_s
             try:
-                async for sentence in self._sentences(messages):
+                while True:
+                    wait = None if deadline is None or spoken else deadline - time.perf_counter()
+                    sentence = await asyncio.wait_for(anext(sentences), wait)
                     supported = is_supported(sentence, facts)
                     self.events.emit("llm.sentence", text=sentence, supported=supported)
                     if not supported:
                         break
                     spoken.append(sentence)
                     yield sentence
+            except StopAsyncIteration:
+                pass
+            except (asyncio.TimeoutError, TimeoutError):
+                self.events.emit("llm.over_budget", budget_ms=round(budget_s * 1000))
             except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to approved text
                 self.events.emit("llm.error", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                await sentences.aclose()
         if spoken and not complete:
             return
         said = " ".join(spoken)

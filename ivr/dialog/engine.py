@@ -174,10 +174,11 @@ class DialogEngine:
     # ---- LLM-backed speech ---------------------------------------------------------------------
     def speak(self, action: Answer | Converse) -> AsyncIterator[str]:
         if isinstance(action, Answer):
-            if self.plan.answers.style == "verbatim":
+            policy = self.plan.answers
+            if policy.style == "verbatim" or action.score >= policy.verbatim_above:
                 return _single(action.approved)
-            return self.writer.answer(self.plan.answers.instructions, action.approved,
-                                      action.question)
+            return self.writer.answer(policy.instructions, action.approved, action.question,
+                                      budget_s=policy.llm_budget_ms / 1000)
         return self.writer.answer(action.instructions, action.facts, action.question,
                                   complete=False)
 
@@ -315,7 +316,7 @@ class DialogEngine:
         if match.entry is None:
             return self._miss(node.on_miss, evidence)
         self.state.unresolved = 0
-        answer = Answer(text, match.entry, self._t(match.entry.answer))
+        answer = Answer(text, match.entry, self._t(match.entry.answer), match.score)
         after = self._enter(node.next) if node.next else []
         return Step([answer, *after], "kb_match", self.state.node,
                     {**evidence, "entry": match.entry.id})

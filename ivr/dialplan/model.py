@@ -206,6 +206,12 @@ class AnswerPolicy(Strict):
     min_score: float = Field(0.88, gt=0, le=1)
     instructions: str = ("Answer the customer's question in one or two short sentences "
                          "using only these facts.")
+    verbatim_above: float = Field(0.95, gt=0, le=1.01)
+    """With `style: llm`, a hit this close to an approved question is read as written: the
+    caller asked the FAQ itself, and rephrasing it only costs time (1.01: never)."""
+    llm_budget_ms: int = Field(700, ge=50, le=10000)
+    """With `style: llm`, the model's first supported sentence must come within this budget
+    of the decision; otherwise the approved text is read as written."""
 
 
 class RedactionPattern(Strict):
