@@ -12,6 +12,7 @@ from ivr.dialog.actions import Say
 from ivr.dialog.engine import DialogEngine
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialplan.loader import load_dialplan
+from ivr.errors import DialplanError
 from ivr.events import EventLog, ManualClock
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.qa.menu_eval import MenuRunner, evaluate_menus, load_menu_set, outcome_counts
@@ -48,6 +49,16 @@ def test_choices_are_named_briefly_in_each_language(clinic):
     assert options_text(menu, "en", "zh") == "book, change, cancel, opening hours or other questions"
     assert is_repeat_request("重复") and is_repeat_request("Could you repeat that?")
     assert not is_repeat_request("I want to repeat my appointment booking")
+
+
+def test_a_menu_options_prompt_with_another_placeholder_is_refused_at_its_line(tmp_path: Path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("name: t\nprompts:\n  menu_options:\n    en: \"Say {choice}\"\ntransfer:\n"
+                    "  default: sip:a@127.0.0.1\nstart: bye\nnodes:\n  bye:\n    type: hangup\n",
+                    encoding="utf-8")
+    with pytest.raises(DialplanError, match=r"plan.yaml:3:3: prompts.menu_options: en: the only "
+                                            r"placeholder here is \{options\}"):
+        load_dialplan(plan)
 
 
 def test_a_caller_not_understood_hears_the_choices_not_the_whole_menu(clinic, engines):

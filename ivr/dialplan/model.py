@@ -66,6 +66,17 @@ class Prompts(Strict):
         "en": "You can say {options}, or say repeat to hear all the options.",
         "zh": "您可以说{options}，或者说“重复”再听一遍。"}
 
+    @field_validator("menu_options")
+    @classmethod
+    def _only_options_placeholder(cls, texts: LanguageText) -> LanguageText:
+        for language, text in texts.items():
+            try:
+                text.format(options="")
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(f"{language}: the only placeholder here is {{options}} (the "
+                                 f"choices' names); write other braces as {{{{ and }}}}") from None
+        return texts
+
 
 def _check_uri(value: str) -> str:
     if not re.match(r"^(sips?:[^@\s]+@[^\s]+|tel:\+?[\d-]+)$", value):
