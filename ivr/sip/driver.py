@@ -337,9 +337,9 @@ class CallDriver:
         except Exception as exc:  # noqa: BLE001 - the record must still be finished
             log.exception("call %s: closing the session failed", self.call_id)
             self.events.emit("error", error=f"session close: {type(exc).__name__}: {exc}")
-        self.events.emit("media.stats", **self.media_stats())
         if self.recorder is not None:
-            self.recorder.close()
+            self.recorder.close()   # before the last event: a record that ends has its WAV done
+        self.events.emit("media.stats", **self.media_stats())
         self.events.close()
         if self.store is not None:
             self.store.close()

@@ -219,11 +219,13 @@ class Worker:
         call.driver = driver
         self.ctx.drivers[call_id] = driver
         driver.finished.add_done_callback(lambda _f, cid=call_id: self._forget(cid))
-        self._answer(call, 180)
         delay = self.settings.answer_delay_ms / 1000
         if delay:
+            self._answer(call, 180)
             asyncio.get_running_loop().call_later(delay, self._answer_if_ringing, call)
         else:
+            # No 180 first: a proxy relaying both at once may deliver them out of order, and a
+            # 180 after the 200 makes strict callers abort the call.
             self._answer(call, 200)
 
     def _reject(self, call: BotCall, code: int) -> None:
