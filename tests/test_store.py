@@ -105,6 +105,12 @@ def test_a_transferred_call_becomes_its_call_turns_and_events_rows(store):
     assert question["t_start"] < question["t_end"] < handoff["t_start"]
     assert handoff["caller_text"] == ASK_HUMAN and handoff["actions"] == ["say", "transfer"]
 
+    ticket = call["ticket"]   # by rules, for every call
+    assert ticket["problem"] == QUESTION and ticket["category"] == "kb:roaming"
+    assert ticket["bot_did"] == ["start", "kb_match", "caller_asked_for_human"]
+    assert ticket["resolution"] == f"handed to {TRANSFER_TARGET} (200 OK)"
+    assert ticket["outcome"] == "transferred" and ticket["follow_up_needed"] is False
+
     events = store.events("call-1")
     assert [e["seq"] for e in events] == list(range(emitted))
     assert [e["kind"] for e in events][:2] == ["sip.invite", "call.start"]
@@ -128,6 +134,8 @@ def test_a_resolved_call_keeps_slots_survey_and_the_llm_source(store):
     assert call["slots"] == {"date": "2026-12-24", "survey": True}
     assert call["survey_answer"] == "True" and call["transfer_target"] is None
     assert reopened.turns("call-2")[1]["answer_source"] == "llm"
+    assert call["ticket"]["resolution"] == "answered by the bot"
+    assert call["ticket"]["slots"] == call["slots"] and not call["ticket"]["follow_up_needed"]
     assert [c["call_id"] for c in reopened.calls()] == ["call-2"]
     future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     assert reopened.calls(since=future) == []
@@ -377,5 +385,23 @@ def test_ivr_calls_list_and_show_read_the_store(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert f"caller: {QUESTION}" in shown and "-> kb_match at questions" in shown
     assert "bot: " + " ".join(ANSWER) in shown and "transferred (transferred)" in shown
+    assert "ticket: kb:roaming; handed to sip:agents" in shown and "follow-up not needed" in shown
     assert main(["calls", "show", "nope", "--recordings", str(tmp_path)]) == 2
     assert "no call 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("outcome, transfer, follow_up", [
+    (Outcome.ABANDONED, {}, True),
+    (Outcome.FAILED, {}, True),
+    (Outcome.RESOLVED, {}, False),
+    (Outcome.TRANSFERRED, {"target": "sip:a@b", "reason": "emergency", "status": "200 OK"}, False),
+    (Outcome.FAILED, {"target": "sip:a@b", "reason": "emergency", "status": "486 Busy Here"},
+     True),
+])
+def test_a_ticket_asks_for_follow_up_when_the_need_was_left_open(outcome, transfer, follow_up):
+    from ivr.store.ticket import build_ticket
+
+    ticket = build_ticket("", ["start"], [], {}, outcome, "x", transfer)
+    assert ticket["follow_up_needed"] is follow_up
+    assert ticket["problem"].startswith("(the caller said nothing")
+    assert ticket["category"] == (f"handoff:{transfer['reason']}" if transfer else "ended:x")

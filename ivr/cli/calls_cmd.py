@@ -117,5 +117,9 @@ def _header(call: dict[str, Any]) -> list[str]:
         lines.append("  slots: " + ", ".join(f"{k}={v}" for k, v in call["slots"].items()))
     if call["survey_answer"] is not None:
         lines.append(f"  survey: {call['survey_answer']}")
+    if call["ticket"]:
+        ticket = call["ticket"]
+        lines.append(f"  ticket: {ticket['category']}; {ticket['resolution']}; follow-up "
+                     f"{'needed' if ticket['follow_up_needed'] else 'not needed'}")
     lines.append(f"  recording {call['recording_path'] or '(none)'}, events {call['events_path']}")
     return lines

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from ivr.events import Event
 from ivr.store import schema
 from ivr.store.outcome import ANSWERING_ACTIONS, decide
+from ivr.store.ticket import build_ticket
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class CallRows:
         self._caller_t: float | None = None
         self._speech_end_wall: float | None = None
         self._latency_from: float | None = None  # the answered turn's end of caller speech
+        # for the ticket: the caller's first words, each turn's decision, KB entries answered
+        self._problem = ""
+        self._decisions: list[str] = []
+        self._entries: list[str] = []
+        self._transfer: dict[str, str | None] = {}
 
     def utc(self, monotonic: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(monotonic + self.wall_offset, dt.timezone.utc)
@@ -129,6 +135,11 @@ class CallRows:
         evidence = {k: v for k, v in data.items() if k not in ("reason", "node", "actions")}
         self.turn = _Turn(self.turns, actions, data.get("reason", ""))
         self.turns += 1
+        self._decisions.append(self.turn.decision)
+        if data.get("entry"):
+            self._entries.append(str(data["entry"]))
+        if not self._problem and any(self._caller):
+            self._problem = " ".join(self._caller)
         row = {"call_id": self.call_id, "idx": self.turn.idx,
                "t_start": self._caller_t if self._caller_t is not None else event.t,
                "caller_text": " ".join(self._caller), "node": data.get("node"),
@@ -166,22 +177,27 @@ class CallRows:
         return self._call(**values)
 
     def _transfer_request(self, event: Event, data: dict) -> list[Write]:
+        self._transfer.update(target=data.get("target"), reason=data.get("reason"))
         return self._call(transfer_target=data.get("target"),
                           transfer_reason=data.get("reason"), summary=data.get("summary"))
 
     def _transfer_status(self, event: Event, data: dict) -> list[Write]:
         if not data.get("final"):
             return []
-        return self._call(transfer_status=f"{data.get('status')} {data.get('reason', '')}".strip())
+        status = f"{data.get('status')} {data.get('reason', '')}".strip()
+        self._transfer["status"] = status
+        return self._call(transfer_status=status)
 
     def _end(self, event: Event, data: dict) -> list[Write]:
         reason = data.get("reason", "")
         turn = self.turn
         outcome = decide(reason, turn.actions if turn else [], turn.decision if turn else None)
         self.slots.update(data.get("slots") or {})
+        ticket = build_ticket(self._problem, self._decisions, self._entries, self.slots,
+                              outcome, reason, self._transfer)
         return self._call(ended_at=self.utc(event.wall), duration_s=round(event.t, 3),
                           end_reason=reason, outcome=outcome, slots=dict(self.slots),
-                          summary=data.get("summary"))
+                          summary=data.get("summary"), ticket=ticket)
 
 
 _HANDLERS = {
