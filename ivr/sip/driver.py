@@ -121,6 +121,7 @@ class CallDriver:
         self._hangup_after: tuple[float, str] | None = None  # (monotonic time, reason)
         self._rtp_first_pending = False
         self._media_started: float | None = None
+        self._media_ended: float | None = None
         self.rx_frames = 0
         self._last_pump: float | None = None
         self.max_pump_gap_ms = 0.0   # the longest the loop left this call's media alone
@@ -193,6 +194,7 @@ class CallDriver:
         if self.state is State.ENDED:
             return
         previous, self.state = self.state, State.ENDED
+        self._media_ended = time.monotonic()
         self._cancel_transfer_timer()
         if self.end_reason is None:
             self.end_reason = "caller_cancelled" if previous is State.RINGING else "caller_hangup"
@@ -355,7 +357,10 @@ class CallDriver:
         """Frames in and out, and how far the media clock lagged the wall clock."""
         stats: dict[str, Any] = {"rx_frames": self.rx_frames}
         if self._media_started is not None:
-            expected = int((time.monotonic() - self._media_started) / 0.02)
+            # Frames the media clock owed us while the call was up (not while the session
+            # finished its work after the hang-up).
+            until = self._media_ended if self._media_ended is not None else time.monotonic()
+            expected = int((until - self._media_started) / 0.02)
             stats["expected_frames"] = expected
             stats["clock_lag_frames"] = max(0, expected - self.rx_frames)
         if self.bridge is not None:
