@@ -9,6 +9,7 @@ import numpy as np
 
 from ivr.dialplan.model import Dialplan, MenuNode
 from ivr.kb.embedder import Embedder
+from ivr.kb.retriever import best_per_owner, top_two
 from ivr.text.normalize import simple_normalize
 
 REPEAT_REQUESTS = frozenset({
@@ -64,12 +65,8 @@ class MenuMeaning:
         if not owners or not text.strip():
             return MenuGuess(None, 0.0, 0.0)
         scores = self._vectors[node] @ self.embedder.queries([text])[0]
-        best = np.full(choices, -1.0)
-        np.maximum.at(best, owners, scores)
-        order = np.argsort(best)[::-1]
-        top = float(best[order[0]])
-        second = float(best[order[1]]) if choices > 1 else 0.0
-        chosen = int(order[0]) if top >= self.min_score and top - second >= self.margin else None
+        index, top, second = top_two(best_per_owner(scores, owners, choices))
+        chosen = index if top >= self.min_score and top - second >= self.margin else None
         return MenuGuess(chosen, top, second)
 
 

@@ -56,13 +56,22 @@ class Retriever:
         if not self.entries or not text.strip():
             return Match(None, 0.0, 0.0)
         vector = self.embedder.queries([text])[0]
-        scores = self._vectors @ vector
-        best_per_entry = np.full(len(self.entries), -1.0)
-        np.maximum.at(best_per_entry, self._owner, scores)
+        best_per_entry = best_per_owner(self._vectors @ vector, self._owner, len(self.entries))
         if topics:
             best_per_entry[[e.id not in topics for e in self.entries]] = -1.0
-        order = np.argsort(best_per_entry)[::-1]
-        best = float(best_per_entry[order[0]])
-        runner_up = float(best_per_entry[order[1]]) if len(order) > 1 else 0.0
-        entry = self.entries[order[0]] if best >= self.min_score else None
+        index, best, runner_up = top_two(best_per_entry)
+        entry = self.entries[index] if best >= self.min_score else None
         return Match(entry, best, runner_up)
+
+
+def best_per_owner(scores: np.ndarray, owners: list[int], count: int) -> np.ndarray:
+    """Each of `count` owners' best score among its rows (-1 for an owner without rows)."""
+    best = np.full(count, -1.0)
+    np.maximum.at(best, owners, scores)
+    return best
+
+
+def top_two(best: np.ndarray) -> tuple[int, float, float]:
+    """(index of the best, its score, the runner-up's score or 0 when there is none)."""
+    order = np.argsort(best)[::-1]
+    return int(order[0]), float(best[order[0]]), float(best[order[1]]) if len(order) > 1 else 0.0
