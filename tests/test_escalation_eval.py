@@ -142,3 +142,17 @@ def test_audio_mode_on_a_handful(tmp_path: Path, acme, capsys) -> None:
             assert r.detail.get("loudness_delta_db", 0) > 6 or r.item.label != "neutral"
     loud_neutral = [r for r in report.results if r.item.label == "neutral" and r.variant == "gain=4"]
     assert loud_neutral and all(r.predicted == "neutral" for r in loud_neutral), report.table()
+
+
+@pytest.mark.slow
+def test_audio_mode_speaks_chinese_callers_with_kokoro(tmp_path: Path, clinic) -> None:
+    small = tmp_path / "small_zh.yaml"
+    small.write_text(
+        "utterances:\n"
+        "  - {text: \"我爸突然倒在地上，怎么叫都不应。\", lang: zh, label: emergency}\n"
+        "  - {text: \"我想约下周三上午看牙科。\", lang: zh, label: neutral}\n", encoding="utf-8")
+    report = evaluate(small, clinic.plan_path, audio=True, runner=clinic, gains=(1.0,))
+    assert [r.item.lang for r in report.results] == ["zh", "zh"]
+    assert all(r.heard and any("\u4e00" <= c <= "\u9fff" for c in r.heard)
+               for r in report.results)                         # whisper heard Chinese
+    assert [r.predicted for r in report.results] == ["emergency", "neutral"], report.table()

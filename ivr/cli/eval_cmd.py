@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "tests/data/escalation_dev.yaml (tuned on) and escalation_holdout.yaml "
                     "(never tuned on). Each utterance is played as a caller turn into a fresh "
                     "dialog of each dialplan, so the figures are those of the code and rules "
-                    "that run on calls. --audio speaks each English utterance with piper "
-                    "(normal and +12 dB), passes it through a G.711 line and the plan's whisper "
+                    "that run on calls. --audio speaks each utterance (English with piper, "
+                    "Mandarin with Kokoro; normal and +12 dB), passes it through a G.711 line and the plan's whisper "
                     "model, and gives the dialog what was heard with the audio.")
     esc.add_argument("sets", type=Path, nargs="+", metavar="SET.yaml", help="labelled utterances")
     esc.add_argument("--dialplan", type=Path, action="append", default=None, metavar="PLAN.yaml",
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     esc.add_argument("--limit", type=int, default=None, metavar="N",
                      help="only the first N utterances of each set")
     esc.add_argument("--lang", action="append", default=None, metavar="LANG",
-                     help="only this language (repeatable; audio mode is English only)")
+                     help="only this language (repeatable)")
     esc.add_argument("--errors", action="store_true", help="list every misclassified utterance")
     esc.add_argument("--tts-noise", action="store_true",
                      help="audio mode: let piper vary its prosody at random (runs then differ)")
@@ -79,8 +79,6 @@ def run_escalation(args: argparse.Namespace) -> int:
     for path in args.sets:
         if not path.exists():
             raise IvrError(f"{path}: no such set file")
-    if args.audio and args.lang and set(args.lang) - {"en"}:
-        raise IvrError("audio mode speaks English only (no Mandarin voice is installed yet)")
     plans = args.dialplan or sorted(DEFAULT_PLANS_DIR.glob("*.yaml"))
     if not plans:
         raise IvrError("no dialplan given and none in ./dialplans: pass --dialplan PLAN.yaml")

@@ -5,11 +5,11 @@ the turn's `context` (earlier turns of the same call). The label is read from wh
 did: transferred as an emergency or self-harm, as a request for a person, for anger (transfer or
 an offer of a person), or treated the caller as upset (frustrated); else neutral.
 
-Text mode gives the dialog the written text. Audio mode speaks each English utterance with piper
-at normal gain and at every gain in `gains` (default x4, +12 dB: a shouting caller), passes it
-through an 8 kHz G.711 line (`synth_caller`), transcribes it with the plan's ASR model and gives
-the dialog what was heard, with the audio for the voice cues (first turn: against typical
-telephone speech). Chinese audio needs a Mandarin voice, which is not installed yet.
+Text mode gives the dialog the written text. Audio mode speaks each utterance (English with
+piper, Mandarin with Kokoro's zf_xiaoyi: a caller's voice, not the bot's) at normal gain and at
+every gain in `gains` (default x4, +12 dB: a shouting caller), passes it through an 8 kHz G.711
+line (`synth_caller`), transcribes it with the plan's ASR model and gives the dialog what was
+heard, with the audio for the voice cues (first turn: against typical telephone speech).
 
 The set file (YAML) holds only labelled utterances: `utterances`: [{text, lang, label, tags?,
 context?}], labels in priority order self_harm > emergency > human > angry > frustrated > neutral.
@@ -20,17 +20,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
 from ivr.errors import IvrError
 
-__all__ = ["CLASSES", "DevItem", "ItemResult", "ClassScore", "EscalationReport", "TurnRunner",
-           "load_set", "evaluate", "score_results"]
+__all__ = ["CALLER_VOICES", "CLASSES", "DevItem", "ItemResult", "ClassScore", "EscalationReport", "TurnRunner",
+           "caller_voice", "load_set", "evaluate", "score_results"]
 
 CLASSES = ("emergency", "self_harm", "human", "angry", "frustrated", "neutral")
 TAGS = frozenset({"asr", "hard_negative", "paraphrase", "traditional", "homophone"})
+# Callers in audio mode: piper's English voice; for Mandarin a Kokoro voice other than the bot's
+CALLER_VOICES = {"en": {"engine": "piper", "model": "piper-joe-en_US"},
+                 "zh": {"engine": "kokoro", "voice": "zf_xiaoyi"}}
 
 
 @dataclass(frozen=True)
@@ -228,18 +231,17 @@ def score_results(results: Sequence[ItemResult], mode: str = "text",
 def evaluate(set_path: str | Path, plan_path: str | Path, audio: bool = False, *,
              limit: int | None = None, languages: Iterable[str] | None = None,
              gains: Sequence[float] = (1.0, 4.0), progress: bool = False,
-             runner: TurnRunner | None = None, voice: Any = None, asr: Any = None,
-             tts_noise: bool = False) -> EscalationReport:
-    """Run every utterance of the set in the plan's languages (audio mode: the English ones, once
-    per gain, through TTS, a G.711 line and ASR) through the plan's dialog and score the results.
-    `limit`: the first N utterances (after the language filter); `voice`/`asr`: engines to use
-    instead of piper / the plan's whisper model. Piper's random prosody is switched off unless
-    `tts_noise`, so repeated runs hear the same audio and give the same figures."""
+             runner: TurnRunner | None = None, voices: Mapping[str, Any] | None = None,
+             asr: Any = None, tts_noise: bool = False) -> EscalationReport:
+    """Run every utterance of the set in the plan's languages (audio mode: once per gain, through
+    TTS, a G.711 line and ASR) through the plan's dialog and score the results. `limit`: the
+    first N utterances (after the language filter); `voices`: {language: TTS engine} to speak
+    callers with instead of `CALLER_VOICES`; `asr`: instead of the plan's whisper model. Piper's
+    random prosody is switched off unless `tts_noise`, so repeated runs hear the same audio and
+    give the same figures."""
     runner = runner or TurnRunner(Path(plan_path))
     plan_languages = set(runner.plan.languages)
     wanted = set(languages) & plan_languages if languages is not None else plan_languages
-    if audio:
-        wanted &= {"en"}
     items = [i for i in load_set(set_path) if i.lang in wanted]
     if limit is not None:
         items = items[:limit]
@@ -250,8 +252,8 @@ def evaluate(set_path: str | Path, plan_path: str | Path, audio: bool = False, *
             label, detail = runner.classify(item.text, item.lang, item.context)
             results.append(ItemResult(item, label, detail=detail))
         return score_results(results, "text", where)
-    return score_results(_audio_results(runner, items, gains, progress, voice, asr, tts_noise),
-                         "audio: piper -> G.711 -> whisper", where)
+    results = _audio_results(runner, items, gains, progress, dict(voices or {}), asr, tts_noise)
+    return score_results(results, "audio: TTS caller -> G.711 -> whisper", where)
 
 
 def _progress(items: Sequence, enabled: bool, desc: str):
@@ -262,17 +264,28 @@ def _progress(items: Sequence, enabled: bool, desc: str):
     return tqdm(items, desc=desc, unit="utt")
 
 
+def caller_voice(lang: str, tts_noise: bool = False) -> Any:
+    """The TTS engine that plays callers of `lang` in audio mode: `CALLER_VOICES[lang]`, with
+    piper's random prosody off unless `tts_noise`."""
+    from ivr.tts.voices import VoiceSpec, build_voice
+
+    spec = CALLER_VOICES.get(lang)
+    if spec is None:
+        raise IvrError(f"audio mode has no caller voice for language {lang!r} "
+                       f"(it has {', '.join(sorted(CALLER_VOICES))})")
+    voice = build_voice(VoiceSpec.model_validate(spec), lang)
+    if not tts_noise and hasattr(voice, "syn_config"):
+        from piper.config import SynthesisConfig
+        voice.syn_config = SynthesisConfig(length_scale=voice.syn_config.length_scale,
+                                           noise_scale=0.0, noise_w_scale=0.0)
+    return voice
+
+
 def _audio_results(runner: TurnRunner, items: Sequence[DevItem], gains: Sequence[float],
-                   progress: bool, voice: Any, asr: Any, tts_noise: bool) -> list[ItemResult]:
+                   progress: bool, voices: dict[str, Any], asr: Any,
+                   tts_noise: bool) -> list[ItemResult]:
     from ivr.qa.synth import synth_caller
 
-    if voice is None:
-        from ivr.tts.voices import build_voice, load_voices
-        voice = build_voice(load_voices()["en"])
-        if not tts_noise and hasattr(voice, "syn_config"):
-            from piper.config import SynthesisConfig
-            voice.syn_config = SynthesisConfig(length_scale=voice.syn_config.length_scale,
-                                               noise_scale=0.0, noise_w_scale=0.0)
     if asr is None:
         from ivr.asr.whisper import WhisperASR
         from ivr.session.engines import asr_model_dir
@@ -280,7 +293,9 @@ def _audio_results(runner: TurnRunner, items: Sequence[DevItem], gains: Sequence
     results: list[ItemResult] = []
     jobs = [(item, gain) for item in items for gain in gains]
     for item, gain in _progress(jobs, progress, "escalation audio"):
-        pcm = synth_caller(voice, [(0.3, item.text)], gain=gain)
+        if item.lang not in voices:
+            voices[item.lang] = caller_voice(item.lang, tts_noise)
+        pcm = synth_caller(voices[item.lang], [(0.3, item.text)], gain=gain)
         heard = asr.transcribe(pcm, 8000, (item.lang,)).text
         label, detail = runner.classify(heard, item.lang, item.context, audio=pcm)
         results.append(ItemResult(item, label, f"gain={gain:g}", heard, detail))

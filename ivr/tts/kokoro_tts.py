@@ -4,6 +4,7 @@ English goes through kokoro-onnx's own espeak-ng phonemizer."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -28,7 +29,10 @@ class KokoroTTS(TTSEngine):
         self.voice, self.lang, self.speed = voice, lang, speed
         self._g2p = None
         if lang.startswith("zh"):
+            import jieba
             from misaki.zh import ZHG2P
+
+            jieba.setLogLevel(logging.WARNING)  # its own DEBUG handler prints a dictionary load
 
             self._g2p = ZHG2P()
         self._lock = threading.Lock()  # misaki's jieba state and one ONNX run at a time
