@@ -8,9 +8,16 @@ or cut short (a crash): a last line without its newline is not read yet.
 from __future__ import annotations
 
 import json
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from ivr.audio.frames import PHONE_RATE
+from ivr.audio.resample import resample
+from ivr.audio.wavfile import read_audio
+from ivr.errors import AudioInputError
 from ivr.events import RESERVED, SCHEMA_VERSION, Event
 
 
@@ -67,6 +74,28 @@ class CallRecord:
     def wav(self) -> Path:
         """The SIP driver's stereo recording (caller left, bot right) of this call."""
         return self.events_path.with_suffix(".wav")
+
+    def caller_audio(self, wav: Path | None = None) -> bytes:
+        """The caller's side of the recording (`wav`, default `self.wav`) as 8 kHz PCM16: the
+        left channel of the SIP driver's stereo PCM16 WAV, or a mono WAV of the caller alone in
+        any encoding `read_audio` takes (G.711 keeps stored calls small)."""
+        path = wav or self.wav
+        if not path.is_file():
+            raise AudioInputError(f"{path}: recording missing")
+        try:
+            with wave.open(str(path)) as audio:
+                channels, width, rate = (audio.getnchannels(), audio.getsampwidth(),
+                                         audio.getframerate())
+                data = audio.readframes(audio.getnframes())
+        except (wave.Error, EOFError):  # not plain PCM (G.711, float): mono files only
+            channels = 1
+        if channels == 1:
+            pcm, rate = read_audio(path)
+        elif width == 2:
+            pcm = np.frombuffer(data, "<i2")[0::channels].tobytes()
+        else:
+            raise AudioInputError(f"{path}: a stereo recording must be 16-bit PCM (caller left)")
+        return resample(pcm, rate, PHONE_RATE)
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events]

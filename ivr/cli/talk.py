@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import sys
 from pathlib import Path
@@ -13,9 +12,8 @@ from ivr.audio.g711 import phone_line
 from ivr.audio.resample import resample
 from ivr.audio.wavfile import read_audio, write_wav
 from ivr.cli.runtime import add_runtime_options, runtime
-from ivr.events import Event, EventLog, ManualClock
-from ivr.session.offline import run_offline
-from ivr.session.session import CallSession
+from ivr.events import Event
+from ivr.session.offline import run_offline, simulate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,14 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="phone line codec applied to the caller (default: %(default)s)")
     parser.add_argument("--caller-number", default="+15550100",
                         help="the caller's number, for dialplan branches (default: %(default)s)")
-    parser.add_argument("--at", type=_when, default=None, metavar="ISO_TIME",
+    parser.add_argument("--at", type=iso_time, default=None, metavar="ISO_TIME",
                         help="pretend the call happens at this time, e.g. 2026-11-25T10:00+00:00 "
                              "(business hours); default: now")
     add_runtime_options(parser)
     parser.set_defaults(func=run)
 
 
-def _when(text: str) -> datetime.datetime:
+def iso_time(text: str) -> datetime.datetime:
+    """An --at option: an ISO time, UTC unless it names a zone."""
     try:
         value = datetime.datetime.fromisoformat(text)
     except ValueError:
@@ -73,15 +72,10 @@ def run(args: argparse.Namespace) -> int:
     pcm, rate = read_audio(args.caller)
     caller = phone_line(resample(pcm, rate, PHONE_RATE), args.codec)
     with runtime(args) as (loaded, engines):
-        clock = ManualClock()
-        if args.events:
-            args.events.unlink(missing_ok=True)
-        events = EventLog(clock, args.events)
-        events.subscribe(print_event)
-        session = CallSession(f"talk-{args.caller.stem}", loaded, engines, events,
-                              caller_number=args.caller_number, now=args.at)
-        result = asyncio.run(run_offline(session, clock, caller))
-        events.close()
+        result, _ = simulate(f"talk-{args.caller.stem}", loaded, engines,
+                             lambda session, clock: run_offline(session, clock, caller),
+                             caller_number=args.caller_number, now=args.at,
+                             events_path=args.events, listener=print_event)
     write_wav(args.out, result.bot_audio, PHONE_RATE)
     print(f"call ended: {result.end_reason}; bot audio -> {args.out}"
           + (f"; events -> {args.events}" if args.events else ""), file=sys.stderr)

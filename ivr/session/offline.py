@@ -7,10 +7,16 @@ stamps still give real stage latencies.
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable, Mapping
 
 from ivr.audio.frames import FRAME_BYTES, FRAME_MS, frames
-from ivr.events import ManualClock
+from ivr.dialplan.loader import LoadedPlan
+from ivr.events import Event, EventLog, ManualClock
+from ivr.session.engines import Engines
 from ivr.session.session import CallSession, TransferRequest
 
 FRAME_S = FRAME_MS / 1000
@@ -19,9 +25,13 @@ SILENT = bytes(FRAME_BYTES)
 
 @dataclass
 class OfflineResult:
+    """What the bot played, how the call ended, and what the session heard: `caller_audio` is
+    frame-aligned with `bot_audio` (the two channels of a SIP call's stereo recording)."""
+
     bot_audio: bytes
     transfer: TransferRequest | None
     end_reason: str
+    caller_audio: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class _OfflineCall:
         self.ended: list[str] = []
         self.transfers: list[TransferRequest] = []
         self.bot: list[bytes] = []
+        self.caller: list[bytes] = []
         session.on_transfer = lambda r: (self.transfers.append(r), self.ended.append("transferred"))
         session.on_hangup = lambda reason: self.ended.append(f"bot_hangup:{reason}")
 
@@ -52,6 +63,7 @@ class _OfflineCall:
         for key in keys:
             self.session.dtmf(key)
         self.session.feed(frame)
+        self.caller.append(frame)
         await self.session.settle()
         self.bot.append(self.session.next_frame() or SILENT)
         self.clock.advance(FRAME_S)
@@ -65,20 +77,29 @@ class _OfflineCall:
         reason = self.ended[0] if self.ended else default_reason
         await self.session.close(reason)
         return OfflineResult(b"".join(self.bot), self.transfers[0] if self.transfers else None,
-                             reason)
+                             reason, b"".join(self.caller))
 
 
 async def run_offline(session: CallSession, clock: ManualClock, caller_pcm: bytes,
-                      max_tail_s: float = 30.0) -> OfflineResult:
+                      max_tail_s: float = 30.0, keys: Mapping[int, str] | None = None,
+                      hang_up: str | None = None) -> OfflineResult:
     """Feed `caller_pcm` (8 kHz PCM16, already through the phone codec), then silence until the
     bot has finished (or `max_tail_s`), and return what the bot played. A transfer or a hang-up
-    the dialplan asks for ends the call."""
+    the dialplan asks for ends the call.
+
+    `keys` maps a frame number (20 ms each, from the greeting) to the keys pressed just before
+    that frame (a recorded call's DTMF). With `hang_up` the caller hangs up, for that reason, as
+    soon as `caller_pcm` is over instead of waiting for the bot."""
+    keys = keys or {}
     call = _OfflineCall(session, clock)
     await call.start()
-    for frame in frames(caller_pcm):
-        await call.tick(frame)
+    audio = list(frames(caller_pcm))
+    for number in range(max(len(audio), max(keys, default=-1) + 1)):
+        await call.tick(audio[number] if number < len(audio) else SILENT, keys.get(number, ""))
         if call.ended:
             break
+    if hang_up is not None and not call.ended:
+        return await call.finish(hang_up)
     for _ in range(int(max_tail_s / FRAME_S)):
         if call.ended or not call.bot_active:
             break
@@ -87,9 +108,11 @@ async def run_offline(session: CallSession, clock: ManualClock, caller_pcm: byte
 
 
 async def run_script(session: CallSession, clock: ManualClock, turns: list[ScriptTurn],
-                     gap_s: float = 0.6, max_wait_s: float = 60.0) -> OfflineResult:
+                     gap_s: float = 0.6, max_wait_s: float = 60.0,
+                     end_reason: str = "script_done") -> OfflineResult:
     """A conversational caller: waits until the bot is quiet for `gap_s`, then takes its next
-    turn; ends when the script is done and the bot is quiet, or the bot ends the call."""
+    turn; ends (with `end_reason`: the caller hangs up) when the script is done and the bot is
+    quiet, or the bot ends the call."""
     call = _OfflineCall(session, clock)
     await call.start()
     for turn in turns:
@@ -102,7 +125,7 @@ async def run_script(session: CallSession, clock: ManualClock, turns: list[Scrip
             if call.ended:
                 break
     await _wait_quiet(call, gap_s, max_wait_s)
-    return await call.finish("script_done")
+    return await call.finish(end_reason)
 
 
 async def _wait_quiet(call: _OfflineCall, gap_s: float, max_wait_s: float) -> bool:
@@ -116,3 +139,28 @@ async def _wait_quiet(call: _OfflineCall, gap_s: float, max_wait_s: float) -> bo
             return True
         await call.tick(SILENT)
     return not call.ended
+
+
+Drive = Callable[[CallSession, ManualClock], Awaitable[OfflineResult]]
+"""Runs a started-to-finished call on a session in simulated time (`run_offline`, `run_script`)."""
+
+
+def simulate(call_id: str, loaded: LoadedPlan, engines: Engines, drive: Drive, *,
+             caller_number: str = "", now: datetime.datetime | None = None,
+             events_path: Path | None = None,
+             listener: Callable[[Event], None] | None = None) -> tuple[OfflineResult, EventLog]:
+    """One offline call on a fresh session and event log (written to `events_path`, replacing
+    it, when given; `listener` sees each event): what `ivr talk`, QA replay and the recording of
+    the replay regression calls share."""
+    clock = ManualClock()
+    if events_path is not None:
+        events_path.unlink(missing_ok=True)
+    events = EventLog(clock, events_path)
+    if listener is not None:
+        events.subscribe(listener)
+    session = CallSession(call_id, loaded, engines, events, caller_number=caller_number, now=now)
+    try:
+        result = asyncio.run(drive(session, clock))
+    finally:
+        events.close()
+    return result, events
