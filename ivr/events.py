@@ -137,9 +137,10 @@ def _kind(doc: str, fields: dict[str, Types], *, optional: tuple[str, ...] = (),
 _OPT_STR = (str, type(None))
 CATALOGUE: dict[str, EventKind] = {
     # ---- the call session
-    "call.start": _kind("the session began", {
-        "call_id": str, "caller": str, "dialplan": str, "dialplan_sha256": str},
-        raw=("call_id", "caller", "dialplan", "dialplan_sha256")),
+    "call.start": _kind("the session began; `at`: its wall-clock time (ISO 8601 UTC; business "
+                        "hours), absent from records written before it was added", {
+        "call_id": str, "caller": str, "dialplan": str, "dialplan_sha256": str, "at": str},
+        optional=("at",), raw=("call_id", "caller", "dialplan", "dialplan_sha256", "at")),
     "call.end": _kind("the session ended; slots and the agent summary so far", {
         "reason": str, "turns": int, "slots": dict, "summary": str, "summary_full": str}),
     "speech.start": _kind("the endpointer heard the caller start", {

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.errors import IvrError
+from ivr.qa.scores import describe
 from ivr.store.store import CallStore, default_url
 
 
@@ -47,7 +48,8 @@ def since(text: str) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def _open(args: argparse.Namespace) -> CallStore:
+def open_store(args: argparse.Namespace) -> CallStore:
+    """The store of `--store`, else of `--recordings` (read only: no migration)."""
     url = args.store or default_url(args.recordings)
     if not args.store and not (args.recordings / "calls.db").exists():
         raise IvrError(f"no call store in {args.recordings}/: give --recordings (the folder "
@@ -60,7 +62,7 @@ def _time(value: dt.datetime | None) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = open_store(args)
     try:
         calls = store.calls(since=args.since, limit=args.limit)
     finally:
@@ -80,7 +82,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = open_store(args)
     try:
         call = store.call(args.call_id)
         if call is None:
@@ -121,5 +123,7 @@ def _header(call: dict[str, Any]) -> list[str]:
         ticket = call["ticket"]
         lines.append(f"  ticket: {ticket['category']}; {ticket['resolution']}; follow-up "
                      f"{'needed' if ticket['follow_up_needed'] else 'not needed'}")
+    if call["qa_scores"]:
+        lines += [f"  {line}" for line in describe(call["qa_scores"])]
     lines.append(f"  recording {call['recording_path'] or '(none)'}, events {call['events_path']}")
     return lines

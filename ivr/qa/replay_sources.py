@@ -1,9 +1,10 @@
 """Where QA replay finds recorded calls: a call record file, a folder of them, or the call store.
 
 A SIP call leaves `recordings/CALL_ID.jsonl` (its events), `recordings/CALL_ID.wav` (caller
-left, bot right) and a row in the call store, which alone knows the call's wall-clock time (for
-business hours). A folder of records is read with the store beside it (`calls.db`, as `ivr
-serve` keeps it) when there is one. Every error says what to do.
+left, bot right) and a row in the call store. The call's wall-clock time (for business hours)
+comes from the store's row, else from the record's `call.start` (`at`; records written before
+it was added have none). A folder of records is read with the store beside it (`calls.db`, as
+`ivr serve` keeps it) when there is one. Every error says what to do.
 """
 
 from __future__ import annotations
@@ -100,10 +101,23 @@ def _recorded(record: CallRecord, wav: Path, row: dict[str, Any] | None) -> Reco
     if not wav.is_file():
         raise IvrError(f"recording missing: {wav} (the caller's audio of {record.events_path}); "
                        "copy it next to the .jsonl")
-    started = row["started_at"] if row else None
+    started = row["started_at"] if row else _recorded_start(record)
     if started is not None and started.tzinfo is None:
         started = started.replace(tzinfo=dt.timezone.utc)  # SQLite keeps UTC without a zone
     return RecordedCall(record, wav, started)
+
+
+def _recorded_start(record: CallRecord) -> dt.datetime | None:
+    """The wall-clock start the record's `call.start` carries, if it has one."""
+    at = record.one("call.start").data.get("at")
+    if at is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(at)
+    except ValueError:
+        raise IvrError(f"{record.events_path}: call.start at={at!r} is not an ISO 8601 time; "
+                       "fix or remove it (replay then runs at the current time), or give "
+                       "--at") from None
 
 
 def plan_path(call: RecordedCall, override: Path | None = None) -> Path:

@@ -76,6 +76,7 @@ class CallSession:
         self.on_transfer = on_transfer
         self.on_hangup = on_hangup
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
+        now = now or datetime.datetime.now(datetime.timezone.utc)
         self.dialog = DialogEngine(self.plan, knowledge_index(engines, loaded), engines.llm, events,
                                    caller_number, now, menus=menu_index(engines, loaded))
         self.playout = FrameBuffer()
@@ -97,7 +98,8 @@ class CallSession:
         self.redactor = plan_redactor(self.plan)
         events.redactor = self.redactor
         events.emit("call.start", call_id=call_id, caller=caller_number,
-                    dialplan=str(loaded.path), dialplan_sha256=loaded.sha256)
+                    dialplan=str(loaded.path), dialplan_sha256=loaded.sha256,
+                    at=now.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds"))
 
     # ---- driver interface -------------------------------------------------------------------
     def start(self) -> None:

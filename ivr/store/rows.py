@@ -4,15 +4,17 @@
 update: the event itself (always), the call's row (numbers, dialplan, slots, transfer,
 outcome...) and its turns. A turn opens at each `dialog.decision` (turn 0 is the greeting):
 the caller's words before it (`asr.final`, `dtmf`), the decision and its evidence, then every
-`bot.say` until the next decision.
+`bot.say` until the next decision. When the call ends, its rules ticket and (given a
+`scorer`) its QA scores are written with it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
@@ -20,6 +22,11 @@ from ivr.events import Event
 from ivr.store import schema
 from ivr.store.outcome import ANSWERING_ACTIONS, decide
 from ivr.store.ticket import build_ticket
+
+log = logging.getLogger("ivr.store")
+
+Scorer = Callable[[list[Event]], dict[str, Any]]
+"""A finished call's events -> its QA scores as JSON (`ivr.qa.scores.score_at_end`)."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,10 @@ class CallRows:
     """The rows of one call, built event by event (call `on_event` in emission order)."""
 
     def __init__(self, call_id: str, worker: str, events_path: str | None,
-                 wall_offset: float) -> None:
+                 wall_offset: float, scorer: Scorer | None = None) -> None:
         self.call_id = call_id
+        self.scorer = scorer
+        self.events: list[Event] = []  # kept only for the scorer
         self.worker = worker
         self.events_path = events_path
         # Event.wall is the host's monotonic clock; this turns it into wall-clock time
@@ -85,6 +94,8 @@ class CallRows:
             "call_id": self.call_id, "seq": self.seq, "t": event.t, "at": self.utc(event.wall),
             "kind": event.kind, "data": data})]
         self.seq += 1
+        if self.scorer is not None:
+            self.events.append(event)
         handler = _HANDLERS.get(event.kind)
         if handler is not None:
             writes += handler(self, event, data)
@@ -197,7 +208,20 @@ class CallRows:
                               outcome, reason, self._transfer)
         return self._call(ended_at=self.utc(event.wall), duration_s=round(event.t, 3),
                           end_reason=reason, outcome=outcome, slots=dict(self.slots),
-                          summary=data.get("summary"), ticket=ticket)
+                          summary=data.get("summary"), ticket=ticket) + self._qa_scores()
+
+    def _qa_scores(self) -> list[Write]:
+        """The scorer's verdict on the finished call; a scorer that fails is logged and the
+        call is stored without scores (never without its record)."""
+        if self.scorer is None:
+            return []
+        try:
+            scores = json_safe(self.scorer(self.events))
+        except Exception:  # noqa: BLE001 - whatever breaks in scoring, the call is kept
+            log.exception("call %s: QA scoring failed; stored without scores (`ivr qa score "
+                          "%s --rescore` tries again)", self.call_id, self.call_id)
+            return []
+        return self._call(qa_scores=scores)
 
 
 _HANDLERS = {

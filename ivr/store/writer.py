@@ -22,6 +22,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from ivr.events import Event
+from ivr.qa.scores import score_at_end
 from ivr.store.rows import CallRows, Write
 from ivr.store.store import CallStore, display_url
 
@@ -76,8 +77,10 @@ class StoreWriter:
         self._thread.start()
 
     def listener(self, call_id: str, events_path: str | None = None) -> CallListener:
-        """Start a call's record (its row is written now) and return its event listener."""
-        rows = CallRows(call_id, self.worker, events_path, time.time() - time.monotonic())
+        """Start a call's record (its row is written now) and return its event listener.
+        When the call ends, its QA scores (default rubric) are written with it."""
+        rows = CallRows(call_id, self.worker, events_path, time.time() - time.monotonic(),
+                        scorer=score_at_end)
         self._enqueue((call_id, _Open(rows), time.monotonic()))
         return CallListener(self._enqueue, call_id)
 
