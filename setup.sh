@@ -2,14 +2,14 @@
 # Set up everything the hotline needs on a fresh Debian 12 machine, offline-capable afterwards:
 # apt packages (sipp, kamailio, espeak-ng; sipvicious and baresip, the scanner and softphone the
 # SIP tests call with; PostgreSQL, whose binaries the call-store tests start a throw-away
-# server with), a virtualenv in .venv with pinned packages, the llama.cpp runtime built
-# with CPU flags that do not crash (see PLATFORM.md), and the bundled models checked. Safe to run
-# again: it skips what is already done.
+# server with; chromium and chromium-driver, the browser the console tests drive), a virtualenv
+# in .venv with pinned packages, the llama.cpp runtime built with CPU flags that do not crash
+# (see PLATFORM.md), and the bundled models checked. Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 say() { printf '\n==> %s\n' "$*"; }
-APT_PACKAGES=(sip-tester kamailio espeak-ng sipvicious baresip postgresql)
+APT_PACKAGES=(sip-tester kamailio espeak-ng sipvicious baresip postgresql chromium chromium-driver)
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 LLAMA_VERSION=0.3.36

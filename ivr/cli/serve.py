@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 from pydantic import ValidationError
 
@@ -22,6 +24,8 @@ from ivr.sip.watchdog import MediaDeadlines
 from ivr.store.store import display_url
 
 log = logging.getLogger("ivr.serve")
+
+CONSOLE_PORT_OFFSET = 3000  # the console's TCP port next to the SIP port: 5060 -> 8060
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     front.add_argument("--trunk-auth", type=trunk_users, default=None, metavar="FILE",
                        help="trunks must authenticate REGISTER and INVITE (SIP digest) with "
                             "a USER:PASSWORD line of FILE (keep it private); default: no auth")
+    parser.add_argument("--console-port", type=int, default=None, metavar="PORT",
+                        help="TCP port of the web console on 127.0.0.1 (default: --port + "
+                             f"{CONSOLE_PORT_OFFSET}; 0: no console)")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="where generated configs and service logs go (default: a temp folder)")
     add_runtime_options(parser)
@@ -116,7 +123,9 @@ def trunk_users(text: str) -> tuple[tuple[str, str], ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def banner(args: argparse.Namespace, loaded: LoadedPlan, settings: StackSettings) -> str:
+def banner(args: argparse.Namespace, loaded: LoadedPlan, settings: StackSettings,
+           console: str = "") -> str:
+    """What `ivr serve` prints once everything runs (`console`: its banner line)."""
     where = f"{args.bind}:{args.port}"
     front = (f"Kamailio on {where} -> {args.workers} workers x {MAX_CALLS} calls "
              f"(SIP ports {args.port + 1}-{args.port + args.workers})"
@@ -139,6 +148,7 @@ def banner(args: argparse.Namespace, loaded: LoadedPlan, settings: StackSettings
         "and <call-id>.jsonl (events)",
         f"  call store: {display_url(store_url(settings))} "
         "(every call, its turns and events)",
+        *([console] if console else []),
         f"  logs:       calls below; services in {settings.run_dir}",
         "Ctrl-C stops it.",
         "",
@@ -178,15 +188,47 @@ def stack_settings(args: argparse.Namespace) -> StackSettings:
 def run(args: argparse.Namespace) -> int:
     settings = stack_settings(args)
     settings.check()  # bad options fail before anything starts
+    console_port(args)
     stop = _StopOnSignal()
-    with hotline(settings, say=lambda text: print(text, flush=True)) as running:
-        print(banner(args, running.loaded, settings), flush=True)
+    with hotline(settings, say=lambda text: print(text, flush=True)) as running, \
+            _console(args, settings, running.loaded) as console:
+        print(banner(args, running.loaded, settings, console), flush=True)
         while not stop.requested:
             running.pool.watch()
             time.sleep(0.5)
         print("ivr serve: stopping (calls in progress are ended and recorded)...", flush=True)
     print("ivr serve: stopped", flush=True)
     return 0
+
+
+def console_port(args: argparse.Namespace) -> int:
+    """The console's port: --console-port, or --port + CONSOLE_PORT_OFFSET (0: none)."""
+    port = args.port + CONSOLE_PORT_OFFSET if args.console_port is None else args.console_port
+    if not 0 <= port <= 65535:
+        raise IvrError(f"--console-port {port}: not a TCP port (0 turns the console off)")
+    return port
+
+
+@contextlib.contextmanager
+def _console(args: argparse.Namespace, settings: StackSettings, loaded: LoadedPlan
+             ) -> Iterator[str]:
+    """Start the web console beside the hotline (on the plan's folder, so edits there go
+    live); yields its banner line."""
+    port = console_port(args)
+    if port == 0:
+        yield "  console:    off (--console-port 0)"
+        return
+    from ivr.web.process import ConsoleProcess
+
+    print("starting the web console...", flush=True)
+    with ConsoleProcess(port, store_url(settings), settings.recordings.resolve(),
+                        loaded.path.resolve().parent,
+                        log_path=settings.run_dir / "console.log") as console:
+        line = f"  console:    {console.url} (calls, recordings; dialplans for admins)"
+        if console.users() == 0:
+            line += ("\n              no user yet: ivr console user add NAME --role admin "
+                     f"--store {display_url(store_url(settings))}")
+        yield line
 
 
 class _StopOnSignal:

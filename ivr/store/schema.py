@@ -64,6 +64,10 @@ calls = sa.Table(
     sa.Column("schema_version", sa.Integer, nullable=False),
     sa.Index(None, "started_at"),
     sa.Index(None, "worker", "outcome"),
+    # the console's call list: keyset paging newest first, and its most used filters
+    sa.Index(None, "started_at", "call_id"),
+    sa.Index(None, "dialplan", "started_at"),
+    sa.Index(None, "outcome", "started_at"),
 )
 
 turns = sa.Table(
@@ -93,4 +97,39 @@ events = sa.Table(
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
     sa.Index(None, "kind"),
+)
+
+
+# ---- the console (`ivr.web`): its users, their sessions, saved dialplan versions ----------------
+console_users = sa.Table(
+    "console_users", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),          # admin | qa
+    sa.Column("password_hash", sa.String(255), nullable=False),  # argon2id, PHC string
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTC),
+    sa.Column("created_at", UTC, nullable=False),
+    sa.CheckConstraint("role IN ('admin', 'qa')", name="role"),
+)
+
+console_sessions = sa.Table(
+    "console_sessions", metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),  # the cookie's hash, not itself
+    sa.Column("user_name", sa.String(64),
+              sa.ForeignKey("console_users.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTC, nullable=False),
+    sa.Column("expires_at", UTC, nullable=False),
+)
+
+dialplan_versions = sa.Table(
+    "dialplan_versions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan", sa.String(255), nullable=False),     # file name in the dialplans folder
+    sa.Column("sha256", sa.String(64), nullable=False),    # of the plan file's bytes
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("saved_by", sa.String(64), nullable=False),
+    sa.Column("saved_at", UTC, nullable=False),
+    sa.Column("note", sa.String(200), nullable=False, server_default=""),
+    sa.Index(None, "plan", "id"),
 )

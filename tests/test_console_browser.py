@@ -1,0 +1,202 @@
+"""The console in a real browser: Debian's chromium (headless) driven by Selenium through
+chromium-driver, against `ivr console` running as its own process. Log in, filter, open a
+call, play its recording, click a turn, edit a plan (a broken edit is refused with its line;
+a fixed one goes live), roll back, log out; CSRF and lock-out as a browser meets them.
+Screenshots of the main pages go to test-artifacts/console/."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+
+from ivr.service_process import free_port
+from ivr.web.accounts import MAX_FAILURES
+from ivr.web.process import ConsoleProcess
+from test_console import ADMIN, PASSWORD, PLAN, QA, Console, make_console
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs Debian's chromium and chromium-driver "
+                                       "(./setup.sh installs them)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[ConsoleProcess, Console]]:
+    root = tmp_path_factory.mktemp("console")
+    console = make_console(root)
+    with ConsoleProcess(free_port(), console.url, console.recordings, console.dialplans,
+                        log_path=root / "console.log") as process:
+        yield process, console
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+                 "--window-size=1280,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def wait_until(check: Callable[[], object], what: str, timeout_s: float = 10.0) -> object:
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+    return found
+
+
+def shot(driver, name: str) -> None:
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def log_in(driver, base: str, name: str, password: str) -> None:
+    """Submit the login form and wait for the answer page to replace it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base + "login")
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password)
+    button = driver.find_element(By.ID, "login")
+    button.click()
+    WebDriverWait(driver, 10).until(staleness_of(button))
+
+
+def set_text(driver, text: str) -> None:
+    driver.execute_script("document.getElementById('text').value = arguments[0];", text)
+
+
+def test_qa_reviews_a_call_and_the_admin_changes_a_plan(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    process, console = server
+    base = process.url
+    driver = browser
+
+    # logged out, a recording URL is refused and a page sends to the login
+    call_id = console.call_ids[0]
+    assert httpx.get(f"{base}recordings/{call_id}").status_code == 401
+    driver.get(base + "calls")
+    assert driver.current_url.startswith(base + "login?next=")
+    shot(driver, "login")
+
+    log_in(driver, base, ADMIN, PASSWORD)
+    wait_until(lambda: driver.current_url == base + "calls", "the call list")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#calls tbody tr")
+    assert len(rows) == 50 and driver.find_element(By.ID, "older")
+    shot(driver, "calls")
+
+    # filter: transferred calls only
+    Select(driver.find_element(By.ID, "f-outcome")).select_by_value("transferred")
+    driver.find_element(By.ID, "apply").click()
+    wait_until(lambda: "outcome=transferred" in driver.current_url, "the filtered list")
+    outcomes = {e.text for e in driver.find_elements(By.CSS_SELECTOR, "#calls .outcome")}
+    assert outcomes == {"transferred"}
+    shot(driver, "calls-filtered")
+
+    # open a call; its recording loads through the authorised URL and plays
+    driver.find_element(By.CSS_SELECTOR, "#calls a.call-link").click()
+    wait_until(lambda: "/calls/" in driver.current_url, "the call view")
+    src = driver.execute_script("return document.getElementById('player').currentSrc")
+    assert src.startswith(base + "recordings/")
+    wait_until(lambda: driver.execute_script(
+        "var p = document.getElementById('player'); return p.readyState >= 1 && p.duration > 0"),
+        "the recording's metadata")
+    assert driver.execute_script("return document.getElementById('player').duration") \
+        == pytest.approx(40.0, abs=0.1)
+    driver.execute_script("document.getElementById('player').play()")
+    wait_until(lambda: driver.execute_script(
+        "return document.getElementById('player').currentTime") > 0.3, "playback to advance")
+
+    # click a turn: the player jumps to it and highlights it
+    turns = driver.find_elements(By.CSS_SELECTOR, "#turns .turn")
+    target = turns[2]
+    start = float(target.get_attribute("data-start"))
+    target.click()
+    now = driver.execute_script("return document.getElementById('player').currentTime")
+    assert start - 0.05 <= now <= start + 1.0
+    wait_until(lambda: "playing" in target.get_attribute("class"), "the turn's highlight")
+    assert [t for t in turns if "playing" in t.get_attribute("class")] == [target]
+    driver.execute_script("document.getElementById('player').pause()")
+    shot(driver, "call")
+
+    # CSRF: a POST from this logged-in page without the token is refused
+    status = driver.execute_script(
+        "return fetch('/logout', {method: 'POST'}).then(r => r.status)")
+    assert status == 403
+
+    # dialplans: a broken edit is refused with its line; the live file stays
+    driver.get(base + "dialplans")
+    assert PLAN in driver.find_element(By.ID, "plans").text
+    shot(driver, "dialplans")
+    driver.find_element(By.LINK_TEXT, PLAN).click()
+    original = console.plan.read_text()
+    set_text(driver, original.replace("start: welcome", "start: nowhere"))
+    driver.find_element(By.ID, "save").click()
+    problems = wait_until(lambda: driver.find_elements(By.ID, "problems"), "the errors")[0].text
+    line = original.splitlines().index("start: welcome") + 1
+    assert f"{PLAN}:{line}:" in problems and "nowhere" in problems
+    assert console.plan.read_text() == original
+    shot(driver, "dialplan-rejected")
+
+    # fixed: saved and live
+    fixed = original.replace("How can I help", "How may I help")
+    set_text(driver, fixed)
+    driver.find_element(By.ID, "save").click()
+    message = wait_until(lambda: driver.find_elements(By.ID, "message"), "the save")[0].text
+    assert "Saved as version 2" in message
+    assert console.plan.read_text() == fixed
+    assert "How may I help" in driver.find_element(By.ID, "diff").text
+    shot(driver, "dialplan-saved")
+
+    # roll back to the version found on disk
+    driver.find_element(By.ID, "rollback-1").click()
+    wait_until(lambda: "version 3" in driver.find_element(By.ID, "message").text,
+               "the rollback")
+    assert console.plan.read_text() == original
+    history = driver.find_element(By.ID, "history").text
+    assert "rollback to version 1" in history and ADMIN in history
+    shot(driver, "dialplan-history")
+
+    # log out: pages and the recording are closed again
+    recording = f"{base}recordings/{call_id}"
+    driver.find_element(By.ID, "logout").click()
+    wait_until(lambda: driver.current_url.startswith(base + "login"), "the login page")
+    driver.get(recording)
+    assert "log in first" in driver.page_source
+    assert httpx.get(recording).status_code == 401
+
+
+def test_five_bad_passwords_lock_the_account(server, browser):
+    from selenium.webdriver.common.by import By
+
+    process, _ = server
+    browser.delete_all_cookies()
+    for _ in range(MAX_FAILURES):
+        log_in(browser, process.url, QA, "not the password")
+    assert "locked until" in browser.find_element(By.ID, "login-error").text
+    log_in(browser, process.url, QA, PASSWORD)
+    assert "locked until" in browser.find_element(By.ID, "login-error").text
+    assert browser.current_url.startswith(process.url + "login")
+    shot(browser, "login-locked")
