@@ -173,6 +173,10 @@ CATALOGUE: dict[str, EventKind] = {
     "llm.error": _kind("the LLM failed; the approved text was spoken", {"error": str}),
     "llm.over_budget": _kind("no supported LLM sentence within the answer budget; the approved "
                              "text was spoken", {"budget_ms": int}),
+    "kb.document_answer": _kind("an answer from document passages: sentences kept, those dropped "
+                                "as unsupported (none kept: the caller heard prompts.dont_know)",
+                                {"sentences": int, "dropped": list, "documents": list},
+                                raw=("documents",)),
     "tts.first_audio": _kind("first synthesised audio of a reply", {
         "compute_s": NUMBER, "rtf": NUMBER}),
     "bot.say": _kind("a sentence the bot queued for playout", {"text": str, "audio_s": NUMBER}),

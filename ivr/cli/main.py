@@ -17,15 +17,15 @@ Start with:  ivr serve                      (answer SIP calls on 127.0.0.1:5060)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ivr.cli import (bench, calls_cmd, console_cmd, dialplan_cmd, eval_cmd, models, qa_cmd,
-                         replay_cmd, serve, talk)
+    from ivr.cli import (bench, calls_cmd, console_cmd, dialplan_cmd, eval_cmd, kb_cmd, models,
+                         qa_cmd, replay_cmd, serve, talk)
 
     parser = argparse.ArgumentParser(prog="ivr", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (serve, talk, replay_cmd, bench, calls_cmd, qa_cmd, console_cmd, dialplan_cmd,
-                   eval_cmd, models):
+                   eval_cmd, kb_cmd, models):
         module.register(sub)
     return parser
 

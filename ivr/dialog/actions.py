@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from ivr.kb.passages import Passage
 from ivr.kb.retriever import KBEntry
 
 
@@ -33,6 +34,15 @@ class Converse:
 
 
 @dataclass(frozen=True)
+class DocumentAnswer:
+    """Let the LLM answer from retrieved document passages only; if nothing it says is
+    supported by them, say that the bot does not know and offer a person."""
+
+    question: str
+    passages: tuple[Passage, ...]
+
+
+@dataclass(frozen=True)
 class Transfer:
     target: str
     reason: str
@@ -44,7 +54,7 @@ class Hangup:
     reason: str
 
 
-Action = Union[Say, Answer, Converse, Transfer, Hangup]
+Action = Union[Say, Answer, Converse, DocumentAnswer, Transfer, Hangup]
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
-from ivr.dialog.grounding import is_supported
+from ivr.dialog.grounding import is_grounded, is_supported
 from ivr.events import EventLog
 from ivr.llm.client import LLMClient
 from ivr.tts.sentences import SentenceBuffer, split_sentences
@@ -31,26 +32,13 @@ class GroundedWriter:
         if self.llm is not None:
             messages = [{"role": "system", "content": f"{instructions}\nFacts: {facts}"},
                         {"role": "user", "content": question}]
-            sentences = self._sentences(messages)
-            deadline = None if budget_s is None else time.perf_counter() + budget_s
-            try:
-                while True:
-                    wait = None if deadline is None or spoken else deadline - time.perf_counter()
-                    sentence = await asyncio.wait_for(anext(sentences), wait)
-                    supported = is_supported(sentence, facts)
-                    self.events.emit("llm.sentence", text=sentence, supported=supported)
+            async with contextlib.aclosing(self._checked(
+                    messages, lambda s: is_supported(s, facts), budget_s)) as checked:
+                async for sentence, supported in checked:
                     if not supported:
                         break
                     spoken.append(sentence)
                     yield sentence
-            except StopAsyncIteration:
-                pass
-            except (asyncio.TimeoutError, TimeoutError):
-                self.events.emit("llm.over_budget", budget_ms=round(budget_s * 1000))
-            except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to approved text
-                self.events.emit("llm.error", error=f"{type(exc).__name__}: {exc}")
-            finally:
-                await sentences.aclose()
         if spoken and not complete:
             return
         said = " ".join(spoken)
@@ -59,6 +47,54 @@ class GroundedWriter:
             self.events.emit("llm.completed_from_approved", sentences=len(missing))
         for sentence in missing:
             yield sentence
+
+    async def from_passages(self, instructions: str, passages: list[str], question: str,
+                            dropped: list[str], max_sentences: int = 2) -> AsyncIterator[str]:
+        """The model's answer from retrieved `passages`, sentence by sentence, keeping those
+        one passage supports on its own (`is_grounded`: facts from different passages are not
+        combined) and appending the others to `dropped`. The answer is short: generation stops
+        after `max_sentences` kept, or twice that many written. Nothing is added from the
+        passages: with no LLM, or when it fails, nothing is said."""
+        if self.llm is None:
+            return
+        context = "\n\n".join(passages)
+        messages = [{"role": "system", "content": f"{instructions}\n\nPassages:\n{context}"},
+                    {"role": "user", "content": question}]
+        kept = 0
+        async with contextlib.aclosing(self._checked(
+                messages, lambda s: any(is_grounded(s, p) for p in passages))) as checked:
+            async for sentence, supported in checked:
+                if supported:
+                    kept += 1
+                    yield sentence
+                else:
+                    dropped.append(sentence)
+                if kept >= max_sentences or kept + len(dropped) >= 2 * max_sentences:
+                    break
+
+    async def _checked(self, messages: list[dict[str, str]], check: Callable[[str], bool],
+                       budget_s: float | None = None) -> AsyncIterator[tuple[str, bool]]:
+        """The model's sentences with `check`'s verdict; `budget_s`: the first supported one
+        must come this soon. A timeout or LLM failure ends the stream (as an event)."""
+        sentences = self._sentences(messages)
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        heard = False
+        try:
+            while True:
+                wait = None if deadline is None or heard else deadline - time.perf_counter()
+                sentence = await asyncio.wait_for(anext(sentences), wait)
+                supported = check(sentence)
+                heard = heard or supported
+                self.events.emit("llm.sentence", text=sentence, supported=supported)
+                yield sentence, supported
+        except StopAsyncIteration:
+            pass
+        except (asyncio.TimeoutError, TimeoutError):
+            self.events.emit("llm.over_budget", budget_ms=round((budget_s or 0) * 1000))
+        except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to approved text
+            self.events.emit("llm.error", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            await sentences.aclose()
 
     async def _sentences(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         assert self.llm is not None

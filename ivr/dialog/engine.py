@@ -11,7 +11,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Literal
 
-from ivr.dialog.actions import Action, Answer, Converse, Hangup, Say, Step, Transfer
+from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup, Say, Step,
+                                Transfer)
 from ivr.dialog.answers import GroundedWriter
 from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
@@ -23,6 +24,7 @@ from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, 
                                 Dialplan, Escalation, HangupNode, LanguageText, MenuChoice,
                                 MenuNode, SayNode, SurveyNode, TransferNode)
 from ivr.events import EventLog
+from ivr.kb.passages import PassageRetriever
 from ivr.kb.retriever import Retriever
 from ivr.llm.client import LLMClient
 from ivr.safety.anger import AngerAssessment
@@ -55,10 +57,13 @@ class DialogEngine:
     def __init__(self, plan: Dialplan, retriever: Retriever, llm: LLMClient | None,
                  events: EventLog, caller_number: str = "",
                  now: datetime.datetime | None = None, net: SemanticNet | None = None,
-                 menus: MenuMeaning | None = None) -> None:
-        """`menus` lets menus understand callers by meaning (lexical matching only without)."""
+                 menus: MenuMeaning | None = None,
+                 documents: PassageRetriever | None = None) -> None:
+        """`menus` lets menus understand callers by meaning (lexical matching only without);
+        `documents` lets answer nodes answer from the plan's documents."""
         self.plan = plan
         self.retriever = retriever
+        self.documents = documents
         self.menus = menus if plan.menus.meaning else None
         self.writer = GroundedWriter(llm, events)
         self.events = events
@@ -172,7 +177,10 @@ class DialogEngine:
         return "backchannel"
 
     # ---- LLM-backed speech ---------------------------------------------------------------------
-    def speak(self, action: Answer | Converse) -> AsyncIterator[str]:
+    def speak(self, action: Answer | Converse | DocumentAnswer) -> AsyncIterator[str]:
+        """The sentences to say for an LLM-backed action, as they come."""
+        if isinstance(action, DocumentAnswer):
+            return self._from_documents(action)
         if isinstance(action, Answer):
             policy = self.plan.answers
             if policy.style == "verbatim" or action.score >= policy.verbatim_above:
@@ -181,6 +189,26 @@ class DialogEngine:
                                       budget_s=policy.llm_budget_ms / 1000)
         return self.writer.answer(action.instructions, action.facts, action.question,
                                   complete=False)
+
+    async def _from_documents(self, action: DocumentAnswer) -> AsyncIterator[str]:
+        """The LLM's supported sentences, or the don't-know prompt (offering a person) when
+        none is left; what was dropped goes into a `kb.document_answer` event."""
+        assert self.plan.documents is not None
+        persona = f"You are the phone assistant of the {self.plan.name} hotline."
+        passages = [f"[{' > '.join((p.chunk.title, *p.chunk.headings))}]\n{p.chunk.text}"
+                    for p in action.passages]
+        dropped: list[str] = []
+        said = 0
+        async for sentence in self.writer.from_passages(
+                f"{persona} {self.plan.documents.instructions}", passages, action.question,
+                dropped):
+            said += 1
+            yield sentence
+        self.events.emit("kb.document_answer", sentences=said, dropped=dropped,
+                         documents=sorted({p.chunk.source for p in action.passages}))
+        if not said:
+            self.state.offered_human = True
+            yield self._t(self.plan.prompts.dont_know)
 
     def check_partial(self, text: str) -> Step | None:
         """An emergency or self-harm heard in an unfinished utterance: act before the caller
@@ -313,6 +341,8 @@ class DialogEngine:
     def _answer_text(self, node: AnswerNode, text: str) -> Step:
         match = self.retriever.search(text, frozenset(node.topics) or None)
         evidence = {"score": round(match.score, 3), "runner_up": round(match.runner_up, 3)}
+        if match.entry is None and self.documents is not None and not node.topics:
+            return self._document_text(node, text, evidence)
         if match.entry is None:
             return self._miss(node.on_miss, evidence)
         self.state.unresolved = 0
@@ -320,6 +350,19 @@ class DialogEngine:
         after = self._enter(node.next) if node.next else []
         return Step([answer, *after], "kb_match", self.state.node,
                     {**evidence, "entry": match.entry.id})
+
+    def _document_text(self, node: AnswerNode, text: str, evidence: dict) -> Step:
+        """No FAQ entry matched: answer from the best passages if they score high enough, else
+        say so and offer a person. The caller stays at this node for the next question."""
+        assert self.documents is not None
+        found = self.documents.search(text)
+        evidence = {**evidence, "passage_score": round(found.score, 3),
+                    "passages": [p.evidence() for p in found.passages]}
+        if not found.answerable:
+            return self._miss(node.on_miss, evidence, dont_know=True)
+        self.state.unresolved = 0
+        return Step([DocumentAnswer(text, found.passages)], "document_answer", self.state.node,
+                    evidence)
 
     def _converse_text(self, node: ConverseNode, text: str) -> Step:
         match = self.retriever.search(text, frozenset(node.topics))
@@ -333,13 +376,20 @@ class DialogEngine:
         return Step([reply, *after], "converse", self.state.node,
                     {**evidence, "entry": match.entry.id})
 
-    def _miss(self, on_miss: str | None, evidence: dict) -> Step:
+    def _miss(self, on_miss: str | None, evidence: dict, dont_know: bool = False) -> Step:
+        """Nothing answers the caller: after too many such turns a person (or `on_miss`), else
+        "I can't help with that" (`dont_know`: "I don't know", where documents were searched,
+        offering a person as to an upset caller)."""
         self.state.unresolved += 1
         if self.state.unresolved >= self.escalation().max_unresolved_turns:
             evidence = {**evidence, "unresolved_turns": self.state.unresolved}
             if on_miss:
                 return Step(self._enter(on_miss), "cannot_help", on_miss, evidence)
             return self._to_human("cannot_help", evidence)
+        if dont_know:
+            self.state.offered_human = True
+            return Step([Say(self._t(self.plan.prompts.dont_know))], "dont_know",
+                        self.state.node, evidence)
         if self.state.upset:
             self.state.offered_human = True
             return Step([Say(self._t(self.plan.prompts.offer_human))], "offer_human",

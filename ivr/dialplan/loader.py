@@ -15,17 +15,20 @@ from ivr.dialplan.checks import check, warnings
 from ivr.dialplan.model import Dialplan, KnowledgeEntry
 from ivr.dialplan.yaml_positions import parse, position
 from ivr.errors import DialplanError
+from ivr.kb.documents import SUFFIXES, document_files
 
 
 @dataclass(frozen=True)
 class LoadedPlan:
     """A validated plan with where it came from and the hash call records keep (the plan file
-    and its knowledge file together)."""
+    and its knowledge file and documents together)."""
 
     plan: Dialplan
     path: Path
     sha256: str
     warnings: tuple[str, ...] = ()
+    documents: tuple[Path, ...] = ()
+    """The files under the plan's document folders."""
 
 
 def load_dialplan(path: Path) -> LoadedPlan:
@@ -41,13 +44,17 @@ def load_dialplan(path: Path) -> LoadedPlan:
         entries, kb_raw = _load_knowledge(path.parent / plan.knowledge_file, path, root)
         digest.update(kb_raw)
         plan = plan.model_copy(update={"knowledge": [*plan.knowledge, *entries]})
+    documents = _document_files(plan, path, root)
+    for document in documents:
+        digest.update(document.relative_to(path.parent).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(document.read_bytes()).digest())
     problems = check(plan)
     if problems:
         raise DialplanError("\n".join(
             f"{_where(path, root, loc)}: {_field(loc)}: {message}" for loc, message in problems))
     notes = tuple(f"{_where(path, root, loc)}: warning: {_field(loc)}: {message}"
                   for loc, message in warnings(plan))
-    return LoadedPlan(plan, path, digest.hexdigest(), notes)
+    return LoadedPlan(plan, path, digest.hexdigest(), notes, documents)
 
 
 def _read_yaml(path: Path, expect: str, kind: type) -> tuple[bytes, Any, yaml.Node | None]:
@@ -84,6 +91,30 @@ def _load_knowledge(kb_path: Path, plan_path: Path, plan_root: yaml.Node | None
     except ValidationError as exc:
         raise DialplanError("\n".join(_describe(kb_path, root, err, "knowledge.")
                                       for err in exc.errors())) from exc
+
+
+def _document_files(plan: Dialplan, plan_path: Path, root: yaml.Node | None
+                    ) -> tuple[Path, ...]:
+    """Every document under the plan's folders; a folder that is missing, or holds no
+    readable document, is an error at its line."""
+    if plan.documents is None:
+        return ()
+    found: list[Path] = []
+    problems = []
+    for i, name in enumerate(plan.documents.folders):
+        folder = plan_path.parent / name
+        files = document_files(folder) if folder.is_dir() else []
+        if not folder.is_dir():
+            problems.append((i, f"folder {folder} not found"))
+        elif not files:
+            problems.append((i, f"no documents in {folder} (expected "
+                                f"{', '.join(sorted(SUFFIXES))} files)"))
+        found += files
+    if problems:
+        raise DialplanError("\n".join(
+            f"{_where(plan_path, root, ('documents', 'folders', i))}: documents.folders.{i}: "
+            f"{message}" for i, message in problems))
+    return tuple(dict.fromkeys(found))
 
 
 def _where(path: Path, root: yaml.Node | None, loc: tuple) -> str:

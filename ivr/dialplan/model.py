@@ -53,6 +53,12 @@ class Prompts(Strict):
         "en": "I'm sorry, I can't sort this out myself. Would you like me to put you through to a "
               "colleague?",
         "zh": "非常抱歉，这个问题我没办法解决。需要为您转接人工客服吗？"}
+    dont_know: LanguageText = {
+        "en": "I'm sorry, I don't know the answer to that. Would you like me to put you through "
+              "to a colleague?",
+        "zh": "抱歉，这个问题我不知道答案。需要为您转接人工客服吗？"}
+    """Said when neither the FAQ nor the plan's documents answer a question (a person is
+    offered: "yes" transfers)."""
     offer_declined: LanguageText = {"en": "Alright. What else can I help you with?",
                                     "zh": "好的。还有什么可以帮您？"}
     transfer_failed: LanguageText = {
@@ -263,6 +269,30 @@ class KnowledgeEntry(Strict):
     answer: LanguageText
 
 
+class Documents(Strict):
+    """Folders of Markdown, text, HTML and PDF files (relative to the plan) that answer nodes
+    answer from when no FAQ entry matches. `ivr kb build` indexes them into `.kb/` beside the
+    plan (calls build it when missing). The LLM answers from the best passages only; each
+    sentence it says is checked against them (numbers and names must occur there) and dropped
+    if unsupported. When the best passage scores under `min_score`, or nothing supported is
+    left, the caller hears `prompts.dont_know`."""
+
+    folders: list[str] = Field(min_length=1)
+    # e5 query-passage cosine of the best passage, calibrated on the shipped hardware documents
+    # (in-scope English questions scored 0.83-0.92, unrelated ones 0.70-0.83; Chinese questions
+    # on English text 0.79-0.82 in scope, 0.77 out of it).
+    min_score: float = Field(0.83, gt=0, le=1)
+    cross_language_min_score: float = Field(0.78, gt=0, le=1)
+    passages: int = Field(3, ge=1, le=8)
+    """How many passages (at most) the LLM sees."""
+    prompt_tokens: int = Field(500, ge=64, le=3000)
+    """Passage text given to the LLM, at most (about; the best passage always goes in)."""
+    chunk_tokens: int = Field(512, ge=32, le=512)
+    """Largest passage, in estimated tokens (e5 reads up to 512)."""
+    instructions: str = ("Answer the caller's question in one or two short sentences, using only "
+                         "the passages below. Copy numbers and names exactly as written.")
+
+
 # ---- nodes --------------------------------------------------------------------------------------
 class NodeBase(Strict):
     escalation: EscalationOverride | None = None
@@ -324,7 +354,9 @@ class CollectNode(NodeBase):
 
 
 class AnswerNode(NodeBase):
-    """Answer questions from the knowledge base (optionally only some entries)."""
+    """Answer questions from the knowledge base (optionally only some entries); a node without
+    `topics` also answers from the plan's documents when no entry matches, and then stays here
+    for the next question."""
 
     type: Literal["answer"]
     prompt: LanguageText | None = None
@@ -414,13 +446,14 @@ class Dialplan(Strict):
     redaction: Redaction = Redaction()
     knowledge: list[KnowledgeEntry] = []
     knowledge_file: str | None = None
+    documents: Documents | None = None
     start: str
     nodes: dict[str, Node] = Field(min_length=1)
 
     @property
     def uses_llm(self) -> bool:
-        """LLM-phrased answers or converse nodes need an LLM server."""
-        return self.answers.style == "llm" or any(n.type == "converse"
+        """LLM-phrased answers, answers from documents or converse nodes need an LLM server."""
+        return self.answers.style == "llm" or self.documents is not None or any(n.type == "converse"
                                                   for n in self.nodes.values())
 
     def text(self, texts: LanguageText, language: str) -> str:

@@ -18,8 +18,9 @@ log = logging.getLogger("ivr.dialplan")
 
 
 class PlanStore:
-    """Holds the last good plan of one file and reloads it when the file (or its knowledge file)
-    changes. `poll()` is cheap (two stat calls); `watch()` polls on a daemon thread."""
+    """Holds the last good plan of one file and reloads it when the file (or its knowledge file,
+    or a document) changes. `poll()` is cheap (a few stat calls); `watch()` polls on a daemon
+    thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -75,9 +76,13 @@ class PlanStore:
         return stop
 
     def _stat(self) -> tuple:
+        loaded = self.current()
         files = [self.path]
-        kb = self.current().plan.knowledge_file
+        kb = loaded.plan.knowledge_file
         if kb:
             files.append(self.path.parent / kb)
+        if loaded.plan.documents is not None:  # a folder's own stamp changes as files come and go
+            files += [self.path.parent / f for f in loaded.plan.documents.folders]
+            files += loaded.documents
         return tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
                      for f in files)

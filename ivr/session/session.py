@@ -17,13 +17,14 @@ from typing import Any, AsyncIterator, Callable
 from ivr.asr.base import Transcript
 from ivr.audio.endpointer import Endpointer, EndpointerConfig
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer, rms_dbfs
-from ivr.dialog.actions import Answer, Converse, Hangup, Say, Step, Transfer
+from ivr.dialog.actions import Answer, Converse, DocumentAnswer, Hangup, Say, Step, Transfer
 from ivr.dialog.engine import DialogEngine
 from ivr.dialog.summary import SummaryTurn
 from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.model import Dialplan
 from ivr.events import EventLog
 from ivr.dialog.menus import MenuMeaning
+from ivr.kb.passages import PassageRetriever, plan_documents
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.session.engines import Engines
 from ivr.text.redact import Redactor
@@ -78,7 +79,8 @@ class CallSession:
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
         now = now or datetime.datetime.now(datetime.timezone.utc)
         self.dialog = DialogEngine(self.plan, knowledge_index(engines, loaded), engines.llm, events,
-                                   caller_number, now, menus=menu_index(engines, loaded))
+                                   caller_number, now, menus=menu_index(engines, loaded),
+                                   documents=document_index(engines, loaded))
         self.playout = FrameBuffer()
         self.ended = False
         self._work: asyncio.Task[None] | None = None
@@ -329,7 +331,7 @@ class CallSession:
             if isinstance(action, Say):
                 spoken += [s async for s in self._speak_stream(_single(action.text),
                                                                 fixed=True)]
-            elif isinstance(action, (Answer, Converse)):
+            elif isinstance(action, (Answer, Converse, DocumentAnswer)):
                 spoken += [s async for s in self._speak_stream(self.dialog.speak(action))]
             else:
                 self._after_playout = action
@@ -442,14 +444,21 @@ def plan_redactor(plan: Dialplan) -> Redactor | None:
 
 
 def knowledge_index(engines: Engines, loaded: LoadedPlan) -> Retriever:
-    """Question vectors (and the menu words', see `menu_index`) are computed once per plan
-    version and shared by every call on it."""
+    """Question vectors (and the menu words', see `menu_index`, and the document index, see
+    `document_index`) are computed once per plan version and shared by every call on it."""
     if loaded.sha256 not in engines.retrievers:
         entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in loaded.plan.knowledge]
         engines.retrievers[loaded.sha256 + ":menus"] = MenuMeaning(loaded.plan, engines.embedder)
+        engines.retrievers[loaded.sha256 + ":documents"] = plan_documents(loaded, engines.embedder)
         engines.retrievers[loaded.sha256] = Retriever(entries, engines.embedder,
                                                       loaded.plan.answers.min_score)
     return engines.retrievers[loaded.sha256]
+
+
+def document_index(engines: Engines, loaded: LoadedPlan) -> PassageRetriever | None:
+    """The plan's document passages (None without documents), built with its knowledge index."""
+    knowledge_index(engines, loaded)
+    return engines.retrievers[loaded.sha256 + ":documents"]
 
 
 def menu_index(engines: Engines, loaded: LoadedPlan) -> MenuMeaning:

@@ -1,0 +1,106 @@
+"""Hybrid passage retrieval over a plan's documents: BM25 and e5 rankings fused.
+
+Reciprocal rank fusion (1 / (60 + rank) summed over both rankings) orders the passages, so a
+rare word or error code (BM25) and a paraphrase or a question in another language (e5) both
+find their passage. Whether the documents answer at all is decided on the e5 similarity of the
+best passage, which, unlike fused ranks, is comparable across questions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ivr.kb.bm25 import BM25
+from ivr.kb.documents import Chunk, approx_tokens
+from ivr.kb.embedder import Embedder
+from ivr.dialplan.loader import LoadedPlan
+from ivr.kb.index import DocumentIndex, build_index
+from ivr.text.normalize import has_cjk
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved passage with its scores."""
+
+    chunk: Chunk
+    similarity: float
+    bm25: float
+    fused: float
+
+    def evidence(self) -> dict:
+        """For the dialog decision event: where the passage is and how it scored."""
+        return {"document": self.chunk.source, "heading": " > ".join(self.chunk.headings),
+                "similarity": round(self.similarity, 3), "bm25": round(self.bm25, 2),
+                "fused": round(self.fused, 4)}
+
+
+@dataclass(frozen=True)
+class PassageMatch:
+    """The passages for a question (best first) and whether they are good enough to answer."""
+
+    passages: tuple[Passage, ...]
+    score: float
+    answerable: bool
+
+
+class PassageRetriever:
+    """Searches a `DocumentIndex`; `min_score` is the calibrated e5 similarity the best
+    passage needs (`cross_language_min_score` when one of question and passage is Chinese and
+    the other is not: e5 scores across languages run lower), `top` how many passages an answer
+    may use, within `prompt_tokens`."""
+
+    def __init__(self, index: DocumentIndex, embedder: Embedder, min_score: float,
+                 cross_language_min_score: float, top: int = 3, prompt_tokens: int = 500) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.min_score = min_score
+        self.cross_language_min_score = cross_language_min_score
+        self.top = top
+        self.prompt_tokens = prompt_tokens
+        self._bm25 = BM25([c.indexed_text for c in index.chunks])
+
+    def search(self, text: str) -> PassageMatch:
+        """The best passages for `text` (English or Chinese, documents in either)."""
+        if not self.index.chunks or not text.strip():
+            return PassageMatch((), 0.0, False)
+        similarity = self.index.vectors @ self.embedder.queries([text])[0]
+        lexical = self._bm25.scores(text)
+        fused = _rrf(similarity) + _rrf(lexical)
+        chosen: list[Passage] = []
+        tokens = 0
+        for i in np.argsort(-fused, kind="stable")[:self.top]:
+            chunk = self.index.chunks[i]
+            tokens += approx_tokens(chunk.text)
+            if chosen and tokens > self.prompt_tokens:
+                break
+            chosen.append(Passage(chunk, float(similarity[i]), float(lexical[i]), float(fused[i])))
+        best = max(chosen, key=lambda p: p.similarity)
+        needed = self.cross_language_min_score if has_cjk(text) != has_cjk(best.chunk.text) \
+            else self.min_score
+        return PassageMatch(tuple(chosen), best.similarity, best.similarity >= needed)
+
+
+def _rrf(scores: np.ndarray) -> np.ndarray:
+    """Reciprocal-rank contribution of one ranking; passages scoring 0 (no query word for BM25)
+    are not ranked at all."""
+    out = np.zeros(len(scores))
+    order = np.argsort(-scores, kind="stable")
+    ranked = order[scores[order] > 0]
+    out[ranked] = 1.0 / (RRF_K + 1 + np.arange(len(ranked)))
+    return out
+
+
+def plan_documents(loaded: LoadedPlan, embedder: Embedder) -> PassageRetriever | None:
+    """The retriever over a plan's documents, its persisted index loaded (or built, with a log
+    line, where missing or out of date); None for a plan without documents."""
+    settings = loaded.plan.documents
+    if settings is None:
+        return None
+    index, _ = build_index(loaded, embedder)
+    return PassageRetriever(index, embedder, settings.min_score,
+                            settings.cross_language_min_score, settings.passages,
+                            settings.prompt_tokens)
