@@ -23,12 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "escalation", help="precision/recall of the hand-off guards, per dialplan",
         description="Precision and recall of the hand-off guards (emergency, self-harm, "
                     "\"a person please\", anger, frustration) on labelled sets such as "
-                    "tests/data/escalation_dev.yaml (tuned on) and escalation_holdout.yaml "
-                    "(never tuned on). Each utterance is played as a caller turn into a fresh "
-                    "dialog of each dialplan, so the figures are those of the code and rules "
-                    "that run on calls. --audio speaks each utterance (English with piper, "
-                    "Mandarin with Kokoro; normal and +12 dB), passes it through a G.711 line and the plan's whisper "
-                    "model, and gives the dialog what was heard with the audio.")
+                    "tests/data/escalation_dev.yaml and escalation_dev2.yaml (tuned on) and "
+                    "escalation_holdout2.yaml (never tuned on). Each utterance is played as a "
+                    "caller turn into a fresh dialog of each dialplan, so the figures are those "
+                    "of the code and rules that run on calls. --audio speaks each utterance "
+                    "(English with piper, Mandarin with Kokoro; normal and +12 dB), passes it "
+                    "through a G.711 line and the plan's whisper model, and gives the dialog "
+                    "what was heard with the audio.")
     esc.add_argument("sets", type=Path, nargs="+", metavar="SET.yaml", help="labelled utterances")
     esc.add_argument("--dialplan", type=Path, action="append", default=None, metavar="PLAN.yaml",
                      help="plan whose rules to measure (repeatable; default: every plan in "

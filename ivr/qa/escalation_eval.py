@@ -3,7 +3,9 @@ runs on calls: each utterance is one caller turn of a fresh `DialogEngine` on th
 (its effective rules: the built-in lexicon and learned net plus the plan's own phrases), after
 the turn's `context` (earlier turns of the same call). The label is read from what the dialog
 did: transferred as an emergency or self-harm, as a request for a person, for anger (transfer or
-an offer of a person), or treated the caller as upset (frustrated); else neutral.
+an offer of a person), or treated the caller as upset (frustrated); else neutral. A hand-off on
+one of the context turns ends the call there: it is the outcome when it is of the labelled kind
+(caught early) or the label is calm (a false alarm); one of another kind is left aside.
 
 Text mode gives the dialog the written text. Audio mode speaks each utterance (English with
 piper, Mandarin with Kokoro's zf_xiaoyi: a caller's voice, not the bot's) at normal gain and at
@@ -68,6 +70,7 @@ def load_set(path: str | Path) -> tuple[DevItem, ...]:
     return tuple(items)
 
 
+_CALM = ("frustrated", "neutral")
 _REASONS = {"emergency": "emergency", "self_harm": "self_harm",
             "caller_asked_for_human": "human", "angry_caller": "angry", "angry_offer": "angry"}
 
@@ -90,16 +93,25 @@ class TurnRunner:
         self.net = SemanticNet(self.embedder)
 
     def classify(self, text: str, lang: str, context: Sequence[str] = (),
-                 audio: bytes | None = None) -> tuple[str, dict]:
-        """(label, evidence) for `text` as a caller turn after `context`."""
+                 audio: bytes | None = None, expected: str | None = None) -> tuple[str, dict]:
+        """(label, evidence) for `text` as a caller turn after `context`. `expected`, the
+        set's label, only says how a hand-off on a context turn counts (see the module doc)."""
+        from ivr.dialog.actions import Transfer
         from ivr.dialog.engine import DialogEngine
         from ivr.events import EventLog, ManualClock
 
         engine = DialogEngine(self.plan, self.retriever, None, EventLog(ManualClock()),
                               net=self.net)
         engine.start()
-        for earlier in context:
-            engine.on_text(earlier, lang)
+        for n, earlier in enumerate(context, 1):
+            step = engine.on_text(earlier, lang)
+            early = _REASONS.get(step.reason)
+            if early and any(isinstance(a, Transfer) for a in step.actions) \
+                    and (early == expected or expected in _CALM):
+                # the call was handed over on an earlier turn: this caller got that hand-off
+                # (caught early for the same label; a false alarm for a calm caller). A hand-off
+                # of another kind is left aside and the labelled turn judged on its own.
+                return early, {"reason": step.reason, "context_turn": n, **step.evidence}
         step = engine.on_text(text, lang, audio)
         label = _REASONS.get(step.reason)
         if label is None:
@@ -249,7 +261,8 @@ def evaluate(set_path: str | Path, plan_path: str | Path, audio: bool = False, *
     if not audio:
         results = []
         for item in _progress(items, progress, "escalation text"):
-            label, detail = runner.classify(item.text, item.lang, item.context)
+            label, detail = runner.classify(item.text, item.lang, item.context,
+                                            expected=item.label)
             results.append(ItemResult(item, label, detail=detail))
         return score_results(results, "text", where)
     results = _audio_results(runner, items, gains, progress, dict(voices or {}), asr, tts_noise)
@@ -297,6 +310,7 @@ def _audio_results(runner: TurnRunner, items: Sequence[DevItem], gains: Sequence
             voices[item.lang] = caller_voice(item.lang, tts_noise)
         pcm = synth_caller(voices[item.lang], [(0.3, item.text)], gain=gain)
         heard = asr.transcribe(pcm, 8000, (item.lang,)).text
-        label, detail = runner.classify(heard, item.lang, item.context, audio=pcm)
+        label, detail = runner.classify(heard, item.lang, item.context, audio=pcm,
+                                        expected=item.label)
         results.append(ItemResult(item, label, f"gain={gain:g}", heard, detail))
     return results

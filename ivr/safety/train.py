@@ -1,18 +1,20 @@
 """Train the guard's learned net and calibrate its thresholds:
 
-    python -m ivr.safety.train [--dev tests/data/escalation_dev.yaml] [--out ivr/safety/model/guard_head.npz]
+    python -m ivr.safety.train [--dev SET.yaml ...] [--out ivr/safety/model/guard_head.npz]
 
 1. Reads the labelled caller turns of `training/*.tsv` (`label<TAB>text`, English and Chinese),
    drops any that also occur in the development or held-out sets (after normalisation), and
-   embeds them with the shipped multilingual e5 model.
+   embeds them with the shipped multilingual e5 model (embeddings cached in
+   ~/.cache/ivr/guard_embeddings.npz, so a run after a small data change takes seconds).
 2. Fits a softmax head (multinomial logistic regression, class-balanced, L2) with numpy.
-3. Calibrates the thresholds on the development set only (never on the held-out set), for the
+3. Calibrates the thresholds on the development sets only (escalation_dev.yaml and
+   escalation_dev2.yaml; never on the held-out escalation_holdout2.yaml), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
    * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
      dev turn the lexicon misses, raised only if it flags more than 5 % of the calm dev turns
      (lexicon and net together);
-   * human: the best F0.5 (a false hand-off takes a calm caller out of their menu); angry and
-     frustrated: the best F1 on the dev set.
+   * human: the best F2 (a missed request for a person is worse than a false one); angry and
+     frustrated: the best F1 on the dev sets.
 4. Writes the head with its thresholds and the sha256 of the training data.
 """
 
@@ -22,6 +24,7 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -29,9 +32,11 @@ from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
 
 TRAINING_DIR = Path(__file__).parent / "training"
 REPO = Path(__file__).resolve().parents[2]
-DEV_SET = REPO / "tests" / "data" / "escalation_dev.yaml"
-HOLDOUT_SET = REPO / "tests" / "data" / "escalation_holdout.yaml"
+DEV_SETS = (REPO / "tests" / "data" / "escalation_dev.yaml",
+            REPO / "tests" / "data" / "escalation_dev2.yaml")
+HOLDOUT_SETS = (REPO / "tests" / "data" / "escalation_holdout2.yaml",)
 MAX_CALM_FALSE_URGENT = 0.05
+EMBEDDING_CACHE = Path.home() / ".cache" / "ivr" / "guard_embeddings.npz"
 
 
 def training_sha256(directory: Path = TRAINING_DIR) -> str:
@@ -63,6 +68,27 @@ def read_training(directory: Path = TRAINING_DIR,
             texts.append(text.strip())
             labels.append(label)
     return texts, labels, dropped
+
+
+def embed_cached(embedder, texts: list[str], cache: Path) -> np.ndarray:
+    """Query embeddings of `texts`, computing only those not in the `cache` file (keyed by the
+    text's sha256 and the model's output size) and adding them to it."""
+    from tqdm import tqdm
+
+    keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+    known: dict[str, np.ndarray] = {}
+    if cache.exists():
+        with np.load(cache) as data:
+            known = dict(zip((str(k) for k in data["keys"]), data["vectors"]))
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in known}.items())
+    for i in tqdm(range(0, len(todo), 64), desc="embedding", unit="batch"):
+        batch = todo[i:i + 64]
+        known.update(zip((k for k, _ in batch), embedder.queries([t for _, t in batch])))
+    if todo:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        names = sorted(known)
+        np.savez(cache, keys=np.array(names), vectors=np.stack([known[k] for k in names]))
+    return np.stack([known[k] for k in keys])
 
 
 def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-5,
@@ -108,16 +134,18 @@ def _best_fbeta(scores: np.ndarray, positive: np.ndarray, lexicon_hit: np.ndarra
     return float(tied[len(tied) // 2])
 
 
-def calibrate(head: Head, dev_path: Path, embedder) -> dict[str, float]:
-    """Thresholds for the net beside the built-in lexicon, from the development set."""
+def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]], np.ndarray]
+              ) -> dict[str, float]:
+    """Thresholds for the net beside the built-in lexicon, from the development sets (`embed`:
+    texts -> query embeddings)."""
     from ivr.dialplan.model import Escalation
     from ivr.qa.escalation_eval import load_set
     from ivr.safety.lexicon import compile_rules
 
-    items = load_set(dev_path)
+    items = [item for path in dev_paths for item in load_set(path)]
     rules = compile_rules(Escalation())
     texts = [i.text for i in items]
-    probs = head.probabilities(embedder.queries(texts))
+    probs = head.probabilities(embed(texts))
     col = {c: probs[:, k] for k, c in enumerate(head.classes)}
     labels = np.array([i.label for i in items])
 
@@ -139,9 +167,10 @@ def calibrate(head: Head, dev_path: Path, embedder) -> dict[str, float]:
     # which the dev set has few of, then went to emergency help.)
     thresholds = {"urgent": round(max(t_recall, t_precision), 4)}
     rest = ~urgent_label
-    # a false "person please" sends a calm caller away from the menu they were using: F0.5
+    # a missed "person please" keeps a caller who asked for one talking to a machine, a false
+    # one costs an agent a minute: F2
     thresholds["human"] = _best_fbeta(col["human"][rest], labels[rest] == "human",
-                                      hits("human")[rest], beta=0.5)
+                                      hits("human")[rest], beta=2.0)
     rest &= labels != "human"
     hostile_lex = hits("anger")
     thresholds["angry"] = _best_fbeta(col["angry"][rest], labels[rest] == "angry",
@@ -157,34 +186,36 @@ def calibrate(head: Head, dev_path: Path, embedder) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ivr.safety.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", type=Path, default=DEV_SET, help="development set (calibration)")
-    parser.add_argument("--holdout", type=Path, default=HOLDOUT_SET,
-                        help="held-out set (only excluded from training, never read otherwise)")
+    parser.add_argument("--dev", type=Path, action="append", default=None,
+                        help="development set for calibration (repeatable; default: both "
+                             "shipped ones)")
+    parser.add_argument("--holdout", type=Path, action="append", default=None,
+                        help="held-out set (repeatable; default: both shipped ones): only "
+                             "excluded from training, never read otherwise")
     parser.add_argument("--out", type=Path, default=HEAD_PATH, help="where to write the head")
+    parser.add_argument("--cache", type=Path, default=EMBEDDING_CACHE,
+                        help="embeddings of earlier runs, reused when a text is unchanged")
     args = parser.parse_args(argv)
-
-    from tqdm import tqdm
 
     from ivr.kb.embedder import E5Embedder
     from ivr.qa.escalation_eval import load_set
     from ivr.text.normalize import normalize_text
 
-    evaluation = {normalize_text(i.text) for path in (args.dev, args.holdout) if path.exists()
-                  for i in load_set(path)}
+    dev = args.dev or list(DEV_SETS)
+    evaluation = {normalize_text(i.text) for path in (*dev, *(args.holdout or HOLDOUT_SETS))
+                  if path.exists() for i in load_set(path)}
     texts, labels, dropped = read_training(exclude=evaluation)
     print(f"{len(texts)} training turns ({dropped} dropped: also in an evaluation set)",
           file=sys.stderr)
     embedder = E5Embedder(threads=2)
-    vectors = np.concatenate([embedder.queries(texts[i:i + 64])
-                              for i in tqdm(range(0, len(texts), 64), desc="embedding",
-                                            unit="batch")])
+    vectors = embed_cached(embedder, texts, args.cache)
     y = np.array([NET_CLASSES.index(label) for label in labels])
     weights, bias = fit_softmax(vectors, y, len(NET_CLASSES))
     head = Head(NET_CLASSES, weights.astype(np.float32), bias.astype(np.float32), {},
                 training_sha256())
     train_acc = float((head.probabilities(vectors).argmax(axis=1) == y).mean())
     print(f"training accuracy {train_acc:.3f}", file=sys.stderr)
-    thresholds = calibrate(head, args.dev, embedder)
+    thresholds = calibrate(head, dev, lambda t: embed_cached(embedder, t, args.cache))
     head = Head(head.classes, head.weights, head.bias, thresholds, head.training_sha256)
     head.save(args.out)
     print(f"wrote {args.out}: thresholds {thresholds}")
