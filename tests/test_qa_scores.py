@@ -370,7 +370,8 @@ def test_call_start_carries_its_wall_clock_time_and_replay_uses_it(tmp_path):
     plan = load_dialplan(DEMO_PLAN)
     # stand-in engines: building a session asks no model (its indexes are given)
     engines = Engines(asr=None, voices={}, embedder=object(), retrievers={
-        plan.sha256: SimpleNamespace(embedder=None), plan.sha256 + ":menus": object()})
+        plan.sha256: SimpleNamespace(embedder=None), plan.sha256 + ":menus": object(),
+        plan.sha256 + ":documents": None})
     when = dt.datetime(2026, 12, 24, 21, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     record = tmp_path / "c1.jsonl"
     log = EventLog(ManualClock(), record, strict=True)

@@ -13,8 +13,9 @@
    * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
      dev turn the lexicon misses, raised only if it flags more than 5 % of the calm dev turns
      (lexicon and net together);
-   * human: the best F2 (a missed request for a person is worse than a false one); angry and
-     frustrated: the best F1 on the dev sets.
+   * human: the best F2 (a missed request for a person is worse than a false one) among the
+     thresholds that send at most 2 % of the calm dev turns to a person; angry and frustrated:
+     the best F1 on the dev sets.
 4. Writes the head with its thresholds and the sha256 of the training data.
 """
 
@@ -36,6 +37,7 @@ DEV_SETS = (REPO / "tests" / "data" / "escalation_dev.yaml",
             REPO / "tests" / "data" / "escalation_dev2.yaml")
 HOLDOUT_SETS = (REPO / "tests" / "data" / "escalation_holdout2.yaml",)
 MAX_CALM_FALSE_URGENT = 0.05
+MAX_CALM_FALSE_HUMAN = 0.02
 EMBEDDING_CACHE = Path.home() / ".cache" / "ivr" / "guard_embeddings.npz"
 
 
@@ -118,14 +120,19 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-5,
 
 
 def _best_fbeta(scores: np.ndarray, positive: np.ndarray, lexicon_hit: np.ndarray,
-                beta: float = 1.0) -> float:
-    """The threshold with the best F-beta of (lexicon hit or score >= threshold); where a range
-    of thresholds ties, its middle (the widest margin on both sides)."""
+                beta: float = 1.0, calm: np.ndarray | None = None,
+                max_calm_share: float = 1.0) -> float:
+    """The threshold with the best F-beta of (lexicon hit or score >= threshold) among those that
+    take at most `max_calm_share` of the `calm` turns; where a range of thresholds ties, its
+    middle (the widest margin on both sides)."""
     b2 = beta * beta
     grid = np.round(np.arange(0.2, 0.96, 0.025), 3)
     results = []
     for t in grid:
         predicted = lexicon_hit | (scores >= t)
+        if calm is not None and (predicted & calm).sum() > max_calm_share * calm.sum():
+            results.append(-1.0)
+            continue
         tp = float((predicted & positive).sum())
         denominator = b2 * positive.sum() + predicted.sum()
         results.append((1 + b2) * tp / denominator if denominator else 0.0)
@@ -167,10 +174,12 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     # which the dev set has few of, then went to emergency help.)
     thresholds = {"urgent": round(max(t_recall, t_precision), 4)}
     rest = ~urgent_label
-    # a missed "person please" keeps a caller who asked for one talking to a machine, a false
-    # one costs an agent a minute: F2
+    # a missed "person please" keeps a caller who asked for one talking to a machine (F2), but a
+    # calm caller taken out of their menu is not helped either: at most 2 % of calm dev turns
     thresholds["human"] = _best_fbeta(col["human"][rest], labels[rest] == "human",
-                                      hits("human")[rest], beta=2.0)
+                                      hits("human")[rest], beta=2.0,
+                                      calm=labels[rest] == "neutral",
+                                      max_calm_share=MAX_CALM_FALSE_HUMAN)
     rest &= labels != "human"
     hostile_lex = hits("anger")
     thresholds["angry"] = _best_fbeta(col["angry"][rest], labels[rest] == "angry",

@@ -76,15 +76,26 @@ class AudioBridge(pj.AudioMediaPort):
         self.createPort(name, audio_format())
 
     # ---- pjmedia clock thread ------------------------------------------------------------
+    # A call's bridge is freed by the worker thread while its port may still be in the
+    # conference: the clock thread can then call in once more on a Python half whose attributes
+    # are already gone. That last frame is dropped (AttributeError) instead of a traceback.
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
+        try:
+            rx = self.rx
+        except AttributeError:
+            return
         if frame.type == _AUDIO and frame.size == FRAME_BYTES:
-            self.rx.append(vector_bytes(frame.buf))
+            rx.append(vector_bytes(frame.buf))
         else:
-            self.rx.append(SILENCE)
+            rx.append(SILENCE)
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
         try:
             vector, pcm = self.tx.popleft()
+        except AttributeError:
+            frame.type = _NONE
+            frame.size = 0
+            return
         except IndexError:
             frame.type = _NONE
             frame.size = 0
