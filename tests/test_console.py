@@ -1,7 +1,8 @@
 """The hotline console without a browser (TestClient): login, sessions, CSRF, lock-out,
 access rules, the call list's filters and keyset paging, recordings with Range, dialplan
 editing (validation, atomic save, history, rollback), `ivr console` itself and its place in
-`ivr serve`. Store-backed tests run on SQLite; one on a real PostgreSQL server."""
+`ivr serve`. Store-backed tests run on SQLite; one on a real PostgreSQL server (the
+dashboard's SQL included). The dashboard and replay have their own test_console_*.py files."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from ivr.web.app import ConsoleSettings, create_app
 from ivr.web.auth import SESSION_COOKIE
 from ivr.web.bench import logged_in_client
 from ivr.web.sample import fill
+from ivr.web.stats import dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN, QA, PASSWORD = "ada", "quinn", "correct horse battery"
@@ -130,13 +132,16 @@ def login(client: TestClient, name: str, password: str):
 # ---- access rules ---------------------------------------------------------------------------
 def test_every_page_api_and_recording_needs_a_login(anonymous, console):
     call = console.call_ids[0]
-    for page in ("/", "/calls", f"/calls/{call}", "/dialplans", f"/dialplans/{PLAN}"):
+    for page in ("/", "/calls", f"/calls/{call}", "/dialplans", f"/dialplans/{PLAN}",
+                 "/dashboard", "/replays", "/replays/some-job"):
         response = anonymous.get(page)
         assert response.status_code == 303, page
         assert response.headers["location"].startswith("/login?next=")
     for machine in ("/api/calls", f"/recordings/{call}"):
         assert anonymous.get(machine).status_code == 401, machine
     assert anonymous.post(f"/dialplans/{PLAN}", data={"text": "x"}).status_code == 401
+    assert anonymous.post(f"/calls/{call}/replay").status_code == 401
+    assert anonymous.post("/replays").status_code == 401
     assert anonymous.get("/login").status_code == 200
     assert anonymous.get("/static/console.css").status_code == 200
 
@@ -277,6 +282,30 @@ def test_call_list_filters(qa, console):
     assert qa.get("/api/calls?before=nonsense").status_code == 400
 
 
+def test_the_call_list_filters_by_qa_score(qa, console):
+    store = CallStore.open(console.url)
+    totals = {r["call_id"]: (r["qa_scores"] or {}).get("total") for r in store.calls(limit=999)}
+    store.close()
+    scored = sorted(t for t in totals.values() if t is not None)
+    assert len(set(scored)) > 1, "the sample calls should not all score the same"
+    low, high = scored[len(scored) // 4], scored[3 * len(scored) // 4]
+
+    def ids(query: str) -> set[str]:
+        return {c["call_id"] for c in _all_pages(qa, query)}
+
+    assert ids(f"min_score={low}&max_score={high}") == {
+        c for c, t in totals.items() if t is not None and low <= t <= high}
+    assert ids(f"min_score={high}") == {c for c, t in totals.items()
+                                        if t is not None and t >= high}
+    page = qa.get(f"/calls?max_score={low}").text
+    assert f'id="f-max-score" min="0" max="100" step="any" class="score" value="{low}"' in page
+    shown = [float(v) for v in re.findall(r'class="num qa-total">([\d.]+)<', page)]
+    assert shown and max(shown) <= low
+    bad = qa.get("/calls?min_score=abc")
+    assert bad.status_code == 400 and "min_score" in bad.text
+    assert qa.get("/calls?max_score=101").status_code == 400
+
+
 # ---- the call view and its recording ----------------------------------------------------------
 def test_call_view_aligns_turns_to_the_recording(qa, console):
     call_id = console.call_ids[0]
@@ -390,6 +419,12 @@ def test_login_lockout_and_paging_on_postgresql(tmp_path):
                 assert login(client, ADMIN, PASSWORD).status_code == 200  # followed to /calls
                 assert len(_all_pages(client, "")) == 70
                 assert {c["call_id"] for c in _all_pages(client, "text=real+person")}
+                # the dashboard's SQL (hours and days cut by PostgreSQL) agrees with the store
+                week = dashboard(store.engine, "7d")
+                assert week.calls == sum(n for _, n in week.per_hour) == sum(
+                    r["started_at"] >= week.start for r in store.calls(limit=1000))
+                assert any(day.scored for day in week.qa_trend)
+                assert client.get("/dashboard?window=7d").status_code == 200
         finally:
             store.close()
 

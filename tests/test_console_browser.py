@@ -200,3 +200,38 @@ def test_five_bad_passwords_lock_the_account(server, browser):
     assert "locked until" in browser.find_element(By.ID, "login-error").text
     assert browser.current_url.startswith(process.url + "login")
     shot(browser, "login-locked")
+
+
+def test_the_dashboard_draws_its_charts_and_a_call_replays_from_its_page(server, browser):
+    from selenium.webdriver.common.by import By
+
+    process, console = server
+    base, driver = process.url, browser
+    driver.delete_all_cookies()
+    log_in(driver, base, ADMIN, PASSWORD)
+    driver.find_element(By.ID, "nav-dashboard").click()
+    wait_until(lambda: driver.current_url == base + "dashboard", "the dashboard")
+    for chart in ("chart-per-hour", "chart-transfers", "chart-survey", "chart-qa-trend"):
+        svg = driver.find_element(By.ID, chart)
+        assert svg.size["width"] > 300 and svg.size["height"] > 20, chart
+    bars = driver.find_elements(By.CSS_SELECTOR, "#chart-per-hour rect.bar")
+    assert len(bars) == 24
+    # the bars are painted in the stylesheet's colour, not the SVG default (black)
+    assert driver.execute_script(
+        "return getComputedStyle(arguments[0]).fill", bars[0]) == "rgb(31, 95, 191)"
+    shot(driver, "dashboard")
+    driver.find_element(By.ID, "window-7d").click()
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR,
+                                                "#chart-per-hour rect.bar")) == 168,
+               "the 7-day chart")
+    shot(driver, "dashboard-7d")
+
+    # a synthetic call has no recording to replay: the replay page says so when it is done
+    call_id = console.call_ids[1]
+    driver.get(f"{base}calls/{call_id}")
+    driver.find_element(By.ID, "replay").click()
+    wait_until(lambda: "/replays/" in driver.current_url, "the replay page")
+    wait_until(lambda: "not replayed" in driver.page_source, "the replay to finish", 20.0)
+    assert "recording missing" in driver.find_element(By.CSS_SELECTOR, "p.error").text
+    assert driver.find_element(By.ID, "progress").get_attribute("data-state") == "done"
+    shot(driver, "replay")

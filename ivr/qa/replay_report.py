@@ -121,12 +121,20 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
+def change_kind(diff: TurnDiff, name: str) -> str:
+    """How a report marks field `name` of a turn: "decision" (red), "wording" (yellow) or ""
+    (unchanged)."""
+    if name not in diff.changed:
+        return ""
+    return "decision" if name in DECISION_FIELDS else "wording"
+
+
 def _cell(diff: TurnDiff, name: str) -> str:
     before = diff.before.value(name) if diff.before else ""
     after = diff.after.value(name) if diff.after else ""
-    if name not in diff.changed:
+    kind = change_kind(diff, name)
+    if not kind:
         return f"<td>{_e(after)}</td>"
-    kind = "decision" if name in DECISION_FIELDS else "wording"
     return (f'<td class="{kind} changed"><div class="before">{_e(before) or "&nbsp;"}</div>'
             f"<div>{_e(after) or '&nbsp;'}</div></td>")
 

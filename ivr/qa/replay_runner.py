@@ -45,7 +45,7 @@ class Replayer:
     def __init__(self, settings: ReplaySettings, engines: Engines | None = None) -> None:
         self.settings = settings
         self._plans: dict[Path, LoadedPlan] = {}
-        self._engines: dict[tuple[str, tuple[str, ...]], Engines] = {}
+        self._engines: dict[tuple[str, tuple[str, ...], str | None], Engines] = {}
         self._given = engines
 
     def plan(self, call: RecordedCall) -> LoadedPlan:
@@ -58,7 +58,8 @@ class Replayer:
     def engines(self, loaded: LoadedPlan) -> Engines:
         if self._given is not None:
             return self._given
-        key = (loaded.plan.asr_model, tuple(loaded.plan.languages))
+        # the LLM's URL too: a console starts its LLM server only when a plan first needs it
+        key = (loaded.plan.asr_model, tuple(loaded.plan.languages), self.settings.llm_url)
         if key not in self._engines:
             settings = self.settings
             llm = (LLMClient(LLMSettings(base_url=settings.llm_url, model=settings.llm_model))

@@ -15,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from ivr.store.store import CallStore
-from ivr.web import calls, dialplans, login
+from ivr.web import calls, dashboard, dialplans, login, replays
 from ivr.web.accounts import Accounts
 from ivr.web.auth import MACHINE_PATHS, Forbidden, LoginRequired
 from ivr.web.plans import PlanFiles
+from ivr.web.replay_jobs import CallReplayer, ReplayJobs, StoreReplayer
 from ivr.web.templating import render
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -53,15 +54,26 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
-def create_app(settings: ConsoleSettings, store: CallStore | None = None) -> FastAPI:
+def create_app(settings: ConsoleSettings, store: CallStore | None = None,
+               replayer: CallReplayer | None = None) -> FastAPI:
     """The console app on `store` (opened, and migrated, from `settings.store_url` if not
-    given; the app closes a store it opened when it shuts down)."""
+    given; the app closes a store it opened when it shuts down). Replays started from the
+    pages run on `replayer` (default: the store's calls through the real models, loaded by
+    the first replay)."""
     own_store = store is None
     store = store or CallStore.open(settings.store_url)
+    own_replayer: StoreReplayer | None = None
+    if replayer is None:
+        replayer = own_replayer = StoreReplayer(
+            store, settings.recordings or Path("recordings"), settings.dialplans)
+    replay_jobs = ReplayJobs(replayer)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        replay_jobs.close()
+        if own_replayer is not None:
+            own_replayer.close()
         if own_store:
             store.close()
 
@@ -71,9 +83,10 @@ def create_app(settings: ConsoleSettings, store: CallStore | None = None) -> Fas
     app.state.store = store
     app.state.accounts = Accounts(store.engine)
     app.state.plans = PlanFiles(settings.dialplans, store.engine)
+    app.state.replays = replay_jobs
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (login, calls, dialplans):
+    for module in (login, calls, dashboard, replays, dialplans):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -16,6 +16,7 @@ from ivr.store.store import CallStore
 from ivr.web.accounts import User
 from ivr.web.auth import current_user
 from ivr.web.listing import OPEN, CallFilter, Cursor, Page, facets, list_calls
+from ivr.web.replay_jobs import MAX_BATCH
 from ivr.web.templating import render
 
 router = APIRouter()
@@ -47,7 +48,23 @@ def read_filter(request: Request) -> CallFilter:
         raise BadFilter(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
     return CallFilter(since=dates["since"], until=dates["until"], hotline=q.get("hotline", ""),
                       outcome=outcome, transfer_reason=q.get("transfer_reason", ""),
-                      survey=q.get("survey", ""), text=q.get("text", ""))
+                      survey=q.get("survey", ""), text=q.get("text", ""),
+                      min_score=_score(request, "min_score"),
+                      max_score=_score(request, "max_score"))
+
+
+def _score(request: Request, name: str) -> float | None:
+    """A QA score bound (0..100) from the query string, None when empty (BadFilter)."""
+    text = request.query_params.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadFilter(f"{name}: {text!r} is not a number from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise BadFilter(f"{name}: {text} is not from 0 to 100")
+    return value
 
 
 def cached_facets(request: Request) -> dict[str, list[str]]:
@@ -88,7 +105,8 @@ def call_list(request: Request, user: User = Depends(current_user)) -> Response:
         page = list_calls(store(request).engine, flt)
     return render(request, "calls.html", {
         "filter": flt, "page": page, "facets": cached_facets(request),
-        "outcomes": OUTCOMES, "error": error, "args": flt.query_args()},
+        "outcomes": OUTCOMES, "error": error, "args": flt.query_args(),
+        "batch_cap": MAX_BATCH},
         status_code=400 if error else 200)
 
 

@@ -20,8 +20,10 @@ OPEN = "open"  # the outcome filter's name for calls with no end recorded yet
 _STAMP = "%Y%m%dT%H%M%S.%fZ"
 
 _c = schema.calls.c
+QA_TOTAL = _c.qa_scores["total"].as_float()  # the QA score, 0..100 (NULL: not scored)
 COLUMNS = (_c.call_id, _c.started_at, _c.duration_s, _c.caller_number, _c.dialplan, _c.worker,
-           _c.outcome, _c.end_reason, _c.transfer_reason, _c.survey_answer, _c.language)
+           _c.outcome, _c.end_reason, _c.transfer_reason, _c.survey_answer, _c.language,
+           QA_TOTAL.label("qa_total"))
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class CallFilter:
     transfer_reason: str = ""
     survey: str = ""                   # the survey slot's answer
     text: str = ""                     # in what the caller or the bot said (any turn)
+    min_score: float | None = None     # QA total (0..100) at least this
+    max_score: float | None = None     # QA total at most this (unscored calls never match)
 
     def query_args(self) -> dict[str, str]:
         """The filter as query-string arguments (empty ones left out)."""
@@ -57,6 +61,10 @@ class CallFilter:
             where.append(_c.transfer_reason == self.transfer_reason)
         if self.survey:
             where.append(_c.survey_answer == self.survey)
+        if self.min_score is not None:
+            where.append(QA_TOTAL >= self.min_score)
+        if self.max_score is not None:
+            where.append(QA_TOTAL <= self.max_score)
         if self.text.strip():
             pattern = "%" + _escape_like(self.text.strip()) + "%"
             turns = schema.turns.c
@@ -128,6 +136,14 @@ def list_calls(engine: sa.Engine, flt: CallFilter, before: Cursor | None = None,
         older = Cursor.of(rows[-1]) if more else None
         newer = Cursor.of(rows[0]) if before is not None and rows else None
     return Page(rows, older, newer)
+
+
+def finished_ids(engine: sa.Engine, flt: CallFilter, limit: int) -> list[str]:
+    """The ids of the newest `limit` finished calls (an outcome recorded) that match `flt`."""
+    query = (sa.select(_c.call_id).where(*flt.conditions(), _c.outcome.is_not(None))
+             .order_by(_c.started_at.desc(), _c.call_id.desc()).limit(limit))
+    with engine.connect() as conn:
+        return list(conn.scalars(query))
 
 
 def facets(engine: sa.Engine) -> dict[str, list[str]]:

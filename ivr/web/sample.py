@@ -1,7 +1,7 @@
 """A store full of varied synthetic calls for the console's benchmark and tests: the
 synthetic call of `ivr.store.synthetic` (its events turned into rows by the same code a SIP
 worker uses) on several hotlines, with different endings, transfer reasons, survey answers
-and start times spread over the days before `now`."""
+and start times spread over the days before `now`, scored as the store's writer scores them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from ivr.events import Event
+from ivr.qa.scores import score_at_end
 from ivr.store.rows import CallRows, Write
 from ivr.store.store import CallStore
 from ivr.store.synthetic import call_events, timed
@@ -32,7 +33,7 @@ def call_writes(call_id: str, rng: random.Random, started: dt.datetime,
     reason = rng.choice(TRANSFER_REASONS)
     survey = rng.choice(SURVEY_ANSWERS) if end == "caller_hangup" and rng.random() < 0.6 else None
     rows = CallRows(call_id, rng.choice(("w1", "w2")), f"/recordings/{call_id}.jsonl",
-                    wall_offset=started.timestamp())
+                    wall_offset=started.timestamp(), scorer=score_at_end)
     writes = rows.open(0.0)
     for t, kind, data in _varied(timed(call_events(call_id, rng.randint(1, 3), end)),
                                  hotline, reason, survey, recording):
