@@ -177,8 +177,9 @@ CATALOGUE: dict[str, EventKind] = {
                                 "as unsupported (none kept: the caller heard prompts.dont_know)",
                                 {"sentences": int, "dropped": list, "documents": list},
                                 raw=("documents",)),
-    "tts.first_audio": _kind("first synthesised audio of a reply", {
-        "compute_s": NUMBER, "rtf": NUMBER}),
+    "tts.first_audio": _kind("first synthesised audio of a reply; `source`: memory, disk "
+                             "(the pre-spoken store) or synthesis", {
+        "compute_s": NUMBER, "rtf": NUMBER, "source": str}, optional=("source",)),
     "bot.say": _kind("a sentence the bot queued for playout", {"text": str, "audio_s": NUMBER}),
     "playout.first_frame": _kind("the first frame of a reply was played", {}),
     "transfer.request": _kind("the dialog hands the caller to a person", {
@@ -189,6 +190,17 @@ CATALOGUE: dict[str, EventKind] = {
     "summary.webhook": _kind("the agent summary was posted to the plan's webhook", {
         "status": int, "source": str, "error": str}, optional=("source", "error")),
     "error": _kind("a failure the caller was protected from", {"error": str}),
+    # ---- after the call (`ivr.session.aftercall`)
+    "ticket": _kind("the after-call ticket, final (`source`: llm or rules; `error`: why not "
+                    "the LLM's; `llm_ms`: how long it was waited for)", {
+        "ticket": dict, "source": str, "llm_ms": int, "error": str},
+        optional=("llm_ms", "error")),
+    "ticket.webhook": _kind("the ticket was posted to the plan's ticket webhook", {
+        "status": int, "tries": int, "error": str}, optional=("error",)),
+    "recording.redacted": _kind("personal data beeped (or silenced) in the stored recording: "
+                                "how many spans and seconds, never what was said", {
+        "spans": int, "words": int, "mode": str, "audio_s": NUMBER, "redacted_s": NUMBER,
+        "compute_s": NUMBER, "error": str}, optional=("error",)),
     # ---- the SIP driver
     "sip.invite": _kind("an INVITE arrived", {
         "remote": str, "sip_call_id": str, "worker": str},

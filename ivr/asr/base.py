@@ -32,6 +32,15 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class Word:
+    """One recognised word and where it lies in the audio (seconds from its start)."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
 class Hypothesis:
     """Raw model output before the guard."""
 

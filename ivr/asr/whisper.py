@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.asr.base import ASREngine, Hypothesis
+from ivr.asr.base import ASREngine, Hypothesis, Word
 from ivr.asr.guard import PhantomGuard
 from ivr.audio.resample import resample
 from ivr.text.normalize import to_simplified
@@ -63,3 +63,16 @@ class WhisperASR(ASREngine):
         return Hypothesis(text, language,
                           no_speech_prob=max(s.no_speech_prob for s in segments),
                           avg_logprob=float(np.mean([s.avg_logprob for s in segments])))
+
+    def words(self, pcm: bytes, rate: int, languages: tuple[str, ...] = ()) -> list[Word]:
+        """Every word of a long recording (a call's caller channel) with its timing: silence
+        skipped by faster-whisper's VAD (timings stay those of the whole recording), beam 1."""
+        audio = np.frombuffer(resample(pcm, rate, WHISPER_RATE), dtype="<i2").astype(np.float32) / 32768.0
+        if audio.size == 0:
+            return []
+        language = self._language(audio[:30 * WHISPER_RATE], languages)
+        segments, _ = self.model.transcribe(
+            audio, language=language, beam_size=self.beam_size, vad_filter=True,
+            word_timestamps=True, condition_on_previous_text=False, temperature=0.0,
+            initial_prompt=ZH_PROMPT if language == "zh" else None)
+        return [Word(w.start, w.end, w.word) for s in segments for w in (s.words or [])]

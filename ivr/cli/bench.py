@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import json
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
-from ivr.cli.runtime import add_runtime_options, runtime
+from ivr.cli.runtime import DEFAULT_DIALPLAN, add_runtime_options, runtime
 from ivr.events import EventLog, ManualClock
 from ivr.qa.latency import TurnLatency, percentiles, turn_latencies
 from ivr.qa.synth import synth_caller
@@ -38,6 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         mode.add_argument("--json", action="store_true", help="print the figures as JSON")
         add_runtime_options(mode)
         mode.set_defaults(func=run)
+    tts = modes.add_parser(
+        "tts", help="pre-spoken answers: decision -> first answer frame, disk store warm vs cold",
+        description="Warms the plan's prompts and answers into an empty disk store (timed), then "
+                    "times decision -> first 20 ms frame of every approved answer with the store "
+                    "warm and cold (no store), in process and through a model service.")
+    tts.add_argument("--dialplan", type=Path, default=DEFAULT_DIALPLAN,
+                     help="dialplan YAML (default: %(default)s)")
+    tts.add_argument("--rounds", type=int, default=3, help="times each answer is timed per path "
+                                                           "(default: %(default)s)")
+    tts.add_argument("--no-service", action="store_true",
+                     help="in-process figures only (no model service started)")
+    tts.add_argument("--json", action="store_true", help="print the figures as JSON")
+    tts.set_defaults(func=run_tts)
     guard = modes.add_parser(
         "guard", help="hand-off guard per turn: lexicon, embedding, learned net",
         description="Times the hand-off guard on every turn of a labelled set (default: "
@@ -97,6 +111,19 @@ def run(args: argparse.Namespace) -> int:
         figures = summarise([t for run in runs for t in turn_latencies(run)], engines.timings,
                             startup_s)
     print(json.dumps(figures, indent=2) if args.json else render(figures))
+    return 0
+
+
+def run_tts(args: argparse.Namespace) -> int:
+    from ivr.dialplan.loader import load_dialplan
+    from ivr.qa.tts_bench import render as render_tts, run_bench
+    from ivr.tts.voices import build_voice, load_voices
+
+    loaded = load_dialplan(args.dialplan)
+    specs = load_voices()
+    voices = {lang: build_voice(specs[lang], lang) for lang in loaded.plan.languages}
+    figures = run_bench(loaded, voices, args.rounds, service=not args.no_service)
+    print(json.dumps(figures, indent=2) if args.json else render_tts(figures))
     return 0
 
 

@@ -1,9 +1,11 @@
-"""`ivr calls list|show`: read the call store (what `ivr serve` recorded)."""
+"""`ivr calls list|show|purge`: read the call store (what `ivr serve` recorded), and delete
+calls past their retention."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,15 @@ from ivr.errors import IvrError
 from ivr.qa.scores import describe
 from ivr.store.store import CallStore, default_url
 
+log = logging.getLogger("ivr.store")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("calls", help="list and show recorded calls",
                             description="Read the call store: every call's outcome, its "
                                         "transcript turn by turn, decisions and timings.")
-    commands = parser.add_subparsers(dest="calls_command", metavar="list|show", required=True)
+    commands = parser.add_subparsers(dest="calls_command", metavar="list|show|purge",
+                                     required=True)
     listing = commands.add_parser("list", help="the newest calls first")
     listing.add_argument("--since", type=since, default=None, metavar="WHEN",
                          help="only calls started since: 2026-11-30, 2026-11-30T10:00 (UTC "
@@ -25,7 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     show = commands.add_parser("show", help="one call: outcome, transcript, decisions")
     show.add_argument("call_id")
-    for command in (listing, show):
+    purge = commands.add_parser(
+        "purge", help="delete calls older than a retention period (for cron)",
+        description="Delete the calls started before the retention period: their store rows, "
+                    "recordings and JSONL event logs (--recordings-only: only the recordings). "
+                    "Calls still going on are kept. Each deletion is logged.")
+    purge.add_argument("--older-than", type=age, required=True, metavar="AGE",
+                       help="retention: 90d, 12h, 30m")
+    purge.add_argument("--recordings-only", action="store_true",
+                       help="delete the audio only; keep transcripts, events and tickets")
+    purge.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+    for command in (listing, show, purge):
         command.add_argument("--store", metavar="URL", default=None,
                              help="call store URL or SQLite file (default: calls.db in "
                                   "--recordings)")
@@ -33,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              help="the recordings folder of `ivr serve` (default: %(default)s)")
     listing.set_defaults(func=run_list)
     show.set_defaults(func=run_show)
+    purge.set_defaults(func=run_purge)
 
 
 def since(text: str) -> dt.datetime:
@@ -46,6 +62,13 @@ def since(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(f"{text!r}: give 2026-11-30, 2026-11-30T10:00 or an "
                                          "age like 30m, 2h, 7d") from None
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def age(text: str) -> dt.datetime:
+    """--older-than: an age like 90d, 12h or 30m, as the time that far back."""
+    if not re.fullmatch(r"\d+[mhd]", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: give an age like 90d, 12h or 30m")
+    return since(text)
 
 
 def open_store(args: argparse.Namespace) -> CallStore:
@@ -127,3 +150,33 @@ def _header(call: dict[str, Any]) -> list[str]:
         lines += [f"  {line}" for line in describe(call["qa_scores"])]
     lines.append(f"  recording {call['recording_path'] or '(none)'}, events {call['events_path']}")
     return lines
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    try:
+        calls = store.purge(args.older_than, args.recordings_only, args.dry_run)
+    finally:
+        store.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    files = 0
+    for call in calls:
+        paths = [call["recording_path"]] + ([] if args.recordings_only else [call["events_path"]])
+        for path in (_local(args.recordings, p) for p in paths if p):
+            if path.exists():
+                files += 1
+                if not args.dry_run:
+                    path.unlink()
+        what = "recording" if args.recordings_only else "call"
+        log.info("retention: %s %s %s (started %s)", verb, what, call["call_id"],
+                 _time(call["started_at"]))
+        print(f"{verb} {what} {call['call_id']} started {_time(call['started_at'])}")
+    print(f"{verb} {len(calls)} call(s){' (recordings only)' if args.recordings_only else ''}, "
+          f"{files} file(s), started before {_time(args.older_than)} UTC")
+    return 0
+
+
+def _local(recordings: Path, stored: str) -> Path:
+    """A stored file path; a relative one that is not there is looked for in `recordings`."""
+    path = Path(stored)
+    return path if path.is_absolute() or path.exists() else recordings / path.name

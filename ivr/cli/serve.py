@@ -22,10 +22,13 @@ from ivr.sip.kamailio import read_trunk_users
 from ivr.sip.stack import StackSettings, hotline, store_url
 from ivr.sip.watchdog import MediaDeadlines
 from ivr.store.store import display_url
+from ivr.tts.store import DEFAULT_MAX_MB, default_root
+from ivr.tts.warm import WarmReport
 
 log = logging.getLogger("ivr.serve")
 
 CONSOLE_PORT_OFFSET = 3000  # the console's TCP port next to the SIP port: 5060 -> 8060
+METRICS_PORT_OFFSET = 4000  # /metrics next to the SIP port: 5060 -> 9060
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,6 +93,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--console-port", type=int, default=None, metavar="PORT",
                         help="TCP port of the web console on 127.0.0.1 (default: --port + "
                              f"{CONSOLE_PORT_OFFSET}; 0: no console)")
+    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="TCP port of Prometheus /metrics on 127.0.0.1 (default: --port + "
+                             f"{METRICS_PORT_OFFSET}; 0: no metrics)")
+    parser.add_argument("--tts-cache", type=Path, default=None, metavar="DIR",
+                        help="where the plan's prompts and answers are kept as audio "
+                             "(default: $IVR_TTS_CACHE or ~/.cache/ivr/tts)")
+    parser.add_argument("--tts-cache-mb", type=int, default=DEFAULT_MAX_MB, metavar="MB",
+                        help="size cap of that store; the least recently used audio goes first "
+                             "(default: %(default)s; 0: no store, sentences are synthesised in "
+                             "every model-service life)")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="where generated configs and service logs go (default: a temp folder)")
     add_runtime_options(parser)
@@ -124,7 +137,7 @@ def trunk_users(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def banner(args: argparse.Namespace, loaded: LoadedPlan, settings: StackSettings,
-           console: str = "") -> str:
+           console: str = "", warm: WarmReport | None = None) -> str:
     """What `ivr serve` prints once everything runs (`console`: its banner line)."""
     where = f"{args.bind}:{args.port}"
     front = (f"Kamailio on {where} -> {args.workers} workers x {MAX_CALLS} calls "
@@ -149,6 +162,12 @@ def banner(args: argparse.Namespace, loaded: LoadedPlan, settings: StackSettings
         f"  call store: {display_url(store_url(settings))} "
         "(every call, its turns and events)",
         *([console] if console else []),
+        (f"  metrics:    http://127.0.0.1:{settings.metrics_port}/metrics (Prometheus)"
+         if settings.metrics_port else "  metrics:    off (--metrics-port 0)"),
+        (f"  TTS store:  {(settings.tts_cache or default_root()).resolve()} "
+         f"(cap {settings.tts_cache_mb} MB)" if settings.tts_cache_mb
+         else "  TTS store:  off (--tts-cache-mb 0)"),
+        *([f"              {warm.line(loaded.plan.name)}"] if warm else []),
         f"  logs:       calls below; services in {settings.run_dir}",
         "Ctrl-C stops it.",
         "",
@@ -182,7 +201,8 @@ def stack_settings(args: argparse.Namespace) -> StackSettings:
         allow=list(args.allow or ["127.0.0.1/32"]), rtp_port=args.rtp_port,
         answer_delay_ms=args.answer_delay_ms, transfer_timeout_s=args.transfer_timeout_s,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device,
-        deadlines=deadlines, **front)
+        deadlines=deadlines, metrics_port=metrics_port(args), tts_cache=args.tts_cache,
+        tts_cache_mb=args.tts_cache_mb, **front)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -192,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     stop = _StopOnSignal()
     with hotline(settings, say=lambda text: print(text, flush=True)) as running, \
             _console(args, settings, running.loaded) as console:
-        print(banner(args, running.loaded, settings, console), flush=True)
+        print(banner(args, running.loaded, settings, console, running.warm), flush=True)
         while not stop.requested:
             running.pool.watch()
             time.sleep(0.5)
@@ -206,6 +226,14 @@ def console_port(args: argparse.Namespace) -> int:
     port = args.port + CONSOLE_PORT_OFFSET if args.console_port is None else args.console_port
     if not 0 <= port <= 65535:
         raise IvrError(f"--console-port {port}: not a TCP port (0 turns the console off)")
+    return port
+
+
+def metrics_port(args: argparse.Namespace) -> int:
+    """The /metrics port: --metrics-port, or --port + METRICS_PORT_OFFSET (0: none)."""
+    port = args.port + METRICS_PORT_OFFSET if args.metrics_port is None else args.metrics_port
+    if not 0 <= port <= 65535:
+        raise IvrError(f"--metrics-port {port}: not a TCP port (0 turns metrics off)")
     return port
 
 

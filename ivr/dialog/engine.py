@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Literal
+from typing import Any, AsyncIterator, Literal
 
 from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup, Say, Step,
                                 Transfer)
@@ -34,6 +34,7 @@ from ivr.safety.semantic import SemanticNet
 
 MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, this is a backstop
 KEYED_KINDS = frozenset({"digits", "phone", "account"})
+SECRET = "[secret]"  # a secret slot's value wherever it is recorded or shown
 
 
 @dataclass
@@ -70,6 +71,8 @@ class DialogEngine:
         self.caller_number = caller_number
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.state = DialogState(language=plan.languages[0])
+        self._secret = {n.slot for n in plan.nodes.values()
+                        if isinstance(n, CollectNode) and n.secret}
         self._digits: DigitCollector | None = None
         self._menu_matchers: dict[tuple[str, int], PhraseMatcher] = {}
         self._assessed: tuple[str, Verdict] | None = None
@@ -220,8 +223,19 @@ class DialogEngine:
 
     def summary(self, reason: str) -> AgentSummary:
         """The hand-over note for the agent (short form for the SIP header, full for screens)."""
-        return build_summary(self.state.turns, self.state.slots, reason, self.state.mood,
+        return build_summary(self.state.turns, self.recorded_slots, reason, self.state.mood,
                              self.state.language)
+
+    @property
+    def recorded_slots(self) -> dict[str, Any]:
+        """The slots as they may be recorded or shown: secret ones as `[secret]`."""
+        return {k: SECRET if k in self._secret else v for k, v in self.state.slots.items()}
+
+    @property
+    def keys_secret(self) -> bool:
+        """Keys pressed now go to a secret slot: they are recorded as "•"."""
+        node = self.plan.nodes.get(self.state.node)
+        return isinstance(node, CollectNode) and node.secret
     def escalation(self) -> Escalation:
         """The hotline's escalation rules with the current node's overrides applied."""
         node = self.plan.nodes.get(self.state.node)
@@ -327,8 +341,9 @@ class DialogEngine:
         if value is None:
             return self._retry(node, "slot_not_understood")
         self.state.slots[node.slot] = value
-        self.events.emit("slot", name=node.slot, value=value)
-        return Step(self._enter(node.next), "slot_filled", node.next, {node.slot: value})
+        recorded = SECRET if node.secret else value
+        self.events.emit("slot", name=node.slot, value=recorded)
+        return Step(self._enter(node.next), "slot_filled", node.next, {node.slot: recorded})
 
     def _survey_text(self, node: SurveyNode, text: str) -> Step:
         value = parse_slot("yes_no", text, None, self.state.language, self.now.date())

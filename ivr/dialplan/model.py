@@ -259,6 +259,22 @@ class Redaction(Strict):
 
     patterns: list[RedactionPattern] = []
     keep_raw: bool = False
+    audio: Literal["beep", "silence", "off"] = "beep"
+    """What replaces the caller's spoken card numbers, IDs, phone numbers and e-mails in the
+    stored recording after the call (found with word timestamps): a 1 kHz tone, silence, or
+    nothing (`off`, and always with `keep_raw`)."""
+
+
+class TicketSettings(Strict):
+    """The after-call ticket (problem, category, slots, what the bot did, resolution, follow-up).
+    The rules write one for every call; the plan's LLM rewrites it when it answers within
+    `llm_budget_ms` after the call, with a `category` from `categories` (default: the plan's
+    knowledge-base topics and menu nodes). `webhook` receives each final ticket as JSON."""
+
+    llm: bool = True
+    llm_budget_ms: int = Field(3000, ge=100, le=60000)
+    categories: list[str] = []
+    webhook: str | None = Field(None, pattern=r"^https?://")
 
 
 class KnowledgeEntry(Strict):
@@ -351,6 +367,10 @@ class CollectNode(NodeBase):
     retries: int = Field(2, ge=0, le=5)
     next: str
     on_fail: str
+    secret: bool = False
+    """A PIN, a card number by keys...: keys pressed here are recorded as "•" and the slot as
+    `[secret]` (events, store, summaries, tickets); the dialog still uses the value. A replay
+    of such a call cannot press the same keys."""
 
 
 class AnswerNode(NodeBase):
@@ -444,6 +464,7 @@ class Dialplan(Strict):
     answers: AnswerPolicy = AnswerPolicy()
     menus: MenuUnderstanding = MenuUnderstanding()
     redaction: Redaction = Redaction()
+    ticket: TicketSettings = TicketSettings()
     knowledge: list[KnowledgeEntry] = []
     knowledge_file: str | None = None
     documents: Documents | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import httpx
 
@@ -37,11 +37,15 @@ class LLMClient:
             timeout=httpx.Timeout(settings.total_timeout_s, connect=3.0,
                                   read=settings.first_token_timeout_s))
 
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
-        """Yield text deltas. Raises EngineTimeout when the first token or the whole reply is late,
-        IvrError when the server is unreachable or answers with an error."""
+    async def stream(self, messages: list[dict[str, str]],
+                     options: dict[str, Any] | None = None) -> AsyncIterator[str]:
+        """Yield text deltas. `options` are further request fields (`max_tokens`,
+        `response_format`...) over the settings'. Raises EngineTimeout when the first token or
+        the whole reply is late, IvrError when the server is unreachable or answers with an
+        error."""
         body = {"model": self.settings.model, "messages": messages, "stream": True,
-                "max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature}
+                "max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature,
+                **(options or {})}
         deadline = time.monotonic() + self.settings.total_timeout_s
         try:
             async with self._http.stream("POST", "/chat/completions", json=body) as response:
@@ -62,8 +66,10 @@ class LLMClient:
         except httpx.TransportError as exc:
             raise IvrError(f"LLM at {self.settings.base_url} unreachable: {exc}") from exc
 
-    async def complete(self, messages: list[dict[str, str]]) -> str:
-        return "".join([delta async for delta in self.stream(messages)])
+    async def complete(self, messages: list[dict[str, str]],
+                       options: dict[str, Any] | None = None) -> str:
+        """The whole reply (see `stream`)."""
+        return "".join([delta async for delta in self.stream(messages, options)])
 
     async def aclose(self) -> None:
         await self._http.aclose()

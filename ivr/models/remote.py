@@ -16,18 +16,20 @@ import dataclasses
 import json
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import numpy as np
 
-from ivr.asr.base import ASREngine, Hypothesis, Transcript
+from ivr.asr.base import ASREngine, Hypothesis, Transcript, Word
 from ivr.audio.frames import PHONE_RATE
 from ivr.errors import EngineTimeout, IvrError
 from ivr.kb.embedder import Embedder
 from ivr.llm.client import LLMClient
 from ivr.session.engines import Engines
-from ivr.tts.base import Speech, TTSEngine
+from ivr.tts.base import Source, Speech, TTSEngine
+from ivr.tts.store import DiskStore
 
 _TRANSCRIPT_FIELDS = frozenset(f.name for f in dataclasses.fields(Transcript))
 
@@ -122,6 +124,14 @@ class RemoteASR(ASREngine):
         fields["compute_s"] = time.perf_counter() - started
         return Transcript(**fields)
 
+    def words(self, pcm: bytes, rate: int, languages: tuple[str, ...] = (),
+              timeout_s: float = 300.0) -> list[Word]:
+        """Every word of a whole recording with its timing (the service's `/asr/words`)."""
+        data = self.client.post("/asr/words", timeout_s=timeout_s, content=pcm,
+                                params={"rate": rate, "languages": ",".join(languages)},
+                                headers={"Content-Type": "application/octet-stream"})
+        return [Word(w["start"], w["end"], w["text"]) for w in data["words"]]
+
     def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> Hypothesis:
         data = self._request(pcm, rate, languages)
         return Hypothesis(data["raw_text"], data["language"], data["no_speech_prob"],
@@ -130,6 +140,10 @@ class RemoteASR(ASREngine):
 
 class RemoteTTS(TTSEngine):
     """One language's voice on the service; sentences stream back as they are synthesised.
+
+    On the service's host its disk store is read directly (`remote_engines` attaches it,
+    read-only, under the key the service reports), so a pre-spoken sentence costs a file read
+    instead of an HTTP round trip.
 
     `Speech.compute_s` is how long this side waited for that sentence (the first includes the
     request itself).
@@ -149,11 +163,22 @@ class RemoteTTS(TTSEngine):
             if "error" in item:
                 raise IvrError(f"model service at {self.client.base_url}/tts failed: {item['error']}")
             yield Speech(item["text"], base64.b64decode(item["pcm_b64"]),
-                         time.perf_counter() - waited)
+                         time.perf_counter() - waited, item.get("source", "synthesis"))
             waited = time.perf_counter()
+
+    def _produce(self, sentence: str) -> tuple[bytes, Source]:
+        """From the service, which looks in its own memory and disk store first."""
+        speeches = list(self.speak_all(sentence))
+        source = speeches[0].source if len(speeches) == 1 else "synthesis"
+        return b"".join(s.pcm for s in speeches), source
 
     def _synthesize_impl(self, text: str) -> tuple[bytes, int]:
         return b"".join(s.pcm for s in self.speak_all(text)), PHONE_RATE
+
+    def warm(self, sentence: str) -> str:
+        """Make `sentence` ready on the service (memory and disk store); where it came from."""
+        return self.client.post("/tts/warm", params={"language": self.language},
+                                json={"text": sentence}, timeout_s=60.0)["source"]
 
 
 class RemoteEmbedder(Embedder):
@@ -188,6 +213,17 @@ def remote_engines(base_url: str, languages: list[str], llm: LLMClient | None,
     if not voices:
         raise IvrError(f"model service at {client.base_url} has no voice for any of {languages} "
                        f"(it has {sorted(served)})")
+    _read_service_store(health.get("tts_store"), voices)
     asr_client = client if asr_url is None else ModelServiceClient(asr_url, timeout_s=timeout_s)
     return Engines(RemoteASR(asr_client), voices, RemoteEmbedder(client), llm,
                    timings=dict(health.get("timings", {})))
+
+
+def _read_service_store(info: dict[str, Any] | None, voices: dict[str, TTSEngine]) -> None:
+    """Attach the service's TTS disk store, read-only, where this host sees its folder."""
+    if not info or not Path(info["root"]).is_dir():
+        return
+    store = DiskStore(Path(info["root"]), read_only=True)
+    for language, voice in voices.items():
+        if info["keys"].get(language):
+            voice.attach_store(store, info["keys"][language])

@@ -132,12 +132,16 @@ class CallSession:
 
     def dtmf(self, digit: str) -> None:
         """A key the caller pressed (RFC 2833 or SIP INFO: the driver does not care which)."""
-        self.events.emit("dtmf", digit=digit)
+        self.events.emit("dtmf", digit=self.recorded_key(digit))
         self._quiet_since = self.events.clock.now()
         step = self.dialog.on_dtmf(digit)
         if step is not None:
             self._stop_bot()
             self._run(self._execute(step, caller_said=f"[key {digit}]"))
+
+    def recorded_key(self, digit: str) -> str:
+        """`digit` as the record may keep it: "•" while a secret slot is being collected."""
+        return "•" if self.dialog.keys_secret else digit
 
     def transfer_failed(self, request: TransferRequest, status: str) -> None:
         """The driver could not connect the transfer: tell the caller, follow the fallback."""
@@ -180,7 +184,7 @@ class CallSession:
             await asyncio.wait(pending)
         summary = self.dialog.summary(reason)
         self.events.emit("call.end", reason=reason, turns=len(self.dialog.state.turns),
-                         slots=self.dialog.state.slots, summary=summary.short,
+                         slots=self.dialog.recorded_slots, summary=summary.short,
                          summary_full=summary.full)
 
     @property
@@ -361,22 +365,22 @@ class CallSession:
 
     async def _post_summary(self, reason: str) -> None:
         """The full summary (LLM-written where it answers in time) to the plan's webhook."""
-        import httpx
-
         from ivr.dialog.summary import llm_summary
+        from ivr.session.webhook import post_json
 
         state = self.dialog.state
-        summary = await llm_summary(self.engines.llm, state.turns, state.slots, reason,
+        slots = self.dialog.recorded_slots
+        summary = await llm_summary(self.engines.llm, state.turns, slots, reason,
                                     state.mood, state.language, timeout_s=4.0)
         body = {"call_id": self.call_id, "reason": reason, "short": self._redact(summary.short),
                 "full": self._redact(summary.full), "source": summary.source,
-                "slots": self._redact(state.slots)}
-        try:
-            async with httpx.AsyncClient(timeout=3.0) as client:
-                response = await client.post(self.plan.transfer.summary_webhook, json=body)
-            self.events.emit("summary.webhook", status=response.status_code, source=summary.source)
-        except httpx.HTTPError as exc:
-            self.events.emit("summary.webhook", status=0, error=f"{type(exc).__name__}: {exc}")
+                "slots": self._redact(slots)}
+        result = await post_json(self.plan.transfer.summary_webhook, body,
+                                 what=f"call {self.call_id} summary")
+        if result.ok:
+            self.events.emit("summary.webhook", status=result.status, source=summary.source)
+        else:
+            self.events.emit("summary.webhook", status=result.status, error=result.error)
 
     def _redact(self, value: Any) -> Any:
         return self.redactor.value(value) if self.redactor else value
@@ -400,7 +404,8 @@ class CallSession:
                     first = False
                     self._first_frame_pending = True
                     self.events.emit("tts.first_audio", compute_s=round(speech.compute_s, 3),
-                                     rtf=round(speech.compute_s / max(speech.audio_s, 1e-3), 3))
+                                     rtf=round(speech.compute_s / max(speech.audio_s, 1e-3), 3),
+                                     source=speech.source)
                 pad = (-len(speech.pcm)) % FRAME_BYTES
                 self.playout.push(speech.pcm + bytes(pad))
                 self.events.emit("bot.say", text=speech.text, audio_s=round(speech.audio_s, 3))

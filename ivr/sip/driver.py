@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from ivr.dialplan.store import PlanStore
 from ivr.events import Event, EventLog, MonotonicClock
+from ivr.metrics import CallMetrics
+from ivr.session.aftercall import after_call
 from ivr.session.engines import Engines
 from ivr.session.session import CallSession, TransferRequest
 from ivr.sip.media import AudioBridge
@@ -108,6 +110,7 @@ class CallDriver:
         self.store = ctx.store.listener(call_id, str(self.events_path)) if ctx.store else None
         if self.store is not None:
             self.events.subscribe(self.store)
+        self.events.subscribe(CallMetrics())
         self.events.emit("sip.invite", remote=remote, sip_call_id=sip_call_id,
                          worker=ctx.worker)
         self.session = CallSession(call_id, ctx.plans.current(), ctx.engines, self.events,
@@ -165,7 +168,7 @@ class CallDriver:
         self.session.start()
 
     def on_dtmf(self, digit: str, method: str) -> None:
-        self.events.emit("sip.dtmf", digit=digit, method=method)
+        self.events.emit("sip.dtmf", digit=self.session.recorded_key(digit), method=method)
         if self.state is State.LIVE:
             self.session.dtmf(digit)
 
@@ -341,6 +344,11 @@ class CallDriver:
             self.events.emit("error", error=f"session close: {type(exc).__name__}: {exc}")
         if self.recorder is not None:
             self.recorder.close()   # before the last event: a record that ends has its WAV done
+        try:  # the caller is gone: the final ticket, its webhook, the recording redacted
+            await after_call(self.session, self.wav_path if self.recorder else None)
+        except Exception as exc:  # noqa: BLE001 - the record must still be finished
+            log.exception("call %s: after-call work failed", self.call_id)
+            self.events.emit("error", error=f"after call: {type(exc).__name__}: {exc}")
         self.events.emit("media.stats", **self.media_stats())
         self.events.close()
         if self.store is not None:

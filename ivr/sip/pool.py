@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+from ivr import metrics
 from ivr.errors import IvrError
 from ivr.service_process import die_with_parent
 from ivr.sip.worker import READY, WorkerSettings
@@ -101,6 +102,7 @@ class WorkerPool:
         for worker in self.workers:
             code = worker.exit_code
             if code is not None:
+                metrics.process_dead(worker.process.pid)
                 worker.restarts += 1
                 log.error("SIP worker %s exited with %s: restarting it (restart #%d)",
                           worker.name, code, worker.restarts)

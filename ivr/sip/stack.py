@@ -2,23 +2,33 @@
 LLM if the plan needs one, N SIP workers, and Kamailio in front when N > 1.
 
 Everything is started in order and stopped in reverse order (Kamailio first, so no new call
-arrives while the workers end theirs)."""
+arrives while the workers end theirs). Before the workers start, every fixed sentence of the
+plan (prompts and approved answers) is warmed into the model service's TTS store; an edited
+plan's sentences are warmed in the background as it loads."""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ivr.dialplan.loader import LoadedPlan, load_dialplan
+from ivr import metrics
+from ivr.dialplan.loader import LoadedPlan
+from ivr.dialplan.store import PlanStore
 from ivr.errors import IvrError
+from ivr.models.remote import ModelServiceClient, RemoteTTS
 from ivr.sip.allow import AllowList
 from ivr.sip.endpoint import MAX_CALLS
 from ivr.sip.watchdog import MediaDeadlines
 from ivr.sip.worker import WorkerSettings
 from ivr.store.store import CallStore, default_url, normalize_url
+from ivr.tts.store import DEFAULT_MAX_MB
+from ivr.tts.warm import Speak, WarmReport, warm_plan
+
+log = logging.getLogger("ivr.serve")
 
 RTP_PORTS_PER_WORKER = 100
 
@@ -45,6 +55,9 @@ class StackSettings:
     pike_ban_s: int = 60
     trunk_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     deadlines: MediaDeadlines = MediaDeadlines()
+    metrics_port: int = 0  # /metrics on 127.0.0.1; 0: none
+    tts_cache: Path | None = None  # the TTS disk store; None: ivr.tts.store.default_root()
+    tts_cache_mb: int = DEFAULT_MAX_MB  # its cap; 0: no disk store
 
     def check(self) -> None:
         """One-line errors for settings a user can get wrong."""
@@ -60,6 +73,11 @@ class StackSettings:
             raise IvrError("--bind 0.0.0.0: give the concrete address callers reach (it goes "
                            "into SDP so that RTP finds this host)")
         AllowList(self.allow)  # raises IvrError naming a bad CIDR
+        if not 0 <= self.metrics_port <= 65535:
+            raise IvrError(f"--metrics-port {self.metrics_port}: not a TCP port (0 turns "
+                           "metrics off)")
+        if self.tts_cache_mb < 0:
+            raise IvrError(f"--tts-cache-mb {self.tts_cache_mb}: give 0 (no disk store) or more")
         if not 1024 <= self.rtp_port <= 65000 - RTP_PORTS_PER_WORKER * self.workers:
             raise IvrError(f"--rtp-port {self.rtp_port}: leaves no room for {self.workers} x "
                            f"{RTP_PORTS_PER_WORKER} ports")
@@ -99,6 +117,7 @@ class Hotline:
     pool: object
     llm: object | None = None
     front: object | None = None
+    warm: WarmReport | None = None  # the start-up warm-up of the plan's sentences
 
     @property
     def uri(self) -> str:
@@ -129,17 +148,31 @@ def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iter
     from ivr.sip.pool import WorkerPool
 
     settings.check()
-    loaded = load_dialplan(settings.dialplan)
+    plans = PlanStore(settings.dialplan)
+    loaded = plans.current()
     plan = loaded.plan
     settings.recordings.mkdir(parents=True, exist_ok=True)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     # migrate the store once here: workers opening it together must not race to create it
     CallStore.open(store_url(settings)).close()
+    if settings.metrics_port:
+        metrics.prepare_multiprocess(settings.run_dir / "metrics")  # before any child starts
     with contextlib.ExitStack() as stack:
+        if settings.metrics_port:
+            server = metrics.serve_metrics(settings.metrics_port)
+            stack.callback(server.shutdown)
         say(f"starting the model service ({plan.asr_model}, voices {', '.join(plan.languages)})...")
         models = stack.enter_context(ModelServiceProcess(
             plan.asr_model, list(plan.languages), asr_device=settings.asr_device,
-            log_path=settings.run_dir / "model-service.log"))
+            log_path=settings.run_dir / "model-service.log", tts_cache=settings.tts_cache,
+            tts_cache_mb=settings.tts_cache_mb))
+        speak = _warmer(stack.enter_context(contextlib.closing(
+            ModelServiceClient(models.base_url, timeout_s=60.0))))
+        report = warm_plan(plan, speak)
+        say(report.line(plan.name))
+        watching = plans.watch(on_reload=lambda new: log.info(
+            "%s", warm_plan(new.plan, speak, progress=False).line(new.plan.name)))
+        stack.callback(watching.set)
         llm, llm_url = None, settings.llm_url
         if loaded.plan.uses_llm and not llm_url:
             say("starting the embedded LLM (llama.cpp)...")
@@ -157,4 +190,16 @@ def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iter
                 allow=tuple(settings.allow), pike_requests=settings.pike_requests,
                 pike_window_s=settings.pike_window_s, pike_ban_s=settings.pike_ban_s,
                 trunk_users=settings.trunk_users), settings.run_dir / "kamailio"))
-        yield Hotline(settings, loaded, models, pool, llm, front)
+        yield Hotline(settings, loaded, models, pool, llm, front, report)
+
+
+def _warmer(client: ModelServiceClient) -> Speak:
+    """Warm-up through the model service: each sentence is made ready there (its memory and
+    disk store), where every worker's calls ask for it."""
+    voices: dict[str, RemoteTTS] = {}
+
+    def speak(language: str, sentence: str) -> str:
+        voice = voices.setdefault(language, RemoteTTS(client, language))
+        return voice.warm(sentence)
+
+    return speak

@@ -25,6 +25,7 @@ from pathlib import Path
 import pjsua2 as pj
 from pydantic import BaseModel, Field
 
+from ivr import metrics
 from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.store import PlanStore
 from ivr.errors import IvrError
@@ -139,6 +140,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll SIP, pump media, until `stop` is set; then end every call cleanly."""
         assert self.ep is not None and self.ctx is not None
+        metrics.SIP_SLOTS.labels(self.settings.name).set(self.slots)
         print(f"{READY} {self.settings.name} {self.settings.sip_port}", flush=True)
         loop = asyncio.get_running_loop()
         reload: asyncio.Future[bool] | None = None
@@ -164,6 +166,7 @@ class Worker:
         slots = slots_in_use()
         if slots != self.slots:
             self.slots = slots
+            metrics.SIP_SLOTS.labels(self.settings.name).set(slots)
             log.info("slots in use: %d/%d", slots, self.settings.max_calls)
 
     async def shutdown(self, grace_s: float = 5.0) -> None:

@@ -210,6 +210,10 @@ class CallRows:
                           end_reason=reason, outcome=outcome, slots=dict(self.slots),
                           summary=data.get("summary"), ticket=ticket) + self._qa_scores()
 
+    def _ticket(self, event: Event, data: dict) -> list[Write]:
+        """The final ticket (the LLM's, when it answered in time) replaces the rules'."""
+        return self._call(ticket=data.get("ticket"))
+
     def _qa_scores(self) -> list[Write]:
         """The scorer's verdict on the finished call; a scorer that fails is logged and the
         call is stored without scores (never without its record)."""
@@ -239,4 +243,5 @@ _HANDLERS = {
     "transfer.request": CallRows._transfer_request,
     "transfer.status": CallRows._transfer_status,
     "call.end": CallRows._end,
+    "ticket": CallRows._ticket,
 }

@@ -136,6 +136,31 @@ class CallStore:
                     duration_s=last_t.scalar_subquery()))
         return ids
 
+    def purge(self, before: dt.datetime, recordings_only: bool = False,
+              dry_run: bool = False) -> list[dict[str, Any]]:
+        """Calls started before `before`: their rows (turns and events go with them) are
+        deleted, or with `recordings_only` only their `recording_path` is cleared. Returns each
+        call's id, start and file paths, for the caller to delete the files; `dry_run` changes
+        nothing. Calls still going on (no outcome yet) are kept."""
+        calls = schema.calls
+        old = sa.and_(calls.c.started_at < before, calls.c.outcome.is_not(None))
+        if recordings_only:
+            old = sa.and_(old, calls.c.recording_path.is_not(None))
+        query = sa.select(calls.c.call_id, calls.c.started_at, calls.c.recording_path,
+                          calls.c.events_path).where(old).order_by(calls.c.started_at)
+        with self.engine.begin() as conn:
+            found = [dict(row) for row in conn.execute(query).mappings()]
+            ids = [c["call_id"] for c in found]
+            if ids and not dry_run:
+                where = calls.c.call_id.in_(ids)
+                if recordings_only:
+                    conn.execute(calls.update().where(where).values(recording_path=None))
+                else:  # explicit, so no database depends on cascading foreign keys
+                    conn.execute(schema.events.delete().where(schema.events.c.call_id.in_(ids)))
+                    conn.execute(schema.turns.delete().where(schema.turns.c.call_id.in_(ids)))
+                    conn.execute(calls.delete().where(where))
+        return found
+
     # ---- reading ----------------------------------------------------------------------------
     def calls(self, since: dt.datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest calls first (started at or after `since`)."""

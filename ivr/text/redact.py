@@ -228,6 +228,21 @@ class Redactor:
             last = end
         return "".join(out) + text[last:] if out else text
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) character spans of `text` that `text()` masks, in order, overlapping
+        ones merged: where a transcript with word timings says what to beep in audio."""
+        found = [m.span() for regex, _ in self._patterns for m in regex.finditer(text)]
+        found += [m.span() for regex in (_EMAIL, _SPOKEN_EMAIL) for m in regex.finditer(text)]
+        scan = text if text.isascii() else prepare(text)
+        found += [(start, end) for start, end, _ in _number_masks(scan)]
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(found):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
     def value(self, value: Any) -> Any:
         """Strings masked inside any JSON-like value (dicts, lists); other values unchanged."""
         if isinstance(value, str):

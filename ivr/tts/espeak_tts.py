@@ -22,6 +22,13 @@ class EspeakTTS(TTSEngine):
         self.voice = voice
         self.speed_wpm = speed_wpm
 
+    def identity(self) -> dict[str, object]:
+        """Voice, speed and the espeak-ng build that speaks them."""
+        version = subprocess.run([self.binary, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.strip()
+        return {"engine": self.name, "voice": self.voice, "speed_wpm": self.speed_wpm,
+                "espeak_ng": version}
+
     def _synthesize_impl(self, text: str) -> tuple[bytes, int]:
         result = subprocess.run(
             [self.binary, "-v", self.voice, "-s", str(self.speed_wpm), "--stdout", text],

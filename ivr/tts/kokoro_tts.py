@@ -12,6 +12,7 @@ import numpy as np
 
 from ivr.errors import IvrError
 from ivr.tts.base import TTSEngine
+from ivr.tts.store import file_digest, package_version
 
 
 class KokoroTTS(TTSEngine):
@@ -21,6 +22,7 @@ class KokoroTTS(TTSEngine):
                  speed: float = 1.0) -> None:
         from kokoro_onnx import Kokoro
 
+        self.files = model, voices
         self.kokoro = Kokoro(str(model), str(voices))
         if voice not in self.kokoro.voices:
             chinese = [v for v in self.kokoro.get_voices() if v[:2] in ("zf", "zm")]
@@ -36,6 +38,13 @@ class KokoroTTS(TTSEngine):
 
             self._g2p = ZHG2P()
         self._lock = threading.Lock()  # misaki's jieba state and one ONNX run at a time
+
+    def identity(self) -> dict[str, object]:
+        """The model and voice-pack hashes, voice, language, speed and library versions."""
+        return {"engine": self.name, "model": file_digest(self.files[0]),
+                "voices": file_digest(self.files[1]), "voice": self.voice, "lang": self.lang,
+                "speed": self.speed, "kokoro_onnx": package_version("kokoro-onnx"),
+                "misaki": package_version("misaki") if self._g2p is not None else None}
 
     def _synthesize_impl(self, text: str) -> tuple[bytes, int]:
         with self._lock:
