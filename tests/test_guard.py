@@ -119,6 +119,42 @@ def test_calm_turn_and_priority_order(guard) -> None:
     assert guard.assess(BUILTIN, "You useless machine, put me through to a person!").kind == "human"
 
 
+@pytest.mark.parametrize("text,phrase", [
+    ("my mum had a heart attack a few years ago, she's fine now, I'm booking her yearly check", "heart attack"),
+    ("my screen keeps dying on me after ten minutes, can you book a repair", "dying"),
+    ("I'm a machine operator at the depot and need five SIMs for our scanners", "operator"),
+])
+def test_the_net_overrules_a_lexicon_word_in_a_calm_sentence(guard, text, phrase) -> None:
+    assert (BUILTIN.matchers["emergency"].find(text) or BUILTIN.matchers["human"].find(text))
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == "calm", verdict
+    assert phrase in verdict.evidence["overruled"] and verdict.evidence["calm_score"] >= 0.5
+    # without the net the word alone decides, as before
+    assert EscalationGuard(None).assess(BUILTIN, text).kind in ("emergency", "human")
+
+
+@pytest.mark.parametrize("text", ["heart attack!", "my dad is having a heart attack right now",
+                                  "agent please", "I don't want the robot, I want a person"])
+def test_the_net_never_overrules_short_or_real_ones(guard, text) -> None:
+    assert guard.assess(BUILTIN, text).kind in ("emergency", "human")
+
+
+@pytest.mark.parametrize("text,declines", [
+    ("no need for a person thanks, I found it on the website", True),
+    ("I do not want to speak to an agent, just tell me my balance", True),
+    ("不用转人工，我自己查就行", True),
+    ("别给我转客服，我就问个时间", True),
+    ("I don't want the robot, I want a person", False),
+    ("为什么不转人工", False),
+    ("别废话，转人工", False),
+])
+def test_a_declined_person_is_no_request(guard, text, declines) -> None:
+    verdict = guard.assess(BUILTIN, text)
+    assert (verdict.kind != "human") == declines, verdict
+    if declines:
+        assert verdict.evidence.get("declined"), verdict
+
+
 def test_anger_policy_off_and_net_off(guard) -> None:
     calm = compile_rules(Escalation(anger={"enabled": False}))
     assert guard.assess(calm, "You stupid useless machine!").kind == "calm"
@@ -132,8 +168,10 @@ def test_shipped_head_matches_the_shipped_training_data() -> None:
     assert head.classes == NET_CLASSES
     assert head.training_sha256 == training_sha256(), \
         "retrain: python -m ivr.safety.train (the training data changed since the head was fit)"
-    assert set(head.thresholds) == {"urgent", "human", "angry", "frustrated"}
+    assert set(head.thresholds) == {"urgent", "human", "angry", "frustrated", "urgent_veto",
+                                    "human_veto"}
     assert all(0 < t < 1 for t in head.thresholds.values())
+    assert head.memory is not None and len(head.memory) == len(head.memory_labels)
     texts, labels, _ = read_training()
     assert len(texts) >= 1500
     for language_test in (lambda t: t.isascii(), lambda t: not t.isascii()):

@@ -13,6 +13,13 @@ own phrases, fuzzy through ASR errors, inflections, word order and Chinese homop
 learned net (`SemanticNet`) over the multilingual embeddings, with per-class thresholds
 calibrated on the development set. For emergencies recall beats precision: a false hand-off
 costs an agent a minute, a missed one can cost a life.
+
+The net is also the lexicon's second opinion on context: a phrase found in a turn the net is
+sure is calm ("my mum had a heart attack two years back, I'm booking her review", "the monitor
+keeps dying", "I'm a machine operator") is overruled. The bar (`*_veto`, calibrated) sits well
+above the calm score of every real emergency and request in the development sets, and turns too
+short for the net keep the lexicon's word. A request for a person the caller negates ("no need
+for a person", 不用转人工) is no request.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from ivr.audio.frames import PHONE_RATE
 from ivr.dialplan.model import Escalation
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.safety.lexicon import GuardRules, compile_rules
+from ivr.safety.negation import declined
 from ivr.safety.semantic import SemanticNet
 from ivr.text.normalize import tokenize
 
@@ -60,6 +68,7 @@ class EscalationGuard:
         self.net = net
         self.anger = AngerTracker(anger)
         self._last: tuple[str, dict[str, float]] = ("", {})
+        self.overruled: dict = {}   # this turn's lexicon hits that were not acted on, and why
 
     @staticmethod
     def rules(escalation: Escalation) -> GuardRules:
@@ -76,6 +85,14 @@ class EscalationGuard:
             self._last = last  # one assignment: safe when a worker thread prepares the turn
         return last[1]
 
+    def _calm_by_net(self, scores: dict[str, float], text: str, veto: str) -> float | None:
+        """The net's calm score when it is sure enough of it to overrule a lexicon hit (the
+        `veto` threshold, e.g. "urgent_veto"), else None."""
+        bar = self.net.thresholds().get(veto) if self.net is not None else None
+        if not scores or bar is None or _too_short(text) or scores["neutral"] < bar:
+            return None
+        return scores["neutral"]
+
     def urgent(self, rules: GuardRules, text: str, partial: bool = False) -> Verdict | None:
         """Self-harm or an emergency in `text` (`partial`: an interim result whose last word
         may be unfinished; only complete evidence counts)."""
@@ -88,6 +105,10 @@ class EscalationGuard:
         scores = self._scores(rules, text)
         if found:
             _, kind, evidence = max(found, key=lambda f: (f[0], f[1] == "self_harm"))
+            calm = self._calm_by_net(scores, text, "urgent_veto")
+            if calm is not None:
+                self.overruled = {"overruled": evidence["matched"], "calm_score": round(calm, 3)}
+                return None
             if kind == "emergency" and scores and scores["self_harm"] > SELF_HARM_OVERRIDE:
                 kind = "self_harm"  # an overdose taken on purpose: the crisis prompt
             return Verdict(kind, True, {**evidence, "net": "lexicon"})
@@ -104,10 +125,17 @@ class EscalationGuard:
     def human(self, rules: GuardRules, text: str) -> Verdict | None:
         """A request for a person in `text`."""
         match = rules.matchers["human"].find(text)
-        if match is not None:
-            return Verdict("human", True, {"phrase": match.phrase, "matched": match.matched,
-                                           "net": "lexicon"})
         scores = self._scores(rules, text)
+        if match is not None and declined(text, match.span):
+            self.overruled = {"declined": match.matched}
+            return None
+        if match is not None:
+            calm = self._calm_by_net(scores, text, "human_veto")
+            if calm is None:
+                return Verdict("human", True, {"phrase": match.phrase, "matched": match.matched,
+                                               "net": "lexicon"})
+            self.overruled = {"overruled": match.matched, "calm_score": round(calm, 3)}
+            return None
         if scores and scores["human"] >= self.net.threshold("human"):  # type: ignore[union-attr]
             return Verdict("human", True, {"net": "semantic", "score": round(scores["human"], 3)})
         return None
@@ -142,13 +170,14 @@ class EscalationGuard:
         """The whole guard on one final caller turn, in priority order. Updates the call's anger
         history (so call it once per turn); `audio` feeds the voice cues when the policy uses
         them."""
+        self.overruled = {}
         if verdict := self.urgent(rules, text):
             return verdict
         if verdict := self.human(rules, text):
             return verdict
         policy = rules.escalation.anger
         if not policy.enabled:
-            return Verdict("calm")
+            return Verdict("calm", False, dict(self.overruled))
         config = self.anger.config
         if (config.hostile_turn, config.threshold, config.hot_turn, config.consecutive) != \
                 (policy.hostile_turn, policy.threshold, policy.hot_turn, policy.consecutive_turns):
@@ -157,7 +186,7 @@ class EscalationGuard:
         mood = self.anger.assess(text, word, evidence, audio if policy.use_voice else None, rate,
                                  speech_s)
         figures = {"anger": round(mood.score, 3), "smoothed": round(mood.smoothed, 3),
-                   **mood.evidence}
+                   **mood.evidence, **self.overruled}
         if mood.escalate:
             return Verdict("angry", True, figures, mood)
         if mood.score >= FRUSTRATED_TURN and word > 0:

@@ -1,7 +1,13 @@
-"""The learned second net: a softmax head over the multilingual e5 sentence embeddings the
-product already ships, trained by `python -m ivr.safety.train` on `training/*.tsv` and shipped
-as data (`model/guard_head.npz`: weights, bias, classes, the per-class thresholds calibrated on
-the development set, and the sha256 of the training data).
+"""The learned second net over the multilingual e5 sentence embeddings the product already
+ships, trained by `python -m ivr.safety.train` on `training/*.tsv` and shipped as data
+(`model/guard_head.npz`: weights, bias, classes, the training turns' embeddings and labels, the
+per-class thresholds calibrated on the development sets, and the sha256 of the training data).
+
+Its probabilities are the mean of a softmax layer and of the votes of the nearest training turns
+(k nearest by cosine, weighted by similarity, class-balanced): the layer draws one straight line
+per class through the embedding space, the neighbours keep the local exceptions it smooths over
+("I don't need a person" near requests for one). On a development set the blend caught more
+urgent turns at the same calm false-alarm rate than either alone.
 
 Keyword lists miss how people describe emergencies ("dad's lips are blue and he's gasping");
 the net hears meaning, in English and Chinese alike, on interim and final text. It runs beside
@@ -24,30 +30,57 @@ NET_CLASSES = ("emergency", "self_harm", "human", "angry", "frustrated", "neutra
 HEAD_PATH = Path(__file__).parent / "model" / "guard_head.npz"
 
 
+NEIGHBOURS = 10
+NEIGHBOUR_TEMPERATURE = 0.05   # similarity differences of 0.05 weigh e times more
+
+
 @dataclass(frozen=True)
 class Head:
-    """A softmax layer: probabilities = softmax(W x + b) for an L2-normalised embedding x."""
+    """A softmax layer, softmax(W x + b) for an L2-normalised embedding x, averaged with the
+    class-balanced votes of the `NEIGHBOURS` nearest `memory` rows (the training turns'
+    embeddings, labelled by `memory_labels`) when a memory is given."""
 
     classes: tuple[str, ...]
     weights: np.ndarray
     bias: np.ndarray
     thresholds: dict[str, float]
     training_sha256: str
+    memory: np.ndarray | None = None
+    memory_labels: np.ndarray | None = None
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         """Class probabilities, one row per embedding."""
-        logits = np.atleast_2d(vectors) @ self.weights.T + self.bias
+        vectors = np.atleast_2d(vectors)
+        logits = vectors @ self.weights.T + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        layer = exp / exp.sum(axis=1, keepdims=True)
+        if self.memory is None or self.memory_labels is None:
+            return layer
+        return (layer + self._neighbour_votes(vectors)) / 2
+
+    def _neighbour_votes(self, vectors: np.ndarray) -> np.ndarray:
+        similarity = vectors @ self.memory.T
+        k = min(NEIGHBOURS, similarity.shape[1] - 1)
+        nearest = np.argpartition(-similarity, k, axis=1)[:, :k]
+        close = np.take_along_axis(similarity, nearest, axis=1)
+        weight = np.exp((close - close.max(axis=1, keepdims=True)) / NEIGHBOUR_TEMPERATURE)
+        votes = np.zeros((len(vectors), len(self.classes)))
+        for row in range(len(vectors)):
+            np.add.at(votes[row], self.memory_labels[nearest[row]], weight[row])
+        counts = np.bincount(self.memory_labels, minlength=len(self.classes)).astype(float)
+        votes *= counts.mean() / np.maximum(counts, 1)    # a big class is no likelier neighbour
+        return votes / votes.sum(axis=1, keepdims=True)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         names = sorted(self.thresholds)
+        memory = {} if self.memory is None else {
+            "memory": self.memory.astype(np.float16), "memory_labels": self.memory_labels}
         np.savez_compressed(path, classes=np.array(self.classes), weights=self.weights,
                             bias=self.bias, threshold_names=np.array(names),
                             threshold_values=np.array([self.thresholds[n] for n in names]),
-                            training_sha256=np.array(self.training_sha256))
+                            training_sha256=np.array(self.training_sha256), **memory)
 
 
 @lru_cache(maxsize=4)
@@ -56,8 +89,10 @@ def load_head(path: Path = HEAD_PATH) -> Head:
     with np.load(path) as data:
         thresholds = dict(zip((str(n) for n in data["threshold_names"]),
                               (float(v) for v in data["threshold_values"])))
+        memory = ((data["memory"].astype(np.float32), data["memory_labels"].astype(np.intp))
+                  if "memory" in data else (None, None))
         return Head(tuple(str(c) for c in data["classes"]), data["weights"], data["bias"],
-                    thresholds, str(data["training_sha256"]))
+                    thresholds, str(data["training_sha256"]), *memory)
 
 
 class SemanticNet:
@@ -78,3 +113,8 @@ class SemanticNet:
     def threshold(self, name: str) -> float:
         """The calibrated threshold for `name` (urgent, human, angry, frustrated)."""
         return self.head.thresholds[name]
+
+    def thresholds(self) -> dict[str, float]:
+        """Every calibrated threshold, including the optional lexicon vetoes (urgent_veto,
+        human_veto) that a head trained before them lacks."""
+        return self.head.thresholds

@@ -6,10 +6,14 @@
    drops any that also occur in the development or held-out sets (after normalisation), and
    embeds them with the shipped multilingual e5 model (embeddings cached in
    ~/.cache/ivr/guard_embeddings.npz, so a run after a small data change takes seconds).
-2. Fits a softmax head (multinomial logistic regression, class-balanced, L2) with numpy.
-3. Calibrates the thresholds on the development sets only (escalation_dev.yaml and
-   escalation_dev2.yaml; never on the held-out escalation_holdout2.yaml), for the
+2. Fits a softmax layer (multinomial logistic regression, class-balanced, L2) with numpy, and
+   keeps the training embeddings for the head's nearest-neighbour vote.
+3. Calibrates the thresholds on the development sets only (escalation_dev.yaml, _dev2.yaml and
+   _dev3.yaml; never on the held-out escalation_holdout3.yaml), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
+   * the vetoes: the net's calm score above which it overrules a lexicon emergency (or request
+     for a person): the highest calm score of any real emergency (request) the lexicon finds in
+     the dev sets, plus a wide margin (0.3);
    * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
      dev turn the lexicon misses, raised only if it flags more than 5 % of the calm dev turns
      (lexicon and net together);
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,9 +38,10 @@ from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
 
 TRAINING_DIR = Path(__file__).parent / "training"
 REPO = Path(__file__).resolve().parents[2]
-DEV_SETS = (REPO / "tests" / "data" / "escalation_dev.yaml",
-            REPO / "tests" / "data" / "escalation_dev2.yaml")
-HOLDOUT_SETS = (REPO / "tests" / "data" / "escalation_holdout2.yaml",)
+DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
+                 for name in ("dev", "dev2", "dev3"))
+HOLDOUT_SETS = (REPO / "tests" / "data" / "escalation_holdout3.yaml",)
+VETO_MARGIN = 0.3
 MAX_CALM_FALSE_URGENT = 0.05
 MAX_CALM_FALSE_HUMAN = 0.02
 EMBEDDING_CACHE = Path.home() / ".cache" / "ivr" / "guard_embeddings.npz"
@@ -147,7 +153,9 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     texts -> query embeddings)."""
     from ivr.dialplan.model import Escalation
     from ivr.qa.escalation_eval import load_set
+    from ivr.safety.guard import _too_short
     from ivr.safety.lexicon import compile_rules
+    from ivr.safety.negation import declined
 
     items = [item for path in dev_paths for item in load_set(path)]
     rules = compile_rules(Escalation())
@@ -159,9 +167,35 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     def hits(cls: str) -> np.ndarray:
         return np.array([rules.matchers[cls].find(t) is not None for t in texts])
 
+    judged = ~np.array([_too_short(t) for t in texts])   # turns the net may overrule
+
+    def veto(found: np.ndarray, positive: np.ndarray) -> float:
+        calm_of_real = col["neutral"][found & positive & judged]
+        return round(min(0.95, float(calm_of_real.max(initial=0.0)) + VETO_MARGIN), 4)
+
     urgent_label = np.isin(labels, ("emergency", "self_harm"))
     urgent_lex = hits("emergency") | hits("self_harm")
+    thresholds = {"urgent_veto": veto(urgent_lex, urgent_label)}
+    urgent_lex &= ~(judged & (col["neutral"] >= thresholds["urgent_veto"]))
+    human_lex = np.array([(m := rules.matchers["human"].find(t)) is not None
+                          and not declined(t, m.span) for t in texts])
+    thresholds["human_veto"] = veto(human_lex, labels == "human")
+    human_lex &= ~(judged & (col["neutral"] >= thresholds["human_veto"]))
     urgent = col["emergency"] + col["self_harm"]
+    # an item's earlier turns (`context`) count as on a call: an emergency told before the
+    # labelled turn ("he's still out there") is caught there, and a calm caller is a false alarm
+    # if any of their turns is
+    for k, item in enumerate(items):
+        if item.context:
+            earlier = list(item.context)
+            scores = head.probabilities(embed(earlier))
+            neutral = scores[:, head.classes.index("neutral")]
+            found = [(rules.matchers["emergency"].find(t) or rules.matchers["self_harm"].find(t))
+                     is not None and (_too_short(t) or n < thresholds["urgent_veto"])
+                     for t, n in zip(earlier, neutral)]
+            urgent_lex[k] |= any(found)
+            urgent[k] = max(urgent[k], float((scores[:, head.classes.index("emergency")]
+                                              + scores[:, head.classes.index("self_harm")]).max()))
     missed = urgent[urgent_label & ~urgent_lex]
     calm = labels == "neutral"
     t_recall = float(missed.min()) * 0.98 if missed.size else 0.9
@@ -172,12 +206,12 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     # every urgent dev turn kept; higher only if that breaks the calm false-alarm budget. (The
     # lowest threshold within the budget was tried: out-of-scope chit-chat and interim fragments,
     # which the dev set has few of, then went to emergency help.)
-    thresholds = {"urgent": round(max(t_recall, t_precision), 4)}
+    thresholds["urgent"] = round(max(t_recall, t_precision), 4)
     rest = ~urgent_label
     # a missed "person please" keeps a caller who asked for one talking to a machine (F2), but a
     # calm caller taken out of their menu is not helped either: at most 2 % of calm dev turns
     thresholds["human"] = _best_fbeta(col["human"][rest], labels[rest] == "human",
-                                      hits("human")[rest], beta=2.0,
+                                      human_lex[rest], beta=2.0,
                                       calm=labels[rest] == "neutral",
                                       max_calm_share=MAX_CALM_FALSE_HUMAN)
     rest &= labels != "human"
@@ -196,10 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ivr.safety.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", type=Path, action="append", default=None,
-                        help="development set for calibration (repeatable; default: both "
+                        help="development set for calibration (repeatable; default: the "
                              "shipped ones)")
     parser.add_argument("--holdout", type=Path, action="append", default=None,
-                        help="held-out set (repeatable; default: both shipped ones): only "
+                        help="held-out set (repeatable; default: the shipped one): only "
                              "excluded from training, never read otherwise")
     parser.add_argument("--out", type=Path, default=HEAD_PATH, help="where to write the head")
     parser.add_argument("--cache", type=Path, default=EMBEDDING_CACHE,
@@ -221,11 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([NET_CLASSES.index(label) for label in labels])
     weights, bias = fit_softmax(vectors, y, len(NET_CLASSES))
     head = Head(NET_CLASSES, weights.astype(np.float32), bias.astype(np.float32), {},
-                training_sha256())
+                training_sha256(), vectors.astype(np.float32), y)
     train_acc = float((head.probabilities(vectors).argmax(axis=1) == y).mean())
     print(f"training accuracy {train_acc:.3f}", file=sys.stderr)
     thresholds = calibrate(head, dev, lambda t: embed_cached(embedder, t, args.cache))
-    head = Head(head.classes, head.weights, head.bias, thresholds, head.training_sha256)
+    head = replace(head, thresholds=thresholds)
     head.save(args.out)
     print(f"wrote {args.out}: thresholds {thresholds}")
     return 0

@@ -1,0 +1,43 @@
+"""Declined requests: "no need for a person", "I don't want an agent", 不用转人工.
+
+A request-for-a-person phrase that the caller negates is a caller saying they are fine on their
+own, not a request. Only the want/need verb nearest before the phrase, in the same clause and
+within a few words of it, is looked at, so "I don't want the robot, I want a person" is still a
+request (its nearest verb, the second "want", is not negated). Negated emergencies are not
+handled here on purpose: "I can't breathe" is itself negated (see ivr.dialog.phrases).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ivr.text.normalize import tokenize
+
+__all__ = ["declined"]
+
+_WINDOW = 6                        # words before the phrase in which its verb is looked for
+_VERBS = {"need", "needs", "want", "wants", "require", "necessary"}
+_NEGATORS = {"not", "no", "never", "without"}
+# a negated want/need/use verb, then at most three characters up to the phrase, no clause break
+_CJK_DECLINED = re.compile(r"(不|没|别|甭|无)(需要|用|要|想要|想|必)[^，,、。！？；.!?;]{0,3}$"
+                           r"|别(给我|帮我)?$")
+
+
+def declined(text: str, span: tuple[int, int]) -> bool:
+    """Whether the phrase found at character `span` of `text` is negated by the caller."""
+    start = span[0]
+    if _CJK_DECLINED.search(text[max(0, start - 8):start]):
+        return True
+    tokens = tokenize(text)
+    first = next((k for k, t in enumerate(tokens) if t.end > start), len(tokens))
+    if first == 0 or first == len(tokens):
+        return False
+    last = max(k for k, t in enumerate(tokens) if t.start < span[1])
+    clause = tokens[last].clause
+    # the phrase may hold its own verb ("want a person"): look up to its last word
+    for k in range(last - 1, max(-1, first - _WINDOW - 1), -1):
+        if tokens[k].clause != clause:
+            break
+        if tokens[k].norm in _VERBS:
+            return k > 0 and tokens[k - 1].clause == clause and tokens[k - 1].norm in _NEGATORS
+    return False
