@@ -60,6 +60,19 @@ if [ ! -s "$KOKORO_VOICES" ]; then
   (cd "$(dirname "$KOKORO_VOICES")" && npm pack --silent kokoro-js@1.2.1 >/dev/null)
 fi
 
+# Smart Turn v3.2 (BSD-2-Clause), the end-of-turn model: only its ONNX file is used, extracted
+# from the pipecat-ai wheel (downloaded, never installed: importing pipecat pulls its whole stack).
+SMART_TURN_WHEEL=$WHEELS/pipecat_ai-1.14.0-py3-none-any.whl
+SMART_TURN_WHEEL_SHA256=0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44
+if ! echo "$SMART_TURN_WHEEL_SHA256  $SMART_TURN_WHEEL" | sha256sum -c --status 2>/dev/null; then
+  say "fetching the Smart Turn end-of-turn model (pipecat-ai 1.14.0 wheel, 12 MB, once)"
+  rm -f "$SMART_TURN_WHEEL"
+  "${PIP[@]}" download --no-deps --only-binary=:all: -d "$WHEELS" \
+    pipecat-ai==1.14.0
+  echo "$SMART_TURN_WHEEL_SHA256  $SMART_TURN_WHEEL" | sha256sum -c --quiet
+fi
+.venv/bin/python -c "from ivr.audio.turn_model import smart_turn_onnx; smart_turn_onnx()"
+
 say "checking bundled models"
 HF_HUB_OFFLINE=1 .venv/bin/ivr models
 

@@ -147,6 +147,10 @@ CATALOGUE: dict[str, EventKind] = {
         "at": NUMBER, "bot_busy": bool}),
     "speech.end": _kind("the caller's utterance ended (`dropped`: too short to use)", {
         "at": NUMBER, "speech_ms": int, "dropped": bool}, optional=("dropped",)),
+    "turn.judged": _kind("the end-of-turn model judged a pause (`ended`: the turn ended there; "
+                         "`probability` null and `error` set when no model answered)", {
+        "at": NUMBER, "complete": bool, "probability": (float, type(None)), "compute_s": NUMBER,
+        "ended": bool, "error": str}),
     "asr.final": _kind("what the caller said", {
         "text": str, "language": str, "rtf": NUMBER, "compute_s": NUMBER}),
     "asr.partial": _kind("an interim result acted on before the caller finished",
@@ -201,6 +205,9 @@ CATALOGUE: dict[str, EventKind] = {
                                 "how many spans and seconds, never what was said", {
         "spans": int, "words": int, "mode": str, "audio_s": NUMBER, "redacted_s": NUMBER,
         "compute_s": NUMBER, "error": str}, optional=("error",)),
+    "recording.raw_copy": _kind("the recording as said, kept apart before it was redacted "
+                                "(the plan's `redaction.raw_copy`): where", {"path": str},
+                                raw=("path",)),
     # ---- the SIP driver
     "sip.invite": _kind("an INVITE arrived", {
         "remote": str, "sip_call_id": str, "worker": str},
@@ -261,6 +268,7 @@ class EventLog:
         self.clock = clock
         self.events: list[Event] = []
         self._listeners: list[Callable[[Event], None]] = []
+        self._raw_listeners: list[Callable[[Event], None]] = []
         self._lock = threading.Lock()
         self._fsync = fsync
         self.path = path
@@ -273,6 +281,12 @@ class EventLog:
         """Call `listener` with each event as it is recorded (redacted)."""
         self._listeners.append(listener)
 
+    def subscribe_raw(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener` with each event as said, before redaction: only for the call
+        store's raw copy (the plan's `redaction.raw_copy`). It is called after the redacted
+        listeners, and only while a redactor is set (without one every listener sees raw)."""
+        self._raw_listeners.append(listener)
+
     def emit(self, kind: str, **data: Any) -> Event:
         t, wall = self.clock.now(), time.monotonic()
         self._check(kind, data)
@@ -283,6 +297,10 @@ class EventLog:
                 self._write(event)
         for listener in self._listeners:
             listener(event)
+        if self._raw_listeners and self.redactor is not None:
+            raw = Event(t, kind, data, wall)
+            for listener in self._raw_listeners:
+                listener(raw)
         return event
 
     def _check(self, kind: str, data: dict[str, Any]) -> None:

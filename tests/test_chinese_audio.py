@@ -11,29 +11,17 @@ import pytest
 
 from ivr.audio.g711 import phone_line
 from ivr.audio.frames import PHONE_RATE
-from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
 from ivr.qa.synth import synth_caller
-from ivr.session.engines import build_engines
 from ivr.session.offline import run_offline
 from ivr.session.session import CallSession
 from ivr.tts.voices import VoiceSpec, build_voice
 
-from conftest import ROOT
+from test_chinese_calls import clinic, zh_engines  # noqa: F401 - the clinic, prompts pre-spoken
 
 pytestmark = pytest.mark.slow
 
 WEDNESDAY_10AM = datetime.datetime(2026, 11, 25, 2, 0, tzinfo=datetime.timezone.utc)  # 10:00 CST
-
-
-@pytest.fixture(scope="module")
-def clinic():
-    return load_dialplan(ROOT / "dialplans" / "clinic-appointments.yaml")
-
-
-@pytest.fixture(scope="module")
-def zh_engines(clinic):
-    return build_engines(clinic.plan.asr_model, list(clinic.plan.languages), None)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +30,7 @@ def caller_voice():
 
 
 def chinese_call(engines, clinic, voice, turns: list[tuple[float, str]]) -> EventLog:
-    pcm = phone_line(synth_caller(voice, turns))
+    pcm = synth_caller(voice, turns)  # already through the G.711 line
     clock = ManualClock()
     events = EventLog(clock)
     session = CallSession("zh-test", clinic, engines, events, now=WEDNESDAY_10AM)

@@ -235,3 +235,63 @@ def test_the_dashboard_draws_its_charts_and_a_call_replays_from_its_page(server,
     assert "recording missing" in driver.find_element(By.CSS_SELECTOR, "p.error").text
     assert driver.find_element(By.ID, "progress").get_attribute("data-state") == "done"
     shot(driver, "replay")
+
+
+def test_an_admin_shows_a_calls_raw_copy_sees_the_audit_and_manages_a_user(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from ivr.store.raw_copy import keep_raw_recording
+    from ivr.store.store import CallStore
+    from ivr.store.writer import StoreWriter
+    from test_raw_copy import SAID, feed
+
+    process, console = server
+    base, driver = process.url, browser
+    recording = console.recordings / "call.wav"
+    raw = keep_raw_recording(recording)
+    store = CallStore.open(console.url)
+    writer = StoreWriter(store, "w1")
+    feed(writer, "raw-call", ["admin"], recording, raw)
+    assert writer.flush()
+    writer.close()
+
+    driver.delete_all_cookies()
+    log_in(driver, base, ADMIN, PASSWORD)
+    driver.get(base + "calls/raw-call")
+    assert SAID not in driver.page_source and "[card ••••1111]" in driver.page_source
+    driver.find_element(By.ID, "show-raw").click()
+    wait_until(lambda: driver.find_elements(By.ID, "raw-banner"), "the raw view")
+    assert SAID in driver.find_element(By.ID, "turns").text
+    assert driver.execute_script(
+        "return document.getElementById('player').currentSrc") == base + "recordings/raw-call/raw"
+    wait_until(lambda: driver.execute_script(
+        "var p = document.getElementById('player'); return p.readyState >= 1 && p.duration > 0"),
+        "the raw recording's metadata")
+    shot(driver, "call-raw")
+    driver.find_element(By.ID, "nav-audit").click()
+    wait_until(lambda: driver.current_url == base + "audit", "the audit log")
+    logged = driver.find_element(By.ID, "raw-views").text
+    assert "raw-call" in logged and "text" in logged and "audio" in logged and ADMIN in logged
+    shot(driver, "audit")
+
+    # users: create one, make her admin, disable her
+    driver.find_element(By.ID, "nav-users").click()
+    wait_until(lambda: driver.current_url == base + "users", "the users page")
+    driver.find_element(By.ID, "new-name").send_keys("rita")
+    Select(driver.find_element(By.ID, "new-role")).select_by_visible_text("qa")
+    driver.find_element(By.ID, "new-password").send_keys("rita's long password")
+    driver.find_element(By.ID, "create-user").click()
+    wait_until(lambda: driver.find_elements(By.ID, "users-done"), "the new user")
+    assert "rita is created" in driver.find_element(By.ID, "users-done").text
+    row = driver.find_element(By.ID, "user-rita")
+    Select(row.find_element(By.NAME, "role")).select_by_visible_text("admin")
+    row.find_element(By.CLASS_NAME, "set-role").click()
+    wait_until(lambda: "is now admin" in driver.find_element(By.ID, "users-done").text,
+               "the role change")
+    driver.find_element(By.ID, "user-rita").find_element(By.CLASS_NAME, "disable").click()
+    wait_until(lambda: "is disabled" in driver.find_element(By.ID, "users-done").text,
+               "the user disabled")
+    row = driver.find_element(By.ID, "user-rita").text
+    assert "admin" in row and "disabled" in row
+    shot(driver, "users")

@@ -110,7 +110,7 @@ def test_a_call_replays_from_its_page_with_progress_then_the_diff(qa, console, f
     assert job.startswith("/replays/")
     running = qa.get(job).text
     assert '<meta http-equiv="refresh" content="2">' in running
-    assert "0 of 1 call(s) replayed" in running and "kept in its memory only" in running
+    assert "0 of 1 call(s) replayed" in running and "kept in the call store" in running
     # one replay per call at a time: starting it again answers the job under way
     assert start(qa, f"/calls/{call_id}", f"/calls/{call_id}/replay") == job
     fake.gate.set()
@@ -163,6 +163,50 @@ def test_replays_need_a_login_and_a_stored_call(qa, console, fake):
     token = csrf_of(qa.get("/calls").text)
     assert qa.post("/calls/no-such-call/replay", data={"csrf": token}).status_code == 404
     assert fake.asked == []
+
+
+def test_a_restarted_console_keeps_the_replays_and_shows_cut_short_ones_interrupted(console,
+                                                                                      fake):
+    def console_app() -> tuple[CallStore, TestClient]:
+        store = CallStore.open(console.url)
+        app = create_app(ConsoleSettings(console.url, console.dialplans, console.recordings),
+                         store, replayer=fake)
+        client = logged_in_client(app, QA, PASSWORD)
+        client.follow_redirects = False
+        return store, client
+
+    done_call, running_call, queued_call = console.call_ids[5:8]
+    store, first = console_app()
+    with first:
+        done = start(first, f"/calls/{done_call}", f"/calls/{done_call}/replay")
+        assert "decisions changed" in finished(first, done)
+        fake.gate.clear()
+        running = start(first, f"/calls/{running_call}", f"/calls/{running_call}/replay")
+        queued = start(first, f"/calls/{queued_call}", f"/calls/{queued_call}/replay")
+        deadline = time.monotonic() + 10
+        while fake.asked[-1:] != [running_call]:
+            assert time.monotonic() < deadline, "the second job never started"
+            time.sleep(0.02)
+    store.close()  # the console stops with one job replaying and one queued
+
+    store, second = console_app()
+    try:
+        listing = second.get("/replays").text
+        states = re.findall(r'<td class="state (\w+)">', listing)
+        assert states == ["interrupted", "interrupted", "done"]  # newest first
+        for job in (running, queued):
+            page = second.get(job).text
+            assert 'data-state="interrupted"' in page and 'http-equiv="refresh"' not in page
+        kept = second.get(done).text
+        assert "1 of 1 call(s) replayed" in kept and "decisions changed" in kept
+        assert ("decision", "kb_match (roaming)", "cannot_help") in re.findall(
+            r'<td class="(\w+) changed"><div class="before">([^<]*)</div><div>([^<]*)</div>',
+            kept)
+        assert fake.asked == [done_call, running_call]  # the queued one never ran
+    finally:
+        fake.gate.set()
+        second.close()
+        store.close()
 
 
 def test_the_console_replayer_says_when_a_calls_recording_is_missing(console):

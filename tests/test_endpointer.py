@@ -152,3 +152,47 @@ def test_rejects_wrong_frame_size_and_rate() -> None:
         Endpointer().process(bytes(160), 0.0)
     with pytest.raises(ValueError, match="44100"):
         Endpointer(rate=44100)
+
+
+def pause_run(signal: np.ndarray, pause_ms: int = 200,
+              end_silence_ms: int = 1000) -> tuple[Endpointer, list[tuple[float, SpeechEvent]]]:
+    endpointer = Endpointer(EndpointerConfig(), RATE)
+    endpointer.wait(pause_ms, end_silence_ms)
+    pcm, size = pcm16(signal), RATE // 50 * 2
+    events = []
+    for i in range(0, len(pcm) - size + 1, size):
+        t = i / size * 0.02
+        events += [(t, e) for e in endpointer.process(pcm[i:i + size], t)]
+    return endpointer, events
+
+
+def test_a_pause_is_reported_once_per_silence_with_the_audio_so_far() -> None:
+    signal = np.concatenate([quiet(1.0), voice(1.0), quiet(0.6), voice(1.0), quiet(1.5)])
+    _, events = pause_run(signal)
+    kinds = [e.kind for _, e in events]
+    assert kinds == [SpeechKind.START, SpeechKind.PAUSE, SpeechKind.PAUSE, SpeechKind.END]
+    (t1, p1), (t2, p2) = [(t, e) for t, e in events if e.kind is SpeechKind.PAUSE]
+    assert p1.t == pytest.approx(2.0, abs=0.05) and t1 - p1.t == pytest.approx(0.18, abs=0.03)
+    assert p2.t == pytest.approx(3.6, abs=0.05)
+    assert len(p1.audio) >= 1.2 * RATE * 2  # pre-roll + speech + the 200 ms of silence
+    assert events[-1][1].t == pytest.approx(3.6, abs=0.05)  # ended by the 1000 ms bound
+    assert events[-1][0] - events[-1][1].t == pytest.approx(0.98, abs=0.03)
+
+
+def test_no_pause_events_unless_asked() -> None:
+    _, events = pause_run(np.concatenate([quiet(1.0), voice(1.0), quiet(1.5)]), pause_ms=0)
+    assert [e.kind for _, e in events] == [SpeechKind.START, SpeechKind.END]
+
+
+def test_end_at_pause_ends_the_turn_only_while_the_caller_stays_silent() -> None:
+    endpointer, events = pause_run(np.concatenate([quiet(1.0), voice(1.0), quiet(0.3)]))
+    pause = next(e for _, e in events if e.kind is SpeechKind.PAUSE)
+    end = endpointer.end_at_pause(pause)
+    assert end is not None and end.kind is SpeechKind.END and end.t == pause.t
+    assert len(end.audio) >= RATE * 2 and not endpointer.in_speech
+    assert endpointer.end_at_pause(pause) is None  # already ended
+
+    endpointer, events = pause_run(np.concatenate([quiet(1.0), voice(1.0), quiet(0.3),
+                                                   voice(0.5)]))
+    pause = next(e for _, e in events if e.kind is SpeechKind.PAUSE)
+    assert endpointer.end_at_pause(pause) is None and endpointer.in_speech  # spoke again

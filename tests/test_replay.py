@@ -39,7 +39,8 @@ EXPECTED = {  # what each recorded call did: a replay that loses it fails here, 
 
 @pytest.fixture(scope="module")
 def replayed(engines) -> dict[str, ReplayResult]:
-    results = replay_batch(calls_at(CALLS), ReplaySettings(), jobs=1,
+    offline = [c for c in calls_at(CALLS) if c.call_id in EXPECTED]  # sip-*: test_replay_sip
+    results = replay_batch(offline, ReplaySettings(), jobs=1,
                            replayer=Replayer(ReplaySettings(), engines=engines))
     assert all(isinstance(r, ReplayResult) for r in results), results
     return {r.call_id: r for r in results}  # type: ignore[union-attr]
@@ -152,10 +153,11 @@ def test_a_missing_recording_exits_2_and_names_it(tmp_path: Path, capsys):
 
 def test_the_regression_calls_stay_small_and_g711():
     total = sum(p.stat().st_size for p in CALLS.iterdir())
-    assert total < 400_000, total
+    assert total < 3_300_000, total
     for wav in CALLS.glob("*.wav"):
         tag, channels, rate = struct.unpack_from("<HHI", wav.read_bytes(), 20)
         assert (tag, channels, rate) == (7, 1, 8000), wav
     for record in CALLS.glob("*.jsonl"):
-        start = json.loads(record.read_text().splitlines()[0])
+        start = next(e for e in map(json.loads, record.read_text().splitlines())
+                     if e["kind"] == "call.start")  # a SIP call's record opens with the INVITE
         assert not Path(start["dialplan"]).is_absolute(), record

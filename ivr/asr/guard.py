@@ -19,6 +19,13 @@ PHANTOM_PHRASES = frozenset({
 })
 
 
+def repetitive(text: str, max_compression: float = 2.4) -> bool:
+    """A decoding loop ("王 王 王 ...", "语语语..."): longer than 20 characters and compressing
+    better than speech does."""
+    data = simple_normalize(text).encode()
+    return len(data) > 20 and len(data) / len(zlib.compress(data)) > max_compression
+
+
 @dataclass
 class PhantomGuard:
     """Decides whether recognised text is real caller speech.
@@ -50,7 +57,7 @@ class PhantomGuard:
             return "empty"
         if no_speech_prob > self.no_speech_threshold and avg_logprob < self.logprob_threshold:
             return "no_speech"
-        if len(norm) > 20 and len(norm.encode()) / len(zlib.compress(norm.encode())) > self.max_compression:
+        if repetitive(norm, self.max_compression):
             return "repetitive"
         if norm in self.phrases and (no_speech_prob > self.phantom_no_speech
                                      or avg_logprob < self.phantom_logprob):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from ivr.asr.base import ASREngine, Hypothesis, Word
-from ivr.asr.guard import PhantomGuard
+from ivr.asr.guard import PhantomGuard, repetitive
 from ivr.audio.resample import resample
 from ivr.text.normalize import to_simplified
 
@@ -18,6 +19,50 @@ MAX_TOKENS_PER_TURN = 96
 ZH_PROMPT = "以下是普通话电话录音的简体中文转写。"
 
 
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How whisper decodes one caller turn (`ivr bench asr-zh --asr KEY=VALUE` tries others).
+
+    `temperatures`: one (no fallback re-decoding) keeps a hallucination loop on unclear audio from
+    holding the caller for seconds; more are tried in turn when a decode fails whisper's
+    compression-ratio / log-probability checks."""
+
+    beam_size: int = 1
+    temperatures: tuple[float, ...] = (0.0,)
+    max_new_tokens: int = MAX_TOKENS_PER_TURN
+    # A turn's audio encoded once for both language choice and decoding (ivr.asr.whisper_model).
+    reuse_encoder: bool = True
+    # Another of the plan's languages only when whisper gives it at least this probability
+    # (None: the most likely of the plan's languages); see `choose_language`.
+    switch_language_min_prob: float | None = 0.8
+    # The plan's vocabulary (`asr.hotwords` and menu words, `ivr.asr.vocabulary`) as whisper's
+    # hotwords, in the turn's language (see `WhisperASR.use_vocabulary`). Off: on the Mandarin
+    # caller set it fixed 医生/手机号 but made whisper base loop on one-word answers ("是" ->
+    # "语语语...") and garble dates and digits (`ivr bench asr-zh`, README).
+    hotwords: bool = False
+    # A decode that loops ("语语语...") is decoded once more with this beam and no hotwords (0: no
+    # retry; the phantom guard then rejects the loop and the caller is asked again).
+    loop_retry_beam: int = 0
+
+    def with_overrides(self, overrides: dict[str, object]) -> DecodeOptions:
+        """A copy with some fields changed (names checked, values cast to the field's type)."""
+        known = {f.name: f for f in fields(self)}
+        unknown = set(overrides) - set(known)
+        if unknown:
+            raise ValueError(f"unknown ASR option(s) {sorted(unknown)}: known are {sorted(known)}")
+        return replace(self, **{name: _cast(name, getattr(self, name), value)
+                                for name, value in overrides.items()})
+
+
+def _cast(name: str, default: object, value: object) -> object:
+    """An override read from the command line, as the type of the option's field."""
+    if name == "temperatures":
+        return tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    if value is None or default is None:
+        return None if value in (None, "none", "None") else float(value)  # optional numbers
+    return type(default)(value)
+
+
 class WhisperASR(ASREngine):
     """Whisper via CTranslate2. Greedy decoding (beam 1) and no cross-utterance conditioning,
     which keeps latency low and stops one misheard turn from poisoning the next."""
@@ -25,35 +70,56 @@ class WhisperASR(ASREngine):
     name = "faster-whisper"
 
     def __init__(self, model_dir: Path, device: str = "cpu", compute_type: str = "int8",
-                 cpu_threads: int = 2, beam_size: int = 1, guard: PhantomGuard | None = None) -> None:
+                 cpu_threads: int = 2, beam_size: int = 1, guard: PhantomGuard | None = None,
+                 options: DecodeOptions | None = None) -> None:
         super().__init__(guard)
-        from faster_whisper import WhisperModel  # heavy import, only when an engine is built
+        from ivr.asr.whisper_model import OneEncodeWhisperModel  # heavy import: faster-whisper
 
-        self.model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
-                                  cpu_threads=cpu_threads)
+        self.model = OneEncodeWhisperModel(str(model_dir), device=device,
+                                           compute_type=compute_type, cpu_threads=cpu_threads)
         self.beam_size = beam_size
+        self.options = options or DecodeOptions(beam_size=beam_size)
         self.english_only = not self.model.model.is_multilingual
+        self.vocabulary: dict[str, str] = {}  # language -> hotwords (see `use_vocabulary`)
+
+    def use_vocabulary(self, language: str, words: list[str]) -> None:
+        """Bias recognition in `language` towards these words (a plan's services, menu words,
+        names), when `DecodeOptions.hotwords` is on."""
+        self.vocabulary[language] = "，".join(dict.fromkeys(w.strip() for w in words if w.strip()))
 
     def _language(self, audio: np.ndarray, languages: tuple[str, ...]) -> str:
-        """Fixed, or the most likely of the allowed ones (free detection fails on short turns)."""
+        """Fixed, or chosen among the allowed ones (free detection fails on short turns)."""
+        from ivr.asr.whisper_model import choose_language
+
         if self.english_only:
             return "en"
         if len(languages) == 1:
             return languages[0]
-        _, _, probs = self.model.detect_language(audio)
-        allowed = [(p, lang) for lang, p in probs if not languages or lang in languages]
-        return max(allowed)[1] if allowed else (languages[0] if languages else "en")
+        if self.options.reuse_encoder:
+            probs = self.model.language_probs(audio)
+        else:
+            probs = dict((lang, p) for lang, p in self.model.detect_language(audio)[2])
+        return choose_language(probs, languages, self.options.switch_language_min_prob)
 
     def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> Hypothesis:
         audio = np.frombuffer(resample(pcm, rate, WHISPER_RATE), dtype="<i2").astype(np.float32) / 32768.0
         language = self._language(audio, languages)
-        # One temperature (no fallback re-decoding) and a token cap: a phone turn is short, and a
-        # hallucination loop on unclear audio must not hold the caller for seconds.
+        opts = self.options
+        hyp = self._decode(audio, language, opts.beam_size, opts.hotwords)
+        if opts.loop_retry_beam and repetitive(hyp.text):
+            hyp = self._decode(audio, language, opts.loop_retry_beam, hotwords=False)
+        return hyp
+
+    def _decode(self, audio: np.ndarray, language: str, beam_size: int,
+                hotwords: bool) -> Hypothesis:
+        """One decoding of a turn in `language` (simplified characters for Mandarin)."""
+        opts = self.options
         segments, _ = self.model.transcribe(
-            audio, language=language, beam_size=self.beam_size, vad_filter=False,
-            condition_on_previous_text=False, without_timestamps=True, temperature=0.0,
-            max_new_tokens=MAX_TOKENS_PER_TURN,
-            initial_prompt=ZH_PROMPT if language == "zh" else None)
+            audio, language=language, beam_size=beam_size, vad_filter=False,
+            condition_on_previous_text=False, without_timestamps=True,
+            temperature=list(opts.temperatures), max_new_tokens=opts.max_new_tokens,
+            initial_prompt=ZH_PROMPT if language == "zh" else None,
+            hotwords=self.vocabulary.get(language) if hotwords else None)
         segments = list(segments)
         if not segments:
             return Hypothesis("", language, 1.0, 0.0)

@@ -15,6 +15,10 @@ A turn STARTs when `start_ms` of voiced frames fall within the last `start_ms + 
 is backdated to the first voiced frame of that window. It ENDs after `end_silence_ms` of unvoiced
 frames (time = end of the last voiced frame) or when it reaches `max_turn_ms`. A turn with less than
 `min_speech_ms` voiced ends with a `dropped` END and no audio, so every START is closed.
+
+With `pause_ms` > 0, a PAUSE (audio so far, time = end of the last voiced frame) is reported once
+per silence that reaches `pause_ms` inside a turn; whoever judges it (an end-of-turn model, see
+ivr/audio/turn.py) may end the turn there with `end_at_pause`, before `end_silence_ms`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class EndpointerConfig:
     start_ms: int = 120  # voiced ms within the sliding window that declare speech start
     pre_roll_ms: int = 300  # audio kept before the first voiced frame
     end_silence_ms: int = 700  # trailing unvoiced ms that end a turn
+    pause_ms: int = 0  # trailing unvoiced ms that report a PAUSE to judge (0: never)
     max_turn_ms: int = 20000  # a turn is ended when it gets this long
     min_speech_ms: int = 200  # a turn with fewer voiced ms is dropped as a click/noise
     energy_floor_dbfs: float = -50.0  # frames below this level are unvoiced
@@ -50,11 +55,13 @@ class SpeechKind(enum.Enum):
 
     START = "start"
     END = "end"
+    PAUSE = "pause"
 
 
 @dataclass(frozen=True)
 class SpeechEvent:
-    """A turn boundary. END carries the utterance audio (pre-roll included) unless `dropped`."""
+    """A turn boundary. END carries the utterance audio (pre-roll included) unless `dropped`;
+    PAUSE carries the audio so far, silence included."""
 
     kind: SpeechKind
     t: float  # call time of the speech start / end, seconds
@@ -72,6 +79,10 @@ class Endpointer:
         self.config = config or EndpointerConfig()
         self.rate = rate
         self._frame_bytes = rate * FRAME_MS // 1000 * 2
+        self.end_silence_ms = self.config.end_silence_ms
+        """Trailing silence that ends a turn; the session sets it per dialplan node (`wait`)."""
+        self.pause_ms = self.config.pause_ms
+        """Trailing silence that reports a PAUSE (0: never); set per node like end_silence_ms."""
         self.reset()
 
     echo_floor_dbfs: float = float("-inf")
@@ -113,17 +124,34 @@ class Endpointer:
             self._history.append((t, frame, voiced))
             return self._try_start()
         self._audio += frame
+        frame_end = t + FRAME_MS / 1000
         if voiced:
             self._voiced_ms += FRAME_MS
             self._trailing_ms = 0
+            self._voiced_end = frame_end
         else:
             self._trailing_ms += FRAME_MS
-        frame_end = t + FRAME_MS / 1000
-        if self._trailing_ms >= self.config.end_silence_ms:
+        if self._trailing_ms >= self.end_silence_ms:
             return [self._finish(frame_end - self._trailing_ms / 1000)]
         if (frame_end - self._start_t) * 1000 >= self.config.max_turn_ms:
             return [self._finish(frame_end)]
+        if (0 < self.pause_ms == self._trailing_ms
+                and self._voiced_ms >= self.config.min_speech_ms):
+            return [SpeechEvent(SpeechKind.PAUSE, self._voiced_end, bytes(self._audio),
+                                self._voiced_ms)]
         return []
+
+    def wait(self, pause_ms: int, end_silence_ms: int) -> None:
+        """Report a PAUSE after `pause_ms` of silence (0: never) and end a turn after
+        `end_silence_ms`, from the next frame on."""
+        self.pause_ms, self.end_silence_ms = pause_ms, end_silence_ms
+
+    def end_at_pause(self, pause: SpeechEvent) -> SpeechEvent | None:
+        """End the turn at `pause` if the caller has not spoken since; the END, or None."""
+        if (not self._in_speech or self._trailing_ms < self.pause_ms
+                or self._voiced_end != pause.t):
+            return None
+        return self._finish(pause.t)
 
     def _is_voiced(self, frame: bytes) -> bool:
         level = rms_dbfs(frame)
@@ -142,6 +170,7 @@ class Endpointer:
         begin = max(0, voiced[0] - self.config.pre_roll_ms // FRAME_MS)
         self._in_speech = True
         self._start_t = history[voiced[0]][0]
+        self._voiced_end = history[voiced[-1]][0] + FRAME_MS / 1000
         self._audio = bytearray(b"".join(f for _, f, _ in history[begin:]))
         self._voiced_ms = len(voiced) * FRAME_MS
         self._history.clear()
@@ -157,6 +186,7 @@ class Endpointer:
     def _end_turn(self) -> None:
         self._in_speech = False
         self._start_t = 0.0
+        self._voiced_end = 0.0
         self._audio = bytearray()
         self._voiced_ms = 0
         self._trailing_ms = 0

@@ -61,6 +61,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="labelled utterances to time")
     guard.add_argument("--json", action="store_true", help="print the figures as JSON")
     guard.set_defaults(func=run_guard)
+    from ivr.audio import turn_bench
+
+    turn = modes.add_parser(
+        "turn", help="end of turn: false cut-ins and delay, fixed silence vs the turn model",
+        description="Voices tests/data/paused_utterances.yaml with piper through G.711 and "
+                    "replays it through the endpointer: false cut-ins on paused turns, end of "
+                    "speech -> turn end p50/p95 on complete ones, dev and held-out side by side, "
+                    "and the model's inference time.")
+    turn_bench.add_arguments(turn)
+    turn.set_defaults(func=turn_bench.run)
+    from ivr.qa import asr_zh_bench
+
+    _delegate(modes, "asr-zh", asr_zh_bench,
+              "Mandarin callers: character error rate and ASR real-time factor",
+              "Every turn of the Mandarin caller set, in every voice, normal and shouted, "
+              "through 8 kHz G.711 into the plan's recogniser: CER after simplification and RTF "
+              "per voice and condition, dev and holdout side by side.")
     from ivr.sip.bench import add_arguments, run as run_sip
 
     sip = modes.add_parser(
@@ -70,6 +87,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "then --concurrent calls at once for media gaps, lost frames and CPU.")
     add_arguments(sip)
     sip.set_defaults(func=run_sip)
+
+
+def _delegate(modes: argparse._SubParsersAction, name: str, module, help_text: str,
+              description: str) -> None:
+    """A scenario whose options and run live in `module` (`add_arguments`, `run`)."""
+    parser = modes.add_parser(name, help=help_text, description=description)
+    module.add_arguments(parser)
+    parser.set_defaults(func=module.run)
 
 
 def questions(plan, count: int) -> list[str]:

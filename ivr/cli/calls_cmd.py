@@ -7,9 +7,12 @@ import argparse
 import datetime as dt
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivr.dialplan.loader import load_dialplan
+from ivr.dialplan.model import age_seconds
 from ivr.errors import IvrError
 from ivr.qa.scores import describe
 from ivr.store.store import CallStore, default_url
@@ -31,12 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = commands.add_parser("show", help="one call: outcome, transcript, decisions")
     show.add_argument("call_id")
     purge = commands.add_parser(
-        "purge", help="delete calls older than a retention period (for cron)",
+        "purge", help="delete calls past their retention (for cron)",
         description="Delete the calls started before the retention period: their store rows, "
                     "recordings and JSONL event logs (--recordings-only: only the recordings). "
-                    "Calls still going on are kept. Each deletion is logged.")
-    purge.add_argument("--older-than", type=age, required=True, metavar="AGE",
-                       help="retention: 90d, 12h, 30m")
+                    "Without --older-than each call's plan says how long its recordings and "
+                    "transcripts are kept (`retention:`; a plan without it keeps its calls). "
+                    "Calls still going on are kept. Each deletion is logged. Exit status 1 when "
+                    "a plan's retention could not be read (its calls are kept).")
+    purge.add_argument("--older-than", type=age, default=None, metavar="AGE",
+                       help="one retention for every call: 90d, 12h, 30m (default: each call's "
+                            "plan's retention)")
     purge.add_argument("--recordings-only", action="store_true",
                        help="delete the audio only; keep transcripts, events and tickets")
     purge.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
@@ -152,28 +159,76 @@ def _header(call: dict[str, Any]) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class PurgeRule:
+    """Delete the finished calls on `dialplan` (None: every plan) started before `before`; only
+    their recordings when `recordings_only`. `why` says where the rule came from."""
+
+    before: dt.datetime
+    recordings_only: bool
+    why: str
+    dialplan: str | None = None
+
+
+def plan_rules(plans: list[str], recordings_only: bool,
+               now: dt.datetime) -> tuple[list[PurgeRule], list[str]]:
+    """The rules of each plan's `retention:` (whole calls first, then recordings), and one
+    line per plan whose retention could not be read."""
+    rules, broken = [], []
+    for plan in plans:
+        try:
+            retention = load_dialplan(Path(plan)).plan.retention
+        except IvrError as exc:
+            broken.append(f"calls on {plan} kept: cannot read its retention: {exc}")
+            continue
+        kinds = [("recordings", retention.recordings, True)]
+        if not recordings_only:
+            kinds.insert(0, ("transcripts", retention.transcripts, False))
+        rules += [PurgeRule(now - dt.timedelta(seconds=age_seconds(kept)), audio,
+                            f"{plan} retention {kind}: {kept}", plan)
+                  for kind, kept, audio in kinds if kept is not None]
+    return rules, broken
+
+
 def run_purge(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
-        calls = store.purge(args.older_than, args.recordings_only, args.dry_run)
+        if args.older_than is not None:
+            rules = [PurgeRule(args.older_than, args.recordings_only, "--older-than")]
+            broken: list[str] = []
+        else:
+            rules, broken = plan_rules(store.finished_plans(), args.recordings_only,
+                                       dt.datetime.now(dt.timezone.utc))
+        for rule in rules:
+            _purge(args, rule, store.purge(rule.before, rule.recordings_only, args.dry_run,
+                                           rule.dialplan))
     finally:
         store.close()
+    for line in broken:
+        log.error("retention: %s", line)
+        print(line)
+    if not rules and not broken:
+        print("nothing to purge: no plan of a stored call sets `retention:`; give --older-than")
+    return 1 if broken else 0
+
+
+def _purge(args: argparse.Namespace, rule: PurgeRule, calls: list[dict[str, Any]]) -> None:
+    """Delete the files of `calls` (purged from the store by `rule`), logging each call."""
     verb = "would delete" if args.dry_run else "deleted"
+    what = "recording" if rule.recordings_only else "call"
     files = 0
     for call in calls:
-        paths = [call["recording_path"]] + ([] if args.recordings_only else [call["events_path"]])
+        paths = [call["recording_path"]] + ([] if rule.recordings_only else [call["events_path"]])
         for path in (_local(args.recordings, p) for p in paths if p):
             if path.exists():
                 files += 1
                 if not args.dry_run:
                     path.unlink()
-        what = "recording" if args.recordings_only else "call"
-        log.info("retention: %s %s %s (started %s)", verb, what, call["call_id"],
-                 _time(call["started_at"]))
+        log.info("retention: %s %s %s (started %s; %s)", verb, what, call["call_id"],
+                 _time(call["started_at"]), rule.why)
         print(f"{verb} {what} {call['call_id']} started {_time(call['started_at'])}")
-    print(f"{verb} {len(calls)} call(s){' (recordings only)' if args.recordings_only else ''}, "
-          f"{files} file(s), started before {_time(args.older_than)} UTC")
-    return 0
+    print(f"{verb} {len(calls)} call(s){' (recordings only)' if rule.recordings_only else ''}, "
+          f"{files} file(s), started before {_time(rule.before)} UTC ({rule.why})")
 
 
 def _local(recordings: Path, stored: str) -> Path:

@@ -1,4 +1,5 @@
-"""`ivr console`: the hotline console web app; `ivr console user add`: create a login."""
+"""`ivr console`: the hotline console web app; `ivr console user add|list|passwd|role|disable|
+enable|remove`: manage its logins."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_console)
     commands = parser.add_subparsers(dest="console_command", metavar="user")
     user = commands.add_parser("user", help="manage console logins")
-    actions = user.add_subparsers(dest="user_command", metavar="add", required=True)
+    actions = user.add_subparsers(dest="user_command",
+                                  metavar="add|list|passwd|role|disable|enable|remove",
+                                  required=True)
     add = actions.add_parser("add", help="create a user",
                              description="Create a console user. The password is asked twice "
                                          "(or read from one line of stdin with "
@@ -48,6 +51,29 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="read the password from stdin (one line) instead of a prompt")
     _store_options(add)
     add.set_defaults(func=run_user_add)
+    listing = actions.add_parser("list", help="every user: role, state, live sessions")
+    _store_options(listing)
+    listing.set_defaults(func=run_user_list)
+    for name, helps in USER_CHANGES.items():
+        change = actions.add_parser(name, help=helps)
+        change.add_argument("name")
+        if name == "role":
+            change.add_argument("role", choices=["admin", "qa"])
+        if name == "passwd":
+            change.add_argument("--password-stdin", action="store_true",
+                                help="read the password from stdin (one line) instead of a "
+                                     "prompt")
+        _store_options(change)
+        change.set_defaults(func=run_user_change)
+
+
+USER_CHANGES = {
+    "passwd": "set a new password (asked twice, or --password-stdin); ends their sessions",
+    "role": "change a user's role (the last enabled admin stays admin)",
+    "disable": "stop a user logging in; ends their sessions at once",
+    "enable": "let a disabled user log in again",
+    "remove": "delete a user and their sessions (never the last enabled admin)",
+}
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +108,37 @@ def run_user_add(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"user {args.name} ({args.role}) added to {display_url(_store_url(args))}")
+    return 0
+
+
+def run_user_list(args: argparse.Namespace) -> int:
+    from ivr.web.user_admin import UserAdmin
+
+    store = CallStore.open(_store_url(args))
+    try:
+        users = UserAdmin(store.engine).users()
+    finally:
+        store.close()
+    print(f"{'name':<24} {'role':<6} {'state':<22} sessions")
+    for user in users:
+        state = ("disabled" if user.disabled else
+                 f"locked until {user.locked_until:%Y-%m-%d %H:%M}" if user.locked else "active")
+        print(f"{user.name:<24} {user.role:<6} {state:<22} {user.sessions}")
+    return 0
+
+
+def run_user_change(args: argparse.Namespace) -> int:
+    from ivr.web.user_admin import UserAdmin
+
+    command = "password" if args.user_command == "passwd" else args.user_command
+    value = (read_password(args.password_stdin) if command == "password"
+             else getattr(args, "role", ""))
+    store = CallStore.open(_store_url(args))
+    try:
+        done = UserAdmin(store.engine).apply(command, args.name, value)
+    finally:
+        store.close()
+    print(f"user {args.name} {done}")
     return 0
 
 

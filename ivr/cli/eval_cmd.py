@@ -83,11 +83,13 @@ def run_escalation(args: argparse.Namespace) -> int:
     plans = args.dialplan or sorted(DEFAULT_PLANS_DIR.glob("*.yaml"))
     if not plans:
         raise IvrError("no dialplan given and none in ./dialplans: pass --dialplan PLAN.yaml")
-    embedder = None
+    from ivr.kb.embedder import CachingEmbedder, E5Embedder
+
+    # one embedding of each utterance serves every plan: the embedding is most of the cost
+    embedder = CachingEmbedder(E5Embedder(threads=2), size=16384)
     low: list[str] = []
     for plan in plans:
         runner = TurnRunner(plan, embedder)
-        embedder = runner.embedder.inner
         for set_path in args.sets:
             report = evaluate(set_path, plan, audio=args.audio, limit=args.limit,
                               languages=args.lang, progress=True, runner=runner,

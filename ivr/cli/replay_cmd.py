@@ -4,8 +4,6 @@ turn by turn against the original (see `ivr.qa.replay`)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import json
 import os
 import sys
@@ -20,7 +18,9 @@ from ivr.cli.talk import iso_time
 from ivr.errors import IvrError
 from ivr.qa.replay import RecordedCall, Replayed, ReplayResult
 from ivr.qa.replay_report import format_call, render_html, summary_line, to_json
-from ivr.qa.replay_runner import ReplaySettings, Replayer, replay_batch
+from ivr.qa.replay_asr import default_path as default_asr_cache
+from ivr.qa.replay_runner import (ReplaySettings, Replayer, default_jobs, replay_batch,
+                                  shared_llm)
 from ivr.qa.replay_sources import calls_at, calls_in_store, open_store
 
 
@@ -44,9 +44,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "or beside the records given)")
     parser.add_argument("--recordings", type=Path, default=Path("recordings"),
                         help="the recordings folder of `ivr serve` (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--jobs", type=int, default=None,
                         help="calls replayed at once, each job a process with its own models "
-                             "(default: %(default)s)")
+                             "(default: one, or one per core for a long batch that has to be "
+                             "recognised afresh)")
+    parser.add_argument("--asr-cache", type=Path, default=default_asr_cache(), metavar="FILE",
+                        help="recognition results kept across replays, by model and exact "
+                             "audio (default: %(default)s)")
+    parser.add_argument("--no-asr-cache", dest="asr_cache", action="store_const", const=None,
+                        help="recognise every utterance afresh")
+    parser.add_argument("--synthesise", action="store_true",
+                        help="synthesise the bot's speech again instead of playing each "
+                             "sentence for as long as the recording did (slower; only the "
+                             "text is compared either way)")
     parser.add_argument("--html", type=Path, default=None, metavar="REPORT.html",
                         help="write a self-contained HTML report of the batch")
     parser.add_argument("--json", action="store_true",
@@ -92,21 +102,17 @@ def _calls(args: argparse.Namespace) -> list[RecordedCall]:
 def run(args: argparse.Namespace) -> int:
     calls = _calls(args)
     settings = ReplaySettings(args.dialplan, args.at, args.llm_url, args.llm_model,
-                              args.asr_device)
+                              args.asr_device, args.asr_cache, args.synthesise)
     replayer = Replayer(settings)
     plans = [replayer.plan(call) for call in calls]  # a broken plan stops here, before models
-    with contextlib.ExitStack() as stack:
-        if any(p.plan.uses_llm for p in plans) and not settings.llm_url:
-            from ivr.llm.embedded import EmbeddedLLMServer
-            from ivr.models.locator import smollm2_gguf
-
-            server = stack.enter_context(EmbeddedLLMServer(smollm2_gguf()))
-            # no engines are built yet: every job (and this replayer) will use this server
-            settings = replayer.settings = dataclasses.replace(settings, llm_url=server.base_url)
+    jobs = args.jobs or default_jobs(len(calls), bool(args.asr_cache and args.asr_cache.is_file()))
+    with shared_llm(settings, plans) as settings:
+        # no engines are built yet: every job (and this replayer) will use this LLM
+        replayer.settings = settings
         started = time.perf_counter()
         with tqdm(total=len(calls), desc="replaying", unit="call", file=sys.stderr,
                   disable=len(calls) < 2) as bar:
-            results = replay_batch(calls, settings, args.jobs, lambda _: bar.update(),
+            results = replay_batch(calls, settings, jobs, lambda _: bar.update(),
                                    replayer=replayer)
         elapsed = time.perf_counter() - started
     if args.json:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ivr.cli.runtime import add_runtime_options
 from ivr.dialplan.loader import LoadedPlan
 from ivr.errors import IvrError
+from ivr.qa.rubric import load_rubric
 from ivr.sip.endpoint import MAX_CALLS
 from ivr.sip.kamailio import read_trunk_users
 from ivr.sip.stack import StackSettings, hotline, store_url
@@ -105,6 +106,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "every model-service life)")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="where generated configs and service logs go (default: a temp folder)")
+    parser.add_argument("--rubric", type=Path, default=None, metavar="FILE",
+                        help="QA rubric (YAML) every finished call is scored with in the call "
+                             "store (default: the shipped ivr/qa/rubric.yaml); checked before "
+                             "anything starts")
     add_runtime_options(parser)
     parser.set_defaults(func=run)
 
@@ -202,12 +207,14 @@ def stack_settings(args: argparse.Namespace) -> StackSettings:
         answer_delay_ms=args.answer_delay_ms, transfer_timeout_s=args.transfer_timeout_s,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device,
         deadlines=deadlines, metrics_port=metrics_port(args), tts_cache=args.tts_cache,
-        tts_cache_mb=args.tts_cache_mb, **front)
+        tts_cache_mb=args.tts_cache_mb, rubric=args.rubric, **front)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = stack_settings(args)
     settings.check()  # bad options fail before anything starts
+    if settings.rubric is not None:
+        load_rubric(settings.rubric)  # a broken rubric too (RubricError names file:line)
     console_port(args)
     stop = _StopOnSignal()
     with hotline(settings, say=lambda text: print(text, flush=True)) as running, \

@@ -15,7 +15,13 @@ Problem = tuple[tuple[str | int, ...], str]
 
 def check(plan: Dialplan) -> list[Problem]:
     return [*_references(plan), *_languages(plan), *_topics(plan), *_reachability(plan),
-            *_input_free_loops(plan), *_hotline(plan)]
+            *_input_free_loops(plan), *_hotline(plan), *_raw_copy(plan)]
+
+
+def _raw_copy(plan: Dialplan) -> Iterator[Problem]:
+    if plan.redaction.keep_raw and plan.redaction.raw_copy.enabled:
+        yield (("redaction", "raw_copy", "enabled"), "keep_raw already writes everything as "
+               "said; a raw copy needs redaction on (drop keep_raw or raw_copy)")
 
 
 def warnings(plan: Dialplan) -> list[Problem]:
@@ -35,6 +41,10 @@ def warnings(plan: Dialplan) -> list[Problem]:
     if plan.redaction.keep_raw:
         found.append((("redaction", "keep_raw"), "call records, transfer summaries and the "
                       "summary webhook keep card numbers, IDs, phone numbers and e-mails as said"))
+    if plan.redaction.raw_copy.enabled and not plan.redaction.keep_raw:
+        found.append((("redaction", "raw_copy"), "unredacted transcripts and recordings are "
+                      "kept apart for the console role(s) "
+                      f"{', '.join(plan.redaction.raw_copy.roles)}"))
     if not plan.transfer.emergency:
         found.append((("transfer",), "no transfer.emergency: emergencies and self-harm go to "
                       "transfer.default"))

@@ -250,6 +250,16 @@ class RedactionPattern(Strict):
         return value
 
 
+class RawCopy(Strict):
+    """With `enabled`, what the caller said is ALSO kept unredacted, apart from the record:
+    each turn's text in the call store's raw tables and the recording, before it is beeped,
+    as `raw/CALL_ID.wav` (mode 0600) beside it. Everything else stays redacted. The console
+    shows the raw copy only to `roles`, and logs every view."""
+
+    enabled: bool = False
+    roles: list[Literal["admin", "qa"]] = Field(default=["admin"], min_length=1)
+
+
 class Redaction(Strict):
     """Personal data masked before anything is written (call records, their listeners, transfer
     summaries, the summary webhook): card numbers, national IDs, phone numbers and e-mail
@@ -263,6 +273,39 @@ class Redaction(Strict):
     """What replaces the caller's spoken card numbers, IDs, phone numbers and e-mails in the
     stored recording after the call (found with word timestamps): a 1 kHz tone, silence, or
     nothing (`off`, and always with `keep_raw`)."""
+    raw_copy: RawCopy = RawCopy()
+
+
+_AGE = re.compile(r"^(\d+)([mhdwy])$")
+_AGE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def _check_age(value: str) -> str:
+    match = _AGE.match(value)
+    if not match or int(match[1]) == 0:
+        raise ValueError(f"{value!r} is not an age: give a whole number and a unit, e.g. 30d, "
+                         "12w, 1y (units: m h d w y)")
+    return value
+
+
+def age_seconds(value: str) -> int:
+    """An age as `Retention` writes it ("90d", "12w", "1y") in seconds."""
+    match = _AGE.match(value)
+    assert match, value  # validated by the model
+    return int(match[1]) * _AGE_UNITS[match[2]]
+
+
+Age = Annotated[str, AfterValidator(_check_age)]
+
+
+class Retention(Strict):
+    """How long calls are kept, by age from the call's start; what is older goes when an
+    operator runs `ivr calls purge` (cron). `recordings`: the call's audio; `transcripts`: the
+    whole call (store rows, transcript, events, ticket, scores, its JSONL and its audio).
+    Unset: kept until purged by hand (`ivr calls purge --older-than`)."""
+
+    recordings: Age | None = None
+    transcripts: Age | None = None
 
 
 class TicketSettings(Strict):
@@ -309,9 +352,24 @@ class Documents(Strict):
                          "the passages below. Copy numbers and names exactly as written.")
 
 
+class EndOfTurn(Strict):
+    """How long the bot waits before it takes the caller's turn as finished. After `judge_ms` of
+    silence an end-of-turn model (Smart Turn) judges whether the caller has finished; with no
+    verdict of "finished" the turn ends after `max_silence_ms` anyway. Unset fields keep the
+    built-in default: open questions judge at 200 ms with threshold 0.5 and wait at most 1000 ms;
+    collect nodes for digits, phone numbers and account IDs do not judge (callers read them out
+    in groups that sound final) and wait 1200 ms. Measured with `ivr bench turn`."""
+
+    model: bool | None = None
+    judge_ms: int | None = Field(None, ge=100, le=600)
+    max_silence_ms: int | None = Field(None, ge=300, le=1500)
+    threshold: float | None = Field(None, ge=0.05, le=0.99)
+
+
 # ---- nodes --------------------------------------------------------------------------------------
 class NodeBase(Strict):
     escalation: EscalationOverride | None = None
+    end_of_turn: EndOfTurn | None = None
 
 
 class SayNode(NodeBase):
@@ -340,6 +398,14 @@ class MenuUnderstanding(Strict):
     # text scores ~0.8): few wrong routes first, then as many callers understood as that allows.
     min_score: float = Field(0.86, ge=0.5, le=1.0)
     margin: float = Field(0.02, ge=0.0, le=0.5)
+
+
+class AsrSettings(Strict):
+    """Recognition hints. `hotwords` per language: words callers of this line say that a
+    general recogniser may mishear (services, doctors' names, menu words); the plan's menu words
+    are added to them (`ivr.asr.vocabulary`)."""
+
+    hotwords: LanguagePhrases = {}
 
 
 class MenuNode(NodeBase):
@@ -456,7 +522,9 @@ class Dialplan(Strict):
     languages: list[str] = Field(default=["en"], min_length=1)
     numbers: list[str] = []
     asr_model: str = "whisper-tiny.en"
+    asr: AsrSettings = AsrSettings()
     no_input_timeout_s: float = Field(8.0, ge=2, le=60)
+    end_of_turn: EndOfTurn | None = None
     hours: Hours | None = None
     prompts: Prompts
     transfer: TransferTargets
@@ -464,6 +532,7 @@ class Dialplan(Strict):
     answers: AnswerPolicy = AnswerPolicy()
     menus: MenuUnderstanding = MenuUnderstanding()
     redaction: Redaction = Redaction()
+    retention: Retention = Retention()
     ticket: TicketSettings = TicketSettings()
     knowledge: list[KnowledgeEntry] = []
     knowledge_file: str | None = None

@@ -14,6 +14,7 @@ Where to find recorded calls is `ivr.qa.replay_sources`; running many in paralle
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass, field, replace
@@ -23,9 +24,12 @@ from typing import Any, Sequence
 from ivr.audio.frames import FRAME_MS, PHONE_RATE
 from ivr.dialplan.loader import LoadedPlan
 from ivr.events import Event
+from ivr.qa.replay_asr import TranscriptCache, cached_turn_judge
+from ivr.qa.replay_voice import ReplayVoice, recorded_durations
 from ivr.record import CallRecord, RecordError
 from ivr.session.engines import Engines
 from ivr.session.offline import run_offline, simulate
+from ivr.session.session import CallSession
 from ivr.store import schema
 from ivr.store.outcome import CALLER_ENDED
 from ivr.store.rows import CallRows
@@ -259,11 +263,31 @@ def _turn(row: dict[str, Any], offset: float) -> Turn:
                 source, row.get("bot_text", ""), row.get("transfer", ""))
 
 
+def _cache_turns(session: CallSession, cache: TranscriptCache) -> None:
+    session.turn_judge = cached_turn_judge(session.turn_judge, cache)
+
+
+def replay_engines(call: RecordedCall, engines: Engines) -> Engines:
+    """`engines` with the bot's voices replaced by `ReplayVoice`s that play each sentence as long
+    as `call` recorded it (no synthesis); models, indexes and caches stay shared."""
+    durations = recorded_durations(call.record.events)
+    return dataclasses.replace(
+        engines, voices={lang: ReplayVoice(voice, durations)  # type: ignore[misc]
+                         for lang, voice in engines.voices.items()},
+        prompt_audio={})
+
+
 def replay_call(call: RecordedCall, plan: LoadedPlan, engines: Engines,
-                at: dt.datetime | None = None) -> ReplayResult:
+                at: dt.datetime | None = None, synthesise: bool = False,
+                cache: TranscriptCache | None = None) -> ReplayResult:
     """Play `call`'s caller through `plan` on `engines` in simulated time and compare.
 
-    The call happens at `at`, else when it was recorded, else now (business hours)."""
+    The call happens at `at`, else when it was recorded, else now (business hours). The bot's
+    sentences play for as long as the recording says without being synthesised
+    (`ivr.qa.replay_voice`), unless `synthesise`. With `cache` the end-of-turn model's results
+    are kept there (`ivr.qa.replay_asr`; pass `engines` with a `CachedASR` for recognition)."""
+    if not synthesise:
+        engines = replay_engines(call, engines)
     caller = call.record.caller_audio(call.wav)
     when = at or call.started_at
     call_time = (f"{when.isoformat(timespec='minutes')} ({'given' if at else 'recorded'})"
@@ -273,7 +297,8 @@ def replay_call(call: RecordedCall, plan: LoadedPlan, engines: Engines,
         call.call_id, plan, engines,
         lambda session, clock: run_offline(session, clock, caller, keys=call.keys,
                                            hang_up=call.hang_up),
-        caller_number=call.caller_number, now=when)
+        caller_number=call.caller_number, now=when,
+        setup=(lambda session: _cache_turns(session, cache)) if cache is not None else None)
     wall_s = time.perf_counter() - started
     original = call_view(call.record.events, call.offset)
     replayed = call_view(events.events)

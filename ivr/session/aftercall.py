@@ -23,6 +23,7 @@ from ivr.dialplan.model import Dialplan
 from ivr.events import Event
 from ivr.session.webhook import post_json
 from ivr.store.audio_redact import redact_recording
+from ivr.store.raw_copy import keep_raw_recording
 from ivr.store.rows import CallRows
 from ivr.store.schema import calls
 from ivr.store.ticket import llm_ticket
@@ -142,6 +143,13 @@ async def _redact_audio(session: CallSession, recording: Path | None) -> None:
         return
     transcribe = functools.partial(words, languages=tuple(session.plan.languages))
     loop = asyncio.get_running_loop()
+    if session.plan.redaction.raw_copy.enabled:
+        try:  # the recording as said, kept apart before it is beeped in place
+            raw = await loop.run_in_executor(None, keep_raw_recording, recording)
+            session.events.emit("recording.raw_copy", path=str(raw.resolve()))
+        except OSError as exc:
+            log.error("call %s: no raw copy of the recording %s: %s", session.call_id,
+                      recording, exc)
     try:
         done = await loop.run_in_executor(None, redact_recording, recording, transcribe,
                                           session.redactor, mode)

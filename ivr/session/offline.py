@@ -148,10 +148,13 @@ Drive = Callable[[CallSession, ManualClock], Awaitable[OfflineResult]]
 def simulate(call_id: str, loaded: LoadedPlan, engines: Engines, drive: Drive, *,
              caller_number: str = "", now: datetime.datetime | None = None,
              events_path: Path | None = None,
-             listener: Callable[[Event], None] | None = None) -> tuple[OfflineResult, EventLog]:
+             listener: Callable[[Event], None] | None = None,
+             setup: Callable[[CallSession], None] | None = None
+             ) -> tuple[OfflineResult, EventLog]:
     """One offline call on a fresh session and event log (written to `events_path`, replacing
-    it, when given; `listener` sees each event): what `ivr talk`, QA replay and the recording of
-    the replay regression calls share."""
+    it, when given; `listener` sees each event; `setup` may adjust the session before the call
+    starts): what `ivr talk`, QA replay and the recording of the replay regression calls
+    share."""
     clock = ManualClock()
     if events_path is not None:
         events_path.unlink(missing_ok=True)
@@ -159,6 +162,8 @@ def simulate(call_id: str, loaded: LoadedPlan, engines: Engines, drive: Drive, *
     if listener is not None:
         events.subscribe(listener)
     session = CallSession(call_id, loaded, engines, events, caller_number=caller_number, now=now)
+    if setup is not None:
+        setup(session)
     try:
         result = asyncio.run(drive(session, clock))
     finally:

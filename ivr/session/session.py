@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 from ivr.asr.base import Transcript
-from ivr.audio.endpointer import Endpointer, EndpointerConfig
+from ivr.audio.endpointer import Endpointer, EndpointerConfig, SpeechEvent
+from ivr.audio.turn import TurnJudge, TurnPolicy, policy_for, shared_turn_model
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer, rms_dbfs
 from ivr.dialog.actions import Answer, Converse, DocumentAnswer, Hangup, Say, Step, Transfer
 from ivr.dialog.engine import DialogEngine
@@ -49,6 +50,8 @@ class TransferRequest:
 @dataclass(frozen=True)
 class SessionConfig:
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
+    end_of_turn_model: bool = True  # judge pauses with Smart Turn (ivr/audio/turn.py); the
+                                    # dialplan's `end_of_turn` sets the waits per node
     barge_in_ms: int = 700          # speech that stops the bot at once; shorter talk over the
                                     # bot is transcribed first: "mhm" is ignored, "stop" barges in
     asr_timeout_s: float = 10.0
@@ -77,6 +80,9 @@ class CallSession:
         self.on_transfer = on_transfer
         self.on_hangup = on_hangup
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
+        self.turn_judge = TurnJudge(shared_turn_model() if self.config.end_of_turn_model
+                                    else None)
+        self._turn_policy = TurnPolicy()
         now = now or datetime.datetime.now(datetime.timezone.utc)
         self.dialog = DialogEngine(self.plan, knowledge_index(engines, loaded), engines.llm, events,
                                    caller_number, now, menus=menu_index(engines, loaded),
@@ -114,7 +120,9 @@ class CallSession:
             return
         now = self.events.clock.now()
         for event in self.endpointer.process(frame, now):
-            if event.kind.name == "START":
+            if event.kind.name == "PAUSE":
+                self._judge_pause(event)
+            elif event.kind.name == "START":
                 self._speech_started_busy = self.bot_busy
                 self._barged = self._utterance_handled = False
                 self._next_partial_t = now + self.config.partial_every_s
@@ -127,6 +135,8 @@ class CallSession:
         if (self.endpointer.in_speech and self._speech_started_busy and not self._barged
                 and self.endpointer.voiced_ms >= self.config.barge_in_ms and self.bot_busy):
             self._barge_in()
+        if not self.endpointer.in_speech:
+            self._turn_policy = self._node_turn_policy()
         self._maybe_check_partial(now)
         self._check_no_input(now)
 
@@ -234,6 +244,38 @@ class CallSession:
         self._barged = True
         self.events.emit("barge_in", dropped_s=round(self.playout.duration_s, 3))
         self._stop_bot()  # a transfer already decided still goes ahead
+
+    def _node_turn_policy(self) -> TurnPolicy:
+        """The current node's end-of-turn policy, applied to the endpointer for the next turn."""
+        node = self.plan.nodes.get(self.dialog.state.node)
+        policy = policy_for(self.plan.end_of_turn, getattr(node, "end_of_turn", None),
+                            getattr(node, "kind", None) if getattr(node, "type", "") == "collect"
+                            else None)
+        judging = policy.model and self.turn_judge.model is not None
+        self.endpointer.wait(policy.judge_ms if judging else 0, policy.max_silence_ms)
+        return policy
+
+    def _judge_pause(self, pause: SpeechEvent) -> None:
+        """At a short silence, ask the turn model (off the event loop) whether the caller has
+        finished; end the turn there if so and the caller has stayed silent meanwhile."""
+        task = asyncio.get_running_loop().create_task(self._judge(pause, self._turn_policy))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _judge(self, pause: SpeechEvent, policy: TurnPolicy) -> None:
+        try:
+            verdict = await self._in_executor(self.turn_judge.judge, pause.audio, PHONE_RATE,
+                                              policy, timeout=self.config.asr_timeout_s)
+        except (asyncio.TimeoutError, RuntimeError):  # executor shut down or stuck: the bound holds
+            return
+        end = self.endpointer.end_at_pause(pause) if verdict.complete and not self.ended else None
+        self.events.emit("turn.judged", at=round(pause.t, 3), complete=verdict.complete,
+                         probability=None if verdict.probability is None
+                         else round(verdict.probability, 3),
+                         compute_s=round(verdict.compute_s, 3), ended=end is not None,
+                         error=verdict.error)
+        if end is not None:
+            self._on_utterance(end.audio, end.t, end.speech_ms)
 
     def _check_no_input(self, now: float) -> None:
         if self.bot_busy or self.endpointer.in_speech or self._after_playout is not None \

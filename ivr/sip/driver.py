@@ -116,6 +116,9 @@ class CallDriver:
         self.session = CallSession(call_id, ctx.plans.current(), ctx.engines, self.events,
                                    on_transfer=self._on_transfer, on_hangup=self._on_bot_hangup,
                                    caller_number=caller_number)
+        raw_copy = self.session.plan.redaction.raw_copy
+        if self.store is not None and raw_copy.enabled:  # what was said, kept apart (not 20 ms)
+            self.events.subscribe_raw(self.store.keep_raw(list(raw_copy.roles)))
         self.events.subscribe(self._on_event)
         self.recorder: StereoRecorder | None = None
         self.end_reason: str | None = None     # set when we hang up; else the caller did

@@ -58,6 +58,7 @@ class StackSettings:
     metrics_port: int = 0  # /metrics on 127.0.0.1; 0: none
     tts_cache: Path | None = None  # the TTS disk store; None: ivr.tts.store.default_root()
     tts_cache_mb: int = DEFAULT_MAX_MB  # its cap; 0: no disk store
+    rubric: Path | None = None  # the QA rubric the store scores calls with; None: the default
 
     def check(self) -> None:
         """One-line errors for settings a user can get wrong."""
@@ -98,7 +99,8 @@ def worker_settings(settings: StackSettings, loaded: LoadedPlan, models_url: str
         store_url=store_url(settings),
         models_url=models_url, llm_url=llm_url, llm_model=settings.llm_model,
         answer_delay_ms=settings.answer_delay_ms,
-        transfer_timeout_s=settings.transfer_timeout_s, deadlines=settings.deadlines)
+        transfer_timeout_s=settings.transfer_timeout_s, deadlines=settings.deadlines,
+        rubric=settings.rubric.resolve() if settings.rubric else None)
         for i in range(n)]
 
 

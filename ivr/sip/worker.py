@@ -38,6 +38,7 @@ from ivr.sip.endpoint import (MAX_CALLS, EndpointSettings, account_config, creat
                               destroy_endpoint, slots_in_use)
 from ivr.sip.watchdog import MediaDeadlines
 from ivr.store.store import CallStore, default_url, display_url
+from ivr.qa.rubric import load_rubric
 from ivr.store.writer import StoreWriter
 
 log = logging.getLogger("ivr.sip")
@@ -60,6 +61,7 @@ class WorkerSettings(BaseModel):
     allow: list[str] = ["127.0.0.1/32"]
     recordings: Path = Path("recordings")
     store_url: str | None = None        # the call store; None = SQLite calls.db in recordings
+    rubric: Path | None = None          # QA rubric for the store's scores; None = the default
     dialplan: Path
     models_url: str | None = None       # model service; None = in-process engines (dev only)
     llm_url: str | None = None
@@ -294,7 +296,8 @@ def open_store(settings: WorkerSettings) -> StoreWriter:
         log.warning("worker %s: %d call(s) left unfinished by its previous process marked "
                     "failed (worker_died): %s", settings.name, len(died), ", ".join(died))
     log.info("worker %s: calls are stored in %s", settings.name, display_url(url))
-    return StoreWriter(store, settings.name)
+    rubric = load_rubric(settings.rubric) if settings.rubric else None
+    return StoreWriter(store, settings.name, rubric)
 
 
 def _registered_executor(ep: pj.Endpoint) -> ThreadPoolExecutor:

@@ -109,6 +109,8 @@ console_users = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until", UTC),
     sa.Column("created_at", UTC, nullable=False),
+    # a disabled user cannot log in and has no live session (`ivr console user disable`)
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("role IN ('admin', 'qa')", name="role"),
 )
 
@@ -132,4 +134,48 @@ dialplan_versions = sa.Table(
     sa.Column("saved_at", UTC, nullable=False),
     sa.Column("note", sa.String(200), nullable=False, server_default=""),
     sa.Index(None, "plan", "id"),
+)
+
+replay_jobs = sa.Table(
+    "replay_jobs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.String(500), nullable=False),      # "call X" or "filter outcome=..."
+    sa.Column("call_ids", sa.JSON, nullable=False),           # the calls, in replay order
+    sa.Column("started_by", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),        # queued|running|done|interrupted
+    sa.Column("current", sa.String(100)),                     # the call being replayed now
+    sa.Column("results", sa.JSON, nullable=False),            # one per call replayed so far
+    sa.Column("elapsed_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("created_at", UTC, nullable=False),
+    sa.Column("finished_at", UTC),
+    sa.Index(None, "created_at"),
+)
+
+
+# ---- raw copies (`redaction.raw_copy` in a plan): what was said, kept apart, by role --------
+raw_copies = sa.Table(
+    "raw_copies", metadata,
+    sa.Column("call_id", sa.String(100), sa.ForeignKey("calls.call_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("roles", sa.JSON, nullable=False),              # console roles that may see it
+    sa.Column("recording_path", sa.String(1000)),             # the unredacted WAV (mode 0600)
+)
+
+raw_turns = sa.Table(
+    "raw_turns", metadata,
+    sa.Column("call_id", sa.String(100), sa.ForeignKey("calls.call_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),           # as `turns.idx`
+    sa.Column("caller_text", sa.Text, nullable=False, server_default=""),
+    sa.Column("bot_text", sa.Text, nullable=False, server_default=""),
+)
+
+raw_views = sa.Table(  # the audit log: no foreign keys, it outlives users and purged calls
+    "raw_views", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTC, nullable=False),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("call_id", sa.String(100), nullable=False),
+    sa.Column("what", sa.String(16), nullable=False),         # text | audio
+    sa.Index(None, "at"),
 )

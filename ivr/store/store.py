@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ivr.errors import IvrError
 from ivr.store import schema
+from ivr.store.raw_copy import delete_raw_file
 from ivr.store.rows import Write
 
 log = logging.getLogger("ivr.store")
@@ -137,29 +138,53 @@ class CallStore:
         return ids
 
     def purge(self, before: dt.datetime, recordings_only: bool = False,
-              dry_run: bool = False) -> list[dict[str, Any]]:
-        """Calls started before `before`: their rows (turns and events go with them) are
-        deleted, or with `recordings_only` only their `recording_path` is cleared. Returns each
-        call's id, start and file paths, for the caller to delete the files; `dry_run` changes
-        nothing. Calls still going on (no outcome yet) are kept."""
-        calls = schema.calls
+              dry_run: bool = False, dialplan: str | None = None) -> list[dict[str, Any]]:
+        """Calls started before `before` (only those on the plan file `dialplan`, when given):
+        their rows (turns, events and raw copies go with them) are deleted, or with
+        `recordings_only` only their recordings. Returns each call's id, start and file paths,
+        for the caller to delete the files, except the raw recordings (`raw_recording_path`),
+        which the store deletes itself (they are its own: `ivr.store.raw_copy`); `dry_run`
+        changes nothing. Calls still going on (no outcome yet) are kept."""
+        calls, raw = schema.calls, schema.raw_copies
         old = sa.and_(calls.c.started_at < before, calls.c.outcome.is_not(None))
+        if dialplan is not None:
+            old = sa.and_(old, calls.c.dialplan == dialplan)
         if recordings_only:
-            old = sa.and_(old, calls.c.recording_path.is_not(None))
-        query = sa.select(calls.c.call_id, calls.c.started_at, calls.c.recording_path,
-                          calls.c.events_path).where(old).order_by(calls.c.started_at)
+            old = sa.and_(old, sa.or_(calls.c.recording_path.is_not(None),
+                                      raw.c.recording_path.is_not(None)))
+        query = (sa.select(calls.c.call_id, calls.c.started_at, calls.c.recording_path,
+                           calls.c.events_path, raw.c.recording_path.label("raw_recording_path"))
+                 .select_from(calls.outerjoin(raw, raw.c.call_id == calls.c.call_id))
+                 .where(old).order_by(calls.c.started_at))
         with self.engine.begin() as conn:
             found = [dict(row) for row in conn.execute(query).mappings()]
             ids = [c["call_id"] for c in found]
             if ids and not dry_run:
                 where = calls.c.call_id.in_(ids)
+                conn.execute(raw.update().where(raw.c.call_id.in_(ids)).values(
+                    recording_path=None))
                 if recordings_only:
                     conn.execute(calls.update().where(where).values(recording_path=None))
                 else:  # explicit, so no database depends on cascading foreign keys
-                    conn.execute(schema.events.delete().where(schema.events.c.call_id.in_(ids)))
-                    conn.execute(schema.turns.delete().where(schema.turns.c.call_id.in_(ids)))
+                    for table in (schema.events, schema.turns, schema.raw_turns, raw):
+                        conn.execute(table.delete().where(table.c.call_id.in_(ids)))
                     conn.execute(calls.delete().where(where))
+        if not dry_run:
+            for call in found:
+                if delete_raw_file(call["raw_recording_path"]):
+                    log.info("retention: deleted the raw recording of call %s",
+                             call["call_id"])
         return found
+
+    def finished_plans(self) -> list[str]:
+        """The plan files (as recorded) of the finished calls, for purging by each plan's
+        retention; calls that recorded no plan are left out."""
+        calls = schema.calls
+        query = (sa.select(calls.c.dialplan).distinct()
+                 .where(calls.c.outcome.is_not(None), calls.c.dialplan.is_not(None))
+                 .order_by(calls.c.dialplan))
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
 
     # ---- reading ----------------------------------------------------------------------------
     def calls(self, since: dt.datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -17,12 +17,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
 from ivr.events import Event
-from ivr.qa.scores import score_at_end
+from ivr.qa.rubric import Rubric
+from ivr.qa.scores import score_at_end, score_call
+from ivr.store.raw_rows import RawRows
 from ivr.store.rows import CallRows, Write
 from ivr.store.store import CallStore, display_url
 
@@ -42,7 +44,17 @@ class _Close:
     pass
 
 
-_Item = tuple[str, "Event | _Open | _Close | None", float]
+@dataclass(frozen=True)
+class _RawOpen:
+    rows: RawRows
+
+
+@dataclass(frozen=True)
+class _Raw:
+    event: Event
+
+
+_Item = tuple[str, "Event | _Open | _Close | _RawOpen | _Raw | None", float]
 
 
 class CallListener:
@@ -59,15 +71,24 @@ class CallListener:
     def close(self) -> None:
         self._put((self.call_id, _Close(), time.monotonic()))
 
+    def keep_raw(self, roles: list[str]) -> Callable[[Event], None]:
+        """Start the call's raw copy (for console `roles`) and return its listener for the
+        events as said: `log.subscribe_raw(listener.keep_raw(roles))`."""
+        self._put((self.call_id, _RawOpen(RawRows(self.call_id, roles)), time.monotonic()))
+        return lambda event: self._put((self.call_id, _Raw(event), time.monotonic()))
+
 
 class StoreWriter:
     """Writes the events of every call of this process to `store` on one daemon thread."""
 
-    def __init__(self, store: CallStore, worker: str) -> None:
+    def __init__(self, store: CallStore, worker: str, rubric: Rubric | None = None) -> None:
+        """`rubric`: what every finished call is scored with (None: the default rubric)."""
         self.store = store
         self.worker = worker
+        self.rubric = rubric
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._calls: dict[str, CallRows] = {}
+        self._raw: dict[str, RawRows] = {}
         self._idle = threading.Condition()
         self._pending = 0
         self.latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_SAMPLES)
@@ -78,11 +99,17 @@ class StoreWriter:
 
     def listener(self, call_id: str, events_path: str | None = None) -> CallListener:
         """Start a call's record (its row is written now) and return its event listener.
-        When the call ends, its QA scores (default rubric) are written with it."""
+        When the call ends, its QA scores (this writer's rubric) are written with it."""
         rows = CallRows(call_id, self.worker, events_path, time.time() - time.monotonic(),
-                        scorer=score_at_end)
+                        scorer=self._score)
         self._enqueue((call_id, _Open(rows), time.monotonic()))
         return CallListener(self._enqueue, call_id)
+
+    def _score(self, events: list[Event]) -> dict[str, Any]:
+        """A finished call's scores with this writer's rubric, as `calls.qa_scores` keeps them."""
+        if self.rubric is None:
+            return score_at_end(events)
+        return score_call(events, self.rubric).as_json()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is committed (or failed); False on timeout."""
@@ -121,14 +148,21 @@ class StoreWriter:
                     writes.append(self._rows_for(call_id, item, queued))
             self._commit(writes, batch)
 
-    def _rows_for(self, call_id: str, item: Event | _Open | _Close,
+    def _rows_for(self, call_id: str, item: Event | _Open | _Close | _RawOpen | _Raw,
                   queued: float) -> list[Write]:
         if isinstance(item, _Open):
             self._calls[call_id] = item.rows
             return item.rows.open(queued)
         if isinstance(item, _Close):
             self._calls.pop(call_id, None)
+            self._raw.pop(call_id, None)
             return []
+        if isinstance(item, _RawOpen):
+            self._raw[call_id] = item.rows
+            return item.rows.open()
+        if isinstance(item, _Raw):
+            raw = self._raw.get(call_id)
+            return raw.on_event(item.event) if raw is not None else []
         rows = self._calls.get(call_id)
         return rows.on_event(item) if rows is not None else []
 

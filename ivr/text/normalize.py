@@ -22,7 +22,7 @@ from functools import lru_cache
 
 __all__ = ["CJK_CHARS", "STOPWORDS", "NEGATIONS", "Token", "content_units", "has_cjk", "is_cjk",
            "normalize_text", "pinyin", "prepare", "simple_normalize", "stem", "to_simplified",
-           "tokenize"]
+           "tokenize", "digits_as_hanzi"]
 
 CJK_CHARS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 """Character-class body of the CJK ideographs (for regular expressions)."""
@@ -196,3 +196,27 @@ def pinyin(ch: str) -> str:
     from pypinyin import Style, lazy_pinyin
 
     return lazy_pinyin(ch, style=Style.NORMAL)[0]
+
+
+# ---- Arabic digits as Chinese numerals ----------------------------------------------------------
+
+_HANZI_DIGITS = "零一二三四五六七八九"
+
+
+def _number_as_hanzi(run: str) -> str:
+    """One run of Arabic digits as a Mandarin speaker reads it: up to two digits as a number
+    ("12" -> "十二", "30" -> "三十", "3" -> "三"), longer runs (phone numbers) digit by digit."""
+    if len(run) > 2 or (len(run) == 2 and run[0] == "0"):
+        return "".join(_HANZI_DIGITS[int(d)] for d in run)
+    value = int(run)
+    if value < 10:
+        return _HANZI_DIGITS[value]
+    tens, units = divmod(value, 10)
+    return ("" if tens == 1 else _HANZI_DIGITS[tens]) + "十" + (_HANZI_DIGITS[units] if units else "")
+
+
+def digits_as_hanzi(text: str) -> str:
+    """Arabic digit runs in `text` as Chinese numerals ("12月3号" -> "十二月三号",
+    "138 1234 5678" -> "一三八 一二三四 五六七八"), so that a recogniser writing digits and a
+    reference writing characters are compared as the same words (character error rates)."""
+    return re.sub(r"[0-9]+", lambda m: _number_as_hanzi(m.group(0)), text)

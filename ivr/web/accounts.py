@@ -57,10 +57,12 @@ class Session:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """`user` on success; otherwise `locked_until` when the account is locked out."""
+    """`user` on success; otherwise `locked_until` when the account is locked out, or
+    `disabled` when the password was right but an admin disabled the account."""
 
     user: User | None = None
     locked_until: dt.datetime | None = None
+    disabled: bool = False
 
 
 def utcnow() -> dt.datetime:
@@ -78,6 +80,26 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_name(name: str) -> None:
+    """AccountError unless `name` is a valid user name."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise AccountError(f"user name {name!r}: use letters, digits and . _ @ - "
+                           "(up to 64, starting with a letter or digit)")
+
+
+def check_role(role: str) -> None:
+    """AccountError unless `role` is one of ROLES."""
+    if role not in ROLES:
+        raise AccountError(f"role {role!r}: use one of {', '.join(ROLES)}")
+
+
+def hash_password(password: str) -> str:
+    """The argon2id hash of a new password (AccountError if it is too short)."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
 class Accounts:
     """Users and sessions on a call store's engine."""
 
@@ -86,19 +108,15 @@ class Accounts:
 
     def add_user(self, name: str, role: str, password: str) -> None:
         """Create a user; AccountError for a bad name, role, short password or a taken name."""
-        if not NAME_PATTERN.fullmatch(name):
-            raise AccountError(f"user name {name!r}: use letters, digits and . _ @ - "
-                               "(up to 64, starting with a letter or digit)")
-        if role not in ROLES:
-            raise AccountError(f"role {role!r}: use one of {', '.join(ROLES)}")
-        if len(password) < MIN_PASSWORD:
-            raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+        check_name(name)
+        check_role(role)
+        password_hash = hash_password(password)
         users = schema.console_users
         with self.engine.begin() as conn:
             if conn.scalar(sa.select(users.c.name).where(users.c.name == name)):
                 raise AccountError(f"user {name!r} exists already")
             conn.execute(users.insert().values(name=name, role=role,
-                                               password_hash=_hasher.hash(password),
+                                               password_hash=password_hash,
                                                created_at=utcnow()))
 
     def count(self) -> int:
@@ -120,6 +138,8 @@ class Accounts:
             if locked_until is not None and locked_until > now:
                 return LoginResult(locked_until=locked_until)
             if _verify(row["password_hash"], password):
+                if row["disabled"]:
+                    return LoginResult(disabled=True)
                 values: dict = {"failed_logins": 0, "locked_until": None}
                 if _hasher.check_needs_rehash(row["password_hash"]):
                     values["password_hash"] = _hasher.hash(password)
@@ -154,7 +174,8 @@ class Accounts:
         query = (sa.select(users.c.name, users.c.role, sessions.c.csrf_token,
                            sessions.c.expires_at)
                  .join(users, users.c.name == sessions.c.user_name)
-                 .where(sessions.c.token_sha256 == _token_hash(token)))
+                 .where(sessions.c.token_sha256 == _token_hash(token),
+                        users.c.disabled.is_(sa.false())))
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None or aware(row.expires_at) <= utcnow():

@@ -15,10 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from ivr.store.store import CallStore
-from ivr.web import calls, dashboard, dialplans, login, replays
+from ivr.store.raw_store import RawCopies
+from ivr.web import calls, dashboard, dialplans, login, raw, replays, users
 from ivr.web.accounts import Accounts
 from ivr.web.auth import MACHINE_PATHS, Forbidden, LoginRequired
 from ivr.web.plans import PlanFiles
+from ivr.web.replay_history import ReplayHistory
 from ivr.web.replay_jobs import CallReplayer, ReplayJobs, StoreReplayer
 from ivr.web.templating import render
 
@@ -66,7 +68,7 @@ def create_app(settings: ConsoleSettings, store: CallStore | None = None,
     if replayer is None:
         replayer = own_replayer = StoreReplayer(
             store, settings.recordings or Path("recordings"), settings.dialplans)
-    replay_jobs = ReplayJobs(replayer)
+    replay_jobs = ReplayJobs(replayer, ReplayHistory(store.engine))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,9 +86,10 @@ def create_app(settings: ConsoleSettings, store: CallStore | None = None,
     app.state.accounts = Accounts(store.engine)
     app.state.plans = PlanFiles(settings.dialplans, store.engine)
     app.state.replays = replay_jobs
+    app.state.raw = RawCopies(store.engine)
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (login, calls, dashboard, replays, dialplans):
+    for module in (login, calls, raw, dashboard, replays, dialplans, users):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -68,9 +68,9 @@ def current_user(session: Session = Depends(current_session)) -> User:
 
 
 def admin_user(user: User = Depends(current_user)) -> User:
-    """Dependency of the dialplan pages: the admin role."""
+    """Dependency of the admin pages (dialplans, users, the raw views' audit log)."""
     if not user.is_admin:
-        raise Forbidden("Dialplans are for admins; your role is " + user.role + ".")
+        raise Forbidden("This page is for admins; your role is " + user.role + ".")
     return user
 
 

@@ -7,10 +7,12 @@ import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from ivr.store.raw_store import RawCopies
 from ivr.store.schema import Outcome
 from ivr.store.store import CallStore
 from ivr.web.accounts import User
@@ -126,6 +128,13 @@ def call_list_json(request: Request, user: User = Depends(current_user)) -> dict
 @router.get("/calls/{call_id}")
 def call_view(call_id: str, request: Request, user: User = Depends(current_user)) -> Response:
     """One call: recording, transcript aligned to it, decisions, events, ticket, scores."""
+    return call_page(request, call_id, user)
+
+
+def call_page(request: Request, call_id: str, user: User,
+              raw_turns: dict[int, dict[str, str]] | None = None) -> Response:
+    """The call view, redacted; with `raw_turns` (`ivr.web.raw`, for a role allowed) each
+    turn's words as said instead, and the raw recording where one was kept."""
     calls = store(request)
     call = calls.call(call_id)
     if call is None:
@@ -135,10 +144,17 @@ def call_view(call_id: str, request: Request, user: User = Depends(current_user)
     # the recording starts when media does: turn times are on the call's event clock
     offset = next((e["t"] for e in events if e["kind"] == "sip.media"), 0.0)
     turns = [{**t, "audio_start": max(0.0, t["t_start"] - offset),
-              "audio_end": None if t["t_end"] is None else max(0.0, t["t_end"] - offset)}
+              "audio_end": None if t["t_end"] is None else max(0.0, t["t_end"] - offset),
+              **(raw_turns or {}).get(t["idx"], {})}
              for t in calls.turns(call_id)]
-    return render(request, "call.html", {"call": call, "turns": turns, "events": events,
-                                         "has_recording": bool(call["recording_path"])})
+    copy = RawCopies(calls.engine).copy(call_id)
+    raw_audio = raw_turns is not None and copy is not None and bool(copy.recording_path)
+    audio_url = f"/recordings/{quote(call_id, safe='')}" + ("/raw" if raw_audio else "")
+    return render(request, "call.html", {
+        "call": call, "turns": turns, "events": events,
+        "has_recording": bool(call["recording_path"]) or raw_audio, "audio_url": audio_url,
+        "raw_allowed": copy is not None and copy.allows(user.role),
+        "raw_shown": raw_turns is not None, "raw_audio": raw_audio})
 
 
 @router.get("/recordings/{call_id}")
@@ -147,13 +163,20 @@ def recording(call_id: str, request: Request, user: User = Depends(current_user)
     the file the store names for this call, and only inside the recordings folder if the
     console was given one."""
     call = store(request).call(call_id)
-    if call is None or not call["recording_path"]:
+    return wav_file(request, call["recording_path"] if call else None)
+
+
+def wav_file(request: Request, stored: str | None,
+             cache: str = "private, max-age=300") -> Response:
+    """A recording the store names (404 unless it is a WAV inside the recordings folder, if
+    the console was given one), with Range support for seeking; `cache`: its Cache-Control."""
+    if not stored:
         raise HTTPException(404, "no recording for this call")
-    path = Path(call["recording_path"]).resolve()
+    path = Path(stored).resolve()
     root: Path | None = request.app.state.settings.recordings
     if root is not None and not path.is_relative_to(root.resolve()):
         raise HTTPException(404, "no recording for this call")
     if path.suffix.lower() != ".wav" or not path.is_file():
         raise HTTPException(404, "the recording file is missing")
     return FileResponse(path, media_type="audio/wav",
-                        headers={"Cache-Control": "private, max-age=300"})
+                        headers={"Cache-Control": cache})

@@ -59,6 +59,7 @@ def login(request: Request, form: FormData = Depends(_login_form)) -> Response:
     if result.user is None:
         error = (f"Too many failed logins: this account is locked until "
                  f"{when(result.locked_until)} UTC." if result.locked_until
+                 else "This account is disabled: ask an admin." if result.disabled
                  else "Wrong user name or password.")
         return _login_page(request, next_url, error, status_code=401, name=name)
     response = RedirectResponse(next_url, status_code=303)

@@ -4,8 +4,8 @@ and models, run by one background thread of the console process.
 Jobs run one after another, each call one at a time: replay is CPU-bound and the models are
 loaded once per console process (lazily, by the first replay), so a second worker would only
 load them again. Starting a job for calls that an unfinished job already replays answers that
-job. Jobs and their results live in this process's memory (the newest `KEPT_JOBS`): a restart
-of the console forgets them.
+job. Jobs, their progress and results are kept in the call store (`ivr.web.replay_history`): a
+restart of the console keeps their history and shows the jobs it cut short as interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -31,11 +30,12 @@ from ivr.qa.replay_sources import calls_in_store, plan_path
 from ivr.service_process import ServiceProcess
 from ivr.session.engines import Engines
 from ivr.store.store import CallStore
+from ivr.web.replay_history import ReplayHistory, ReplayJob
 
 log = logging.getLogger("ivr.web.replay")
 
 MAX_BATCH = 50   # calls in one filter-based replay
-KEPT_JOBS = 100  # finished jobs beyond this many are forgotten, oldest first
+LISTED_JOBS = 100  # the newest jobs the replays page lists
 
 
 class CallReplayer(Protocol):
@@ -93,38 +93,19 @@ class StoreReplayer:
             self._replayer.llm_server.stop()
 
 
-@dataclass
-class ReplayJob:
-    """Calls to replay, and the results so far (in the order of `call_ids`)."""
-
-    id: str
-    title: str
-    call_ids: tuple[str, ...]
-    started_by: str
-    created_at: dt.datetime
-    results: list[Replayed] = field(default_factory=list)
-    current: str | None = None          # the call being replayed now
-    elapsed_s: float = 0.0              # the job's wall time so far (once it runs)
-    finished_at: dt.datetime | None = None
-
-    @property
-    def done(self) -> bool:
-        """Every call has its result."""
-        return self.finished_at is not None
-
-    @property
-    def state(self) -> str:
-        """queued, running or done."""
-        return "done" if self.done else "running" if self.current else "queued"
-
-
 class ReplayJobs:
-    """The console's replay jobs, run in order on one background thread."""
+    """The console's replay jobs, run in order on one background thread and kept in
+    `history` (jobs it holds unfinished from an earlier console are marked interrupted)."""
 
-    def __init__(self, replayer: CallReplayer) -> None:
+    def __init__(self, replayer: CallReplayer, history: ReplayHistory) -> None:
         self.replayer = replayer
+        self.history = history
+        interrupted = history.interrupt_unfinished()
+        if interrupted:
+            log.warning("%d replay job(s) left unfinished by an earlier console are marked "
+                        "interrupted", interrupted)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="replay")
-        self._jobs: dict[str, ReplayJob] = {}
+        self._live: dict[str, ReplayJob] = {}   # this process's unfinished jobs
         self._lock = threading.Lock()
 
     def start(self, call_ids: Sequence[str], title: str, user: str) -> ReplayJob:
@@ -132,35 +113,35 @@ class ReplayJobs:
         already replays the same calls."""
         ids = tuple(call_ids)
         with self._lock:
-            for job in self._jobs.values():
-                if not job.done and job.call_ids == ids:
+            for job in self._live.values():
+                if job.call_ids == ids:
                     return job
             job = ReplayJob(secrets.token_urlsafe(9), title, ids, user,
                             dt.datetime.now(dt.timezone.utc))
-            self._jobs[job.id] = job
-            finished = [j.id for j in self._jobs.values() if j.done]
-            for old in finished[:max(0, len(finished) - KEPT_JOBS)]:
-                del self._jobs[old]
+            self.history.add(job)
+            self._live[job.id] = job
         self._pool.submit(self._run, job)
         return job
 
     def job(self, job_id: str) -> ReplayJob | None:
-        """The job `job_id`, if this process still keeps it."""
-        return self._jobs.get(job_id)
+        """The job `job_id`, if the store has it."""
+        return self.history.get(job_id)
 
     def jobs(self) -> list[ReplayJob]:
-        """Every job kept, newest first."""
-        with self._lock:
-            return list(reversed(self._jobs.values()))
+        """The newest jobs (`LISTED_JOBS`), newest first."""
+        return self.history.recent(LISTED_JOBS)
 
     def close(self) -> None:
-        """Drop queued jobs; a replay under way finishes on its own thread."""
+        """Drop queued jobs (the next console marks them interrupted); a replay under way
+        finishes on its own thread."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, job: ReplayJob) -> None:
         started = time.perf_counter()
+        job.state = "running"
         for call_id in job.call_ids:
             job.current = call_id
+            self._save(job)
             try:
                 result = self.replayer.replay(call_id)
             except Exception as exc:  # noqa: BLE001 - the job must end, and say why
@@ -170,5 +151,15 @@ class ReplayJobs:
                 result = dataclasses.replace(result, events=[])  # the page never shows them
             job.results.append(result)
             job.elapsed_s = time.perf_counter() - started
-        job.current = None
+        job.current, job.state = None, "done"
         job.finished_at = dt.datetime.now(dt.timezone.utc)
+        self._save(job)
+        with self._lock:
+            self._live.pop(job.id, None)
+
+    def _save(self, job: ReplayJob) -> None:
+        try:
+            self.history.save(job)
+        except Exception:  # noqa: BLE001 - a store hiccup must not stop the replays
+            log.exception("replay job %s: its progress could not be written to the store",
+                          job.id)

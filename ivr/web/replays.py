@@ -60,7 +60,7 @@ def replay_filter(request: Request, user: User = Depends(current_user)) -> Respo
 
 @router.get("/replays")
 def replay_list(request: Request, user: User = Depends(current_user)) -> Response:
-    """The replays this console process ran or runs, newest first."""
+    """The replays consoles on this store ran or run, newest first."""
     return render(request, "replays.html", {"jobs": jobs(request).jobs(),
                                             "max_batch": MAX_BATCH})
 
@@ -71,8 +71,8 @@ def replay_page(job_id: str, request: Request, user: User = Depends(current_user
     job = jobs(request).job(job_id)
     if job is None:
         return _error_page(request, "No such replay",
-                          "This replay is not known to this console process: replays are kept "
-                          "in memory only, and a restart forgets them.")
+                          "The call store has no replay with this id (the oldest are deleted "
+                          "as new ones come).")
     results = list(job.results)
     return render(request, "replay.html", {
         "job": job, "results": results, "totals": totals(results), "columns": COLUMNS,

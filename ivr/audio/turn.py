@@ -1,0 +1,132 @@
+"""End of turn: at a short pause, decide whether the caller has finished.
+
+The endpointer reports a PAUSE after `TurnPolicy.judge_ms` of silence; a `TurnJudge` then asks a
+`TurnModel` (Smart Turn by default, see turn_model.py) off the media path. A complete verdict
+ends the turn at once; otherwise the endpointer's silence bound (`max_silence_ms`) still ends
+it, so a missing or failing model only makes turns slower, never endless.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ivr.audio.turn_text import sounds_unfinished
+
+log = logging.getLogger("ivr.turn")
+
+
+class TurnModel(Protocol):
+    """Anything that scores how likely a caller's audio (ending now) is a finished turn."""
+
+    name: str
+
+    def probability(self, pcm: bytes, rate: int) -> float:
+        """P(complete) for PCM16 mono audio at `rate` that ends at the judging moment."""
+        ...
+
+
+@dataclass(frozen=True)
+class TurnPolicy:
+    """How long a node waits for the end of a caller's turn (milliseconds of VAD silence)."""
+
+    model: bool = True  # judge pauses with the turn model; False = fixed silence only
+    judge_ms: int = 200  # silence after which the model judges
+    max_silence_ms: int = 1000  # silence that ends a turn whatever the model says
+    threshold: float = 0.5  # P(complete) at or above which the turn ends at the pause
+
+
+FIXED_SILENCE_MS = 700
+"""The fixed silence that ended every turn before the model (EndpointerConfig.end_silence_ms):
+the baseline `ivr bench turn` compares with."""
+
+OPEN_QUESTION = TurnPolicy()
+"""Default wait for free speech (menus, questions, answers). On the dev set, thresholds 0.7 and
+0.9 cut as many paused turns (within one) as 0.5 and ended complete ones later."""
+
+SLOT_WAIT = TurnPolicy(model=False, max_silence_ms=1200)
+"""Nodes collecting digits, phone numbers or spelled IDs: callers read them out in groups whose
+ends sound final (Smart Turn scored digit groups 0.92-0.98 on the dev set), so only a longer
+silence ends the turn."""
+
+SLOT_KINDS_THAT_WAIT = frozenset({"digits", "phone", "account"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's answer at one pause."""
+
+    complete: bool
+    probability: float | None  # None when no model answered
+    compute_s: float
+    error: str = ""
+    text: str | None = None  # the transcript that vetoed or confirmed a complete verdict
+
+
+Transcriber = Callable[[bytes, int], str]
+"""PCM16 at a rate -> text (speculative recognition of the turn so far)."""
+
+
+class TurnJudge:
+    """Turns a model's probability into a decision under a node's policy; never raises.
+
+    With `transcribe`, a complete verdict is checked against the text of the turn so far and
+    vetoed when it sounds unfinished (turn_text.py); the transcription time counts as compute."""
+
+    def __init__(self, model: TurnModel | None, transcribe: Transcriber | None = None) -> None:
+        self.model = model
+        self.transcribe = transcribe
+
+    def judge(self, pcm: bytes, rate: int, policy: TurnPolicy) -> Verdict:
+        """Blocking (tens of ms): call it off the media path, e.g. in an executor."""
+        if self.model is None or not policy.model:
+            return Verdict(False, None, 0.0)
+        started = time.perf_counter()
+        try:
+            p = self.model.probability(pcm, rate)
+        except Exception as exc:  # noqa: BLE001 - a broken model falls back to the silence bound
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("end-of-turn model %s failed (%s): turns end after %d ms of silence",
+                        self.model.name, error, policy.max_silence_ms)
+            return Verdict(False, None, time.perf_counter() - started, error)
+        if p < policy.threshold or self.transcribe is None:
+            return Verdict(p >= policy.threshold, p, time.perf_counter() - started)
+        try:
+            text = self.transcribe(pcm, rate)
+        except Exception as exc:  # noqa: BLE001 - no text: the audio verdict stands
+            log.warning("end-of-turn transcript failed (%s: %s)", type(exc).__name__, exc)
+            text = None
+        complete = text is None or not sounds_unfinished(text)
+        return Verdict(complete, p, time.perf_counter() - started, text=text)
+
+
+@functools.lru_cache(maxsize=1)
+def shared_turn_model() -> TurnModel | None:
+    """The bundled Smart Turn model in its own child process (turn_process.py), started once
+    per process; None (with one warning line) when it is not installed or does not load, so
+    calls fall back to the silence bound."""
+    try:
+        from ivr.audio.turn_model import smart_turn_onnx
+        from ivr.audio.turn_process import TurnModelProcess
+
+        smart_turn_onnx()  # a missing file is said plainly, before a child is started
+        return TurnModelProcess()
+    except Exception as exc:  # noqa: BLE001 - missing file, damaged file, onnxruntime error
+        log.warning("end-of-turn model unavailable (%s: %s): turns end after a fixed silence",
+                    type(exc).__name__, exc)
+        return None
+
+
+def policy_for(plan_setting: object | None, node_setting: object | None,
+               slot_kind: str | None) -> TurnPolicy:
+    """The policy of a node: the built-in default for its kind, then the plan's `end_of_turn`,
+    then the node's own (each field it sets wins)."""
+    base = SLOT_WAIT if slot_kind in SLOT_KINDS_THAT_WAIT else OPEN_QUESTION
+    fields = {}
+    for setting in (plan_setting, node_setting):
+        if setting is not None:
+            fields.update({k: v for k, v in vars(setting).items() if v is not None})
+    return TurnPolicy(**{**vars(base), **fields})

@@ -1,0 +1,173 @@
+"""`ivr bench turn`: false cut-ins and end-of-turn delay, fixed silence vs the turn model.
+
+Each item of the paused-utterance set is voiced (piper through G.711) and replayed through the
+production endpointer and judge (turn_eval.replay) under each way of ending turns; dev and
+held-out are reported side by side, with the model's inference time on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ivr.audio.turn import FIXED_SILENCE_MS, TurnJudge, TurnPolicy, policy_for
+from ivr.audio.turn_eval import TurnOutcome, outcome, replay
+from ivr.audio.turn_set import TurnItem, VoicedTurn
+from ivr.qa.latency import percentiles
+
+
+@dataclass(frozen=True)
+class Way:
+    """One way of ending turns: a name and the policy it gives a node of a slot kind."""
+
+    name: str
+    policy: Callable[[str | None], TurnPolicy]
+
+
+FIXED = Way(f"fixed silence {FIXED_SILENCE_MS} ms",
+            lambda slot: TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS))
+MODEL = Way("turn model (node defaults)", lambda slot: policy_for(None, None, slot))
+BOUND_ONLY = Way("node defaults, model off", lambda slot: TurnPolicy(
+    **{**vars(policy_for(None, None, slot)), "model": False}))
+"""What a call gets when the model is missing: the longer silence bounds alone."""
+
+
+def model_at(threshold: float) -> Way:
+    """The node defaults with another threshold on open questions (for tuning on dev)."""
+    def policy(slot: str | None) -> TurnPolicy:
+        base = policy_for(None, None, slot)
+        return base if slot else TurnPolicy(**{**vars(base), "threshold": threshold})
+
+    return Way(f"turn model, threshold {threshold:g}", policy)
+
+
+def bench(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], VoicedTurn],
+          judge: TurnJudge, ways: tuple[Way, ...] = (FIXED, MODEL),
+          progress: Callable[[str], None] = lambda _: None,
+          text_judge: TurnJudge | None = None) -> dict:
+    """Figures per way and set part, plus inference ms (p50/p95) over every judged pause; with
+    `text_judge` (the model plus a transcript veto) the node defaults are measured with it too."""
+    figures: dict = {"ways": {}, "items": {}, "load_average": [round(os.getloadavg()[0], 1)]}
+    compute: list[float] = []
+    for part, items in sets.items():
+        voiced = [voice(item) for item in items]
+        figures["items"][part] = {"paused": sum(i.paused for i in items),
+                                  "complete": sum(not i.paused for i in items)}
+        runs = [(way, judge) for way in ways]
+        if text_judge is not None:
+            runs.append((Way("turn model + transcript veto", MODEL.policy), text_judge))
+        for way, way_judge in runs:
+            outcomes = []
+            for turn in voiced:
+                progress(f"{part} {way.name} {turn.item.id}")
+                run = replay(turn, way_judge, way.policy(turn.item.slot))
+                if way_judge is judge:
+                    compute += [v.compute_s for v in run.verdicts if v.probability is not None]
+                outcomes.append(outcome(turn, run))
+            figures["ways"].setdefault(way.name, {})[part] = summarise(outcomes)
+    p50, p95 = percentiles([c * 1000 for c in compute])
+    figures["inference_ms"] = {"p50": round(p50, 1), "p95": round(p95, 1), "n": len(compute)}
+    figures["load_average"].append(round(os.getloadavg()[0], 1))
+    return figures
+
+
+def summarise(outcomes: list[TurnOutcome]) -> dict:
+    """Cut-in rate on paused turns; delay p50/p95 on complete open-question turns, apart from
+    complete slot turns (digits, IDs: they wait longer by design) and paused turns not cut."""
+    paused = [o for o in outcomes if o.paused]
+    complete = [o for o in outcomes if not o.paused]
+    delays = [o.delay_s for o in complete if o.delay_s is not None and not o.slot]
+    slot_delays = [o.delay_s for o in complete if o.delay_s is not None and o.slot]
+    paused_delays = [o.delay_s for o in paused if o.delay_s is not None]
+    p50, p95 = percentiles(delays)
+    pp50, pp95 = percentiles(paused_delays)
+    return {"cut": sum(o.cut for o in paused), "paused": len(paused),
+            "cut_rate": round(sum(o.cut for o in paused) / max(1, len(paused)), 3),
+            "cut_ids": [o.id for o in paused if o.cut],
+            "complete_cut": sum(o.cut for o in complete),
+            "delay_p50_s": round(p50, 3), "delay_p95_s": round(p95, 3),
+            "slot_delay_max_s": round(max(slot_delays, default=float("nan")), 3),
+            "paused_delay_p50_s": round(pp50, 3), "paused_delay_p95_s": round(pp95, 3),
+            "max_delay_s": round(max(delays + slot_delays + paused_delays,
+                                     default=float("nan")), 3),
+            "fallback_ends": sum(o.fallback for o in outcomes)}
+
+
+def render(figures: dict) -> str:
+    """A table: one row per way, dev and held-out side by side."""
+    parts = list(figures["items"])
+    head = f"{'':30}" + "".join(f" | {p:^45}" for p in parts)
+    columns = " | cut-ins     delay p50  p95  slot   max  fb"
+    sub = f"{'way of ending turns':30}" + columns * len(parts)
+    lines = [head, sub, "-" * len(sub)]
+    for name, by_part in figures["ways"].items():
+        row = f"{name:30}"
+        for part in parts:
+            f = by_part[part]
+            row += (f" | {f['cut']:2d}/{f['paused']:<2d} {f['cut_rate'] * 100:4.0f}%  "
+                    f"{f['delay_p50_s']:5.2f} {f['delay_p95_s']:5.2f} {f['slot_delay_max_s']:5.2f} "
+                    f"{f['max_delay_s']:5.2f} "
+                    f"{f['fallback_ends']:3d}")
+        lines.append(row)
+    counts = ", ".join(f"{p}: {c['paused']} paused + {c['complete']} complete"
+                       for p, c in figures["items"].items())
+    inf = figures["inference_ms"]
+    lines += ["", f"turns: {counts}",
+              "cut-ins: paused turns ended > 0.3 s before their speech did; delay (s): end of "
+              "speech -> turn end, complete open-question turns; slot: the longest such delay "
+              "of complete digit/ID turns; max: over all turns not cut; fb: turns ended by the "
+              "silence bound",
+              f"model inference (features + ONNX, 1 thread, own process): p50 {inf['p50']:.0f} ms, "
+              f"p95 {inf['p95']:.0f} ms over {inf['n']} pauses; 1-minute load average at start "
+              f"and end {figures['load_average']} (it ends turns later when the cores are busy)"]
+    for name, by_part in figures["ways"].items():
+        for part in parts:
+            if by_part[part]["cut_ids"]:
+                lines.append(f"cut ({name}, {part}): {', '.join(by_part[part]['cut_ids'])}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`ivr bench turn`'s options."""
+    parser.add_argument("--set", type=Path, default=None, metavar="SET.yaml",
+                        help="paused-utterance set (default: tests/data/paused_utterances.yaml)")
+    parser.add_argument("--thresholds", default="", metavar="P,P...",
+                        help="also measure the model at these thresholds (tune on dev only)")
+    parser.add_argument("--text", action="store_true",
+                        help="also measure the model with a transcript veto (whisper tiny.en at "
+                             "each pause the model calls complete; its time counts as delay)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`ivr bench turn`: voice the set, replay it every way, print the table (or JSON)."""
+    from tqdm import tqdm
+
+    from ivr.audio.turn import shared_turn_model
+    from ivr.audio.turn_set import DEFAULT_SET, load_turn_set, piper_voices, voice_turn
+
+    voices = piper_voices()
+    sets = load_turn_set(args.set or DEFAULT_SET)
+    ways = (FIXED, BOUND_ONLY, MODEL,
+            *(model_at(float(p)) for p in args.thresholds.split(",") if p))
+    with tqdm(desc="turn", unit="replay") as bar:
+        figures = bench(sets, lambda item: voice_turn(item, voices),
+                        TurnJudge(shared_turn_model()), ways, progress=lambda _: bar.update(),
+                        text_judge=_text_judge() if args.text else None)
+    print(json.dumps(figures, indent=2) if args.json else render(figures))
+    return 0
+
+
+def _text_judge() -> TurnJudge:
+    """The turn model with whisper tiny.en's text of the turn so far as a veto."""
+    from ivr.asr.whisper import WhisperASR
+    from ivr.audio.turn import shared_turn_model
+    from ivr.session.engines import asr_model_dir
+
+    asr = WhisperASR(asr_model_dir("whisper-tiny.en"))
+    return TurnJudge(shared_turn_model(),
+                     lambda pcm, rate: asr.transcribe(pcm, rate, ("en",)).raw_text)

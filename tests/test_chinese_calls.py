@@ -1,0 +1,130 @@
+"""Scripted Mandarin clinic conversations end to end, by audio: each caller turn of
+tests/data/zh_callers.yaml is a Kokoro (or espeak-ng) voice through an 8 kHz G.711 line, played
+into the clinic plan through the same CallSession as a SIP call (offline driver, simulated
+time), heard by multilingual whisper base, answered in Kokoro's zm_yunjian. Each test asserts
+what the bot heard, the slots and nodes it reached, its transfer decision, and what it said, by
+transcribing its own audio back."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.audio.frames import FRAME_BYTES, FRAME_MS, PHONE_RATE
+from ivr.dialplan.loader import load_dialplan
+from ivr.events import EventLog
+from ivr.qa.cer import char_errors
+from ivr.qa.zh_callers import CallerVoices, load_callers
+from ivr.session.engines import build_engines
+from ivr.session.offline import OfflineResult, ScriptTurn, run_script, simulate
+from ivr.tts.store import DiskStore
+from ivr.tts.voices import VoiceSpec
+from ivr.tts.warm import warm_plan
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+CALLERS = load_callers(ROOT / "tests" / "data" / "zh_callers.yaml")
+# One voice and condition per conversation, so that the set's voices and shouting reach the
+# dialog; `ivr bench asr-zh` measures every turn in every voice. Every dev conversation and one
+# holdout one; the known failures are strict xfails (they fail the run when they start
+# passing) naming what went wrong when measured on 2026-11-30.
+
+
+def known_failure(reason: str) -> pytest.MarkDecorator:
+    """A conversation that fails today for `reason` (and must fail until fixed)."""
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+CASES = [
+    pytest.param("dev", "book", "zm_yunxia", "normal", marks=known_failure(
+        "the phone number is heard with a digit too many (138123455678)")),
+    pytest.param("dev", "reschedule", "zf_xiaobei", "normal", marks=known_failure(
+        "'我想改一下预约的时间' holds the booking choice's word 预约: routed to booking")),
+    pytest.param("dev", "cancel", "zf_xiaoyi", "shouted", marks=known_failure(
+        "the shouted phone number is misheard and the voice anger score transfers the caller")),
+    pytest.param("dev", "hours", "zm_yunxi", "normal", marks=known_failure(
+        "the bot's opening-hours sentence is heard back with CER 0.27 (诊所 -> 整锁)")),
+    pytest.param("dev", "person", "zf_xiaoyi", "normal", marks=known_failure(
+        "the bot's transfer announcement is heard back with CER 0.42 (诊所 -> 阵俗)")),
+    pytest.param("dev", "emergency", "zm_yunjian", "shouted"),
+    pytest.param("dev", "angry", "zm_yunxia", "shouted"),
+    pytest.param("holdout", "book", "zf_xiaoyi", "normal", marks=known_failure(
+        "'你好，我要挂号' is heard as '以后我要挂后' and the semantic hand-off net transfers")),
+]
+HEARD = ("asr.final", "asr.partial")  # an emergency is acted on from an interim result
+BOT_CER_MAX = 0.15  # the bot's last words, transcribed back through the line
+
+
+@pytest.fixture(scope="module")
+def clinic():
+    return load_dialplan(ROOT / "dialplans" / "clinic-appointments.yaml")
+
+
+@pytest.fixture(scope="module")
+def zh_engines(clinic):
+    """The clinic's engines, its prompts pre-spoken on disk as `ivr serve` keeps them (warmed
+    here as `ivr serve` warms them: a long prompt synthesised mid-call on two busy cores would
+    hit the session's TTS deadline)."""
+    built = build_engines(clinic.plan.asr_model, list(clinic.plan.languages), None)
+    for voice in built.voices.values():
+        voice.attach_store(DiskStore())
+    warm_plan(clinic.plan, lambda lang, sentence: built.voice(lang).speak(sentence).source)
+    return built
+
+
+def conversation(split: str, name: str):
+    return next(c for c in CALLERS.split(split) if c.id == name)
+
+
+def run_conversation(engines, clinic, split: str, name: str, voice: str,
+                     condition: str) -> tuple[OfflineResult, EventLog, object]:
+    conv = conversation(split, name)
+    audio = CallerVoices().conversation_audio(VoiceSpec(engine="kokoro", voice=voice), condition,
+                                             conv.turns)
+    turns = [ScriptTurn(audio=pcm) for pcm in audio]
+    sessions = []
+
+    def drive(session, clock):
+        sessions.append(session)
+        return run_script(session, clock, turns, gap_s=0.8)
+
+    result, events = simulate(f"zh-{split}-{name}", clinic, engines, drive, now=CALLERS.today)
+    return result, events, sessions[0]
+
+
+def last_words(result: OfflineResult, events: EventLog) -> tuple[str, bytes]:
+    """The bot's sentences after the caller's last turn, and their audio as the caller heard it."""
+    last_heard = max(e.t for e in events.events if e.kind in HEARD)
+    said = [e for e in events.of_kind("bot.say") if e.t >= last_heard]
+    assert said, "the bot said nothing after the caller's last turn"
+    start = int(said[0].t * 1000 / FRAME_MS) * FRAME_BYTES
+    length = sum(e.data["audio_s"] for e in said) + 0.6
+    return "".join(e.data["text"] for e in said), result.bot_audio[start:start + int(
+        length * PHONE_RATE) * 2]
+
+
+@pytest.mark.parametrize("split,name,voice,condition", CASES,
+                         ids=[f"{s}-{n}-{v}-{c}" for s, n, v, c in (p.values for p in CASES)])
+def test_clinic_conversation_by_voice(zh_engines, clinic, split, name, voice, condition):
+    conv = conversation(split, name)
+    result, events, session = run_conversation(zh_engines, clinic, split, name, voice, condition)
+    heard = [e.data["text"] for e in events.events if e.kind in HEARD]  # interim ones too
+    nodes = [e.data["node"] for e in events.of_kind("dialog.node")]
+    context = {"heard": heard, "nodes": nodes,
+               "decisions": [e.data for e in events.of_kind("dialog.decision")]}
+    assert heard, context
+    assert all(e.data["language"] == "zh" for e in events.of_kind("asr.final")), context
+    for slot, value in conv.expect.slots.items():
+        assert session.dialog.state.slots.get(slot) == value, (slot, context)
+    for node in conv.expect.nodes:
+        assert node in nodes, (node, context)
+    if conv.expect.transfer is None:
+        assert result.transfer is None, (result.transfer, context)
+    else:
+        request, = events.of_kind("transfer.request")
+        assert {k: request.data[k] for k in conv.expect.transfer} == conv.expect.transfer, context
+    text, audio = last_words(result, events)
+    said_back = zh_engines.asr.transcribe(audio, PHONE_RATE, ("zh",)).text
+    errors = char_errors(text, said_back)
+    assert errors.rate <= BOT_CER_MAX, (text, said_back, errors)

@@ -1,0 +1,105 @@
+"""End of turn by model through the real call session: piper callers over G.711, Smart Turn at
+pauses, whisper on what the turn kept."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import yaml
+
+from ivr.audio.frames import silence
+from ivr.audio.turn import TurnJudge
+from ivr.audio.turn_set import TurnItem, piper_voices, voice_turn
+from ivr.dialplan.loader import load_dialplan
+from ivr.events import EventLog, ManualClock
+from ivr.session.offline import run_offline
+from ivr.session.session import CallSession
+
+GREETING_S = 4.0  # the caller waits for the greeting to end
+
+
+def caller(item: TurnItem) -> tuple:
+    """The voiced turn and the call audio: silence through the greeting, then the turn."""
+    turn = voice_turn(item, piper_voices())
+    return turn, silence(int(GREETING_S * 1000)) + turn.pcm
+
+
+def run_call(engines, plan, pcm: bytes, judge: TurnJudge | None = None) -> EventLog:
+    """One offline call; `judge` replaces the session's turn judge (a broken or absent model)."""
+    clock = ManualClock()
+    events = EventLog(clock)
+    session = CallSession("turn", plan, engines, events)
+    if judge is not None:
+        session.turn_judge = judge
+    asyncio.run(run_offline(session, clock, pcm, max_tail_s=8.0))
+    return events
+
+
+def turn_ends(events: EventLog) -> list:
+    """The caller turns the endpointer ended (dropped clicks left out)."""
+    return [e for e in events.of_kind("speech.end") if not e.data.get("dropped")]
+
+
+def test_a_paused_utterance_is_not_cut(engines, demo_plan):
+    turn, pcm = caller(TurnItem("bill", ("I was charged twice this month because",
+                                         "the payment went through two times."), (0.8,)))
+    events = run_call(engines, demo_plan, pcm)
+    judged = events.of_kind("turn.judged")
+    assert judged and not judged[0].data["ended"], [e.data for e in judged]
+    ends = turn_ends(events)
+    assert len(ends) == 1 and ends[0].data["at"] >= GREETING_S + turn.speech_end - 0.3
+    said = events.of_kind("asr.final")[0].data["text"].lower()
+    assert "because" in said and "payment" in said, said
+
+
+def test_a_complete_utterance_ends_before_the_fixed_silence_bound(engines, demo_plan):
+    turn, pcm = caller(TurnItem("plan", ("I'd like to change my plan.",), ()))
+    events = run_call(engines, demo_plan, pcm)
+    (end,) = turn_ends(events)
+    assert any(e.data["ended"] for e in events.of_kind("turn.judged"))
+    assert end.t - (GREETING_S + turn.speech_end) < 0.5  # the fixed bound is 0.7 s
+
+
+def test_the_silence_bound_holds_when_the_model_breaks(engines, demo_plan, caplog):
+    class Broken:
+        name = "broken"
+
+        def probability(self, pcm: bytes, rate: int) -> float:
+            raise RuntimeError("model file unreadable")
+
+    turn, pcm = caller(TurnItem("plan", ("I'd like to change my plan.",), ()))
+    with caplog.at_level(logging.WARNING, logger="ivr.turn"):
+        events = run_call(engines, demo_plan, pcm, TurnJudge(Broken()))
+    (end,) = turn_ends(events)
+    waited = end.t - (GREETING_S + turn.speech_end)
+    assert 0.9 <= waited <= 1.5, waited
+    assert events.of_kind("turn.judged")[0].data["error"].endswith("model file unreadable")
+    assert "model file unreadable" in caplog.text
+    assert events.of_kind("asr.final")  # the call went on
+
+
+def test_the_silence_bound_holds_without_a_model(engines, demo_plan):
+    turn, pcm = caller(TurnItem("plan", ("I'd like to change my plan.",), ()))
+    events = run_call(engines, demo_plan, pcm, TurnJudge(None))
+    (end,) = turn_ends(events)
+    assert not events.of_kind("turn.judged")
+    assert 0.9 <= end.t - (GREETING_S + turn.speech_end) <= 1.5
+
+
+def test_nodes_collecting_digits_wait_longer_and_a_node_can_say_otherwise(engines, tmp_path):
+    source = Path(__file__).parent / "data" / "flows" / "all-nodes.yaml"
+    raw = yaml.safe_load(source.read_text())
+    raw["nodes"]["confirm"]["end_of_turn"] = {"max_silence_ms": 1400, "model": False}
+    edited = tmp_path / "all-nodes.yaml"
+    edited.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    session = CallSession("policy", load_dialplan(edited), engines, EventLog(ManualClock()))
+    waits = {}
+    for node in ("account", "confirm", raw["start"]):
+        session.dialog.state.node = node
+        session._node_turn_policy()
+        waits[node] = (session.endpointer.pause_ms, session.endpointer.end_silence_ms)
+    assert waits["account"] == (0, 1200)  # digits: no model, a longer silence
+    assert waits["confirm"] == (0, 1400)  # the node's own setting
+    assert waits[raw["start"]] == (200, 1000)  # open question: judged at 200 ms
