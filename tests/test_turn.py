@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 
 from ivr.audio.frames import silence
-from ivr.audio.turn import (OPEN_QUESTION, SLOT_WAIT, TurnJudge, TurnPolicy, policy_for,
-                            shared_turn_model)
+from ivr.audio.turn import (FIXED_SILENCE_MS, OPEN_QUESTION, SLOT_WAIT, TurnJudge, TurnPolicy,
+                            policy_for, shared_turn_model)
 from ivr.audio.turn_features import log_mel
 from ivr.audio.turn_model import MEMBER, MODEL_SHA256, PIPECAT_WHEEL, SmartTurn, smart_turn_onnx
 from ivr.audio.turn_set import TurnItem, load_turn_set, piper_voices, voice_turn
 from ivr.dialplan.model import EndOfTurn
 from ivr.models.locator import _sha256, cache_dir
+
+JUDGED = TurnPolicy()   # the model on, as a plan's `end_of_turn: {model: true}` turns it on
 
 
 def reference_features():
@@ -74,7 +76,7 @@ def test_a_broken_model_gives_no_verdict_and_one_clear_log_line(caplog) -> None:
             raise RuntimeError("onnxruntime exploded")
 
     with caplog.at_level(logging.WARNING, logger="ivr.turn"):
-        verdict = TurnJudge(Broken()).judge(silence(500), 8000, OPEN_QUESTION)
+        verdict = TurnJudge(Broken()).judge(silence(500), 8000, JUDGED)
     assert not verdict.complete and verdict.probability is None
     assert "onnxruntime exploded" in verdict.error
     assert "turns end after 1000 ms of silence" in caplog.text
@@ -89,7 +91,7 @@ def test_a_missing_model_file_loads_as_none_with_a_log_line(tmp_path, monkeypatc
     finally:
         shared_turn_model.cache_clear()
     assert "end-of-turn model unavailable" in caplog.text and "setup.sh" in caplog.text
-    assert not TurnJudge(None).judge(silence(500), 8000, OPEN_QUESTION).complete
+    assert not TurnJudge(None).judge(silence(500), 8000, JUDGED).complete
 
 
 def test_judge_applies_the_threshold() -> None:
@@ -107,12 +109,17 @@ def test_judge_applies_the_threshold() -> None:
 
 def test_slot_nodes_wait_longer_and_plans_and_nodes_override() -> None:
     assert policy_for(None, None, None) == OPEN_QUESTION
+    # off by default: it cut a caller between the digit groups of a card number
+    assert not OPEN_QUESTION.model and OPEN_QUESTION.max_silence_ms == FIXED_SILENCE_MS
+    assert policy_for(EndOfTurn(model=True), None, None).model
     assert policy_for(None, None, "digits") == SLOT_WAIT
     assert policy_for(None, None, "yes_no") == OPEN_QUESTION
     assert SLOT_WAIT.max_silence_ms > OPEN_QUESTION.max_silence_ms and not SLOT_WAIT.model
     plan = EndOfTurn(threshold=0.7)
     node = EndOfTurn(model=True, max_silence_ms=1500)
-    assert policy_for(plan, node, "account") == TurnPolicy(True, 200, 1500, 0.7)
+    assert policy_for(plan, node, "account") == TurnPolicy(True, 200, 1500, 0.5)
+    assert policy_for(plan, None, "account") == SLOT_WAIT   # the plan's setting leaves slots be
+    assert policy_for(plan, None, None).threshold == 0.7
     assert max(OPEN_QUESTION.max_silence_ms, SLOT_WAIT.max_silence_ms) <= 1500
 
 
@@ -158,9 +165,9 @@ def test_a_transcript_vetoes_a_complete_verdict_only_when_it_sounds_unfinished()
             return 0.95
 
     assert not TurnJudge(Sure(), lambda pcm, rate: "The thing is...").judge(
-        b"", 8000, OPEN_QUESTION).complete
+        b"", 8000, JUDGED).complete
     verdict = TurnJudge(Sure(), lambda pcm, rate: "I want to cancel.").judge(
-        b"", 8000, OPEN_QUESTION)
+        b"", 8000, JUDGED)
     assert verdict.complete and verdict.text == "I want to cancel."
 
 

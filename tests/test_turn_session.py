@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ivr.audio.frames import silence
@@ -17,7 +18,19 @@ from ivr.events import EventLog, ManualClock
 from ivr.session.offline import run_offline
 from ivr.session.session import CallSession
 
+from conftest import DEMO_PLAN
+
 GREETING_S = 4.0  # the caller waits for the greeting to end
+
+
+@pytest.fixture(scope="module")
+def judged_plan(tmp_path_factory):
+    """The demo plan with the end-of-turn model switched on (it is off by default)."""
+    raw = yaml.safe_load(DEMO_PLAN.read_text(encoding="utf-8"))
+    raw["end_of_turn"] = {"model": True, "max_silence_ms": 1000}
+    path = tmp_path_factory.mktemp("turn") / DEMO_PLAN.name
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return load_dialplan(path)
 
 
 def caller(item: TurnItem) -> tuple:
@@ -42,10 +55,10 @@ def turn_ends(events: EventLog) -> list:
     return [e for e in events.of_kind("speech.end") if not e.data.get("dropped")]
 
 
-def test_a_paused_utterance_is_not_cut(engines, demo_plan):
+def test_a_paused_utterance_is_not_cut(engines, judged_plan):
     turn, pcm = caller(TurnItem("bill", ("I was charged twice this month because",
                                          "the payment went through two times."), (0.8,)))
-    events = run_call(engines, demo_plan, pcm)
+    events = run_call(engines, judged_plan, pcm)
     judged = events.of_kind("turn.judged")
     assert judged and not judged[0].data["ended"], [e.data for e in judged]
     ends = turn_ends(events)
@@ -54,15 +67,15 @@ def test_a_paused_utterance_is_not_cut(engines, demo_plan):
     assert "because" in said and "payment" in said, said
 
 
-def test_a_complete_utterance_ends_before_the_fixed_silence_bound(engines, demo_plan):
+def test_a_complete_utterance_ends_before_the_fixed_silence_bound(engines, judged_plan):
     turn, pcm = caller(TurnItem("plan", ("I'd like to change my plan.",), ()))
-    events = run_call(engines, demo_plan, pcm)
+    events = run_call(engines, judged_plan, pcm)
     (end,) = turn_ends(events)
     assert any(e.data["ended"] for e in events.of_kind("turn.judged"))
     assert end.t - (GREETING_S + turn.speech_end) < 0.5  # the fixed bound is 0.7 s
 
 
-def test_the_silence_bound_holds_when_the_model_breaks(engines, demo_plan, caplog):
+def test_the_silence_bound_holds_when_the_model_breaks(engines, judged_plan, caplog):
     class Broken:
         name = "broken"
 
@@ -71,7 +84,7 @@ def test_the_silence_bound_holds_when_the_model_breaks(engines, demo_plan, caplo
 
     turn, pcm = caller(TurnItem("plan", ("I'd like to change my plan.",), ()))
     with caplog.at_level(logging.WARNING, logger="ivr.turn"):
-        events = run_call(engines, demo_plan, pcm, TurnJudge(Broken()))
+        events = run_call(engines, judged_plan, pcm, TurnJudge(Broken()))
     (end,) = turn_ends(events)
     waited = end.t - (GREETING_S + turn.speech_end)
     assert 0.9 <= waited <= 1.5, waited
@@ -80,9 +93,9 @@ def test_the_silence_bound_holds_when_the_model_breaks(engines, demo_plan, caplo
     assert events.of_kind("asr.final")  # the call went on
 
 
-def test_the_silence_bound_holds_without_a_model(engines, demo_plan):
+def test_the_silence_bound_holds_without_a_model(engines, judged_plan):
     turn, pcm = caller(TurnItem("plan", ("I'd like to change my plan.",), ()))
-    events = run_call(engines, demo_plan, pcm, TurnJudge(None))
+    events = run_call(engines, judged_plan, pcm, TurnJudge(None))
     (end,) = turn_ends(events)
     assert not events.of_kind("turn.judged")
     assert 0.9 <= end.t - (GREETING_S + turn.speech_end) <= 1.5
@@ -91,6 +104,7 @@ def test_the_silence_bound_holds_without_a_model(engines, demo_plan):
 def test_nodes_collecting_digits_wait_longer_and_a_node_can_say_otherwise(engines, tmp_path):
     source = Path(__file__).parent / "data" / "flows" / "all-nodes.yaml"
     raw = yaml.safe_load(source.read_text())
+    raw["end_of_turn"] = {"model": True, "max_silence_ms": 1000}
     raw["nodes"]["confirm"]["end_of_turn"] = {"max_silence_ms": 1400, "model": False}
     edited = tmp_path / "all-nodes.yaml"
     edited.write_text(yaml.safe_dump(raw, allow_unicode=True))

@@ -43,9 +43,13 @@ FIXED_SILENCE_MS = 700
 """The fixed silence that ended every turn before the model (EndpointerConfig.end_silence_ms):
 the baseline `ivr bench turn` compares with."""
 
-OPEN_QUESTION = TurnPolicy()
-"""Default wait for free speech (menus, questions, answers). On the dev set, thresholds 0.7 and
-0.9 cut as many paused turns (within one) as 0.5 and ended complete ones later."""
+OPEN_QUESTION = TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS)
+"""Default wait for free speech (menus, questions, answers): the fixed silence, with the model
+off unless a plan or node turns it on (`end_of_turn: {model: true}`). The model ended complete
+turns sooner (p50 ~0.5 s) and cut fewer paused ones than this (31-50 % vs 75-88 % on the paused
+set, `ivr bench turn`), but still cut a caller reading a card number between digit groups, which
+split the number across turns and past the redaction of either. On with the model, thresholds 0.7
+and 0.9 cut as many paused turns (within one) as 0.5 and ended complete ones later."""
 
 SLOT_WAIT = TurnPolicy(model=False, max_silence_ms=1200)
 """Nodes collecting digits, phone numbers or spelled IDs: callers read them out in groups whose
@@ -122,11 +126,13 @@ def shared_turn_model() -> TurnModel | None:
 
 def policy_for(plan_setting: object | None, node_setting: object | None,
                slot_kind: str | None) -> TurnPolicy:
-    """The policy of a node: the built-in default for its kind, then the plan's `end_of_turn`,
-    then the node's own (each field it sets wins)."""
-    base = SLOT_WAIT if slot_kind in SLOT_KINDS_THAT_WAIT else OPEN_QUESTION
+    """The policy of a node: the built-in default for its kind, then the plan's `end_of_turn`
+    (not for digit, phone and account slots, which keep their longer silence unless the node
+    itself says otherwise), then the node's own (each field it sets wins)."""
+    waits = slot_kind in SLOT_KINDS_THAT_WAIT
+    base = SLOT_WAIT if waits else OPEN_QUESTION
     fields = {}
-    for setting in (plan_setting, node_setting):
+    for setting in ((node_setting,) if waits else (plan_setting, node_setting)):
         if setting is not None:
             fields.update({k: v for k, v in vars(setting).items() if v is not None})
     return TurnPolicy(**{**vars(base), **fields})

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ivr.audio.turn import FIXED_SILENCE_MS, TurnJudge, TurnPolicy, policy_for
+from ivr.dialplan.model import EndOfTurn
 from ivr.audio.turn_eval import TurnOutcome, outcome, replay
 from ivr.audio.turn_set import TurnItem, VoicedTurn
 from ivr.qa.latency import percentiles
@@ -30,16 +31,19 @@ class Way:
 
 FIXED = Way(f"fixed silence {FIXED_SILENCE_MS} ms",
             lambda slot: TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS))
-MODEL = Way("turn model (node defaults)", lambda slot: policy_for(None, None, slot))
-BOUND_ONLY = Way("node defaults, model off", lambda slot: TurnPolicy(
-    **{**vars(policy_for(None, None, slot)), "model": False}))
-"""What a call gets when the model is missing: the longer silence bounds alone."""
+MODEL_ON = EndOfTurn(model=True, max_silence_ms=1000)
+"""A plan's `end_of_turn` that switches the model on (it is off by default)."""
+MODEL = Way("turn model (plan end_of_turn: {model: true})",
+            lambda slot: policy_for(MODEL_ON, None, slot))
+BOUND_ONLY = Way("its silence bounds, model off", lambda slot: TurnPolicy(
+    **{**vars(policy_for(MODEL_ON, None, slot)), "model": False}))
+"""What such a call gets when the model is missing: the longer silence bounds alone."""
 
 
 def model_at(threshold: float) -> Way:
-    """The node defaults with another threshold on open questions (for tuning on dev)."""
+    """The model on, with another threshold on open questions (for tuning on dev)."""
     def policy(slot: str | None) -> TurnPolicy:
-        base = policy_for(None, None, slot)
+        base = policy_for(MODEL_ON, None, slot)
         return base if slot else TurnPolicy(**{**vars(base), "threshold": threshold})
 
     return Way(f"turn model, threshold {threshold:g}", policy)

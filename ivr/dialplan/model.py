@@ -356,9 +356,11 @@ class EndOfTurn(Strict):
     """How long the bot waits before it takes the caller's turn as finished. After `judge_ms` of
     silence an end-of-turn model (Smart Turn) judges whether the caller has finished; with no
     verdict of "finished" the turn ends after `max_silence_ms` anyway. Unset fields keep the
-    built-in default: open questions judge at 200 ms with threshold 0.5 and wait at most 1000 ms;
-    collect nodes for digits, phone numbers and account IDs do not judge (callers read them out
-    in groups that sound final) and wait 1200 ms. Measured with `ivr bench turn`."""
+    built-in default: open questions end after 700 ms of silence with the model off (with
+    `model: true` it judges at 200 ms, threshold 0.5); collect nodes for digits, phone numbers
+    and account IDs never judge (callers read them out in groups that sound final) and wait
+    1200 ms; a plan-level setting leaves those alone, only their node's own changes them.
+    Measured with `ivr bench turn`."""
 
     model: bool | None = None
     judge_ms: int | None = Field(None, ge=100, le=600)

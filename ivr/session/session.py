@@ -50,8 +50,8 @@ class TransferRequest:
 @dataclass(frozen=True)
 class SessionConfig:
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
-    end_of_turn_model: bool = True  # judge pauses with Smart Turn (ivr/audio/turn.py); the
-                                    # dialplan's `end_of_turn` sets the waits per node
+    end_of_turn_model: bool = True  # Smart Turn available for nodes whose plan switches it on
+                                    # (`end_of_turn: {model: true}`; ivr/audio/turn.py)
     barge_in_ms: int = 700          # speech that stops the bot at once; shorter talk over the
                                     # bot is transcribed first: "mhm" is ignored, "stop" barges in
     asr_timeout_s: float = 10.0
@@ -80,8 +80,7 @@ class CallSession:
         self.on_transfer = on_transfer
         self.on_hangup = on_hangup
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
-        self.turn_judge = TurnJudge(shared_turn_model() if self.config.end_of_turn_model
-                                    else None)
+        self._turn_judge: TurnJudge | None = None  # built when a node first judges pauses
         self._turn_policy = TurnPolicy()
         now = now or datetime.datetime.now(datetime.timezone.utc)
         self.dialog = DialogEngine(self.plan, knowledge_index(engines, loaded), engines.llm, events,
@@ -244,6 +243,19 @@ class CallSession:
         self._barged = True
         self.events.emit("barge_in", dropped_s=round(self.playout.duration_s, 3))
         self._stop_bot()  # a transfer already decided still goes ahead
+
+    @property
+    def turn_judge(self) -> TurnJudge:
+        """The end-of-turn judge; its model process starts only when a node first uses it (the
+        model is off by default)."""
+        if self._turn_judge is None:
+            self._turn_judge = TurnJudge(shared_turn_model() if self.config.end_of_turn_model
+                                         else None)
+        return self._turn_judge
+
+    @turn_judge.setter
+    def turn_judge(self, judge: TurnJudge) -> None:
+        self._turn_judge = judge
 
     def _node_turn_policy(self) -> TurnPolicy:
         """The current node's end-of-turn policy, applied to the endpointer for the next turn."""
