@@ -69,7 +69,7 @@ def test_a_caller_not_understood_hears_the_choices_not_the_whole_menu(clinic, en
     assert "预约、改约、取消、门诊时间或其他问题" in said(first)
     again = dialog.on_text("重复", "zh")                     # on request: the whole menu
     assert again.reason == "menu_repeat" and said(again).endswith(full_menu)
-    second = dialog.on_text("今天外面下不下雨啊", "zh")        # the last try: the whole menu
+    second = dialog.on_text("今天外面天气怎么样啊", "zh")      # the last try: the whole menu
     assert second.reason == "menu_no_match" and full_menu in said(second)
     third = dialog.on_text("喂 喂 听得见吗", "zh")
     assert third.reason == "menu_no_match_gave_up" and dialog.state.node != "main_menu"

@@ -100,15 +100,16 @@ def test_a_cache_file_that_cannot_be_written_only_slows_replay(engines, tmp_path
 
 
 def test_the_end_of_turn_models_results_are_cached_too(voice_en, tmp_path: Path):
-    from ivr.audio.turn import OPEN_QUESTION, TurnJudge, shared_turn_model
+    from ivr.audio.turn import TurnJudge, TurnPolicy, shared_turn_model
 
     model = shared_turn_model()
     assert model is not None, "the bundled end-of-turn model did not load"
     cache = TranscriptCache(tmp_path / "asr.db")
     judge = cached_turn_judge(TurnJudge(model), cache)
     pcm = b"".join(s.pcm for s in voice_en.speak_all("I would like to pay my bill."))
-    direct = TurnJudge(model).judge(pcm, 8000, OPEN_QUESTION)
-    first, second = (judge.judge(pcm, 8000, OPEN_QUESTION) for _ in range(2))
+    judged = TurnPolicy()   # the model on, as a plan turns it on
+    direct = TurnJudge(model).judge(pcm, 8000, judged)
+    first, second = (judge.judge(pcm, 8000, judged) for _ in range(2))
     assert first.probability == second.probability == direct.probability
     assert first.complete == direct.complete
     key = cache.key(judge.model.identity, pcm, 8000, ("turn",))  # type: ignore[union-attr]
