@@ -405,7 +405,9 @@ class MenuUnderstanding(Strict):
 class AsrSettings(Strict):
     """Recognition hints. `hotwords` per language: words callers of this line say that a
     general recogniser may mishear (services, doctors' names, menu words); the plan's menu words
-    are added to them (`ivr.asr.vocabulary`)."""
+    are added to them (`ivr.asr.vocabulary`). Calls do not use them yet: only `ivr bench asr-zh
+    --asr hotwords=true` does, because on the Mandarin caller set they made whisper base loop on
+    one-word answers and raised the error rate (README, Mandarin)."""
 
     hotwords: LanguagePhrases = {}
 
