@@ -106,6 +106,37 @@ def test_ordinary_numbers_are_left_alone(said: str):
     assert redact(said) == said
 
 
+@pytest.mark.parametrize("first,second,first_masked,second_masked", [
+    ("My card number is 4532 0151", "1283 0366, expiry 12 27", "My card number is [number]",
+     "[card ••••0366], expiry 12 27"),
+    ("it's 4532", "0151 1283 0366", "it's 4532", "[card ••••0366]"),
+    ("four five three two zero one five", "one one two eight three zero three six six",
+     "[number]", "[card ••••0366]"),
+    ("我的身份证号是110105", "19491231002X", "我的身份证号是110105", "[id]"),
+    ("my number is 020 7946", "um 0958", "my number is [number]", "um [phone]"),
+])
+def test_a_number_read_out_over_two_utterances_is_masked_in_both(first, second, first_masked,
+                                                                   second_masked):
+    redactor = Redactor()
+    redactor.heard(first)
+    assert redactor.text(first) == first_masked
+    redactor.heard(second)
+    assert redactor.text(second) == second_masked
+    summary = redactor.text(f"Caller: {first}\nBot: Thank you.\nCaller: {second}")
+    assert not {"0151", "0366", "7946", "19491231002X"} & set(summary.split()), summary
+
+
+def test_only_a_long_number_at_the_end_of_an_utterance_is_masked_in_case_it_runs_on():
+    redactor = Redactor()
+    for said, kept in [("my account is 12345678 and that's all", True),
+                       ("order 123456", True),
+                       ("my account is 12345678.", False),
+                       ("thanks, bye", True)]:
+        redactor.heard(said)
+        assert (redactor.text(said) == said) == kept, said
+    assert Redactor().text("my account is 12345678.") == "my account is 12345678."
+
+
 def test_plan_patterns_are_masked_by_name():
     redactor = Redactor([("policy", r"\bPOL-\d{6}\b"), ("member", r"(?i)member \w+")])
     assert redactor.text("policy POL-123456 for Member ab12") == "policy [policy] for [member]"

@@ -69,11 +69,12 @@ class ScriptedASR:
         return Transcript(text, "en", 0.0, 0.0, len(pcm) / 2 / rate, 0.01, raw_text=text)
 
 
-def test_card_and_id_leave_no_trace_but_fill_the_slots(tmp_path: Path, voice_en, webhook):
+def call(tmp_path: Path, voice_en, webhook, said: list[str]):
+    """One scripted call through the session: (session, result, record path, listener events,
+    webhook bodies)."""
     port, received = webhook
     plan_path = tmp_path / "plan.yaml"
     plan_path.write_text(PLAN.format(port=port), encoding="utf-8")
-    said = [f"My card number is {CARD_WORDS}.", f"It is {CN_ID}, member M-48213."]
     engines = Engines(ScriptedASR(list(said)), {"en": voice_en}, E5Embedder())
     script = [ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice_en.speak_all(text))))
               for text in said]
@@ -83,20 +84,43 @@ def test_card_and_id_leave_no_trace_but_fill_the_slots(tmp_path: Path, voice_en,
     events.subscribe(heard.append)
     session = CallSession("card-call", load_dialplan(plan_path), engines, events,
                           config=SessionConfig(partial_every_s=0))
-
     result = asyncio.run(run_script(session, clock, script))
+    return session, result, record, heard, received
+
+
+def assert_no_trace(traces: list[str], record: Path, heard, result, received) -> None:
+    written = record.read_text(encoding="utf-8")
+    for where, text in [("record", written), ("listeners", repr([e.data for e in heard])),
+                        ("SIP summary", result.transfer.summary), ("webhook", repr(received))]:
+        for trace in traces:
+            assert trace not in text, f"{trace!r} in the {where}"
+
+
+def test_card_and_id_leave_no_trace_but_fill_the_slots(tmp_path: Path, voice_en, webhook):
+    said = [f"My card number is {CARD_WORDS}.", f"It is {CN_ID}, member M-48213."]
+    session, result, record, heard, received = call(tmp_path, voice_en, webhook, said)
 
     # the dialog worked on what was said
     assert session.dialog.state.slots["card"] == CARD
     assert CN_ID in session.dialog.state.slots["identity"]
     assert result.transfer is not None and received and received[0]["call_id"] == "card-call"
     # ... and nothing written or sent keeps it
-    written = record.read_text(encoding="utf-8")
     end = read_events(record)[-1]
     assert end.kind == "call.end" and end["slots"]["card"] == "[card ••••0366]"
     assert "[id]" in end["slots"]["identity"] and "[member]" in end["slots"]["identity"]
-    for where, text in [("record", written), ("listeners", repr([e.data for e in heard])),
-                        ("SIP summary", result.transfer.summary), ("webhook", repr(received))]:
-        for trace in TRACES:
-            assert trace not in text, f"{trace!r} in the {where}"
+    assert_no_trace(TRACES, record, heard, result, received)
     assert "[card ••••0366]" in result.transfer.summary
+
+
+def test_a_card_number_read_out_over_two_turns_leaves_no_trace(tmp_path: Path, voice_en,
+                                                                 webhook):
+    """The caller pauses between digit groups and the endpointer cuts the number in two:
+    neither half is a card number alone (8 digits each, no Luhn check to pass)."""
+    said = ["My card number is 4532 0151", "1283 0366", "I said 1283 0366", "no"]
+    session, result, record, heard, received = call(tmp_path, voice_en, webhook, said)
+
+    heard_turns = [e["text"] for e in read_events(record) if e.kind == "asr.final"]
+    assert heard_turns[:2] == ["My card number is [number]", "[card ••••0366]"], heard_turns
+    assert result.transfer is not None
+    assert_no_trace(["4532 0151", "45320151", "1283 0366", "12830366"], record, heard, result,
+                    received)

@@ -66,7 +66,11 @@ def assert_serves_four_callers(bot, tmp: Path) -> None:
     before = records(bot.recordings)
     result = run_sipp("uac_rtp_stream.xml", bot.port, folder, calls=4, hold_ms=4000)
     assert result.returncode == 0, result
-    for call in new_records(bot.recordings, before, count=4):
+    try:
+        calls = new_records(bot.recordings, before, count=4)
+    except AssertionError as exc:   # the worker's log says what it was doing (stacks if stuck)
+        raise AssertionError(f"{exc}\nworker log:\n{bot.log()[-8000:]}") from None
+    for call in calls:
         assert "rtp.first_frame" in call.kinds()
         assert call.one("call.end")["reason"] == "caller_hangup"
         assert voiced_seconds(read_stereo_wav(call.wav)[1]) > 1.5, call.kinds()

@@ -324,6 +324,7 @@ class CallSession:
         if step is None or self._utterance_handled:
             return
         self._utterance_handled = True
+        self._heard(transcript.text)
         self.events.emit("asr.partial", text=transcript.text)
         self._stop_bot()
         self._run(self._execute(step, caller_said=transcript.text))
@@ -346,6 +347,7 @@ class CallSession:
         if transcript.rejected:
             self.events.emit("asr.rejected", reason=transcript.rejected, raw=transcript.raw_text)
             return None
+        self._heard(transcript.text)
         self.events.emit("asr.final", text=transcript.text, language=transcript.language,
                          rtf=round(transcript.rtf, 3), compute_s=round(transcript.compute_s, 3))
         return transcript
@@ -438,6 +440,12 @@ class CallSession:
 
     def _redact(self, value: Any) -> Any:
         return self.redactor.value(value) if self.redactor else value
+
+    def _heard(self, text: str) -> None:
+        """Each caller utterance, before it is written: a number read out across two turns is
+        masked in both (see `Redactor.heard`)."""
+        if self.redactor is not None:
+            self.redactor.heard(text)
 
     async def _speak_stream(self, sentences: AsyncIterator[str],
                             fixed: bool = False) -> AsyncIterator[str]:

@@ -3,7 +3,8 @@
 Run by `ivr serve` as `python -m ivr.sip.worker --config JSON`. It prints
 `IVR_WORKER_READY <name> <sip port>` on stdout once it takes calls, logs one line per call
 start, transfer and end on stderr, and stops cleanly on SIGTERM/SIGINT (calls are hung up and
-every record is finished).
+every record is finished). SIGUSR1 writes every thread's stack to stderr; a loop stalled for
+seconds does that by itself, and exits after 30 s so that `ivr serve` restarts the worker.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import faulthandler
 import logging
 import os
 import re
@@ -36,6 +38,7 @@ from ivr.sip.call import BotAccount, BotCall
 from ivr.sip.driver import CallContext, CallDriver, DriverSettings
 from ivr.sip.endpoint import (MAX_CALLS, EndpointSettings, account_config, create_endpoint,
                               destroy_endpoint, slots_in_use)
+from ivr.sip.stall import LoopStallGuard
 from ivr.sip.watchdog import MediaDeadlines
 from ivr.store.store import CallStore, default_url, display_url
 from ivr.qa.rubric import load_rubric
@@ -147,7 +150,9 @@ class Worker:
         loop = asyncio.get_running_loop()
         reload: asyncio.Future[bool] | None = None
         next_reload_check = time.monotonic() + PLAN_CHECK_S
+        guard = LoopStallGuard(self.settings.name).start()
         while not stop.is_set():
+            guard.beat()
             self.poll()
             if time.monotonic() >= next_reload_check and (reload is None or reload.done()):
                 # On a pjlib-registered executor thread: the edited plan's knowledge index is
@@ -155,6 +160,7 @@ class Worker:
                 next_reload_check = time.monotonic() + PLAN_CHECK_S
                 reload = loop.run_in_executor(None, self.ctx.plans.poll, self._warm)
             await asyncio.sleep(POLL_S)
+        guard.stop()
         await self.shutdown()
 
     def _warm(self, loaded: LoadedPlan) -> None:
@@ -339,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s {settings.name}: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every stack
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return asyncio.run(_main_async(settings))

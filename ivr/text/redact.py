@@ -14,7 +14,10 @@ What is masked, and how:
 * any other run of 13 or more digits -> `[number]`: long digit strings in a call are
   identifiers, and a card number or ID the recogniser misheard by a digit fails its check;
 * e-mail addresses, written or spoken ("jane dot doe at example dot com") -> `[email]`;
-* the plan's patterns (regular expressions on the text as written) -> `[name]`.
+* the plan's patterns (regular expressions on the text as written) -> `[name]`;
+* on a call (`Redactor.heard`), a number read out across two utterances (the caller paused
+  between digit groups): both halves, wherever they are written, if the whole would be masked;
+  and any number of 7-12 digits that ends an utterance, before the next one is heard.
 
 Digits may be written ("4532 0151-1283 0366", full-width too) or spoken one by one in English
 ("four five three two", "double five", "oh") or Chinese (一二三, 幺, 〇); groups may be separated
@@ -67,6 +70,9 @@ _CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _MIN_MASKED = 10  # digits: nothing shorter is masked (see the module's false-positive policy)
 _LONG = 13        # digits: any longer run is an identifier of some kind
 _MAX_TOKENS = 20  # tokens in the longest card, ID or phone number: 19 digits and a "+"
+_PIECE_MIN = 7    # digits: a number ending an utterance this long may be the start of a card
+_LEAD_WORDS = 3   # words before the number that continues the last utterance ("and then 12")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -184,15 +190,21 @@ def _longest(run: list[_Token], classify: Callable[[list[_Token]], str | None]
             i += 1
 
 
-def _number_masks(text: str) -> Iterator[tuple[int, int, str]]:
+def _number_masks(text: str, pieces: dict[str, str] | None = None
+                  ) -> Iterator[tuple[int, int, str]]:
     """(start, end, mask) of every number to mask, left to right. Cards and IDs are looked for
     first, so a phone-shaped prefix ("Oh, 4532 0151 112...") cannot split a card number; phones
-    and other long numbers in what is left."""
+    and other long numbers in what is left. `pieces` are digit strings masked wherever they
+    are read as a whole number or a token-aligned part of one (see `Redactor.heard`)."""
+    strong = _strong
+    if pieces:
+        def strong(window: list[_Token]) -> str | None:
+            return pieces.get("".join(t.digits for t in window)) or _strong(window)
     for run in _runs(text):
-        if sum(len(t.digits) for t in run) < _MIN_MASKED:
+        if not pieces and sum(len(t.digits) for t in run) < _MIN_MASKED:
             continue
         done = 0
-        for i, j, mask in [*_longest(run, _strong), (len(run), len(run), "")]:
+        for i, j, mask in [*_longest(run, strong), (len(run), len(run), "")]:
             for a, b, weak in _longest(run[done:i], _weak):
                 start, end = run[done + a].start, run[done + b - 1].end
                 if text[start - 1:start] == "(" and ")" in text[start:end]:
@@ -212,6 +224,35 @@ class Redactor:
 
     def __init__(self, patterns: Iterable[tuple[str, str]] = ()) -> None:
         self._patterns = [(re.compile(regex), f"[{name}]") for name, regex in patterns]
+        self._pieces: dict[str, str] = {}    # digits -> mask, from `heard`
+        self._tail: list[_Token] = []        # the number the last utterance ended with
+
+    def heard(self, utterance: str) -> None:
+        """Learn one caller utterance, in call order, before anything about it is written.
+
+        A caller who pauses while reading a number out is cut into two turns, and neither half
+        need look like a card number. So a number that runs on from the end of the previous
+        utterance into the start of this one is masked in both halves if the whole would be
+        masked (wherever either half is written later: summaries, tickets); and a number of
+        `_PIECE_MIN` to 12 digits that ends this utterance is masked at once, in case it runs
+        on (the first six digits of a card may be shown, more may not). Only a redactor of
+        one call may hear utterances."""
+        scan = utterance if utterance.isascii() else prepare(utterance)
+        runs = list(_runs(scan))
+        lead = runs[0] if runs and len(_WORD.findall(scan[:runs[0][0].start])) <= _LEAD_WORDS \
+            else []
+        if self._tail and lead:
+            mask = _strong(self._tail + lead) or _weak(self._tail + lead)
+            if mask:
+                self._pieces["".join(t.digits for t in self._tail)] = mask.split(" ")[0] + "]" \
+                    if mask.startswith("[card") else mask
+                self._pieces["".join(t.digits for t in lead)] = mask
+        last = runs[-1] if runs and not _WORD.search(scan[runs[-1][-1].end:]) else []
+        digits = "".join(t.digits for t in last)
+        self._tail = last
+        if _PIECE_MIN <= len(digits) < _LONG and digits.isdigit() \
+                and not any(m for _, _, m in _number_masks(scan[last[0].start:last[-1].end])):
+            self._pieces.setdefault(digits, "[number]")
 
     def text(self, text: str) -> str:
         """`text` with every card number, ID, phone number, e-mail and plan pattern masked."""
@@ -223,7 +264,7 @@ class Redactor:
         if _TOKEN.search(scan) is None:
             return text
         out, last = [], 0
-        for start, end, mask in _number_masks(scan):
+        for start, end, mask in _number_masks(scan, self._pieces):
             out += [text[last:start], mask]
             last = end
         return "".join(out) + text[last:] if out else text
@@ -234,7 +275,7 @@ class Redactor:
         found = [m.span() for regex, _ in self._patterns for m in regex.finditer(text)]
         found += [m.span() for regex in (_EMAIL, _SPOKEN_EMAIL) for m in regex.finditer(text)]
         scan = text if text.isascii() else prepare(text)
-        found += [(start, end) for start, end, _ in _number_masks(scan)]
+        found += [(start, end) for start, end, _ in _number_masks(scan, self._pieces)]
         merged: list[tuple[int, int]] = []
         for start, end in sorted(found):
             if merged and start <= merged[-1][1]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import signal
 import socket
 import struct
 import subprocess
@@ -85,6 +86,8 @@ def worker(tmp: Path, dialplan: Path, models_url: str, **overrides) -> Iterator[
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGUSR1)   # its stacks into its log, then kill
+                time.sleep(1)
                 process.kill()
                 process.wait()
 
