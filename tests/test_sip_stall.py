@@ -37,3 +37,29 @@ def test_a_loop_that_keeps_beating_is_left_alone(caplog):
             time.sleep(0.05)
     guard.stop()
     assert codes == [] and "stalled" not in caplog.text
+
+
+def test_garbage_cycles_are_collected_by_the_loop_thread_only():
+    import gc
+    import weakref
+
+    from ivr.sip.loop_gc import LoopGarbageCollector
+
+    class Node:
+        pass
+
+    garbage = LoopGarbageCollector().start()
+    try:
+        assert not gc.isenabled()
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        kept = [Node() for _ in range(5000)]  # allocations past the first threshold
+        assert gc.get_count()[0] >= garbage.thresholds[0] and gone() is not None
+        garbage.collect()
+        del kept
+        assert gone() is None and sum(garbage.collections) == 1
+    finally:
+        garbage.stop()
+    assert gc.isenabled()

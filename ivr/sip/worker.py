@@ -38,6 +38,7 @@ from ivr.sip.call import BotAccount, BotCall
 from ivr.sip.driver import CallContext, CallDriver, DriverSettings
 from ivr.sip.endpoint import (MAX_CALLS, EndpointSettings, account_config, create_endpoint,
                               destroy_endpoint, slots_in_use)
+from ivr.sip.loop_gc import LoopGarbageCollector
 from ivr.sip.stall import LoopStallGuard
 from ivr.sip.watchdog import MediaDeadlines
 from ivr.store.store import CallStore, default_url, display_url
@@ -151,8 +152,10 @@ class Worker:
         reload: asyncio.Future[bool] | None = None
         next_reload_check = time.monotonic() + PLAN_CHECK_S
         guard = LoopStallGuard(self.settings.name).start()
+        garbage = LoopGarbageCollector().start()
         while not stop.is_set():
             guard.beat()
+            garbage.collect()
             self.poll()
             if time.monotonic() >= next_reload_check and (reload is None or reload.done()):
                 # On a pjlib-registered executor thread: the edited plan's knowledge index is
@@ -161,6 +164,7 @@ class Worker:
                 reload = loop.run_in_executor(None, self.ctx.plans.poll, self._warm)
             await asyncio.sleep(POLL_S)
         guard.stop()
+        garbage.stop()
         await self.shutdown()
 
     def _warm(self, loaded: LoadedPlan) -> None:
