@@ -289,9 +289,28 @@ def test_an_admin_shows_a_calls_raw_copy_sees_the_audit_and_manages_a_user(serve
     row.find_element(By.CLASS_NAME, "set-role").click()
     wait_until(lambda: "is now admin" in driver.find_element(By.ID, "users-done").text,
                "the role change")
+    # disabling asks first: dismissed, nothing changes; accepted, she is disabled
     driver.find_element(By.ID, "user-rita").find_element(By.CLASS_NAME, "disable").click()
+    wait_until(lambda: _alert(driver), "the confirmation")
+    assert "Disable rita?" in driver.switch_to.alert.text
+    driver.switch_to.alert.dismiss()
+    assert "disabled" not in driver.find_element(By.ID, "user-rita").text
+    driver.find_element(By.ID, "user-rita").find_element(By.CLASS_NAME, "disable").click()
+    wait_until(lambda: _alert(driver), "the confirmation")
+    driver.switch_to.alert.accept()
     wait_until(lambda: "is disabled" in driver.find_element(By.ID, "users-done").text,
                "the user disabled")
     row = driver.find_element(By.ID, "user-rita").text
     assert "admin" in row and "disabled" in row
     shot(driver, "users")
+
+
+def _alert(driver) -> bool:
+    """Whether a JavaScript dialog (confirm) is open."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        driver.switch_to.alert.text
+    except NoAlertPresentException:
+        return False
+    return True

@@ -16,8 +16,8 @@ from ivr.safety.train import read_training
 from ivr.text.normalize import normalize_text
 
 DATA = Path(__file__).parent / "data"
-DEV_SETS = tuple(DATA / f"escalation_{name}.yaml" for name in ("dev", "dev2", "dev3"))
-HOLDOUT_SET = DATA / "escalation_holdout3.yaml"
+DEV_SETS = tuple(DATA / f"escalation_{name}.yaml" for name in ("dev", "dev2", "dev3", "dev4"))
+HOLDOUT_SET = DATA / "escalation_holdout4.yaml"
 PLANS = Path(__file__).parent.parent / "dialplans"
 
 
@@ -31,7 +31,7 @@ def test_sets_are_large_split_and_disjoint() -> None:
             for lang in ("en", "zh"):
                 assert sum(1 for i in items if i.label == cls and i.lang == lang) >= 8, (cls, lang)
         assert sum(1 for i in items if "hard_negative" in i.tags) >= 25
-        assert sum(1 for i in items if "asr" in i.tags) >= 20
+        assert sum(1 for i in items if "asr" in i.tags) >= 15
         assert sum(1 for i in items if i.context) >= 8
     texts = [{normalize_text(i.text) for i in items} for items in sets]
     for k, one in enumerate(texts):
@@ -72,15 +72,15 @@ def test_the_runner_uses_the_plans_own_rules(acme, clinic) -> None:
     assert label in ("frustrated", "angry") and detail.get("repeats") == 2
 
 
-# Floors just below the figures measured once on held-out set 3 (written blind, never tuned on)
+# Floors just below the figures measured once on held-out set 4 (written blind, never tuned on)
 # with the shipped plans; see README "Hand-off to humans" for the full tables. Several are below
-# the targets of the safety issue (urgent recall 1.00, calm callers sent to emergency help <= 5 %,
-# anger recall >= 0.9): they record where the guard stands, so that a change that makes it worse
-# fails. {(plan, lang): (urgent recall, calm false-urgent share at most, human recall, angry recall)}
+# the targets of the safety issue (urgent recall 1.00, calm callers sent to emergency help <= 5 %):
+# they record where the guard stands, so that a change that makes it worse fails.
+# {(plan, lang): (urgent recall, calm false-urgent share at most, human recall, angry recall)}
 HELD_OUT_FLOORS = {
-    ("acme", "en"): (0.97, 0.11, 0.95, 0.70),    # measured 0.99 (82/83), 10/107, 1.00, 0.75
-    ("clinic", "en"): (0.97, 0.11, 0.95, 0.70),  # the same English figures
-    ("clinic", "zh"): (0.97, 0.18, 0.90, 0.78),  # measured 1.00 (58/58), 13/82, 0.96, 0.82
+    ("acme", "en"): (0.97, 0.10, 0.95, 0.90),    # measured 0.99 (73/74), 10/122, 1.00, 0.97
+    ("clinic", "en"): (0.97, 0.10, 0.95, 0.90),  # the same English figures
+    ("clinic", "zh"): (0.95, 0.14, 0.95, 0.88),  # measured 0.98 (49/50), 11/98, 1.00, 0.95
 }
 
 

@@ -10,6 +10,7 @@ from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
 from ivr.kb.embedder import CachingEmbedder, E5Embedder
 from ivr.safety.guard import EscalationGuard
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
+from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import NET_CLASSES, SemanticNet, load_head
 from ivr.safety.train import read_training, training_sha256
 
@@ -137,6 +138,35 @@ def test_the_net_overrules_a_lexicon_word_in_a_calm_sentence(guard, text, phrase
                                   "agent please", "I don't want the robot, I want a person"])
 def test_the_net_never_overrules_short_or_real_ones(guard, text) -> None:
     assert guard.assess(BUILTIN, text).kind in ("emergency", "human")
+
+
+@pytest.mark.parametrize("text,past", [
+    ("she collapsed at school last month and the consultant wants to see her again", True),
+    ("my father had a stroke back in 2019", True),
+    ("我爸前年中风过，医生让每年复查一次", True),
+    ("去年心梗住过院", True),
+    ("他三个月前晕倒过一次", True),
+    ("he just collapsed", False),
+    ("我爸刚才晕倒了", False),
+    ("my chest hurts right now", False),
+])
+def test_past_time_expressions(text, past) -> None:
+    assert placed_in_past(text) == past
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("she collapsed at school last month and the consultant wants to see her again", "calm"),
+    ("我爸前年中风过，医生让每年复查一次，帮我约个号", "calm"),
+    ("he had a heart attack last year and now he's collapsed on the floor and not breathing",
+     "emergency"),
+    ("我爸去年中风过，现在又突然说不出话，半边脸都歪了", "emergency"),
+])
+def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, kind) -> None:
+    assert BUILTIN.matchers["emergency"].find(text), text
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == kind, verdict
+    if kind == "calm":
+        assert verdict.evidence.get("past") or verdict.evidence.get("calm_score"), verdict
 
 
 @pytest.mark.parametrize("text,declines", [

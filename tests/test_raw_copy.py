@@ -99,14 +99,15 @@ def test_purge_deletes_the_raw_copies_with_their_calls(store, tmp_path, capsys):
     age(store, "old", 100)
     raw = RawCopies(store.engine)
 
-    def purge(*flags: str) -> None:
+    def purge(*flags: str) -> str:
         assert ivr_main(["calls", "purge", "--older-than", "90d", "--store", store.url,
                          *flags]) == 0
-        capsys.readouterr()
+        return capsys.readouterr().out
 
-    purge("--dry-run")
+    assert "would delete 1 call(s), 2 file(s) (1 raw recording(s))" in purge("--dry-run")
     assert files["old"].exists() and raw.copy("old").recording_path
-    purge("--recordings-only")  # the audio goes, raw included; the raw words stay
+    # the audio goes, raw included; the raw words stay
+    assert "(1 raw recording(s))" in purge("--recordings-only")
     assert not files["old"].exists() and raw.copy("old").recording_path is None
     assert raw.turns("old")[1]["caller_text"] == SAID
     purge()

@@ -227,8 +227,10 @@ def _purge(args: argparse.Namespace, rule: PurgeRule, calls: list[dict[str, Any]
         log.info("retention: %s %s %s (started %s; %s)", verb, what, call["call_id"],
                  _time(call["started_at"]), rule.why)
         print(f"{verb} {what} {call['call_id']} started {_time(call['started_at'])}")
+    raw = sum(1 for call in calls if call.get("raw_recording_path"))  # the store's own files
     print(f"{verb} {len(calls)} call(s){' (recordings only)' if rule.recordings_only else ''}, "
-          f"{files} file(s), started before {_time(rule.before)} UTC ({rule.why})")
+          f"{files + raw} file(s){f' ({raw} raw recording(s))' if raw else ''}, started before "
+          f"{_time(rule.before)} UTC ({rule.why})")
 
 
 def _local(recordings: Path, stored: str) -> Path:

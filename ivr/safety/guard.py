@@ -19,7 +19,8 @@ sure is calm ("my mum had a heart attack two years back, I'm booking her review"
 keeps dying", "I'm a machine operator") is overruled. The bar (`*_veto`, calibrated) sits well
 above the calm score of every real emergency and request in the development sets, and turns too
 short for the net keep the lexicon's word. A request for a person the caller negates ("no need
-for a person", 不用转人工) is no request.
+for a person", 不用转人工) is no request. A phrase in a turn that places it in the past ("a heart
+attack last year", 去年心脏病发作过) counts only if the net finds the turn urgent too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ivr.dialplan.model import Escalation
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.negation import declined
+from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import SemanticNet
 from ivr.text.normalize import tokenize
 
@@ -108,6 +110,10 @@ class EscalationGuard:
             calm = self._calm_by_net(scores, text, "urgent_veto")
             if calm is not None:
                 self.overruled = {"overruled": evidence["matched"], "calm_score": round(calm, 3)}
+                return None
+            if not partial and placed_in_past(text) and scores and not _too_short(text) \
+                    and scores["emergency"] + scores["self_harm"] < self.net.threshold("urgent"):
+                self.overruled = {"overruled": evidence["matched"], "past": True}
                 return None
             if kind == "emergency" and scores and scores["self_harm"] > SELF_HARM_OVERRIDE:
                 kind = "self_harm"  # an overdose taken on purpose: the crisis prompt

@@ -9,7 +9,7 @@
 2. Fits a softmax layer (multinomial logistic regression, class-balanced, L2) with numpy, and
    keeps the training embeddings for the head's nearest-neighbour vote.
 3. Calibrates the thresholds on the development sets only (escalation_dev.yaml, _dev2.yaml and
-   _dev3.yaml; never on the held-out escalation_holdout3.yaml), for the
+   _dev3.yaml, _dev4.yaml; never on the held-out escalation_holdout4.yaml), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
    * the vetoes: the net's calm score above which it overrules a lexicon emergency (or request
      for a person): the highest calm score of any real emergency (request) the lexicon finds in
@@ -18,7 +18,7 @@
      dev turn the lexicon misses, raised only if it flags more than 5 % of the calm dev turns
      (lexicon and net together);
    * human: the best F2 (a missed request for a person is worse than a false one) among the
-     thresholds that send at most 2 % of the calm dev turns to a person; angry and frustrated:
+     thresholds that send at most 3 % of the calm dev turns to a person; angry and frustrated:
      the best F1 on the dev sets.
 4. Writes the head with its thresholds and the sha256 of the training data.
 """
@@ -39,11 +39,11 @@ from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
 TRAINING_DIR = Path(__file__).parent / "training"
 REPO = Path(__file__).resolve().parents[2]
 DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                 for name in ("dev", "dev2", "dev3"))
-HOLDOUT_SETS = (REPO / "tests" / "data" / "escalation_holdout3.yaml",)
+                 for name in ("dev", "dev2", "dev3", "dev4"))
+HOLDOUT_SETS = (REPO / "tests" / "data" / "escalation_holdout4.yaml",)
 VETO_MARGIN = 0.3
 MAX_CALM_FALSE_URGENT = 0.05
-MAX_CALM_FALSE_HUMAN = 0.02
+MAX_CALM_FALSE_HUMAN = 0.03
 EMBEDDING_CACHE = Path.home() / ".cache" / "ivr" / "guard_embeddings.npz"
 
 
@@ -209,7 +209,7 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     thresholds["urgent"] = round(max(t_recall, t_precision), 4)
     rest = ~urgent_label
     # a missed "person please" keeps a caller who asked for one talking to a machine (F2), but a
-    # calm caller taken out of their menu is not helped either: at most 2 % of calm dev turns
+    # calm caller taken out of their menu is not helped either: at most 3 % of calm dev turns
     thresholds["human"] = _best_fbeta(col["human"][rest], labels[rest] == "human",
                                       human_lex[rest], beta=2.0,
                                       calm=labels[rest] == "neutral",
