@@ -72,15 +72,15 @@ def test_the_runner_uses_the_plans_own_rules(acme, clinic) -> None:
     assert label in ("frustrated", "angry") and detail.get("repeats") == 2
 
 
-# Floors just below the figures measured once on held-out set 4 (written blind, never tuned on)
+# Floors just below the figures measured on held-out set 4 (written blind, never tuned on)
 # with the shipped plans; see README "Hand-off to humans" for the full tables. Several are below
 # the targets of the safety issue (urgent recall 1.00, calm callers sent to emergency help <= 5 %):
 # they record where the guard stands, so that a change that makes it worse fails.
 # {(plan, lang): (urgent recall, calm false-urgent share at most, human recall, angry recall)}
 HELD_OUT_FLOORS = {
-    ("acme", "en"): (0.97, 0.10, 0.95, 0.90),    # measured 0.99 (73/74), 10/122, 1.00, 0.97
-    ("clinic", "en"): (0.97, 0.10, 0.95, 0.90),  # the same English figures
-    ("clinic", "zh"): (0.95, 0.14, 0.95, 0.88),  # measured 0.98 (49/50), 11/98, 1.00, 0.95
+    ("acme", "en"): (0.97, 0.08, 0.93, 0.90),    # measured 0.99 (73/74), 8/122, 0.96, 0.97
+    ("clinic", "en"): (0.97, 0.08, 0.93, 0.90),  # the same English figures
+    ("clinic", "zh"): (0.95, 0.11, 0.95, 0.88),  # measured 0.98 (49/50), 9/98, 1.00, 0.95
 }
 
 

@@ -95,3 +95,30 @@ def test_meaning_understands_more_callers_without_more_wrong_routes(engines):
         assert both["right"] >= words["right"] + 12, (section, words, both)
         assert both["wrong"] <= words["wrong"] + 2, (section, words, both)
         assert both["none_routed"] <= 4, (section, both)
+
+
+def test_a_question_asked_at_the_menu_is_answered_there_and_a_topic_word_is_routed(engines):
+    loaded = load_dialplan(ROOT / "dialplans" / "mobile-carrier.yaml")
+    plan = loaded.plan
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in plan.knowledge]
+    retriever = Retriever(entries, engines.embedder, plan.answers.min_score)
+
+    def menu() -> DialogEngine:
+        dialog = DialogEngine(plan, retriever, None, EventLog(ManualClock()),
+                              menus=MenuMeaning(plan, engines.embedder))
+        dialog.start()
+        assert dialog.state.node == "main_menu"
+        return dialog
+
+    # the whole question: answered at the roaming node at once, not asked for again
+    step = menu().on_text("I'm travelling abroad, what does it cost?", "en")
+    assert step.reason == "menu_answer" and step.evidence["entry"] == "roaming_elsewhere"
+    assert step.evidence["choice"] == "roaming_questions"
+    assert "Travel Pass" in " ".join(getattr(a, "approved", "") for a in step.actions)
+    assert "Where are you travelling" not in said(step)
+    # a topic word alone picks the choice, and the node asks what the caller wants to know
+    step = menu().on_text("roaming", "en")
+    assert step.reason == "menu_choice" and "Where are you travelling" in said(step)
+    # a billing question goes the plan's way: the account number first
+    step = menu().on_text("how do I pay my bill with a credit card please", "en")
+    assert step.reason == "menu_choice" and step.node == "billing_number"

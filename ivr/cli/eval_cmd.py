@@ -2,6 +2,7 @@
 
     ivr eval escalation SET.yaml [SET.yaml ...] [--dialplan PLAN.yaml ...] [--audio]
     ivr eval menus tests/data/menu_meaning.yaml [--section dev] [--errors]
+    ivr eval kb tests/data/kb/acme-mobile.yaml --dialplan dialplans/acme-mobile.yaml [--part dev]
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ DEFAULT_PLANS_DIR = Path("dialplans")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("eval", help="measure guards on labelled sets",
-                            description="Evaluate the bot's safety guards on labelled sets.")
+    parser = sub.add_parser("eval", help="measure guards and answers on labelled sets",
+                            description="Evaluate the bot's guards and answers on labelled sets.")
     kinds = parser.add_subparsers(dest="eval_kind", metavar="KIND", required=True)
     esc = kinds.add_parser(
         "escalation", help="precision/recall of the hand-off guards, per dialplan",
@@ -55,6 +56,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="list in the file to run (repeatable; default: dev and holdout)")
     menus.add_argument("--errors", action="store_true", help="list every wrong decision")
     menus.set_defaults(func=run_menus)
+    kb = kinds.add_parser(
+        "kb", help="how a plan answers: in scope right, out of scope declined, nothing invented",
+        description="Ask each question of a set such as tests/data/kb/acme-mobile.yaml as the "
+                    "first caller turn of a fresh dialog of the plan (knowledge, documents, "
+                    "menus, guards and the LLM as on calls) and report in-scope questions "
+                    "answered correctly, out-of-scope and adversarial ones declined, FAQ "
+                    "retrieval top-1/top-3, invented facts, and the latency of each answer "
+                    "path, per part (dev, heldout) and language.")
+    kb.add_argument("sets", type=Path, nargs="+", metavar="QUESTIONS.yaml", help="question sets")
+    kb.add_argument("--dialplan", type=Path, required=True, metavar="PLAN.yaml",
+                    help="the plan whose answers to measure")
+    kb.add_argument("--part", choices=["dev", "heldout"], default=None,
+                    help="only this part of the sets (default: both, reported apart)")
+    kb.add_argument("--llm-url", default=None,
+                    help="OpenAI-compatible base URL (default: the embedded llama.cpp server, "
+                         "started when the plan uses an LLM)")
+    kb.add_argument("--llm-model", default="default", help="model name for --llm-url")
+    kb.add_argument("--errors", action="store_true",
+                    help="list every wrong answer and every invented number")
+    kb.set_defaults(func=run_kb)
 
 
 def run_menus(args: argparse.Namespace) -> int:
@@ -71,6 +92,37 @@ def run_menus(args: argparse.Namespace) -> int:
             if args.errors and meaning:
                 print("\n".join("    " + error for error in reports["all"].errors))
         print()
+    return 0
+
+
+def run_kb(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from tqdm import tqdm
+
+    from ivr.dialplan.loader import load_dialplan
+    from ivr.llm.client import LLMClient, LLMSettings
+    from ivr.qa.kb_eval import KBRunner, load_questions, reports
+
+    sets = [(path, load_questions(path)) for path in args.sets]
+    loaded = load_dialplan(args.dialplan)
+    with contextlib.ExitStack() as stack:
+        url = args.llm_url
+        if loaded.plan.uses_llm and not url:
+            from ivr.llm.embedded import EmbeddedLLMServer
+            from ivr.models.locator import smollm2_gguf
+
+            url = stack.enter_context(EmbeddedLLMServer(smollm2_gguf())).base_url
+        llm = LLMClient(LLMSettings(base_url=url, model=args.llm_model)) if url else None
+        runner = KBRunner(loaded, llm)
+        for path, questions in sets:
+            chosen = [q for q in questions if args.part in (None, q.part)]
+            with tqdm(total=len(chosen), desc=f"kb {path.name}", unit="q") as bar:
+                results = runner.run(chosen, progress=lambda _r: bar.update())
+            title = f"{path} on {args.dialplan.name}"
+            for report in reports(title, results):
+                print(report.table(errors=args.errors and report.title == title))
+                print()
     return 0
 
 

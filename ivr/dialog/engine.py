@@ -31,10 +31,12 @@ from ivr.safety.anger import AngerAssessment
 from ivr.safety.guard import EscalationGuard, Verdict
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
+from ivr.text.normalize import tokenize
 
 MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, this is a backstop
 KEYED_KINDS = frozenset({"digits", "phone", "account"})
 SECRET = "[secret]"  # a secret slot's value wherever it is recorded or shown
+QUESTION_MIN_WORDS = 5  # a menu turn this long may be the caller's question, not just a choice
 
 
 @dataclass
@@ -325,7 +327,19 @@ class DialogEngine:
         if is_repeat_request(text):
             return Step(self._prompt_again(node), "menu_repeat", self.state.node)
         choice, evidence = self._menu_match(node, text)
-        return self._choose(node, choice, {"text": text, **evidence})
+        step = self._choose(node, choice, {"text": text, **evidence})
+        target = self.plan.nodes.get(step.node)
+        if step.reason != "menu_choice" or not isinstance(target, AnswerNode) \
+                or len(tokenize(text)) < QUESTION_MIN_WORDS:
+            return step
+        # The caller asked their question with their choice ("how much is roaming in Spain"):
+        # answer it at the node the choice leads to, instead of asking them to say it again.
+        answered = self._answer_text(target, text)
+        if answered.reason != "kb_match":
+            return step
+        lead = step.actions[:len(step.actions) - len(self._prompt_again(target))]
+        return Step([*lead, *answered.actions], "menu_answer", answered.node,
+                    {**step.evidence, "choice": step.node, **answered.evidence})
 
     def _choose(self, node: MenuNode, choice: MenuChoice | None, evidence: dict) -> Step:
         if choice is None:

@@ -51,6 +51,14 @@ class Retriever:
         if text.strip():
             self.embedder.queries([text])
 
+    def ranked(self, text: str) -> list[tuple[KBEntry, float]]:
+        """Every entry with its score for `text`, best first (what `search` picks from)."""
+        if not self.entries or not text.strip():
+            return []
+        vector = self.embedder.queries([text])[0]
+        best = best_per_owner(self._vectors @ vector, self._owner, len(self.entries))
+        return [(self.entries[i], float(best[i])) for i in np.argsort(-best, kind="stable")]
+
     def search(self, text: str, topics: frozenset[str] | None = None) -> Match:
         """Best entry for `text`, among `topics` (entry ids) when given."""
         if not self.entries or not text.strip():

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import yaml
-
 from ivr.errors import IvrError
+from ivr.qa.set_files import read_set_file
 
 __all__ = ["CALLER_VOICES", "CLASSES", "DevItem", "ItemResult", "ClassScore", "EscalationReport", "TurnRunner",
            "caller_voice", "load_set", "evaluate", "score_results"]
@@ -52,10 +51,7 @@ class DevItem:
 def load_set(path: str | Path) -> tuple[DevItem, ...]:
     """Read and check a set file (see the module doc)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise IvrError(f"{path}: cannot read the set: {str(exc).splitlines()[0]}") from exc
+    raw = read_set_file(path, "set")
     extra = set(raw) - {"utterances"}
     if extra:
         raise IvrError(f"{path}: a set holds only 'utterances' (found {', '.join(sorted(extra))}); "

@@ -81,9 +81,10 @@ class MenuRunner:
                               menus=menus if meaning else None)
         engine.state.node, engine.state.language = node, lang
         step = engine.on_text(text, lang)
-        if step.reason == "menu_choice":
+        if step.reason in ("menu_choice", "menu_answer"):   # routed, or answered there at once
+            target = step.evidence.get("choice", step.node)
             return next((c.key or f"#{i}" for i, c in enumerate(menu.choices)
-                         if c.next == step.node), "?")
+                         if c.next == target), "?")
         if step.reason in ("menu_no_match", "menu_repeat"):
             return "none"
         return f"guard:{step.reason}"
