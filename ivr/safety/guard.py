@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ivr.audio.frames import PHONE_RATE
+from ivr.dialog.slot_numbers import UNITS
 from ivr.dialplan.model import Escalation
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.safety.lexicon import GuardRules, compile_rules
@@ -160,7 +161,7 @@ class EscalationGuard:
             evidence["frustration_words"] = [m.matched for m in frustration]
             remaining *= 1 - FRUSTRATION_WEIGHT
         scores = self._scores(rules, text)
-        if scores:
+        if scores and not _too_short(text):
             net = self.net
             angry, frustrated = scores["angry"], scores["frustrated"]
             if angry >= net.threshold("angry"):  # type: ignore[union-attr]
@@ -202,10 +203,12 @@ class EscalationGuard:
 
 def _too_short(text: str) -> bool:
     """Fewer than three words (four Chinese characters): too little for the net to judge an
-    emergency on its own ("Purple elephants."); the lexicon still hears "Help!" and 救命."""
+    emergency or a mood on its own ("Purple elephants."); the lexicon still hears "Help!" and
+    救命. Numbers are not words: a serial number read out ("S and 447192") says nothing."""
     tokens = tokenize(text)
     cjk = sum(1 for t in tokens if t.cjk)
-    return len(tokens) - cjk < NET_MIN_WORDS and cjk < NET_MIN_CJK
+    words = sum(1 for t in tokens if not t.cjk and t.norm not in UNITS and not t.norm.isdigit())
+    return words < NET_MIN_WORDS and cjk < NET_MIN_CJK
 
 
 def _anger_config(policy, base: AngerConfig) -> AngerConfig:
