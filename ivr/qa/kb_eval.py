@@ -20,8 +20,8 @@ Each question is the first caller turn of a fresh dialog of the plan (with its k
 documents, menus and guards, and the LLM where the plan uses one), and what the bot says is
 collected in full. Reported per part and language: in-scope answered correctly, out-of-scope
 and adversarial declined, retrieval top-1/top-3 of the FAQ entries, invented facts (a number in
-an answer that none of the texts it was drawn from holds; number words count as digits), and the
-latency per answer path (p50/p95, wall clock from the caller's text to the last sentence).
+an answer that none of the texts it was drawn from holds, read as the grounding check reads
+numbers), and the latency per answer path (p50/p95, wall clock from the caller's text to the last sentence).
 """
 
 from __future__ import annotations
@@ -35,21 +35,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ivr.dialog.grounding import numbers as grounded_numbers
 from ivr.errors import IvrError
 from ivr.qa.set_files import read_set_file
 
 EXPECTS = ("faq", "facts", "decline")
 PARTS = ("dev", "heldout")
 ANSWERED = ("faq", "documents", "converse")
-
-_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
-                      "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
-                      "thousand": "1000"})
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class KBQuestion:
@@ -122,12 +114,9 @@ def _plain(text: str) -> str:
 
 
 def numbers(text: str) -> set[str]:
-    """The numbers in `text`, number words as digits ("five" -> "5", "1,000" -> "1000")."""
-    found = set()
-    for m in _NUMBER.finditer(text):
-        token = m.group(0).lower()
-        found.add(_NUMBER_WORDS.get(token, token.replace(",", "")))
-    return found
+    """The numbers `text` states (digits, English words, Chinese numerals; see
+    `ivr.dialog.grounding.numbers`), written as digits: "five" -> "5", "1,000" -> "1000"."""
+    return {f"{n:g}" for n in grounded_numbers(text)}
 
 
 def invented_numbers(answer: str, sources: Sequence[str]) -> tuple[str, ...]:
