@@ -95,6 +95,8 @@ def test_meaning_understands_more_callers_without_more_wrong_routes(engines):
         assert both["right"] >= words["right"] + 12, (section, words, both)
         assert both["wrong"] <= words["wrong"] + 2, (section, words, both)
         assert both["none_routed"] <= 4, (section, both)
+        # a question the knowledge base knows is answered at the menu: rarely off-menu talk
+        assert both["none_answered"] <= 2 and both["answered"] >= 10, (section, both)
 
 
 def test_a_question_asked_at_the_menu_is_answered_there_and_a_topic_word_is_routed(engines):
@@ -122,3 +124,33 @@ def test_a_question_asked_at_the_menu_is_answered_there_and_a_topic_word_is_rout
     # a billing question goes the plan's way: the account number first
     step = menu().on_text("how do I pay my bill with a credit card please", "en")
     assert step.reason == "menu_choice" and step.node == "billing_number"
+
+
+def test_a_question_the_knowledge_base_answers_is_answered_at_the_menu(clinic, engines):
+    dialog = at_menu(clinic, engines)
+    step = dialog.on_text("is parking free for patients", "en")
+    assert step.reason == "menu_question" and step.evidence["entry"] == "parking"
+    assert step.evidence["score"] - step.evidence["runner_up"] >= clinic.plan.menus.question_margin
+    answers = [a for a in step.actions if hasattr(a, "approved")]
+    assert len(answers) == 1 and "two hours" in answers[0].approved
+    assert said(step) == ("Anything else? You can say book, change, cancel, opening hours or "
+                          "other questions.")
+    assert dialog.state.node == "main_menu" and dialog.state.attempts == 0
+    # the caller is still at the menu: a choice word now routes
+    assert dialog.on_text("cancel", "en").node == "cancel_phone"
+
+
+def test_a_question_the_knowledge_base_does_not_know_is_not_answered_at_the_menu(clinic, engines):
+    for text, language in (("is there a pharmacy near the clinic that's open late", "en"),
+                           ("你们有牙科吗我想洗个牙", "zh")):
+        step = at_menu(clinic, engines).on_text(text, language)
+        assert step.reason != "menu_question", (text, step.evidence)
+        assert not any(hasattr(a, "approved") for a in step.actions)
+    off = clinic.plan.model_copy(update={"menus": clinic.plan.menus.model_copy(
+        update={"questions": False})})
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in off.knowledge]
+    dialog = DialogEngine(off, Retriever(entries, engines.embedder, off.answers.min_score), None,
+                          EventLog(ManualClock()), now=WEDNESDAY_10AM,
+                          menus=MenuMeaning(off, engines.embedder))
+    dialog.start()
+    assert dialog.on_text("is parking free for patients", "en").reason == "menu_no_match"

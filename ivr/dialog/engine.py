@@ -310,12 +310,21 @@ class DialogEngine:
     def _menu_match(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, dict]:
         """The choice the caller's words name (a listed word or phrase), else the one they mean
         (by embeddings), with the evidence either way."""
+        named = self._menu_named(node, text)
+        return (named, {"matched": "words"}) if named is not None else self._menu_meant(node, text)
+
+    def _menu_named(self, node: MenuNode, text: str) -> MenuChoice | None:
+        """The choice one of whose listed words or phrases the caller said."""
         for i, choice in enumerate(node.choices):
             key = (self.state.node, i)
             if key not in self._menu_matchers:
                 self._menu_matchers[key] = PhraseMatcher(choice.words)
             if choice.words and self._menu_matchers[key].find(text):
-                return choice, {"matched": "words"}
+                return choice
+        return None
+
+    def _menu_meant(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, dict]:
+        """The choice the caller's words mean (by embeddings), with the scores as evidence."""
         if self.menus is None:
             return None, {}
         guess = self.menus.guess(self.state.node, text, len(node.choices))
@@ -327,6 +336,10 @@ class DialogEngine:
         if is_repeat_request(text):
             return Step(self._prompt_again(node), "menu_repeat", self.state.node)
         choice, evidence = self._menu_match(node, text)
+        if choice is None:
+            answered = self._menu_question(node, text)
+            if answered is not None:
+                return answered
         step = self._choose(node, choice, {"text": text, **evidence})
         target = self.plan.nodes.get(step.node)
         if step.reason != "menu_choice" or not isinstance(target, AnswerNode) \
@@ -340,6 +353,23 @@ class DialogEngine:
         lead = step.actions[:len(step.actions) - len(self._prompt_again(target))]
         return Step([*lead, *answered.actions], "menu_answer", answered.node,
                     {**step.evidence, "choice": step.node, **answered.evidence})
+
+    def _menu_question(self, node: MenuNode, text: str) -> Step | None:
+        """A question the knowledge base answers with confidence, asked at a menu where no choice
+        matched by words or meaning ("is parking free for patients?" at the main menu): answered
+        at once, then the choices named briefly; the caller stays at the menu."""
+        if not self.plan.menus.questions or len(tokenize(text)) < QUESTION_MIN_WORDS:
+            return None
+        match = self.retriever.search(text)
+        if match.entry is None or match.score - match.runner_up < self.plan.menus.question_margin:
+            return None
+        self.state.attempts = self.state.unresolved = 0
+        options = options_text(node, self.state.language, self.plan.languages[0])
+        after = Say(self._t(self.plan.prompts.after_answer).format(options=options))
+        return Step([Answer(text, match.entry, self._t(match.entry.answer), match.score), after],
+                    "menu_question", self.state.node,
+                    {"text": text, "score": round(match.score, 3),
+                     "runner_up": round(match.runner_up, 3), "entry": match.entry.id})
 
     def _choose(self, node: MenuNode, choice: MenuChoice | None, evidence: dict) -> Step:
         if choice is None:

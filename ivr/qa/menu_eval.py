@@ -34,18 +34,22 @@ class MenuReport:
     none_kept: int = 0
     none_routed: int = 0
     guarded: int = 0      # a hand-off guard acted instead (the menu never saw the turn)
+    answered: int = 0     # a caller who named a choice heard a knowledge-base answer instead
+    none_answered: int = 0   # off-menu talk answered from the knowledge base
     errors: list[str] = field(default_factory=list)
 
     @property
     def routable(self) -> int:
-        return self.right + self.wrong + self.missed
+        return self.right + self.wrong + self.missed + self.answered
 
     def line(self) -> str:
-        total = self.routable + self.none_kept + self.none_routed
+        total = self.routable + self.none_kept + self.none_routed + self.none_answered
         return (f"{self.name:<34} routed right {self.right}/{self.routable} "
                 f"({self.right / max(self.routable, 1):.2f}), wrong {self.wrong}, "
-                f"not understood {self.missed}; off-menu left alone {self.none_kept}/"
-                f"{self.none_kept + self.none_routed}; taken by a guard {self.guarded}; "
+                f"not understood {self.missed}, answered from the knowledge base "
+                f"{self.answered}; off-menu left alone {self.none_kept}/"
+                f"{self.none_kept + self.none_routed + self.none_answered} (answered "
+                f"{self.none_answered}); taken by a guard {self.guarded}; "
                 f"n={total + self.guarded}")
 
 
@@ -72,7 +76,8 @@ class MenuRunner:
         return self._plans[name]
 
     def decide(self, plan: str, node: str, lang: str, text: str, meaning: bool) -> str:
-        """The key the dialog routes `text` to at menu `node`, or `none`, or `guard:<reason>`."""
+        """The key the dialog routes `text` to at menu `node`, or `none`, or `answer:<entry>`
+        (a knowledge-base answer at the menu), or `guard:<reason>`."""
         loaded, retriever, menus = self.plan(plan)
         menu = loaded.plan.nodes.get(node)
         if not isinstance(menu, MenuNode):
@@ -87,6 +92,8 @@ class MenuRunner:
                          if c.next == target), "?")
         if step.reason in ("menu_no_match", "menu_repeat"):
             return "none"
+        if step.reason == "menu_question":
+            return f"answer:{step.evidence['entry']}"
         return f"guard:{step.reason}"
 
 
@@ -114,12 +121,16 @@ def evaluate_menus(rows: list[dict], runner: MenuRunner, meaning: bool) -> dict[
             elif expect == "none":
                 if got == "none":
                     report.none_kept += 1
+                elif got.startswith("answer:"):
+                    report.none_answered += 1
                 else:
                     report.none_routed += 1
             elif got == expect:
                 report.right += 1
             elif got == "none":
                 report.missed += 1
+            elif got.startswith("answer:"):
+                report.answered += 1
             else:
                 report.wrong += 1
             if got != expect and name == "all":
@@ -132,4 +143,5 @@ def outcome_counts(reports: dict[str, MenuReport]) -> Counter:
     """The 'all' report as a Counter (for tests and summaries)."""
     r = reports["all"]
     return Counter(right=r.right, wrong=r.wrong, missed=r.missed, none_kept=r.none_kept,
-                   none_routed=r.none_routed, guarded=r.guarded)
+                   none_routed=r.none_routed, guarded=r.guarded, answered=r.answered,
+                   none_answered=r.none_answered)
