@@ -54,6 +54,7 @@ class DialogState:
     mood: AngerAssessment | None = None
     upset: bool = False            # the last turn was frustrated or angry (no topic lists)
     offered_human: bool = False    # the bot just offered a person and waits for yes or no
+    pending: str = ""              # a question asked at a slot prompt, taken up once it is filled
 
 
 class DialogEngine:
@@ -295,7 +296,7 @@ class DialogEngine:
         retries = getattr(node, "retries", 1)
         if self.state.attempts > retries:
             fail = getattr(node, "on_fail", None) or getattr(node, "next")
-            return Step(self._enter(fail), reason + "_gave_up", fail)
+            return self._take_up_pending(Step(self._enter(fail), reason + "_gave_up", fail))
         if isinstance(node, MenuNode) and self.state.attempts < retries:
             # Name the choices briefly; the whole menu again is for the last try or on request.
             again = self._t(self.plan.prompts.menu_options).format(
@@ -378,6 +379,18 @@ class DialogEngine:
 
     def _collect_text(self, node: CollectNode, text: str) -> Step:
         value = parse_slot(node.kind, text, node.length, self.state.language, self.now.date())
+        if value is None and not self.state.pending and node.kind != "text" \
+                and len(tokenize(text)) >= QUESTION_MIN_WORDS:
+            # Mixed initiative: the caller told their problem instead of the slot ("my server
+            # won't power on" at the serial number). Keep it, say so, ask again, and take it
+            # up at the next menu or answer node once the slot is filled.
+            self.state.pending = text
+            self.events.emit("dialog.question_kept", node=self.state.node)
+            retry = self._retry(node, "question_kept")
+            if retry.reason.endswith("_gave_up"):   # out of retries: on_fail took it up
+                return retry
+            return Step([Say(self._t(self.plan.prompts.question_kept)), *retry.actions[1:]],
+                        "question_kept", self.state.node, retry.evidence)
         return self._slot_filled(node, value)
 
     def _slot_filled(self, node: CollectNode, value: str | None) -> Step:
@@ -387,7 +400,28 @@ class DialogEngine:
         self.state.slots[node.slot] = value
         recorded = SECRET if node.secret else value
         self.events.emit("slot", name=node.slot, value=recorded)
-        return Step(self._enter(node.next), "slot_filled", node.next, {node.slot: recorded})
+        return self._take_up_pending(Step(self._enter(node.next), "slot_filled", node.next,
+                                          {node.slot: recorded}))
+
+    def _take_up_pending(self, step: Step) -> Step:
+        """The question kept at a slot prompt, put to the menu or answer node the caller has
+        now reached: routed or answered there instead of that node's prompt; left kept when
+        that node cannot act on it (the caller hears the prompt as usual)."""
+        node = self.plan.nodes[self.state.node]
+        if not self.state.pending or not isinstance(node, (MenuNode, AnswerNode)):
+            return step
+        text, saved = self.state.pending, (self.state.attempts, self.state.unresolved)
+        taken = self._menu_text(node, text) if isinstance(node, MenuNode) \
+            else self._answer_text(node, text)
+        if taken.reason not in ("menu_choice", "menu_answer", "menu_question", "kb_match",
+                                "document_answer"):
+            self.state.attempts, self.state.unresolved = saved
+            self.state.offered_human = False
+            return step
+        self.state.pending = ""
+        lead = step.actions[:len(step.actions) - len(self._prompt_again(node))]
+        return Step([*lead, *taken.actions], step.reason, taken.node,
+                    {**step.evidence, "pending": taken.reason, **taken.evidence})
 
     def _survey_text(self, node: SurveyNode, text: str) -> Step:
         value = parse_slot("yes_no", text, None, self.state.language, self.now.date())

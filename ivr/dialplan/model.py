@@ -59,6 +59,10 @@ class Prompts(Strict):
         "zh": "抱歉，这个问题我不知道答案。需要为您转接人工客服吗？"}
     """Said when neither the FAQ nor the plan's documents answer a question (a person is
     offered: "yes" transfers)."""
+    question_kept: LanguageText = {"en": "Thanks, I've noted that.",
+                                   "zh": "好的，您的问题我记下了。"}
+    """Said when a caller answers a slot prompt with their problem or question: it is kept
+    and taken up at the next menu or answer node, once the slot is filled."""
     offer_declined: LanguageText = {"en": "Alright. What else can I help you with?",
                                     "zh": "好的。还有什么可以帮您？"}
     transfer_failed: LanguageText = {

@@ -54,6 +54,9 @@ class KBQuestion:
     id: str | None = None
     facts: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    slots: tuple[tuple[str, str], ...] = ()
+    """What the caller says when asked for a slot (the set's `slots:`): a question the dialog
+    keeps at a slot prompt is judged on what the bot does once the slot is given."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,14 @@ def load_questions(path: str | Path) -> tuple[KBQuestion, ...]:
     """Read and check a question set; errors name the file and the item."""
     path = Path(path)
     raw = read_set_file(path, "question set")
-    if not isinstance(raw, dict) or set(raw) != {"questions"} or not isinstance(
-            raw["questions"], list):
-        raise IvrError(f"{path}: a question set holds only 'questions:', a list")
+    if not isinstance(raw, dict) or not set(raw) <= {"questions", "slots"} or not isinstance(
+            raw.get("questions"), list):
+        raise IvrError(f"{path}: a question set holds 'questions:', a list, and optionally "
+                       f"'slots:', what the caller says when asked for each slot")
+    slots = raw.get("slots") or {}
+    if not isinstance(slots, dict) or not all(isinstance(v, str) for v in slots.values()):
+        raise IvrError(f"{path}: 'slots:' maps a slot name to what the caller says for it")
+    given = tuple((str(k), v) for k, v in slots.items())
     questions = []
     for n, item in enumerate(raw["questions"], 1):
         where = f"{path}: question {n}"
@@ -105,7 +113,7 @@ def load_questions(path: str | Path) -> tuple[KBQuestion, ...]:
         if expect == "facts" and not facts:
             raise IvrError(f"{where}: 'expect: facts' needs a list of 'facts'")
         questions.append(KBQuestion(item["text"], str(item.get("lang", "en")), expect, part,
-                                    item.get("id"), facts, tuple(item.get("tags") or ())))
+                                    item.get("id"), facts, tuple(item.get("tags") or ()), given))
     return tuple(questions)
 
 
@@ -153,10 +161,17 @@ class KBRunner:
         engine.start()
         started = time.perf_counter()
         step = engine.on_text(question.text, question.lang)
+        steps = [step]
+        node = self.plan.nodes.get(engine.state.node)
+        given = dict(question.slots).get(getattr(node, "slot", ""))
+        if step.reason == "question_kept" and given:
+            started = time.perf_counter()          # the answer comes on this second turn
+            step = engine.on_text(given, question.lang)
+            steps.append(step)
         said: list[str] = []
         answer: list[str] = []   # what the answer said, apart from the plan's own prompts
         path, entry, sources = "declined", None, []
-        for action in step.actions:
+        for action in (a for s in steps for a in s.actions):
             if isinstance(action, Say):
                 said.append(action.text)
             elif isinstance(action, Transfer):

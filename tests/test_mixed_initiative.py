@@ -1,0 +1,73 @@
+"""Mixed initiative: a caller who answers a slot prompt with their problem or question has it
+kept, hears that it was noted, and has it taken up once the slot is filled."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.dialog.actions import Answer, Say
+from ivr.dialog.engine import DialogEngine
+from ivr.dialog.menus import MenuMeaning
+from ivr.dialplan.loader import load_dialplan
+from ivr.events import EventLog, ManualClock
+from ivr.kb.retriever import KBEntry, Retriever
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def hardware():
+    return load_dialplan(ROOT / "dialplans" / "it-hardware-support.yaml").plan
+
+
+def at_serial_prompt(plan, engines) -> tuple[DialogEngine, EventLog]:
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in plan.knowledge]
+    events = EventLog(ManualClock())
+    dialog = DialogEngine(plan, Retriever(entries, engines.embedder, plan.answers.min_score),
+                          None, events, menus=MenuMeaning(plan, engines.embedder))
+    dialog.start()
+    assert dialog.state.node == "serial"
+    return dialog, events
+
+
+def said(step) -> list[str]:
+    return [a.text for a in step.actions if isinstance(a, Say)]
+
+
+def test_a_problem_told_at_the_serial_prompt_is_routed_once_the_serial_is_given(hardware, engines):
+    dialog, events = at_serial_prompt(hardware, engines)
+    kept = dialog.on_text("my server won't power on at all when I press the button", "en")
+    assert kept.reason == "question_kept" and dialog.state.node == "serial"
+    assert said(kept) == ["Thanks, I've noted that.",
+                          "Please spell the serial number one letter or digit at a time."]
+    assert any(e.kind == "dialog.question_kept" for e in events.events)
+    filled = dialog.on_text("S N 4 4 7 1 9 2", "en")
+    assert filled.reason == "slot_filled" and filled.evidence["serial_number"] == "SN447192"
+    assert filled.evidence["pending"] == "menu_choice" and dialog.state.node != "problem_menu"
+    assert not any("power, disks" in text for text in said(filled))   # no menu to sit through
+    assert dialog.state.pending == ""
+
+
+def test_a_question_told_at_the_serial_prompt_is_answered_once_the_serial_is_given(hardware, engines):
+    dialog, _ = at_serial_prompt(hardware, engines)
+    assert dialog.on_text("what's the default login for the bmc management controller",
+                          "en").reason == "question_kept"
+    filled = dialog.on_text("S N 4 4 7 1 9 2", "en")
+    answers = [a for a in filled.actions if isinstance(a, Answer)]
+    assert len(answers) == 1 and answers[0].entry.id == "bmc_login"
+    assert filled.evidence["pending"] == "menu_question" and dialog.state.node == "problem_menu"
+
+
+def test_short_noise_is_not_kept_and_a_kept_problem_is_taken_up_when_the_slot_is_given_up(
+        hardware, engines):
+    dialog, _ = at_serial_prompt(hardware, engines)
+    assert dialog.on_text("uh what", "en").reason == "slot_not_understood"
+    assert dialog.state.pending == ""
+    first = "my server won't power on at all when I press the button"
+    assert dialog.on_text(first, "en").reason == "question_kept"
+    # the third miss gives up on the serial (on_fail: the problem menu), where the kept
+    # problem routes the caller; a second problem does not replace the first
+    again = dialog.on_text("also the fans seem louder than usual since yesterday", "en")
+    assert again.reason == "slot_not_understood_gave_up", again
+    assert again.evidence["pending"] == "menu_choice" and again.evidence["text"] == first
+    assert dialog.state.node not in ("serial", "problem_menu") and dialog.state.pending == ""
