@@ -151,8 +151,10 @@ CATALOGUE: dict[str, EventKind] = {
                          "`probability` null and `error` set when no model answered)", {
         "at": NUMBER, "complete": bool, "probability": (float, type(None)), "compute_s": NUMBER,
         "ended": bool, "error": str}),
-    "asr.final": _kind("what the caller said", {
-        "text": str, "language": str, "rtf": NUMBER, "compute_s": NUMBER}),
+    "asr.final": _kind("what the caller said (`speculative_at`: the call time its recognition "
+                       "started, at a pause before the end of the turn)", {
+        "text": str, "language": str, "rtf": NUMBER, "compute_s": NUMBER,
+        "speculative_at": (int, float, type(None))}, optional=("speculative_at",)),
     "asr.partial": _kind("an interim result acted on before the caller finished",
                          {"text": str}),
     "asr.partial_error": _kind("interim recognition failed", {"error": str}),
@@ -164,6 +166,8 @@ CATALOGUE: dict[str, EventKind] = {
     "no_input": _kind("the caller was silent too long", {"node": str}, raw=("node",)),
     "dialog.decision": _kind("the dialog's response to an input, with its evidence", {
         "reason": str, "node": _OPT_STR, "actions": list}, raw=("node",), open=True),
+    "dialog.question_kept": _kind("a problem or question told at a slot prompt, kept for the "
+                                  "next menu or answer node", {"node": str}, raw=("node",)),
     "dialog.node": _kind("the dialog entered a node", {"node": str, "type": str},
                          raw=("node",)),
     "slot": _kind("a slot was filled", {"name": str, "value": object}, raw=("name",)),

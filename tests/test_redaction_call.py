@@ -83,7 +83,8 @@ def call(tmp_path: Path, voice_en, webhook, said: list[str]):
     heard = []
     events.subscribe(heard.append)
     session = CallSession("card-call", load_dialplan(plan_path), engines, events,
-                          config=SessionConfig(partial_every_s=0))
+                          config=SessionConfig(partial_every_s=0, speculative_asr_ms=0))
+    # (the scripted recogniser hears one text per call: no interim or speculative ones)
     result = asyncio.run(run_script(session, clock, script))
     return session, result, record, heard, received
 

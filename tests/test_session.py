@@ -201,3 +201,52 @@ def test_prompts_are_synthesised_once_and_shared_by_calls(engines, demo_plan):
     assert len(set(audio)) == 1 and len(audio[0]) > 8000 * 2 * 2
     greeting_sentences = [e.data["text"] for e in sessions[0].events.of_kind("bot.say")]
     assert set(engines.prompt_audio) == {("en", t) for t in greeting_sentences}
+
+
+class CountingASR:
+    """The real recogniser, counting what it is asked to transcribe."""
+
+    def __init__(self, asr) -> None:
+        self.asr, self.calls = asr, []
+
+    def transcribe(self, pcm, rate, languages, *args, **kwargs):
+        self.calls.append(len(pcm))
+        return self.asr.transcribe(pcm, rate, languages, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.asr, name)
+
+
+def test_a_turn_recognised_at_a_pause_is_not_recognised_again(engines, demo_plan, voice_en):
+    from dataclasses import replace
+
+    counting = CountingASR(engines.asr)
+    caller = synth_caller(voice_en, [(4.0, "How much does roaming cost?")])
+    config = SessionConfig(partial_every_s=0)
+    result, events = call(replace(engines, asr=counting), demo_plan, caller, config)
+    heard = events.of_kind("asr.final")
+    assert len(heard) == 1 and {"roaming", "cost"} <= words(heard[0].data["text"])
+    end = events.of_kind("speech.end")[0]
+    # recognition started 200 ms into the silence, before the 700 ms that end the turn
+    started = heard[0].data["speculative_at"]
+    assert end.data["at"] + 0.15 <= started <= end.data["at"] + 0.25 < end.t
+    assert len(counting.calls) == 1                     # the final result is the speculative one
+    assert turn_decisions(events)[0]["entry"] == "roaming"
+    off, off_events = call(replace(engines, asr=CountingASR(engines.asr)), demo_plan, caller,
+                           SessionConfig(partial_every_s=0, speculative_asr_ms=0))
+    assert off_events.of_kind("asr.final")[0].data["speculative_at"] is None
+
+
+def test_a_caller_who_goes_on_after_a_pause_is_recognised_whole(engines, demo_plan, voice_en):
+    from dataclasses import replace
+
+    counting = CountingASR(engines.asr)
+    # 400 ms between the halves: past the 200 ms speculation, short of the 700 ms turn end
+    caller = synth_caller(voice_en, [(4.0, "How much does roaming"), (0.4, "cost in Spain?")])
+    result, events = call(replace(engines, asr=counting), demo_plan, caller,
+                          SessionConfig(partial_every_s=0))
+    heard = events.of_kind("asr.final")
+    assert len(heard) == 1 and {"roaming", "spain"} <= words(heard[0].data["text"]), heard
+    # two pauses recognised speculatively; the second (after the whole question) is kept
+    assert len(counting.calls) == 2 and counting.calls[0] < counting.calls[1]
+    assert heard[0].data["speculative_at"] > events.of_kind("speech.start")[0].data["at"] + 1.0

@@ -16,7 +16,7 @@ from ivr.audio.turn_set import TurnItem, piper_voices, voice_turn
 from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
 from ivr.session.offline import run_offline
-from ivr.session.session import CallSession
+from ivr.session.session import CallSession, SessionConfig
 
 from conftest import DEMO_PLAN
 
@@ -108,12 +108,21 @@ def test_nodes_collecting_digits_wait_longer_and_a_node_can_say_otherwise(engine
     raw["nodes"]["confirm"]["end_of_turn"] = {"max_silence_ms": 1400, "model": False}
     edited = tmp_path / "all-nodes.yaml"
     edited.write_text(yaml.safe_dump(raw, allow_unicode=True))
-    session = CallSession("policy", load_dialplan(edited), engines, EventLog(ManualClock()))
-    waits = {}
-    for node in ("account", "confirm", raw["start"]):
-        session.dialog.state.node = node
-        session._node_turn_policy()
-        waits[node] = (session.endpointer.pause_ms, session.endpointer.end_silence_ms)
-    assert waits["account"] == (0, 1200)  # digits: no model, a longer silence
-    assert waits["confirm"] == (0, 1400)  # the node's own setting
-    assert waits[raw["start"]] == (200, 1000)  # open question: judged at 200 ms
+    def waits(config: SessionConfig) -> dict[str, tuple[int, int]]:
+        session = CallSession("policy", load_dialplan(edited), engines, EventLog(ManualClock()),
+                              config=config)
+        found = {}
+        for node in ("account", "confirm", raw["start"]):
+            session.dialog.state.node = node
+            session._node_turn_policy()
+            found[node] = (session.endpointer.pause_ms, session.endpointer.end_silence_ms)
+        return found
+
+    judged = waits(SessionConfig(speculative_asr_ms=0))
+    assert judged["account"] == (0, 1200)  # digits: no model, a longer silence
+    assert judged["confirm"] == (0, 1400)  # the node's own setting
+    assert judged[raw["start"]] == (200, 1000)  # open question: judged at 200 ms
+    # recognition starts at a 300 ms pause where no model judges it
+    speculating = waits(SessionConfig(speculative_asr_ms=300))
+    assert speculating == {"account": (300, 1200), "confirm": (300, 1400),
+                           raw["start"]: (200, 1000)}

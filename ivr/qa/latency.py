@@ -40,13 +40,26 @@ def turn_latencies(events: list[Event]) -> list[TurnLatency]:
         elif event.kind == "llm.first_token" and asr is not None:
             llm = event
         elif event.kind == "tts.first_audio" and end is not None and asr is not None:
+            asr_s = recognised_after_end(end, asr)
             turns.append(TurnLatency(
-                endpoint_s=event_gap(end), asr_s=asr.wall - end.wall,
+                endpoint_s=event_gap(end), asr_s=asr_s,
                 llm_first_token_s=(llm.wall - asr.wall) if llm else None,
-                first_audio_s=event.wall - end.wall, asr_rtf=asr.data["rtf"],
+                first_audio_s=asr_s + event.wall - asr.wall, asr_rtf=asr.data["rtf"],
                 tts_rtf=event.data.get("rtf")))
             end = asr = llm = None
     return turns
+
+
+def recognised_after_end(end: Event, asr: Event) -> float:
+    """Seconds from the end of the turn being declared to its transcript. Recognition started
+    at a pause (`speculative_at`) ran while the endpointer waited: it is done at its start plus
+    its compute time, which a simulated-time driver (which waits for model work before the next
+    frame) does not show in wall time, so that bound is taken too."""
+    waited = asr.wall - end.wall
+    started = asr.data.get("speculative_at")
+    if started is None:
+        return waited
+    return max(waited, started + asr.data["compute_s"] - end.t)
 
 
 def event_gap(end: Event) -> float:

@@ -48,6 +48,17 @@ class TransferRequest:
 
 
 @dataclass(frozen=True)
+class Speculation:
+    """Recognition of a turn started at a pause: `voiced_end`, the call time of the turn's last
+    voiced frame then; `at`, the call time it started; `result`, its task (a transcript, or
+    None when it failed)."""
+
+    voiced_end: float
+    at: float
+    result: asyncio.Task
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
     end_of_turn_model: bool = True  # Smart Turn available for nodes whose plan switches it on
@@ -58,6 +69,9 @@ class SessionConfig:
     tts_timeout_s: float = 10.0
     partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
                                     # (0 turns it off)
+    speculative_asr_ms: int = 200   # after this much silence, recognise the turn so far; kept
+                                    # as the final result if the turn ends without more speech,
+                                    # so recognition overlaps the end-of-turn wait (0: off)
     echo_margin_db: float = 15.0    # while the bot speaks, caller audio must be louder than the
     echo_window_ms: int = 500       # bot's loudest frame of the last window minus this margin:
                                     # line echo comes back ~20 dB down, a caller talking over the
@@ -93,7 +107,8 @@ class CallSession:
         self._partial: asyncio.Task[None] | None = None
         self._next_partial_t = 0.0
         self._utterance_handled = False
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._speculation: Speculation | None = None
         self._after_playout: Transfer | Hangup | None = None
         self._speech_started_busy = False
         self._barged = False
@@ -120,8 +135,11 @@ class CallSession:
         now = self.events.clock.now()
         for event in self.endpointer.process(frame, now):
             if event.kind.name == "PAUSE":
-                self._judge_pause(event)
+                if self._turn_policy.model and self.turn_judge.model is not None:
+                    self._judge_pause(event)
+                self._speculate(event)
             elif event.kind.name == "START":
+                self._speculation = None
                 self._speech_started_busy = self.bot_busy
                 self._barged = self._utterance_handled = False
                 self._next_partial_t = now + self.config.partial_every_s
@@ -264,8 +282,28 @@ class CallSession:
                             getattr(node, "kind", None) if getattr(node, "type", "") == "collect"
                             else None)
         judging = policy.model and self.turn_judge.model is not None
-        self.endpointer.wait(policy.judge_ms if judging else 0, policy.max_silence_ms)
+        self.endpointer.wait(policy.judge_ms if judging else self.config.speculative_asr_ms,
+                             policy.max_silence_ms)
         return policy
+
+    def _speculate(self, pause: SpeechEvent) -> None:
+        """At a short silence, start recognising the turn so far; the end of the turn takes the
+        result if the caller has not spoken since (talk over the bot is left to the final)."""
+        if self.config.speculative_asr_ms <= 0 or (self._speech_started_busy
+                                                   and not self._barged):
+            return
+        task = asyncio.get_running_loop().create_task(self._try_recognise(pause.audio))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        self._speculation = Speculation(pause.t, self.events.clock.now(), task)
+
+    async def _try_recognise(self, audio: bytes) -> Transcript | None:
+        try:
+            return await self._in_executor(
+                self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
+                timeout=self.config.asr_timeout_s)
+        except Exception:  # noqa: BLE001 - the final recognition runs as usual
+            return None
 
     def _judge_pause(self, pause: SpeechEvent) -> None:
         """At a short silence, ask the turn model (off the event loop) whether the caller has
@@ -331,6 +369,9 @@ class CallSession:
 
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and abs(speculation.voiced_end - t_end) > 0.005:
+            speculation = None        # the caller spoke again after that pause
         if self._utterance_handled:
             return  # already acted on from an interim result
         if self._speech_started_busy and not self._barged:
@@ -338,22 +379,29 @@ class CallSession:
             self._interjection = asyncio.get_running_loop().create_task(
                 self._guarded(self._interject(audio)))
             return
-        self._run(self._turn(audio, speech_ms / 1000))
+        self._run(self._turn(audio, speech_ms / 1000, speculation))
 
-    async def _recognise(self, audio: bytes) -> Transcript | None:
-        transcript = await self._in_executor(
-            self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
-            timeout=self.config.asr_timeout_s)
+    async def _recognise(self, audio: bytes,
+                         speculation: Speculation | None = None) -> Transcript | None:
+        transcript = await speculation.result if speculation is not None else None
+        if transcript is None:
+            speculation = None
+            transcript = await self._in_executor(
+                self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
+                timeout=self.config.asr_timeout_s)
         if transcript.rejected:
             self.events.emit("asr.rejected", reason=transcript.rejected, raw=transcript.raw_text)
             return None
         self._heard(transcript.text)
         self.events.emit("asr.final", text=transcript.text, language=transcript.language,
-                         rtf=round(transcript.rtf, 3), compute_s=round(transcript.compute_s, 3))
+                         rtf=round(transcript.rtf, 3), compute_s=round(transcript.compute_s, 3),
+                         speculative_at=None if speculation is None
+                         else round(speculation.at, 3))
         return transcript
 
-    async def _turn(self, audio: bytes, speech_s: float) -> None:
-        if transcript := await self._recognise(audio):
+    async def _turn(self, audio: bytes, speech_s: float,
+                    speculation: Speculation | None = None) -> None:
+        if transcript := await self._recognise(audio, speculation):
             await self._respond(transcript, audio, speech_s)
 
     async def _interject(self, audio: bytes) -> None:
