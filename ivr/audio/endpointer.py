@@ -110,6 +110,11 @@ class Endpointer:
         return self._voiced_ms
 
     @property
+    def silent_ms(self) -> int:
+        """Unvoiced ms since the last voiced frame of the current turn (0 outside speech)."""
+        return self._trailing_ms
+
+    @property
     def current_audio(self) -> bytes:
         """The utterance so far (pre-roll included) while in speech, for interim recognition."""
         return bytes(self._audio) if self._in_speech else b""

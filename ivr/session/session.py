@@ -339,10 +339,11 @@ class CallSession:
     def _maybe_check_partial(self, now: float) -> None:
         """While the caller talks, re-recognise the utterance so far about once a second and act
         on an emergency phrase at once instead of waiting for the end of the turn."""
-        if (self.config.partial_every_s <= 0 or not self.endpointer.in_speech
+        speculating = 0 < self.config.speculative_asr_ms <= self.endpointer.silent_ms
+        if (self.config.partial_every_s <= 0 or not self.endpointer.in_speech or speculating
                 or self._utterance_handled or now < self._next_partial_t
                 or (self._partial is not None and not self._partial.done())):
-            return
+            return  # (in a pause the speculative recognition has the same audio in hand)
         self._next_partial_t = now + self.config.partial_every_s
         self._partial = asyncio.get_running_loop().create_task(
             self._check_partial(self.endpointer.current_audio))
