@@ -71,3 +71,23 @@ def test_short_noise_is_not_kept_and_a_kept_problem_is_taken_up_when_the_slot_is
     assert again.reason == "slot_not_understood_gave_up", again
     assert again.evidence["pending"] == "menu_choice" and again.evidence["text"] == first
     assert dialog.state.node not in ("serial", "problem_menu") and dialog.state.pending == ""
+
+
+def test_a_number_at_a_slot_prompt_is_a_try_at_the_slot_not_a_problem(hardware, engines):
+    dialog, _ = at_serial_prompt(hardware, engines)
+    step = dialog.on_text("it is four four seven one nine something", "en")
+    assert step.reason == "slot_not_understood" and dialog.state.pending == ""
+
+
+def test_a_kept_problem_the_next_node_cannot_take_is_dropped_not_carried_on(engines):
+    clinic = load_dialplan(ROOT / "dialplans" / "clinic-appointments.yaml").plan
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in clinic.knowledge]
+    dialog = DialogEngine(clinic, Retriever(entries, engines.embedder, clinic.answers.min_score),
+                          None, EventLog(ManualClock()), menus=MenuMeaning(clinic, engines.embedder))
+    dialog.start()
+    assert dialog.on_text("book", "en").node == "book_date"
+    assert dialog.on_text("is it okay if my daughter comes along with me",
+                          "en").reason == "question_kept"
+    filled = dialog.on_text("next Monday", "en")          # leads to another slot: the phone
+    assert filled.reason == "slot_filled" and dialog.state.node == "book_phone"
+    assert "pending" not in filled.evidence and dialog.state.pending == ""

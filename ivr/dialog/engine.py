@@ -18,6 +18,7 @@ from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
+from ivr.dialog.slot_numbers import UNITS
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
@@ -54,7 +55,7 @@ class DialogState:
     mood: AngerAssessment | None = None
     upset: bool = False            # the last turn was frustrated or angry (no topic lists)
     offered_human: bool = False    # the bot just offered a person and waits for yes or no
-    pending: str = ""              # a question asked at a slot prompt, taken up once it is filled
+    pending: str = ""              # a problem told at a slot prompt, for the node the slot leads to
 
 
 class DialogEngine:
@@ -380,10 +381,11 @@ class DialogEngine:
     def _collect_text(self, node: CollectNode, text: str) -> Step:
         value = parse_slot(node.kind, text, node.length, self.state.language, self.now.date())
         if value is None and not self.state.pending and node.kind != "text" \
-                and len(tokenize(text)) >= QUESTION_MIN_WORDS:
+                and len(tokenize(text)) >= QUESTION_MIN_WORDS and not _reads_out_digits(text):
             # Mixed initiative: the caller told their problem instead of the slot ("my server
-            # won't power on" at the serial number). Keep it, say so, ask again, and take it
-            # up at the next menu or answer node once the slot is filled.
+            # won't power on" at the serial number; a turn reading out digits is a try at the
+            # slot). Keep it, say so, ask again, and take it up at the node the slot leads to,
+            # once the slot is filled.
             self.state.pending = text
             self.events.emit("dialog.question_kept", node=self.state.node)
             retry = self._retry(node, "question_kept")
@@ -404,13 +406,15 @@ class DialogEngine:
                                           {node.slot: recorded}))
 
     def _take_up_pending(self, step: Step) -> Step:
-        """The question kept at a slot prompt, put to the menu or answer node the caller has
-        now reached: routed or answered there instead of that node's prompt; left kept when
-        that node cannot act on it (the caller hears the prompt as usual)."""
+        """The question kept at a slot prompt, put to the menu or answer node the slot led the
+        caller to: routed or answered there instead of that node's prompt. Another kind of
+        node, or a menu or answer node that cannot act on it, drops it (the caller hears the
+        prompt as usual; the summary still leads with it)."""
         node = self.plan.nodes[self.state.node]
-        if not self.state.pending or not isinstance(node, (MenuNode, AnswerNode)):
+        text, self.state.pending = self.state.pending, ""
+        if not text or not isinstance(node, (MenuNode, AnswerNode)):
             return step
-        text, saved = self.state.pending, (self.state.attempts, self.state.unresolved)
+        saved = (self.state.attempts, self.state.unresolved)
         taken = self._menu_text(node, text) if isinstance(node, MenuNode) \
             else self._answer_text(node, text)
         if taken.reason not in ("menu_choice", "menu_answer", "menu_question", "kb_match",
@@ -418,7 +422,6 @@ class DialogEngine:
             self.state.attempts, self.state.unresolved = saved
             self.state.offered_human = False
             return step
-        self.state.pending = ""
         lead = step.actions[:len(step.actions) - len(self._prompt_again(node))]
         return Step([*lead, *taken.actions], step.reason, taken.node,
                     {**step.evidence, "pending": taken.reason, **taken.evidence})
@@ -545,6 +548,11 @@ class DialogEngine:
 
     def _t(self, texts: LanguageText) -> str:
         return self.plan.text(texts, self.state.language)
+
+
+def _reads_out_digits(text: str) -> bool:
+    """Three or more digits or digit words ("S N 4 4 7", "four four seven"): a try at a slot."""
+    return sum(1 for t in tokenize(text) if t.norm.isdigit() or t.norm in UNITS) >= 3
 
 
 async def _single(text: str) -> AsyncIterator[str]:
