@@ -56,12 +56,21 @@ def browser():
 
 
 def wait_until(check: Callable[[], object], what: str, timeout_s: float = 10.0) -> object:
+    """`check()` once it is truthy. While a page is being replaced (after a form posts), an
+    element may be missing or go stale as it is read: that counts as not yet."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout_s
-    while not (found := check()):
+    while True:
+        try:
+            found = check()
+        except (NoSuchElementException, StaleElementReferenceException):
+            found = None
+        if found:
+            return found
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
-    return found
 
 
 def shot(driver, name: str) -> None:
