@@ -280,6 +280,11 @@ class DialogEngine:
         text = getattr(node, "prompt", None) or getattr(node, "question", None)
         return [Say(self._t(text))] if text else []
 
+    def _without_prompt(self, step: Step, node: object) -> list[Action]:
+        """`step`'s actions less the prompt of `node`, where it ends (a question the caller has
+        already asked is answered there instead)."""
+        return step.actions[:len(step.actions) - len(self._prompt_again(node))]
+
     def _holds(self, when: Condition) -> bool:
         value = self.state.slots.get(when.slot) if when.slot else None
         tests = [
@@ -352,8 +357,8 @@ class DialogEngine:
         answered = self._answer_text(target, text)
         if answered.reason != "kb_match":
             return step
-        lead = step.actions[:len(step.actions) - len(self._prompt_again(target))]
-        return Step([*lead, *answered.actions], "menu_answer", answered.node,
+        return Step([*self._without_prompt(step, target), *answered.actions], "menu_answer",
+                    answered.node,
                     {**step.evidence, "choice": step.node, **answered.evidence})
 
     def _menu_question(self, node: MenuNode, text: str) -> Step | None:
@@ -422,8 +427,7 @@ class DialogEngine:
             self.state.attempts, self.state.unresolved = saved
             self.state.offered_human = False
             return step
-        lead = step.actions[:len(step.actions) - len(self._prompt_again(node))]
-        return Step([*lead, *taken.actions], step.reason, taken.node,
+        return Step([*self._without_prompt(step, node), *taken.actions], step.reason, taken.node,
                     {**step.evidence, "pending": taken.reason, **taken.evidence})
 
     def _survey_text(self, node: SurveyNode, text: str) -> Step:

@@ -297,11 +297,15 @@ class CallSession:
         task.add_done_callback(self._background.discard)
         self._speculation = Speculation(pause.t, self.events.clock.now(), task)
 
+    async def _transcribe(self, audio: bytes) -> Transcript:
+        """The recogniser on `audio`, off the event loop, within the ASR timeout."""
+        return await self._in_executor(self.engines.asr.transcribe, audio, PHONE_RATE,
+                                       tuple(self.plan.languages),
+                                       timeout=self.config.asr_timeout_s)
+
     async def _try_recognise(self, audio: bytes) -> Transcript | None:
         try:
-            return await self._in_executor(
-                self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
-                timeout=self.config.asr_timeout_s)
+            return await self._transcribe(audio)
         except Exception:  # noqa: BLE001 - the final recognition runs as usual
             return None
 
@@ -350,9 +354,7 @@ class CallSession:
 
     async def _check_partial(self, audio: bytes) -> None:
         try:
-            transcript = await self._in_executor(
-                self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
-                timeout=self.config.asr_timeout_s)
+            transcript = await self._transcribe(audio)
         except Exception as exc:  # noqa: BLE001 - the final result will still be checked
             self.events.emit("asr.partial_error", error=f"{type(exc).__name__}: {exc}")
             return
@@ -387,9 +389,7 @@ class CallSession:
         transcript = await speculation.result if speculation is not None else None
         if transcript is None:
             speculation = None
-            transcript = await self._in_executor(
-                self.engines.asr.transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
-                timeout=self.config.asr_timeout_s)
+            transcript = await self._transcribe(audio)
         if transcript.rejected:
             self.events.emit("asr.rejected", reason=transcript.rejected, raw=transcript.raw_text)
             return None
