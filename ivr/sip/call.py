@@ -48,6 +48,12 @@ class BotCall(pj.Call):
             prm.statusCode = code
         self.hangup(prm)
 
+    def release(self) -> None:
+        """Free the call's audio port (see `AudioBridge.close`); the call is over by now."""
+        self.driver = None
+        if self.bridge is not None:
+            self.bridge.close()
+
     def rtp_packets(self) -> int | None:
         """RTP packets received on the audio stream so far (None while there is no stream)."""
         if self.media_index is None:

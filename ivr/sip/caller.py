@@ -228,6 +228,7 @@ class ScriptedCall(pj.Call):
     def finish(self) -> None:
         if self.bridge is not None:
             self._drain(self.bridge)
+            self.bridge.close()
         if self.media_at is not None:
             expected = int((time.monotonic() - self.media_at) / 0.02)
             self.report.clock_lag_frames = max(0, expected - self.report.rx_frames)

@@ -78,7 +78,14 @@ def _native() -> ctypes.CDLL:
     library.pjsip_tsx_set_timers.restype = None
     library.pjsua_call_get_count.argtypes = []
     library.pjsua_call_get_count.restype = ctypes.c_uint
+    library.pjsua_get_state.argtypes = []
+    library.pjsua_get_state.restype = ctypes.c_int
     return library
+
+
+def library_running() -> bool:
+    """Whether pjsua is started and not yet destroyed (its conference bridge exists)."""
+    return _native().pjsua_get_state() == pj.PJSUA_STATE_RUNNING
 
 
 def set_transaction_timeout(ms: int) -> None:

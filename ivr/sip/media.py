@@ -6,6 +6,13 @@ caller frames go into `rx`, the next bot frame comes out of the small pre-filled
 the frame actually sent is noted in `played` so the recording lines up tick by tick.
 The driver (on the asyncio loop thread) drains `rx`/`played` and tops `tx` up; a barge-in
 `flush()` clears what is queued so the caller hears the bot stop within one frame.
+
+A bridge is ended with `close()`, never by dropping its last reference. pjmedia calls every
+port in the conference each tick, connected or not (a "heart-beat" frame), until the port's
+C++ destructor has run; a Python bridge whose last reference goes is half torn down before
+that destructor runs, and a callback into it then touches freed memory: the heap is corrupted
+and the worker dies later with a segfault somewhere unrelated (a malloc at address 1).
+`close()` runs the C++ destructor while the Python half is whole, so no callback can reach it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import ctypes
 import pjsua2 as pj
 
 from ivr.audio.frames import FRAME_BYTES, FRAME_MS, PHONE_RATE
+from ivr.sip.endpoint import library_running
 
 SILENCE = bytes(FRAME_BYTES)
 _AUDIO = pj.PJMEDIA_FRAME_TYPE_AUDIO
@@ -73,29 +81,38 @@ class AudioBridge(pj.AudioMediaPort):
         self.played: collections.deque[bytes | None] = collections.deque(maxlen=500)
         self.expecting = False  # the driver has more bot audio than it queued (set by it)
         self.underruns = 0      # frames sent as silence although bot audio was waiting
+        self.closed = False
         self.createPort(name, audio_format())
 
-    # ---- pjmedia clock thread ------------------------------------------------------------
-    # A call's bridge is freed by the worker thread while its port may still be in the
-    # conference: the clock thread can then call in once more on a Python half whose attributes
-    # are already gone. That last frame is dropped (AttributeError) instead of a traceback.
-    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
-        try:
-            rx = self.rx
-        except AttributeError:
+    def close(self) -> None:
+        """Take the port out of the conference and free its C++ half, now, on this thread.
+
+        pjsua2's destructor stops the clock thread's callbacks under the port's lock before it
+        returns; until then a callback finds this Python object whole. Idempotent; after it
+        only the deques may be used (`startTransmit` and the like would use freed memory)."""
+        if self.closed:
             return
+        self.closed = True
+        if library_running():
+            pj.AudioMediaPort.__swig_destroy__(self)
+        else:  # no conference left to leave: its C++ half must not be freed into a dead library
+            self.thisown = False
+
+    def __del__(self) -> None:
+        # A bridge dropped without `close()` (an error path): Python runs this while the object
+        # is still whole, before it tears it down, so the callbacks stay safe here too.
+        self.close()
+
+    # ---- pjmedia clock thread ------------------------------------------------------------
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
         if frame.type == _AUDIO and frame.size == FRAME_BYTES:
-            rx.append(vector_bytes(frame.buf))
+            self.rx.append(vector_bytes(frame.buf))
         else:
-            rx.append(SILENCE)
+            self.rx.append(SILENCE)
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
         try:
             vector, pcm = self.tx.popleft()
-        except AttributeError:
-            frame.type = _NONE
-            frame.size = 0
-            return
         except IndexError:
             frame.type = _NONE
             frame.size = 0

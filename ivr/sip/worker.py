@@ -197,6 +197,8 @@ class Worker:
 
     def close(self) -> None:
         """Drop every pjsua2 object, then destroy the library (order matters)."""
+        for call in [*self.calls.values(), *(call for _, call in self.retired)]:
+            call.release()
         self.calls.clear()
         self.retired.clear()
         if self.ctx:
@@ -281,7 +283,7 @@ class Worker:
         keep = []
         for retired_at, call in self.retired:
             if retired_at + RETIRE_AFTER_S < now and not call.isActive():
-                call.driver = None  # the last reference: the object goes now, on this thread
+                call.release()  # the Call object itself goes with this list, on this thread
             else:
                 keep.append((retired_at, call))
         self.retired = keep
@@ -349,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s {settings.name}: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    faulthandler.enable(all_threads=True)  # a crash leaves every thread's stack in the log
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every stack
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

@@ -56,6 +56,9 @@ class WorkerHandle:
         return self.stderr_path.read_text(errors="replace")
 
 
+CRASH_CODES = {-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS, -signal.SIGFPE, -signal.SIGILL}
+
+
 @contextlib.contextmanager
 def worker(tmp: Path, dialplan: Path, models_url: str, **overrides) -> Iterator[WorkerHandle]:
     """A real SIP worker process (`python -m ivr.sip.worker`) until the block ends."""
@@ -81,6 +84,9 @@ def worker(tmp: Path, dialplan: Path, models_url: str, **overrides) -> Iterator[
             raise RuntimeError(f"worker exited with {process.wait()}:\n{handle.log()[-2000:]}")
         yield handle
     finally:
+        if process.poll() in CRASH_CODES:   # a crash is a failure even when no call noticed it
+            raise RuntimeError(f"worker {name} crashed ({signal.Signals(-process.returncode).name})"
+                               f"; its log ends:\n{handle.log()[-6000:]}")
         if process.poll() is None:
             process.terminate()
             try:
