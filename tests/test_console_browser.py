@@ -323,3 +323,68 @@ def _alert(driver) -> bool:
     except NoAlertPresentException:
         return False
     return True
+
+
+def test_a_recorded_sip_call_replays_in_the_browser_before_and_after_a_plan_edit(server, browser):
+    """A real SIP call (tests/data/calls) replays through the console's own models: unchanged on
+    the plan as it is; after the admin swaps two menu targets in the editor, the replay marks the
+    menu turn's decision changed. The plan is rolled back at the end."""
+    import datetime as dt
+
+    from selenium.webdriver.common.by import By
+
+    from ivr.store import schema
+    from ivr.store.rows import Write
+    from ivr.store.store import CallStore
+
+    process, console = server
+    base, driver = process.url, browser
+    call_id, plan_name = "sip-menu-spoken-power", "it-hardware-support.yaml"
+    recorded = ROOT / "tests" / "data" / "calls"
+    store = CallStore.open(console.url)
+    try:
+        store.write([Write(schema.calls, {
+            "call_id": call_id, "worker": "w1", "schema_version": 1,
+            "started_at": dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc),
+            "dialplan": f"dialplans/{plan_name}", "outcome": schema.Outcome.TRANSFERRED,
+            "events_path": str(recorded / f"{call_id}.jsonl"),
+            "recording_path": str(recorded / f"{call_id}.wav")})])
+    finally:
+        store.close()
+
+    def replay(screenshot: str) -> str:
+        driver.get(f"{base}calls/{call_id}")
+        driver.find_element(By.ID, "replay").click()
+        wait_until(lambda: "/replays/" in driver.current_url, "the replay page")
+        wait_until(lambda: driver.find_element(By.ID, "progress").get_attribute("data-state")
+                   == "done", "the replay of a recorded call", 300.0)
+        shot(driver, screenshot)
+        return driver.find_element(By.ID, f"call-{call_id}").text
+
+    driver.delete_all_cookies()
+    log_in(driver, base, ADMIN, PASSWORD)
+    same = replay("replay-recorded-call")
+    assert "unchanged" in same or "wording changed" in same, same
+    assert "menu_choice" in same and "decisions changed" not in same, same
+
+    # the admin sends the power problem to the disk node (and back), in the browser's editor
+    plan = console.dialplans / plan_name
+    original = plan.read_text(encoding="utf-8")
+    power, disks = "        next: power_intro\n", "        next: disk_intro\n"
+    assert original.count(power) == original.count(disks) == 1
+    driver.get(f"{base}dialplans/{plan_name}")
+    set_text(driver, original.replace(power, "@@").replace(disks, power).replace("@@", disks))
+    driver.find_element(By.ID, "save").click()
+    wait_until(lambda: "Saved as version" in driver.find_element(By.ID, "message").text,
+               "the save")
+
+    changed = replay("replay-recorded-call-changed")
+    assert "decisions changed" in changed, changed
+    cells = driver.find_elements(By.CSS_SELECTOR, f"#call-{call_id} td.decision.changed")
+    befores = [c.find_element(By.CSS_SELECTOR, ".before").text for c in cells]
+    assert any("power_intro" in b for b in befores), befores
+
+    driver.get(f"{base}dialplans/{plan_name}")
+    driver.find_element(By.ID, "rollback-1").click()
+    wait_until(lambda: "version 3" in driver.find_element(By.ID, "message").text, "the rollback")
+    assert plan.read_text(encoding="utf-8") == original
