@@ -170,7 +170,9 @@ CATALOGUE: dict[str, EventKind] = {
                                   "next menu or answer node", {"node": str}, raw=("node",)),
     "dialog.node": _kind("the dialog entered a node", {"node": str, "type": str},
                          raw=("node",)),
-    "slot": _kind("a slot was filled", {"name": str, "value": object}, raw=("name",)),
+    "slot": _kind("a slot was filled (`heard_earlier`: from a sentence said before its prompt)",
+                  {"name": str, "value": object, "heard_earlier": bool},
+                  optional=("heard_earlier",), raw=("name",)),
     "anger": _kind("the caller's mood this turn", {
         "score": NUMBER, "smoothed": NUMBER, "escalate": bool, "verdict": _OPT_STR}),
     "llm.first_token": _kind("the LLM's first token", {"latency_s": NUMBER}),

@@ -3,6 +3,7 @@
     ivr eval escalation SET.yaml [SET.yaml ...] [--dialplan PLAN.yaml ...] [--audio]
     ivr eval menus tests/data/menu_meaning.yaml [--section dev] [--errors]
     ivr eval kb tests/data/kb/acme-mobile.yaml --dialplan dialplans/acme-mobile.yaml [--part dev]
+    ivr eval slots tests/data/slots_dev.yaml --dialplan dialplans/clinic-appointments.yaml
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     kb.add_argument("--errors", action="store_true",
                     help="list every wrong answer and every invented number")
     kb.set_defaults(func=run_kb)
+    slots = kinds.add_parser(
+        "slots", help="slots taken from one sentence (\"next Tuesday, my number is ...\")",
+        description="Play each sentence of a set such as tests/data/slots_dev.yaml (tuned on) "
+                    "or slots_holdout.yaml (never tuned on) as one caller turn into a fresh "
+                    "dialog of the plan standing at the item's node, and count the items whose "
+                    "slots were all filled right and no others: as the plan ships, and with "
+                    "slots.free_speech off (one slot per prompt).")
+    slots.add_argument("sets", type=Path, nargs="+", metavar="SET.yaml", help="slot sets")
+    slots.add_argument("--dialplan", type=Path, required=True, metavar="PLAN.yaml",
+                       help="the plan whose dialog to measure")
+    slots.add_argument("--errors", action="store_true", help="list every wrong item")
+    slots.set_defaults(func=run_slots)
 
 
 def run_menus(args: argparse.Namespace) -> int:
@@ -123,6 +136,23 @@ def run_kb(args: argparse.Namespace) -> int:
             for report in reports(title, results):
                 print(report.table(errors=args.errors and report.title == title))
                 print()
+    return 0
+
+
+def run_slots(args: argparse.Namespace) -> int:
+    from ivr.dialplan.loader import load_dialplan
+    from ivr.qa.slot_eval import SlotRunner, evaluate_slots, load_slot_set, slot_table
+
+    sets = [load_slot_set(path) for path in args.sets]
+    loaded = load_dialplan(args.dialplan)
+    runner = SlotRunner(loaded)
+    for free_speech in (False, True):
+        label = "free speech" if free_speech else "one slot per prompt"
+        for slot_set in sets:
+            results = evaluate_slots(slot_set, runner, free_speech)
+            print(slot_table(f"{slot_set.path} on {args.dialplan.name}, {label}", results,
+                             errors=args.errors and free_speech))
+            print()
     return 0
 
 

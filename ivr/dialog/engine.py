@@ -19,6 +19,7 @@ from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
 from ivr.dialog.slot_numbers import UNITS
+from ivr.dialog.slot_spans import FREE_SPEECH_KINDS, Wanted, take_slots
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
@@ -56,6 +57,7 @@ class DialogState:
     upset: bool = False            # the last turn was frustrated or angry (no topic lists)
     offered_human: bool = False    # the bot just offered a person and waits for yes or no
     pending: str = ""              # a problem told at a slot prompt, for the node the slot leads to
+    heard: dict[str, str] = field(default_factory=dict)  # slot values said before their prompt
 
 
 class DialogEngine:
@@ -106,6 +108,9 @@ class DialogEngine:
                 return Step([Say(self._t(self.plan.prompts.offer_declined))], "offer_declined",
                             self.state.node)
         node = self.plan.nodes[self.state.node]
+        if self.plan.slots.free_speech and isinstance(node, (MenuNode, CollectNode)):
+            self.state.heard.update(take_slots(text, self._slots_ahead(node), self.state.language,
+                                               self.now.date()))
         handler = {"menu": self._menu_text, "collect": self._collect_text,
                    "answer": self._answer_text, "converse": self._converse_text,
                    "survey": self._survey_text}.get(node.type)
@@ -262,6 +267,10 @@ class DialogEngine:
                 name = node.next
             elif isinstance(node, BranchNode):
                 name = next((r.next for r in node.rules if self._holds(r.when)), node.otherwise)
+            elif isinstance(node, CollectNode) and node.slot in self.state.heard:
+                # Said already ("next Tuesday, my number is ..." at the menu): not asked again.
+                self._keep_slot(node, self.state.heard.pop(node.slot), heard_earlier=True)
+                name = node.next
             elif isinstance(node, TransferNode):
                 announce = node.announce or self.plan.prompts.transfer
                 return actions + [Say(self._t(announce)),
@@ -273,6 +282,8 @@ class DialogEngine:
             else:
                 if isinstance(node, ConverseNode):
                     self.state.converse_turns = 0
+                if isinstance(node, MenuNode):  # a new choice: what was said for the last is moot
+                    self.state.heard.clear()
                 return actions + self._prompt_again(node)
         raise RuntimeError(f"dialplan walked {MAX_HOPS} nodes without waiting for the caller")
 
@@ -384,7 +395,8 @@ class DialogEngine:
         return Step(self._enter(choice.next), "menu_choice", choice.next, evidence)
 
     def _collect_text(self, node: CollectNode, text: str) -> Step:
-        value = parse_slot(node.kind, text, node.length, self.state.language, self.now.date())
+        value = self.state.heard.pop(node.slot, None) or parse_slot(
+            node.kind, text, node.length, self.state.language, self.now.date())
         if value is None and not self.state.pending and node.kind != "text" \
                 and len(tokenize(text)) >= QUESTION_MIN_WORDS and not _reads_out_digits(text):
             # Mixed initiative: the caller told their problem instead of the slot ("my server
@@ -404,11 +416,50 @@ class DialogEngine:
         self._digits = None
         if value is None:
             return self._retry(node, "slot_not_understood")
-        self.state.slots[node.slot] = value
-        recorded = SECRET if node.secret else value
-        self.events.emit("slot", name=node.slot, value=recorded)
+        recorded = self._keep_slot(node, value)
         return self._take_up_pending(Step(self._enter(node.next), "slot_filled", node.next,
                                           {node.slot: recorded}))
+
+    def _keep_slot(self, node: CollectNode, value: str, heard_earlier: bool = False) -> str:
+        """Fill the node's slot; returns the value as records show it."""
+        self.state.slots[node.slot] = value
+        recorded = SECRET if node.secret else value
+        if heard_earlier:
+            self.events.emit("slot", name=node.slot, value=recorded, heard_earlier=True)
+        else:
+            self.events.emit("slot", name=node.slot, value=recorded)
+        return recorded
+
+    def slots_heard_ahead(self) -> dict[str, str]:
+        """Slot values the caller has said for the collect nodes ahead of the one waiting now:
+        they are filled there without asking."""
+        node = self.plan.nodes[self.state.node]
+        if not isinstance(node, (MenuNode, CollectNode)):
+            return {}
+        ahead = {w.slot for w in self._slots_ahead(node)}
+        return {k: v for k, v in self.state.heard.items() if k in ahead}
+
+    def _slots_ahead(self, node: MenuNode | CollectNode) -> list[Wanted]:
+        """The slots a caller may fill before they are asked: this collect node's own, and
+        those of the collect nodes that follow (through say nodes) from here or from each of
+        this menu's choices, up to the first node of another kind (a yes/no confirmation, a
+        branch, a menu)."""
+        def takes_free_speech(n: object) -> bool:
+            return isinstance(n, CollectNode) and n.kind in FREE_SPEECH_KINDS and not n.secret
+
+        starts = [c.next for c in node.choices] if isinstance(node, MenuNode) else [node.next]
+        found = [node] if takes_free_speech(node) else []
+        for name in starts:
+            for _ in range(MAX_HOPS):
+                ahead = self.plan.nodes[name]
+                if isinstance(ahead, SayNode):
+                    name = ahead.next
+                elif takes_free_speech(ahead) and ahead not in found:
+                    found.append(ahead)
+                    name = ahead.next
+                else:
+                    break
+        return [Wanted(n.slot, n.kind, n.length) for n in found]
 
     def _take_up_pending(self, step: Step) -> Step:
         """The question kept at a slot prompt, put to the menu or answer node the slot led the

@@ -13,6 +13,8 @@ _MONTHS = {name: i + 1 for i, name in enumerate(
      "october", "november", "december"])}
 _MONTHS.update({name[:3]: num for name, num in list(_MONTHS.items())})
 _MONTHS.update({"sept": 9})
+MONTH_NAMES = frozenset(_MONTHS)
+"""English month names and their short forms, lower case."""
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
              "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
              "thirteenth": 13, "fourteenth": 14, "fifteenth": 15, "sixteenth": 16,

@@ -8,13 +8,14 @@ from ivr.text.normalize import CJK_CHARS as _CJK, prepare
 
 # ---- normalisation ------------------------------------------------------------------------------
 
-_WORD = re.compile(rf"[{_CJK}]|\d+(?:st|nd|rd|th)\b|\d+|[a-z]+(?:'[a-z]+)*|\+")
+TOKEN = re.compile(rf"[{_CJK}]|\d+(?:st|nd|rd|th)\b|\d+|[a-z]+(?:'[a-z]+)*|\+")
+"""One token of prepared, lower-cased text (see `tokenize`)."""
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-case tokens: one per CJK character, words (apostrophes dropped: "don't" -> "dont"),
     digit runs, ordinals like "3rd", and "+"."""
-    return [t.replace("'", "") for t in _WORD.findall(prepare(text).lower())]
+    return [t.replace("'", "") for t in TOKEN.findall(prepare(text).lower())]
 
 
 # ---- digits -------------------------------------------------------------------------------------

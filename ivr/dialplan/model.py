@@ -396,6 +396,16 @@ class MenuChoice(Strict):
     next: str
 
 
+class SlotUnderstanding(Strict):
+    """How collect nodes listen. With `free_speech`, what a caller says at a menu or a slot
+    prompt is also read for the slots of the collect nodes that follow ("I'd like to book next
+    Tuesday, my number is 138 1234 5678"): a slot already said is filled without its prompt.
+    Only dates, phone numbers, digit strings and account codes are taken this way; yes/no
+    confirmations and free text are always asked."""
+
+    free_speech: bool = True
+
+
 class MenuUnderstanding(Strict):
     """How menus understand callers who do not say one of a choice's words. A caller's words are
     compared by meaning (multilingual e5 embeddings) with every choice's words; the best choice
@@ -552,6 +562,7 @@ class Dialplan(Strict):
     escalation: Escalation = Escalation()
     answers: AnswerPolicy = AnswerPolicy()
     menus: MenuUnderstanding = MenuUnderstanding()
+    slots: SlotUnderstanding = SlotUnderstanding()
     redaction: Redaction = Redaction()
     retention: Retention = Retention()
     ticket: TicketSettings = TicketSettings()

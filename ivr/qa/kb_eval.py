@@ -151,13 +151,18 @@ class KBRunner:
         self.documents = plan_documents(loaded, self.embedder)
         self.net = SemanticNet(self.embedder)
 
-    async def ask(self, question: KBQuestion) -> KBResult:
-        from ivr.dialog.actions import Answer, Converse, DocumentAnswer, Say, Transfer
+    def engine(self, plan: Any = None, now: Any = None) -> Any:
+        """A fresh dialog of the plan (or of `plan`, a changed copy of it) on these engines."""
         from ivr.dialog.engine import DialogEngine
         from ivr.events import EventLog, ManualClock
 
-        engine = DialogEngine(self.plan, self.retriever, self.llm, EventLog(ManualClock()),
-                              net=self.net, menus=self.menus, documents=self.documents)
+        return DialogEngine(plan or self.plan, self.retriever, self.llm, EventLog(ManualClock()),
+                            now=now, net=self.net, menus=self.menus, documents=self.documents)
+
+    async def ask(self, question: KBQuestion) -> KBResult:
+        from ivr.dialog.actions import Answer, Converse, DocumentAnswer, Say, Transfer
+
+        engine = self.engine()
         engine.start()
         started = time.perf_counter()
         step = engine.on_text(question.text, question.lang)
