@@ -385,6 +385,9 @@ def test_a_recorded_sip_call_replays_in_the_browser_before_and_after_a_plan_edit
     assert any("power_intro" in b for b in befores), befores
 
     driver.get(f"{base}dialplans/{plan_name}")
-    driver.find_element(By.ID, "rollback-1").click()
-    wait_until(lambda: "version 3" in driver.find_element(By.ID, "message").text, "the rollback")
+    button, = driver.find_elements(By.CSS_SELECTOR, "button.rollback")  # the version on disk
+    version = button.get_attribute("value")
+    button.click()
+    wait_until(lambda: f"rollback to version {version}" in driver.find_element(
+        By.ID, "history").text, "the rollback")
     assert plan.read_text(encoding="utf-8") == original
