@@ -154,3 +154,17 @@ def test_a_question_the_knowledge_base_does_not_know_is_not_answered_at_the_menu
                           menus=MenuMeaning(off, engines.embedder))
     dialog.start()
     assert dialog.on_text("is parking free for patients", "en").reason == "menu_no_match"
+
+
+@pytest.mark.parametrize("text,meaning,node", [
+    ("我想取消预约", False, "cancel_phone"),     # 取消预约 (cancel) holds 预约, the booking word
+    ("我要修改预约", False, "change_phone"),
+    ("cancel my appointment", False, "cancel_phone"),
+    ("我想预约", False, "book_date"),
+    ("预约", False, "book_date"),               # a shared word alone: still the choice it names
+    ("预约", True, "book_date"),                # ... and by meaning too
+])
+def test_the_longest_word_said_names_the_choice(clinic, engines, text, meaning, node):
+    dialog = at_menu(clinic, engines, meaning)
+    step = dialog.on_text(text, "zh" if text[0] > "\u3000" else "en")
+    assert (step.reason, step.node) == ("menu_choice", node), step.evidence

@@ -327,19 +327,35 @@ class DialogEngine:
     # ---- per node type -------------------------------------------------------------------------
     def _menu_match(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, dict]:
         """The choice the caller's words name (a listed word or phrase), else the one they mean
-        (by embeddings), with the evidence either way."""
-        named = self._menu_named(node, text)
-        return (named, {"matched": "words"}) if named is not None else self._menu_meant(node, text)
+        (by embeddings), with the evidence either way. A named word that other choices' phrases
+        also hold (预约, "book", inside 取消预约 and 修改预约) names no choice for sure: in
+        "我想改一下预约的时间" the meaning decides, when it is clear."""
+        named, shared = self._menu_named(node, text)
+        if named is None:
+            return self._menu_meant(node, text)
+        if shared:
+            meant, evidence = self._menu_meant(node, text)
+            if meant is not None:
+                return meant, {**evidence, "shared_word": shared}
+        return named, {"matched": "words"}
 
-    def _menu_named(self, node: MenuNode, text: str) -> MenuChoice | None:
-        """The choice one of whose listed words or phrases the caller said."""
+    def _menu_named(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, str]:
+        """The choice whose listed word or phrase the caller said, the longest one said when
+        several are (取消预约 is a cancellation, though it holds the booking word 预约); with
+        the phrase when another choice's phrases also contain it, else ""."""
+        found: list[tuple[int, MenuChoice, str]] = []
         for i, choice in enumerate(node.choices):
             key = (self.state.node, i)
             if key not in self._menu_matchers:
                 self._menu_matchers[key] = PhraseMatcher(choice.words)
-            if choice.words and self._menu_matchers[key].find(text):
-                return choice
-        return None
+            for match in self._menu_matchers[key].find_all(text) if choice.words else []:
+                found.append((match.span[1] - match.span[0], choice, match.phrase))
+        if not found:
+            return None, ""
+        _, choice, phrase = max(found, key=lambda f: f[0])   # the first of equals: max is stable
+        others = [w for c in node.choices if c is not choice
+                  for words in c.words.values() for w in words]
+        return choice, phrase if any(phrase in w and phrase != w for w in others) else ""
 
     def _menu_meant(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, dict]:
         """The choice the caller's words mean (by embeddings), with the scores as evidence."""
