@@ -130,3 +130,33 @@ def test_the_shipped_clinic_plan_takes_one_sentence_bookings(name):
     at_least, at_most = FLOORS[name]
     assert with_free_speech >= at_least and one_per_prompt <= at_most, \
         (with_free_speech, one_per_prompt)
+
+
+def test_a_spoken_booking_through_the_phone_line_is_taken_in_one_turn(engines, voice_en):
+    """Piper says the booking through G.711 into the clinic plan's call session (whisper, the
+    guards, the dialog): the day and the number are taken from the one sentence, and "yes"
+    books it."""
+    from ivr.audio.g711 import phone_line
+    from ivr.session.offline import ScriptTurn, run_script, simulate
+
+    def spoken(text: str) -> bytes:
+        return phone_line(b"".join(s.pcm for s in voice_en.speak_all(text)))
+
+    turns = [ScriptTurn(audio=spoken("I'd like to book an appointment next Wednesday. My number "
+                                     "is one three nine, one two three four, five six seven "
+                                     "eight.")),
+             ScriptTurn(audio=spoken("Yes please."))]
+    sessions = []
+
+    def drive(session, clock):
+        sessions.append(session)
+        return run_script(session, clock, turns, gap_s=0.8)
+
+    clinic = load_dialplan(ROOT / "dialplans" / "clinic-appointments.yaml")
+    _, events = simulate("free-speech-booking", clinic, engines, drive, now=NOON)
+    slots = sessions[0].dialog.state.slots
+    assert slots == {"appointment_date": "2026-12-09", "phone": "13912345678",
+                     "book_confirmed": "yes"}, [e.data for e in events.of_kind("asr.final")]
+    taken = [e.data["name"] for e in events.of_kind("slot") if e.data.get("heard_earlier")]
+    assert taken == ["appointment_date", "phone"]
+    assert not any("Which day" in e.data["text"] for e in events.of_kind("bot.say"))
