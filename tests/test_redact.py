@@ -101,6 +101,8 @@ def test_email_addresses_are_masked(said: str):
     "我想预约一下，一共两个人，周一上午十点",
     "Oh, I see. One moment.",
     "version 2.0.1 on 192.168.100.200",
+    "You can pay your bill in the Acme app, online at acme dot com, or by direct debit.",
+    "Find us at acme dot com.",
 ])
 def test_ordinary_numbers_are_left_alone(said: str):
     assert redact(said) == said

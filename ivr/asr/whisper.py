@@ -43,6 +43,10 @@ class DecodeOptions:
     # A decode that loops ("语语语...") is decoded once more with this beam and no hotwords (0: no
     # retry; the phantom guard then rejects the loop and the caller is asked again).
     loop_retry_beam: int = 0
+    # Seconds of encoder window (whisper's own is 30; see `ivr.asr.whisper_model`): a turn is
+    # encoded with padding up to this length, a longer one with 1 s after it. A decode that
+    # loops on the short window is decoded again on the full one.
+    window_s: float = 10.0
 
     def with_overrides(self, overrides: dict[str, object]) -> DecodeOptions:
         """A copy with some fields changed (names checked, values cast to the field's type)."""
@@ -75,10 +79,11 @@ class WhisperASR(ASREngine):
         super().__init__(guard)
         from ivr.asr.whisper_model import OneEncodeWhisperModel  # heavy import: faster-whisper
 
-        self.model = OneEncodeWhisperModel(str(model_dir), device=device,
-                                           compute_type=compute_type, cpu_threads=cpu_threads)
-        self.beam_size = beam_size
         self.options = options or DecodeOptions(beam_size=beam_size)
+        self.model = OneEncodeWhisperModel(str(model_dir), device=device,
+                                           compute_type=compute_type, cpu_threads=cpu_threads,
+                                           window_s=self.options.window_s)
+        self.beam_size = beam_size
         self.english_only = not self.model.model.is_multilingual
         self.vocabulary: dict[str, str] = {}  # language -> hotwords (see `use_vocabulary`)
 
@@ -106,6 +111,9 @@ class WhisperASR(ASREngine):
         language = self._language(audio, languages)
         opts = self.options
         hyp = self._decode(audio, language, opts.beam_size, opts.hotwords)
+        if repetitive(hyp.text) and self.model.shortened:
+            with self.model.full_window():
+                hyp = self._decode(audio, language, opts.beam_size, opts.hotwords)
         if opts.loop_retry_beam and repetitive(hyp.text):
             hyp = self._decode(audio, language, opts.loop_retry_beam, hotwords=False)
         return hyp
@@ -136,9 +144,10 @@ class WhisperASR(ASREngine):
         audio = np.frombuffer(resample(pcm, rate, WHISPER_RATE), dtype="<i2").astype(np.float32) / 32768.0
         if audio.size == 0:
             return []
-        language = self._language(audio[:30 * WHISPER_RATE], languages)
-        segments, _ = self.model.transcribe(
-            audio, language=language, beam_size=self.beam_size, vad_filter=True,
-            word_timestamps=True, condition_on_previous_text=False, temperature=0.0,
-            initial_prompt=ZH_PROMPT if language == "zh" else None)
-        return [Word(w.start, w.end, w.word) for s in segments for w in (s.words or [])]
+        with self.model.full_window():  # offline, on up to 30 s of a recording at a time
+            language = self._language(audio[:30 * WHISPER_RATE], languages)
+            segments, _ = self.model.transcribe(
+                audio, language=language, beam_size=self.beam_size, vad_filter=True,
+                word_timestamps=True, condition_on_previous_text=False, temperature=0.0,
+                initial_prompt=ZH_PROMPT if language == "zh" else None)
+            return [Word(w.start, w.end, w.word) for s in segments for w in (s.words or [])]

@@ -78,6 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
               "Every turn of the Mandarin caller set, in every voice, normal and shouted, "
               "through 8 kHz G.711 into the plan's recogniser: CER after simplification and RTF "
               "per voice and condition, dev and holdout side by side.")
+    from ivr.qa import asr_en_bench
+
+    _delegate(modes, "asr-en", asr_en_bench,
+              "English callers: word error rate, looping decodes and ASR compute per turn",
+              "The English turns of the escalation development sets, spoken by the piper caller "
+              "voice through 8 kHz G.711 into the recogniser: WER, decodes that looped, compute "
+              "per turn (p50/p95) and RTF; --asr tries other decoding options.")
     from ivr.sip.bench import add_arguments, run as run_sip
 
     sip = modes.add_parser(

@@ -64,6 +64,18 @@ _DOT = r"(?:\s+dot\s+|\.)"
 _SPOKEN_EMAIL = re.compile(
     rf"\b\w+(?:{_DOT}\w+)*(?:\s*@\s*|\s+at\s+)\w+(?:{_DOT}\w+)*{_DOT}"
     r"(?:com|net|org|edu|gov|info|io|co|uk|us|ca|de|fr|cn|jp|au)\b", re.IGNORECASE)
+# Words before "at ... dot com" that say where, not whose: "online at acme dot com" is a website.
+_NOT_A_MAILBOX = frozenset("""online us visit site website web portal home shop store book pay
+order apply register look find me them him her it here there app now today anytime
+available""".split())
+
+
+def _mailbox(match: re.Match) -> bool:
+    """Whether a spoken "NAME at DOMAIN dot com" names a mailbox (not "online at ...")."""
+    local = re.split(r"\s*@\s*|\s+at\s+", match.group(), maxsplit=1, flags=re.IGNORECASE)[0]
+    return local.lower() not in _NOT_A_MAILBOX
+
+
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_ID_CHECK = "10X98765432"
 _CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
@@ -259,7 +271,8 @@ class Redactor:
         for regex, mask in self._patterns:
             text = regex.sub(lambda _, mask=mask: mask, text)
         if "@" in text or " at " in text:
-            text = _SPOKEN_EMAIL.sub("[email]", _EMAIL.sub("[email]", text))
+            text = _EMAIL.sub("[email]", text)
+            text = _SPOKEN_EMAIL.sub(lambda m: "[email]" if _mailbox(m) else m.group(), text)
         scan = text if text.isascii() else prepare(text)  # full-width digits, same length
         if _TOKEN.search(scan) is None:
             return text
@@ -273,7 +286,8 @@ class Redactor:
         """(start, end) character spans of `text` that `text()` masks, in order, overlapping
         ones merged: where a transcript with word timings says what to beep in audio."""
         found = [m.span() for regex, _ in self._patterns for m in regex.finditer(text)]
-        found += [m.span() for regex in (_EMAIL, _SPOKEN_EMAIL) for m in regex.finditer(text)]
+        found += [m.span() for m in _EMAIL.finditer(text)]
+        found += [m.span() for m in _SPOKEN_EMAIL.finditer(text) if _mailbox(m)]
         scan = text if text.isascii() else prepare(text)
         found += [(start, end) for start, end, _ in _number_masks(scan, self._pieces)]
         merged: list[tuple[int, int]] = []
