@@ -185,3 +185,28 @@ def test_bench_turn_measures_cut_ins_and_delay_on_real_voiced_turns(voices, tmp_
     # time counts): `ivr bench turn` reports it; here only the bound, which always holds
     assert model["max_delay_s"] <= 1.05
     assert figures["inference_ms"]["n"] >= 2
+
+
+def test_a_process_that_started_the_turn_model_child_exits() -> None:
+    """A replay or SIP worker process with the model's child must exit when its work is done:
+    an exiting process joins its children before its own exit hooks run, and the child waited
+    for work forever (`ivr replay --jobs 2` hung after printing its report)."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("spawn").Process(target=_judge_one_pause)
+    worker.start()
+    worker.join(30)
+    hung = worker.exitcode is None
+    if hung:
+        worker.kill()
+        for child in multiprocessing.active_children():
+            child.kill()
+    assert not hung and worker.exitcode == 0
+
+
+def _judge_one_pause() -> None:
+    from ivr.audio.turn import shared_turn_model
+
+    model = shared_turn_model()
+    assert model is not None
+    model.probability(silence(2000), 8000)

@@ -6,6 +6,7 @@ pauses of concurrent calls queue for it."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -32,6 +33,10 @@ class TurnModelProcess:
     def __init__(self, timeout_s: float = 5.0) -> None:
         self.timeout_s = timeout_s
         self._pool = self._start()
+        # A process exiting joins its children before the interpreter's own exit hooks run, so
+        # the child is stopped first (else a replay or SIP worker process never exits), and
+        # before the pool's queues close themselves at exit (their finalizers have priority 10)
+        multiprocessing.util.Finalize(None, self._stop, exitpriority=100)
         # start the child and load the model now, without waiting (a SIP worker builds this on
         # its event loop); a model that does not load makes the first judgement fail and log
         self._pool.submit(_probability, bytes(3200), 8000)
@@ -50,3 +55,6 @@ class TurnModelProcess:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _stop(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
