@@ -17,22 +17,25 @@ from ivr.text.normalize import normalize_text
 
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml" for name in ("dev", "dev2", "dev3", "dev4"))
-HOLDOUT_SETS = {4: DATA / "escalation_holdout4.yaml", 5: DATA / "escalation_holdout5.yaml"}
+HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 6)}
+SINGLE_TURN_SETS = {HOLDOUT_SETS[6]}   # written as single turns, recogniser errors as "asr_error"
 PLANS = Path(__file__).parent.parent / "dialplans"
 
 
 def test_sets_are_large_split_and_disjoint() -> None:
-    sets = [load_set(path) for path in (*DEV_SETS, *HOLDOUT_SETS.values())]
+    paths = (*DEV_SETS, *HOLDOUT_SETS.values())
+    sets = [load_set(path) for path in paths]
     for holdout in sets[-len(HOLDOUT_SETS):]:
         assert sum(1 for i in holdout if i.lang == "en") >= 250
         assert sum(1 for i in holdout if i.lang == "zh") >= 150
-    for items in sets:
+    for path, items in zip(paths, sets):
         for cls in CLASSES:
             for lang in ("en", "zh"):
                 assert sum(1 for i in items if i.label == cls and i.lang == lang) >= 8, (cls, lang)
         assert sum(1 for i in items if "hard_negative" in i.tags) >= 25
-        assert sum(1 for i in items if "asr" in i.tags) >= 15
-        assert sum(1 for i in items if i.context) >= 8
+        assert sum(1 for i in items if {"asr", "asr_error"} & set(i.tags)) >= 15
+        if path not in SINGLE_TURN_SETS:
+            assert sum(1 for i in items if i.context) >= 8
     texts = [{normalize_text(i.text) for i in items} for items in sets]
     for k, one in enumerate(texts):
         for other in texts[k + 1:]:
@@ -72,7 +75,7 @@ def test_the_runner_uses_the_plans_own_rules(acme, clinic) -> None:
     assert label in ("frustrated", "angry") and detail.get("repeats") == 2
 
 
-# Floors just below the figures measured on held-out sets 4 and 5 (written blind, never tuned
+# Floors just below the figures measured on held-out sets 4, 5 and 6 (written blind, never tuned
 # on) with the shipped plans; see README "Hand-off to humans" for the full tables. Several are below
 # the targets of the safety issue (urgent recall 1.00, calm callers sent to emergency help <= 5 %):
 # they record where the guard stands, so that a change that makes it worse fails.
@@ -83,6 +86,8 @@ HELD_OUT_FLOORS = {
     (4, "clinic", "zh"): (0.95, 0.09, 0.95, 0.88),  # measured 0.98 (49/50), 7/98, 1.00, 0.90
     (5, "acme", "en"): (0.97, 0.10, 0.93, 0.95),    # measured 0.99 (82/83), 14/153, 0.96, 1.00
     (5, "clinic", "zh"): (0.98, 0.14, 0.92, 0.92),  # measured 1.00 (56/56), 16/125, 0.95, 0.96
+    (6, "acme", "en"): (0.98, 0.05, 0.95, 0.93),    # measured 1.00 (78/78), 4/143, 1.00, 1.00
+    (6, "clinic", "zh"): (0.98, 0.05, 0.90, 0.90),  # measured 1.00 (54/54), 2/102, 0.95, 0.95
 }
 
 
