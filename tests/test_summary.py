@@ -116,7 +116,8 @@ def test_llm_writes_the_full_form() -> None:
     s = summarise(llm)
     assert s.source == "llm"
     assert "disputes a 40 euro roaming charge for Spain" in s.full and "\x07" not in s.full
-    assert s.full.startswith("Reason: caller asked for a person")
+    rules = build_summary(TURNS, {"account": "A-1"}, "caller_asked_for_human", "frustrated", "en")
+    assert s.full.startswith(rules.full + "\nNote: ")   # the facts stay, the model's note follows
     assert s.short == build_summary(TURNS, {"account": "A-1"}, "caller_asked_for_human",
                                     "frustrated", "en").short  # never from the model
     prompt = llm.messages[1]["content"]

@@ -6,9 +6,11 @@ why it transfers, and the caller's mood. `short` fits a SIP header (printable AS
 200 characters, no quotes or backslashes, so it can also sit inside a quoted header parameter);
 `full` is the multi-line note for the agent's screen.
 
-`llm_summary` asks the LLM to write the `full` note from the transcript, within a timeout, and
-falls back to the deterministic summary on any error, timeout or empty reply. `short` is never
-taken from the LLM (caller speech must not reach a SIP header through a model).
+`llm_summary` asks the LLM for a short note from the transcript, within a timeout, and adds it
+below the deterministic lines of `full` (which it never replaces: a small model's prose can leave
+out what the caller asked about); on any error, timeout or empty reply the summary is the
+deterministic one. `short` is never taken from the LLM (caller speech must not reach a SIP
+header through a model).
 """
 
 from __future__ import annotations
@@ -232,8 +234,9 @@ async def llm_summary(llm_client: ChatClient | None, turns: Sequence[TurnLike],
                       slots: Mapping[str, Any] | None, reason: str, mood: Any = None,
                       language: str = "en", timeout_s: float = 4.0,
                       max_chars: int = 600) -> AgentSummary:
-    """The deterministic summary with `full` written by the LLM from the transcript; on any
-    error, timeout, or an empty reply, the deterministic summary unchanged (source "rules")."""
+    """The deterministic summary with the LLM's note from the transcript added to `full`; on
+    any error, timeout, or an empty reply, the deterministic summary unchanged (source
+    "rules")."""
     base = build_summary(turns, slots, reason, mood, language)
     if llm_client is None:
         return base
@@ -256,7 +259,4 @@ async def llm_summary(llm_client: ChatClient | None, turns: Sequence[TurnLike],
     text = " ".join(re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text or "").split())
     if len(text) < 10:
         return replace(base, details={**base.details, "llm_error": "empty reply"})
-    full = (f"Reason: {REASON_TEXT.get(reason, reason)} ({reason})\n"
-            f"Caller: {base.caller}; language {language}; mood {base.mood}\n"
-            f"{_clip(text, max_chars)}")
-    return replace(base, full=full, source="llm")
+    return replace(base, full=f"{base.full}\nNote: {_clip(text, max_chars)}", source="llm")

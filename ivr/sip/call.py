@@ -6,6 +6,7 @@ All of these callbacks run on the worker's asyncio thread (mainThreadOnly, see e
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
@@ -23,8 +24,11 @@ DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SI
 class BotCall(pj.Call):
     """One incoming call; implements the driver's `Leg` (refer, end)."""
 
+    _live: weakref.WeakSet[BotCall] = weakref.WeakSet()
+
     def __init__(self, account: pj.Account, call_index: int, label: str) -> None:
         super().__init__(account, call_index)
+        BotCall._live.add(self)
         self.label = label
         self.driver: CallDriver | None = None
         self.bridge: AudioBridge | None = None
@@ -32,6 +36,17 @@ class BotCall(pj.Call):
         self.media_index: int | None = None
         self.on_hold = False
         self.disconnected = False
+
+    @classmethod
+    def outlive_library(cls) -> list[BotCall]:
+        """Every call object still alive, disowned: freeing one after `libDestroy` would run
+        pjsua2's `~Call`, which clears the user data of its old slot in a library that is gone
+        (an assertion aborts the process). Keep the returned list until the library is destroyed,
+        so no callback during the shutdown meets a freed object."""
+        alive = list(cls._live)
+        for call in alive:
+            call.thisown = False
+        return alive
 
     # ---- Leg --------------------------------------------------------------------------------
     def refer(self, target: str, headers: dict[str, str]) -> None:

@@ -207,8 +207,10 @@ class Worker:
             self.account.shutdown()
             self.account = None
         if self.ep is not None:
+            survivors = BotCall.outlive_library()
             destroy_endpoint(self.ep)
             self.ep = None
+            del survivors
         if self.store is not None:  # after the calls: their last events are queued by now
             self.store.close()
             self.store = None

@@ -96,6 +96,11 @@ def worker(tmp: Path, dialplan: Path, models_url: str, **overrides) -> Iterator[
                 time.sleep(1)
                 process.kill()
                 process.wait()
+            else:   # and its shutdown must not crash either (pjsua2 objects freed too late)
+                if process.returncode in CRASH_CODES:
+                    raise RuntimeError(f"worker {name} crashed while stopping "
+                                       f"({signal.Signals(-process.returncode).name}); its log "
+                                       f"ends:\n{handle.log()[-6000:]}")
 
 
 @dataclass
