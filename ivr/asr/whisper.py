@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -47,6 +48,20 @@ class DecodeOptions:
     # encoded with padding up to this length, a longer one with 1 s after it. A decode that
     # loops on the short window is decoded again on the full one.
     window_s: float = 10.0
+
+    @classmethod
+    def from_assignments(cls, assignments: Iterable[str]) -> DecodeOptions:
+        """The defaults with `KEY=VALUE` overrides as typed on a command line (values read as
+        YAML: `temperatures=[0, 0.2]`)."""
+        import yaml
+
+        pairs = dict(item.split("=", 1) for item in assignments)
+        return cls().with_overrides({k: yaml.safe_load(v) for k, v in pairs.items()})
+
+    def as_json(self) -> dict[str, object]:
+        """The options as JSON-ready values, for a benchmark's report."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in fields(self)}
 
     def with_overrides(self, overrides: dict[str, object]) -> DecodeOptions:
         """A copy with some fields changed (names checked, values cast to the field's type)."""

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
@@ -97,8 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
     from ivr.asr.whisper import DecodeOptions, WhisperASR
     from ivr.qa.escalation_eval import load_set
     from ivr.session.engines import asr_model_dir
@@ -106,13 +104,10 @@ def run(args: argparse.Namespace) -> int:
     sets = args.set or [Path(p) for p in DEFAULT_SETS]
     texts = [item.text for path in sets for item in load_set(path) if item.lang == "en"]
     texts = texts[:args.limit]
-    overrides = dict(item.split("=", 1) for item in args.asr)
-    options = DecodeOptions().with_overrides({k: yaml.safe_load(v) for k, v in overrides.items()})
+    options = DecodeOptions.from_assignments(args.asr)
     asr = WhisperASR(asr_model_dir(args.model), options=options)
     results = run_bench(asr, texts)
-    figures = {**summarise(results), "model": args.model,
-               "options": {k: list(v) if isinstance(v, tuple) else v
-                           for k, v in asdict(options).items()}}
+    figures = {**summarise(results), "model": args.model, "options": options.as_json()}
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0

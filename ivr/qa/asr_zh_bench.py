@@ -147,8 +147,6 @@ def run(args) -> int:
     import json
     import os
 
-    import yaml
-
     from ivr.asr.vocabulary import plan_vocabulary
     from ivr.asr.whisper import DecodeOptions, WhisperASR
     from ivr.dialplan.loader import load_dialplan
@@ -160,14 +158,12 @@ def run(args) -> int:
     if args.voices:
         callers = callers.model_copy(update={"voices": [
             v for v in callers.voices if v.voice in args.voices]})
-    overrides = dict(item.split("=", 1) for item in args.asr)
-    options = DecodeOptions().with_overrides({k: yaml.safe_load(v) for k, v in overrides.items()})
+    options = DecodeOptions.from_assignments(args.asr)
     asr = WhisperASR(asr_model_dir(plan.asr_model), options=options)
     for language in plan.languages:
         asr.use_vocabulary(language, plan_vocabulary(plan, language))
     figures = summarise(run_bench(asr, callers, tuple(plan.languages), args.split))
-    figures["options"] = {k: list(v) if isinstance(v, tuple) else v
-                          for k, v in asdict(options).items()}
+    figures["options"] = options.as_json()
     if args.json:
         print(json.dumps(figures, indent=2, ensure_ascii=False))
         return 0
