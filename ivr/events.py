@@ -148,9 +148,10 @@ CATALOGUE: dict[str, EventKind] = {
     "speech.end": _kind("the caller's utterance ended (`dropped`: too short to use)", {
         "at": NUMBER, "speech_ms": int, "dropped": bool}, optional=("dropped",)),
     "turn.judged": _kind("the end-of-turn model judged a pause (`ended`: the turn ended there; "
-                         "`probability` null and `error` set when no model answered)", {
+                         "`probability` null and `error` set when no model answered; `text`: "
+                         "the transcript so far that confirmed or vetoed a complete verdict)", {
         "at": NUMBER, "complete": bool, "probability": (float, type(None)), "compute_s": NUMBER,
-        "ended": bool, "error": str}),
+        "ended": bool, "error": str, "text": _OPT_STR}, optional=("text",)),
     "asr.final": _kind("what the caller said (`speculative_at`: the call time its recognition "
                        "started, at a pause before the end of the turn)", {
         "text": str, "language": str, "rtf": NUMBER, "compute_s": NUMBER,

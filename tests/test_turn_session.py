@@ -24,13 +24,10 @@ GREETING_S = 4.0  # the caller waits for the greeting to end
 
 
 @pytest.fixture(scope="module")
-def judged_plan(tmp_path_factory):
-    """The demo plan with the end-of-turn model switched on (it is off by default)."""
-    raw = yaml.safe_load(DEMO_PLAN.read_text(encoding="utf-8"))
-    raw["end_of_turn"] = {"model": True, "max_silence_ms": 1000}
-    path = tmp_path_factory.mktemp("turn") / DEMO_PLAN.name
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return load_dialplan(path)
+def judged_plan():
+    """The demo plan as shipped: an English plan, so the end-of-turn model judges its open
+    questions."""
+    return load_dialplan(DEMO_PLAN)
 
 
 def caller(item: TurnItem) -> tuple:
@@ -93,12 +90,34 @@ def test_the_silence_bound_holds_when_the_model_breaks(engines, judged_plan, cap
     assert events.of_kind("asr.final")  # the call went on
 
 
-def test_the_silence_bound_holds_without_a_model(engines, judged_plan):
+def test_without_a_model_turns_end_after_the_fixed_silence(engines, judged_plan):
     turn, pcm = caller(TurnItem("plan", ("I'd like to change my plan.",), ()))
     events = run_call(engines, judged_plan, pcm, TurnJudge(None))
     (end,) = turn_ends(events)
     assert not events.of_kind("turn.judged")
-    assert 0.9 <= end.t - (GREETING_S + turn.speech_end) <= 1.5
+    assert 0.6 <= end.t - (GREETING_S + turn.speech_end) <= 0.8  # not the model's 1.4 s bound
+
+
+def test_the_transcript_so_far_vetoes_a_complete_verdict_on_a_call(engines, judged_plan):
+    """A model sure of every pause: the speculative transcript ("... because") holds the turn
+    open, and the verdict records the text that vetoed it."""
+    class Sure:
+        name = "sure"
+
+        def probability(self, pcm: bytes, rate: int) -> float:
+            return 0.99
+
+    turn, pcm = caller(TurnItem("bill", ("I was charged twice this month because",
+                                         "the payment went through two times."), (0.8,)))
+    events = run_call(engines, judged_plan, pcm, TurnJudge(Sure()))
+    first = events.of_kind("turn.judged")[0].data
+    assert not first["complete"] and not first["ended"], first
+    assert first["text"].lower().rstrip(".").endswith("because"), first
+    (end,) = turn_ends(events)
+    assert end.data["at"] >= GREETING_S + turn.speech_end - 0.3
+    # the last pause is judged complete: the turn ends there, well before the 1.4 s bound
+    assert events.of_kind("turn.judged")[-1].data["ended"]
+    assert end.t - (GREETING_S + turn.speech_end) < 1.0
 
 
 def test_nodes_collecting_digits_wait_longer_and_a_node_can_say_otherwise(engines, tmp_path):

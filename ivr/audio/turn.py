@@ -2,7 +2,8 @@
 
 The endpointer reports a PAUSE after `TurnPolicy.judge_ms` of silence; a `TurnJudge` then asks a
 `TurnModel` (Smart Turn by default, see turn_model.py) off the media path. A complete verdict
-ends the turn at once; otherwise the endpointer's silence bound (`max_silence_ms`) still ends
+ends the turn at once unless the transcript of the turn so far (the session's speculative
+recognition at the same pause) sounds unfinished (turn_text.py); otherwise the endpointer's silence bound (`max_silence_ms`) still ends
 it, so a missing or failing model only makes turns slower, never endless.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from ivr.audio.turn_text import sounds_unfinished
@@ -41,15 +42,24 @@ class TurnPolicy:
 
 FIXED_SILENCE_MS = 700
 """The fixed silence that ended every turn before the model (EndpointerConfig.end_silence_ms):
-the baseline `ivr bench turn` compares with."""
+the baseline `ivr bench turn` compares with, and the wait wherever the model does not judge."""
 
-OPEN_QUESTION = TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS)
-"""Default wait for free speech (menus, questions, answers): the fixed silence, with the model
-off unless a plan or node turns it on (`end_of_turn: {model: true}`). The model ended complete
-turns sooner (p50 ~0.5 s) and cut fewer paused ones than this (31-50 % vs 75-88 % on the paused
-set, `ivr bench turn`), but still cut a caller reading a card number between digit groups, which
-split the number across turns and past the redaction of either. On with the model, thresholds 0.7
-and 0.9 cut as many paused turns (within one) as 0.5 and ended complete ones later."""
+TEXT_VETO_LANGUAGES = frozenset({"en"})
+"""Languages whose transcripts turn_text.py can tell unfinished; the model judges open questions
+by default only in plans that speak nothing else."""
+
+OPEN_QUESTION = TurnPolicy(model=True, judge_ms=200, max_silence_ms=1400, threshold=0.5)
+"""Default wait for free speech (menus, questions, answers) in English plans: the model judges at
+200 ms of silence and a complete verdict stands only if the speculative transcript of the turn
+does not sound unfinished (turn_text.py). Chosen on the dev half of the paused set (`ivr bench
+turn`): the model alone cut 7 of 16 paused turns there, with the transcript 3 of 16 under a
+1000 ms bound (all three by the bound: pauses of 1.0-1.2 s) and 0 of 16 under 1400 ms, while 7 of
+8 complete turns still ended at the first pause judged. The bound stays under 1.5 s."""
+
+FIXED_WAIT = TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS)
+"""Open questions where the model does not judge: a plan with a language the transcript check
+cannot read (the model alone cut 31-50 % of paused turns), `end_of_turn: {model: false}`, or no
+model installed."""
 
 SLOT_WAIT = TurnPolicy(model=False, max_silence_ms=1200)
 """Nodes collecting digits, phone numbers or spelled IDs: callers read them out in groups whose
@@ -103,8 +113,15 @@ class TurnJudge:
         except Exception as exc:  # noqa: BLE001 - no text: the audio verdict stands
             log.warning("end-of-turn transcript failed (%s: %s)", type(exc).__name__, exc)
             text = None
-        complete = text is None or not sounds_unfinished(text)
-        return Verdict(complete, p, time.perf_counter() - started, text=text)
+        return with_text(Verdict(True, p, time.perf_counter() - started), text)
+
+
+def with_text(verdict: Verdict, text: str | None) -> Verdict:
+    """A complete verdict checked against the transcript of the turn so far: vetoed when the
+    text sounds unfinished; with no text (recognition failed) the audio verdict stands."""
+    if not verdict.complete or text is None:
+        return verdict
+    return replace(verdict, complete=not sounds_unfinished(text), text=text)
 
 
 @functools.lru_cache(maxsize=1)
@@ -125,14 +142,20 @@ def shared_turn_model() -> TurnModel | None:
 
 
 def policy_for(plan_setting: object | None, node_setting: object | None,
-               slot_kind: str | None) -> TurnPolicy:
-    """The policy of a node: the built-in default for its kind, then the plan's `end_of_turn`
-    (not for digit, phone and account slots, which keep their longer silence unless the node
-    itself says otherwise), then the node's own (each field it sets wins)."""
+               slot_kind: str | None, languages: tuple[str, ...] = ("en",)) -> TurnPolicy:
+    """The policy of a node: the built-in default for its kind and the plan's `languages`, then
+    the plan's `end_of_turn` (not for digit, phone and account slots, which keep their longer
+    silence unless the node itself says otherwise), then the node's own (each field it sets
+    wins). Where `model` ends up off, unset fields come from the fixed wait."""
     waits = slot_kind in SLOT_KINDS_THAT_WAIT
-    base = SLOT_WAIT if waits else OPEN_QUESTION
     fields = {}
     for setting in ((node_setting,) if waits else (plan_setting, node_setting)):
         if setting is not None:
             fields.update({k: v for k, v in vars(setting).items() if v is not None})
+    if waits:
+        base = SLOT_WAIT
+    elif fields.get("model", set(languages) <= TEXT_VETO_LANGUAGES):
+        base = OPEN_QUESTION
+    else:
+        base = FIXED_WAIT
     return TurnPolicy(**{**vars(base), **fields})

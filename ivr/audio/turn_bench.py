@@ -1,4 +1,5 @@
-"""`ivr bench turn`: false cut-ins and end-of-turn delay, fixed silence vs the turn model.
+"""`ivr bench turn`: false cut-ins and end-of-turn delay, fixed silence vs the turn model and
+the transcript of the turn so far (the shipped default of English plans).
 
 Each item of the paused-utterance set is voiced (piper through G.711) and replayed through the
 production endpointer and judge (turn_eval.replay) under each way of ending turns; dev and
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Callable
 
 from ivr.audio.turn import FIXED_SILENCE_MS, TurnJudge, TurnPolicy, policy_for
-from ivr.dialplan.model import EndOfTurn
 from ivr.audio.turn_eval import TurnOutcome, outcome, replay
 from ivr.audio.turn_set import TurnItem, VoicedTurn
 from ivr.qa.latency import percentiles
@@ -31,45 +31,41 @@ class Way:
 
 FIXED = Way(f"fixed silence {FIXED_SILENCE_MS} ms",
             lambda slot: TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS))
-MODEL_ON = EndOfTurn(model=True, max_silence_ms=1000)
-"""A plan's `end_of_turn` that switches the model on (it is off by default)."""
-MODEL = Way("turn model (plan end_of_turn: {model: true})",
-            lambda slot: policy_for(MODEL_ON, None, slot))
-BOUND_ONLY = Way("its silence bounds, model off", lambda slot: TurnPolicy(
-    **{**vars(policy_for(MODEL_ON, None, slot)), "model": False}))
-"""What such a call gets when the model is missing: the longer silence bounds alone."""
+SHIPPED = Way("shipped: model + transcript", lambda slot: policy_for(None, None, slot))
+"""The node defaults of an English plan; measured with the transcript judge."""
+MODEL_ALONE = Way("model alone, same bounds", SHIPPED.policy)
+"""The same policies judged by the audio model without the transcript check."""
 
 
 def model_at(threshold: float) -> Way:
-    """The model on, with another threshold on open questions (for tuning on dev)."""
+    """The shipped policy with another threshold on open questions (for tuning on dev)."""
     def policy(slot: str | None) -> TurnPolicy:
-        base = policy_for(MODEL_ON, None, slot)
+        base = policy_for(None, None, slot)
         return base if slot else TurnPolicy(**{**vars(base), "threshold": threshold})
 
-    return Way(f"turn model, threshold {threshold:g}", policy)
+    return Way(f"model + transcript, threshold {threshold:g}", policy)
 
 
 def bench(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], VoicedTurn],
-          judge: TurnJudge, ways: tuple[Way, ...] = (FIXED, MODEL),
-          progress: Callable[[str], None] = lambda _: None,
-          text_judge: TurnJudge | None = None) -> dict:
-    """Figures per way and set part, plus inference ms (p50/p95) over every judged pause; with
-    `text_judge` (the model plus a transcript veto) the node defaults are measured with it too."""
+          judge: TurnJudge, text_judge: TurnJudge, thresholds: tuple[float, ...] = (),
+          progress: Callable[[str], None] = lambda _: None) -> dict:
+    """Figures per way and set part, plus inference ms (p50/p95) over every pause the audio
+    model judged. `judge` is the audio model alone; `text_judge` adds the transcript check, as
+    the shipped policy runs it (also at each of `thresholds`)."""
     figures: dict = {"ways": {}, "items": {}, "load_average": [round(os.getloadavg()[0], 1)]}
     compute: list[float] = []
+    runs = [(FIXED, judge), (MODEL_ALONE, judge), (SHIPPED, text_judge),
+            *((model_at(p), text_judge) for p in thresholds)]
     for part, items in sets.items():
         voiced = [voice(item) for item in items]
         figures["items"][part] = {"paused": sum(i.paused for i in items),
                                   "complete": sum(not i.paused for i in items)}
-        runs = [(way, judge) for way in ways]
-        if text_judge is not None:
-            runs.append((Way("turn model + transcript veto", MODEL.policy), text_judge))
         for way, way_judge in runs:
             outcomes = []
             for turn in voiced:
                 progress(f"{part} {way.name} {turn.item.id}")
                 run = replay(turn, way_judge, way.policy(turn.item.slot))
-                if way_judge is judge:
+                if way is MODEL_ALONE:
                     compute += [v.compute_s for v in run.verdicts if v.probability is not None]
                 outcomes.append(outcome(turn, run))
             figures["ways"].setdefault(way.name, {})[part] = summarise(outcomes)
@@ -104,12 +100,12 @@ def summarise(outcomes: list[TurnOutcome]) -> dict:
 def render(figures: dict) -> str:
     """A table: one row per way, dev and held-out side by side."""
     parts = list(figures["items"])
-    head = f"{'':30}" + "".join(f" | {p:^45}" for p in parts)
+    head = f"{'':34}" + "".join(f" | {p:^45}" for p in parts)
     columns = " | cut-ins     delay p50  p95  slot   max  fb"
-    sub = f"{'way of ending turns':30}" + columns * len(parts)
+    sub = f"{'way of ending turns':34}" + columns * len(parts)
     lines = [head, sub, "-" * len(sub)]
     for name, by_part in figures["ways"].items():
-        row = f"{name:30}"
+        row = f"{name:34}"
         for part in parts:
             f = by_part[part]
             row += (f" | {f['cut']:2d}/{f['paused']:<2d} {f['cut_rate'] * 100:4.0f}%  "
@@ -141,9 +137,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="paused-utterance set (default: tests/data/paused_utterances.yaml)")
     parser.add_argument("--thresholds", default="", metavar="P,P...",
                         help="also measure the model at these thresholds (tune on dev only)")
-    parser.add_argument("--text", action="store_true",
-                        help="also measure the model with a transcript veto (whisper tiny.en at "
-                             "each pause the model calls complete; its time counts as delay)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -156,18 +149,18 @@ def run(args: argparse.Namespace) -> int:
 
     voices = piper_voices()
     sets = load_turn_set(args.set or DEFAULT_SET)
-    ways = (FIXED, BOUND_ONLY, MODEL,
-            *(model_at(float(p)) for p in args.thresholds.split(",") if p))
+    thresholds = tuple(float(p) for p in args.thresholds.split(",") if p)
     with tqdm(desc="turn", unit="replay") as bar:
         figures = bench(sets, lambda item: voice_turn(item, voices),
-                        TurnJudge(shared_turn_model()), ways, progress=lambda _: bar.update(),
-                        text_judge=_text_judge() if args.text else None)
+                        TurnJudge(shared_turn_model()), text_judge(), thresholds,
+                        progress=lambda _: bar.update())
     print(json.dumps(figures, indent=2) if args.json else render(figures))
     return 0
 
 
-def _text_judge() -> TurnJudge:
-    """The turn model with whisper tiny.en's text of the turn so far as a veto."""
+def text_judge() -> TurnJudge:
+    """The turn model with whisper tiny.en's text of the turn so far (run after the model, so
+    its time adds to the delay: on a call the two run side by side at the same pause)."""
     from ivr.asr.whisper import WhisperASR
     from ivr.audio.turn import shared_turn_model
     from ivr.session.engines import asr_model_dir

@@ -1,8 +1,15 @@
 """Does a transcript sound unfinished? A veto on the audio model's "complete" verdict.
 
 Written from the dev part of tests/data/paused_utterances.yaml only (whisper tiny.en on audio cut
-at a pause): a trailing ellipsis or comma, or a last word that cannot end an English sentence
-(a conjunction, a preposition, an article, a possessive, a filler, a copula).
+at a pause):
+
+* a trailing ellipsis or comma, or a last word that cannot end an English sentence (a
+  conjunction, a preposition, an article, a possessive, a filler, a copula);
+* a trailing digit: a caller reading a number pauses between groups whose ends sound final, and a
+  number split across two turns escapes the redaction of either;
+* a lone subordinate clause: "If it's possible." or "When I try to log in." (whisper ends a
+  fragment with a full stop) has no main clause yet. A question ("When are you open?") or a
+  clause after a comma ("If I cancel now, do I pay a fee") is not one.
 """
 
 from __future__ import annotations
@@ -18,15 +25,32 @@ is are was were am be
 basically actually mean think
 """.split())
 
-_WORD = re.compile(r"[a-z']+")
+SUBORDINATORS = frozenset("if when whenever while although though unless".split())
+"""Words that open a clause which needs a main clause after it ("since", "after", "because" also
+open short complete answers: "Since yesterday.")."""
+
+_WORD = re.compile(r"[a-z']+|\d+")
 
 
 def sounds_unfinished(text: str) -> bool:
-    """True when `text` ends the way a sentence does not: '...', ',', or a word above."""
+    """True when `text` ends the way a sentence does not (see the module docstring)."""
     stripped = text.strip()
     if not stripped:
         return False
     if stripped.endswith(("...", "…", ",", "-")):
         return True
     words = _WORD.findall(stripped.lower())
-    return bool(words) and words[-1] in TRAILING_WORDS
+    if not words:
+        return False
+    if words[-1] in TRAILING_WORDS or words[-1].isdigit():
+        return True
+    return _lone_subordinate_clause(stripped)
+
+
+def _lone_subordinate_clause(text: str) -> bool:
+    """The last sentence of `text` opens with a subordinator and has no comma or question mark."""
+    if text.endswith("?"):
+        return False
+    last_sentence = re.split(r"[.!]\s+", text.rstrip(".! "))[-1]
+    first = _WORD.findall(last_sentence.lower())[:1]
+    return bool(first) and first[0] in SUBORDINATORS and "," not in last_sentence

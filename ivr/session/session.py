@@ -11,12 +11,13 @@ import asyncio
 import datetime
 import functools
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Callable
 
 from ivr.asr.base import Transcript
 from ivr.audio.endpointer import Endpointer, EndpointerConfig, SpeechEvent
-from ivr.audio.turn import TurnJudge, TurnPolicy, policy_for, shared_turn_model
+from ivr.audio.turn import (FIXED_WAIT, TurnJudge, TurnPolicy, policy_for, shared_turn_model,
+                            with_text)
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer, rms_dbfs
 from ivr.dialog.actions import Answer, Converse, DocumentAnswer, Hangup, Say, Step, Transfer
 from ivr.dialog.engine import DialogEngine
@@ -280,9 +281,11 @@ class CallSession:
         node = self.plan.nodes.get(self.dialog.state.node)
         policy = policy_for(self.plan.end_of_turn, getattr(node, "end_of_turn", None),
                             getattr(node, "kind", None) if getattr(node, "type", "") == "collect"
-                            else None)
-        judging = policy.model and self.turn_judge.model is not None
-        self.endpointer.wait(policy.judge_ms if judging else self.config.speculative_asr_ms,
+                            else None, tuple(self.plan.languages))
+        if policy.model and self.turn_judge.model is None:  # no model here: the fixed wait
+            policy = replace(policy, model=False,
+                             max_silence_ms=min(policy.max_silence_ms, FIXED_WAIT.max_silence_ms))
+        self.endpointer.wait(policy.judge_ms if policy.model else self.config.speculative_asr_ms,
                              policy.max_silence_ms)
         return policy
 
@@ -322,12 +325,16 @@ class CallSession:
                                               policy, timeout=self.config.asr_timeout_s)
         except (asyncio.TimeoutError, RuntimeError):  # executor shut down or stuck: the bound holds
             return
+        speculation = self._speculation
+        if verdict.complete and speculation is not None and speculation.voiced_end == pause.t:
+            transcript = await speculation.result
+            verdict = with_text(verdict, None if transcript is None else transcript.raw_text)
         end = self.endpointer.end_at_pause(pause) if verdict.complete and not self.ended else None
         self.events.emit("turn.judged", at=round(pause.t, 3), complete=verdict.complete,
                          probability=None if verdict.probability is None
                          else round(verdict.probability, 3),
                          compute_s=round(verdict.compute_s, 3), ended=end is not None,
-                         error=verdict.error)
+                         error=verdict.error, text=verdict.text)
         if end is not None:
             self._on_utterance(end.audio, end.t, end.speech_ms)
 

@@ -28,6 +28,7 @@ import pjsua2 as pj
 from pydantic import BaseModel, Field
 
 from ivr import metrics
+from ivr.audio.turn import shared_turn_model
 from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.store import PlanStore
 from ivr.errors import IvrError
@@ -124,6 +125,8 @@ class Worker:
         # Build the plan's knowledge index now (and for each edited plan before it goes live):
         # the first call must not wait for it on the SIP thread.
         knowledge_index(engines, plans.current())
+        # The end-of-turn model's child starts loading now, not on the first call's media path
+        shared_turn_model()
         self.store = open_store(s)
         self.ctx = CallContext(plans, engines, DriverSettings(
             recordings=s.recordings, prefill_frames=s.prefill_frames,
