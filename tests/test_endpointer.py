@@ -157,7 +157,7 @@ def test_rejects_wrong_frame_size_and_rate() -> None:
 def pause_run(signal: np.ndarray, pause_ms: int = 200,
               end_silence_ms: int = 1000) -> tuple[Endpointer, list[tuple[float, SpeechEvent]]]:
     endpointer = Endpointer(EndpointerConfig(), RATE)
-    endpointer.wait(pause_ms, end_silence_ms)
+    endpointer.wait((pause_ms,), end_silence_ms)
     pcm, size = pcm16(signal), RATE // 50 * 2
     events = []
     for i in range(0, len(pcm) - size + 1, size):
@@ -177,6 +177,19 @@ def test_a_pause_is_reported_once_per_silence_with_the_audio_so_far() -> None:
     assert len(p1.audio) >= 1.2 * RATE * 2  # pre-roll + speech + the 200 ms of silence
     assert events[-1][1].t == pytest.approx(3.6, abs=0.05)  # ended by the 1000 ms bound
     assert events[-1][0] - events[-1][1].t == pytest.approx(0.98, abs=0.03)
+
+
+def test_each_pause_length_is_reported_once_per_silence() -> None:
+    endpointer = Endpointer(EndpointerConfig(), RATE)
+    endpointer.wait((120, 200), 1000)
+    pcm, size = pcm16(np.concatenate([quiet(1.0), voice(1.0), quiet(0.6), voice(1.0),
+                                      quiet(1.5)])), RATE // 50 * 2
+    pauses = [e for i in range(0, len(pcm) - size + 1, size)
+              for e in endpointer.process(pcm[i:i + size], i / size * 0.02)
+              if e.kind is SpeechKind.PAUSE]
+    assert [p.silence_ms for p in pauses] == [120, 200, 120, 200]
+    assert pauses[0].t == pauses[1].t and len(pauses[1].audio) - len(pauses[0].audio) \
+        == 80 * RATE // 1000 * 2
 
 
 def test_no_pause_events_unless_asked() -> None:

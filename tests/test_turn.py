@@ -163,7 +163,9 @@ def test_voiced_turn_keeps_exact_pauses(voices) -> None:
     ("My card number is 4 7 1 2.", True), ("It's 0770.", True), ("I paid 50 dollars.", False),
     ("If it's possible.", True), ("I moved. When I try to log in.", True),
     ("When are you open?", False), ("If I cancel now, do I pay a fee.", False),
-    ("Since yesterday.", False)])
+    ("Since yesterday.", False), ("How much does roaming?", True), ("What time do you?", True),
+    ("How much does the roaming plan cost?", False), ("Yes, I do.", False),
+    ("Does it work?", False)])
 def test_transcript_that_sounds_unfinished(text: str, unfinished: bool) -> None:
     from ivr.audio.turn_text import sounds_unfinished
 

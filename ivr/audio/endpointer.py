@@ -16,9 +16,10 @@ is backdated to the first voiced frame of that window. It ENDs after `end_silenc
 frames (time = end of the last voiced frame) or when it reaches `max_turn_ms`. A turn with less than
 `min_speech_ms` voiced ends with a `dropped` END and no audio, so every START is closed.
 
-With `pause_ms` > 0, a PAUSE (audio so far, time = end of the last voiced frame) is reported once
-per silence that reaches `pause_ms` inside a turn; whoever judges it (an end-of-turn model, see
-ivr/audio/turn.py) may end the turn there with `end_at_pause`, before `end_silence_ms`.
+For each length in `pauses_ms`, a PAUSE (audio so far, time = end of the last voiced frame) is
+reported once per silence that reaches it inside a turn: the session starts recognising the turn
+at one and asks an end-of-turn model (ivr/audio/turn.py) at another, which may end the turn there
+with `end_at_pause`, before `end_silence_ms`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class EndpointerConfig:
     start_ms: int = 120  # voiced ms within the sliding window that declare speech start
     pre_roll_ms: int = 300  # audio kept before the first voiced frame
     end_silence_ms: int = 700  # trailing unvoiced ms that end a turn
-    pause_ms: int = 0  # trailing unvoiced ms that report a PAUSE to judge (0: never)
+    pause_ms: int = 0  # trailing unvoiced ms that report a PAUSE (0: never; see wait())
     max_turn_ms: int = 20000  # a turn is ended when it gets this long
     min_speech_ms: int = 200  # a turn with fewer voiced ms is dropped as a click/noise
     energy_floor_dbfs: float = -50.0  # frames below this level are unvoiced
@@ -68,6 +69,7 @@ class SpeechEvent:
     audio: bytes = b""
     speech_ms: int = 0  # voiced ms: in the trigger window for START, in the whole turn for END
     dropped: bool = False  # END of a turn shorter than min_speech_ms (audio is empty)
+    silence_ms: int = 0  # PAUSE: the silence that reported it
 
 
 class Endpointer:
@@ -81,8 +83,9 @@ class Endpointer:
         self._frame_bytes = rate * FRAME_MS // 1000 * 2
         self.end_silence_ms = self.config.end_silence_ms
         """Trailing silence that ends a turn; the session sets it per dialplan node (`wait`)."""
-        self.pause_ms = self.config.pause_ms
-        """Trailing silence that reports a PAUSE (0: never); set per node like end_silence_ms."""
+        self.pauses_ms: frozenset[int] = frozenset({self.config.pause_ms} - {0})
+        """Trailing silences that report a PAUSE (none: never); set per node like
+        end_silence_ms."""
         self.reset()
 
     echo_floor_dbfs: float = float("-inf")
@@ -140,20 +143,20 @@ class Endpointer:
             return [self._finish(frame_end - self._trailing_ms / 1000)]
         if (frame_end - self._start_t) * 1000 >= self.config.max_turn_ms:
             return [self._finish(frame_end)]
-        if (0 < self.pause_ms == self._trailing_ms
-                and self._voiced_ms >= self.config.min_speech_ms):
+        if self._trailing_ms in self.pauses_ms and self._voiced_ms >= self.config.min_speech_ms:
             return [SpeechEvent(SpeechKind.PAUSE, self._voiced_end, bytes(self._audio),
-                                self._voiced_ms)]
+                                self._voiced_ms, silence_ms=self._trailing_ms)]
         return []
 
-    def wait(self, pause_ms: int, end_silence_ms: int) -> None:
-        """Report a PAUSE after `pause_ms` of silence (0: never) and end a turn after
-        `end_silence_ms`, from the next frame on."""
-        self.pause_ms, self.end_silence_ms = pause_ms, end_silence_ms
+    def wait(self, pauses_ms: tuple[int, ...], end_silence_ms: int) -> None:
+        """Report a PAUSE after each of `pauses_ms` of silence (0s are ignored) and end a turn
+        after `end_silence_ms`, from the next frame on."""
+        self.pauses_ms = frozenset(pauses_ms) - {0}
+        self.end_silence_ms = end_silence_ms
 
     def end_at_pause(self, pause: SpeechEvent) -> SpeechEvent | None:
         """End the turn at `pause` if the caller has not spoken since; the END, or None."""
-        if (not self._in_speech or self._trailing_ms < self.pause_ms
+        if (not self._in_speech or self._trailing_ms < pause.silence_ms
                 or self._voiced_end != pause.t):
             return None
         return self._finish(pause.t)

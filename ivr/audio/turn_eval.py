@@ -48,7 +48,7 @@ def replay(turn: VoicedTurn, judge: TurnJudge | None, policy: TurnPolicy,
     """Feed `turn` frame by frame; with no judge (or `policy.model` off) only silence ends it."""
     use_model = judge is not None and judge.model is not None and policy.model
     endpointer = Endpointer(config, PHONE_RATE)
-    endpointer.wait(policy.judge_ms if use_model else 0, policy.max_silence_ms)
+    endpointer.wait((policy.judge_ms if use_model else 0,), policy.max_silence_ms)
     run = TurnRun()
     pending: tuple[SpeechEvent, Verdict, float] | None = None
     for number, frame in enumerate(frames(turn.pcm)):

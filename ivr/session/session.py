@@ -70,9 +70,10 @@ class SessionConfig:
     tts_timeout_s: float = 10.0
     partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
                                     # (0 turns it off)
-    speculative_asr_ms: int = 200   # after this much silence, recognise the turn so far; kept
+    speculative_asr_ms: int = 120   # after this much silence, recognise the turn so far; kept
                                     # as the final result if the turn ends without more speech,
-                                    # so recognition overlaps the end-of-turn wait (0: off)
+                                    # so recognition overlaps the end-of-turn wait (0: off); the
+                                    # turn model's verdict at 200 ms waits for its text
     echo_margin_db: float = 15.0    # while the bot speaks, caller audio must be louder than the
     echo_window_ms: int = 500       # bot's loudest frame of the last window minus this margin:
                                     # line echo comes back ~20 dB down, a caller talking over the
@@ -136,9 +137,10 @@ class CallSession:
         now = self.events.clock.now()
         for event in self.endpointer.process(frame, now):
             if event.kind.name == "PAUSE":
-                if self._turn_policy.model and self.turn_judge.model is not None:
+                if event.silence_ms == self.config.speculative_asr_ms:
+                    self._speculate(event)
+                if self._turn_policy.model and event.silence_ms == self._turn_policy.judge_ms:
                     self._judge_pause(event)
-                self._speculate(event)
             elif event.kind.name == "START":
                 self._speculation = None
                 self._speech_started_busy = self.bot_busy
@@ -285,8 +287,8 @@ class CallSession:
         if policy.model and self.turn_judge.model is None:  # no model here: the fixed wait
             policy = replace(policy, model=False,
                              max_silence_ms=min(policy.max_silence_ms, FIXED_WAIT.max_silence_ms))
-        self.endpointer.wait(policy.judge_ms if policy.model else self.config.speculative_asr_ms,
-                             policy.max_silence_ms)
+        self.endpointer.wait((policy.judge_ms if policy.model else 0,
+                              self.config.speculative_asr_ms), policy.max_silence_ms)
         return policy
 
     def _speculate(self, pause: SpeechEvent) -> None:
