@@ -201,6 +201,9 @@ CATALOGUE: dict[str, EventKind] = {
     "summary.webhook": _kind("the agent summary was posted to the plan's webhook", {
         "status": int, "source": str, "error": str}, optional=("source", "error")),
     "error": _kind("a failure the caller was protected from", {"error": str}),
+    "engine.failure": _kind("a recogniser or voice call failed or ran past its timeout "
+                            "(`stage`: asr or tts); the call goes on",
+                            {"stage": str, "timed_out": bool, "error": str}, raw=("stage",)),
     # ---- after the call (`ivr.session.aftercall`)
     "ticket": _kind("the after-call ticket, final (`source`: llm or rules; `error`: why not "
                     "the LLM's; `llm_ms`: how long it was waited for)", {

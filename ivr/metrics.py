@@ -38,12 +38,21 @@ CALLS_ACTIVE = Gauge("ivr_calls_active", "Calls in progress", multiprocess_mode=
 CALLS = Counter("ivr_calls", "Finished calls by outcome (the call.end reason)", ["outcome"])
 TRANSFERS = Counter("ivr_transfers", "Transfers to a person by reason", ["reason"])
 GUARD = Counter("ivr_guard_decisions", "Safety-guard decisions by kind", ["kind"])
-STAGE = Histogram("ivr_stage_seconds", "Latency per stage: asr (recognition compute), "
+STAGE = Histogram("ivr_stage_seconds", "Latency per stage: end_of_turn (silence waited after "
+                  "the caller's last voiced frame), asr (recognition compute), "
                   "llm_first_token, tts_first_audio (first sentence's audio ready), "
                   "first_bot_audio (end of caller speech to the first bot frame sent)",
                   ["stage"], buckets=LATENCY_BUCKETS)
+TURN_VERDICTS = Counter("ivr_turn_verdicts", "End-of-turn model verdicts at pauses: ended (the "
+                        "turn ended there), vetoed (complete by audio, unfinished by transcript), "
+                        "incomplete, failed (no model answer)", ["verdict"])
+ENGINE_FAILURES = Counter("ivr_engine_failures", "Failed model calls by stage (asr, tts, llm) "
+                          "and kind (error, timeout; llm also over_budget)", ["stage", "kind"])
 TTS_CACHE = Counter("ivr_tts_cache", "TTS sentence look-ups by layer (memory, disk) and result",
                     ["layer", "result"])
+WORKER_RESTARTS = Counter("ivr_worker_restarts", "SIP workers restarted after they died",
+                          ["worker"], registry=None)
+"""Counted by `ivr serve` itself (not a child): `serve_metrics` serves it beside the children's."""
 SIP_SLOTS = Gauge("ivr_sip_slots_in_use", "pjsua call slots in use per SIP worker", ["worker"],
                   multiprocess_mode="livesum")
 
@@ -79,9 +88,28 @@ class CallMetrics:
             STAGE.labels("tts_first_audio").observe(event["compute_s"])
         elif kind == "speech.end" and not event.data.get("dropped"):
             self._speech_end = event.wall
+            STAGE.labels("end_of_turn").observe(max(0.0, event.t - event.data.get("at", event.t)))
+        elif kind == "turn.judged":
+            TURN_VERDICTS.labels(_verdict(event.data)).inc()
+        elif kind == "engine.failure":
+            ENGINE_FAILURES.labels(event["stage"],
+                                   "timeout" if event["timed_out"] else "error").inc()
+        elif kind == "llm.error":
+            timed_out = "timeout" in event["error"].lower()
+            ENGINE_FAILURES.labels("llm", "timeout" if timed_out else "error").inc()
+        elif kind == "llm.over_budget":
+            ENGINE_FAILURES.labels("llm", "over_budget").inc()
         elif kind == self._heard_at and self._speech_end is not None:
             STAGE.labels("first_bot_audio").observe(event.wall - self._speech_end)
             self._speech_end = None
+
+
+def _verdict(judged: dict) -> str:
+    if judged.get("error") or judged.get("probability") is None:
+        return "failed"
+    if judged.get("ended"):
+        return "ended"
+    return "vetoed" if judged.get("text") is not None and not judged["complete"] else "incomplete"
 
 
 def prepare_multiprocess(folder: Path) -> None:
@@ -110,5 +138,9 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+    try:
+        registry.register(WORKER_RESTARTS)
+    except ValueError:  # served from this registry before
+        pass
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server

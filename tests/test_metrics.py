@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import time
 from pathlib import Path
@@ -35,12 +37,33 @@ def test_a_calls_events_move_the_metrics():
               "guard": sample("ivr_guard_decisions_total", kind="emergency"),
               "asr": sample("ivr_stage_seconds_count", stage="asr"),
               "first": sample("ivr_stage_seconds_count", stage="first_bot_audio"),
-              "first_sum": sample("ivr_stage_seconds_sum", stage="first_bot_audio")}
+              "first_sum": sample("ivr_stage_seconds_sum", stage="first_bot_audio"),
+              "eot": sample("ivr_stage_seconds_count", stage="end_of_turn"),
+              "eot_sum": sample("ivr_stage_seconds_sum", stage="end_of_turn"),
+              **{v: sample("ivr_turn_verdicts_total", verdict=v)
+                 for v in ("ended", "vetoed", "incomplete", "failed")},
+              **{f"{st}/{k}": sample("ivr_engine_failures_total", stage=st, kind=k)
+                 for st, k in (("asr", "timeout"), ("tts", "error"), ("llm", "timeout"),
+                               ("llm", "error"), ("llm", "over_budget"))}}
     events.emit("call.start", call_id="c1", caller="100", dialplan="p", dialplan_sha256="0")
     events.emit("playout.first_frame")  # the greeting: no caller speech before it, not counted
     assert sample("ivr_calls_active") == before["active"] + 1
+    clock.advance(1.45)
+    events.emit("turn.judged", at=1.0, complete=False, probability=0.2, compute_s=0.1, ended=False,
+                error="")
+    events.emit("turn.judged", at=1.0, complete=False, probability=0.9, compute_s=0.1, ended=False,
+                error="", text="I was charged because")
+    events.emit("turn.judged", at=1.0, complete=False, probability=None, compute_s=0.0,
+                ended=False, error="RuntimeError: gone")
+    events.emit("turn.judged", at=1.0, complete=True, probability=0.9, compute_s=0.1, ended=True,
+                error="", text="Help.")
     events.emit("speech.end", at=1.0, speech_ms=900)
     speech_end = events.events[-1].wall
+    events.emit("engine.failure", stage="asr", timed_out=True, error="TimeoutError: ")
+    events.emit("engine.failure", stage="tts", timed_out=False, error="OSError: voice gone")
+    events.emit("llm.error", error="ReadTimeout: timed out")
+    events.emit("llm.error", error="ConnectError: refused")
+    events.emit("llm.over_budget", budget_ms=900)
     events.emit("asr.final", text="help", language="en", rtf=0.1, compute_s=0.3)
     events.emit("dialog.decision", reason="emergency", node="main", actions=["say", "transfer"])
     events.emit("dialog.decision", reason="answer", node="main", actions=["answer"])
@@ -60,6 +83,14 @@ def test_a_calls_events_move_the_metrics():
     assert sample("ivr_stage_seconds_count", stage="first_bot_audio") == before["first"] + 1
     assert sample("ivr_stage_seconds_sum", stage="first_bot_audio") == pytest.approx(
         before["first_sum"] + waited)
+    assert sample("ivr_stage_seconds_count", stage="end_of_turn") == before["eot"] + 1
+    assert sample("ivr_stage_seconds_sum", stage="end_of_turn") == pytest.approx(
+        before["eot_sum"] + clock.now() - 1.0)
+    for verdict in ("ended", "vetoed", "incomplete", "failed"):
+        assert sample("ivr_turn_verdicts_total", verdict=verdict) == before[verdict] + 1, verdict
+    for key in ("asr/timeout", "tts/error", "llm/timeout", "llm/error", "llm/over_budget"):
+        stage, kind = key.split("/")
+        assert sample("ivr_engine_failures_total", stage=stage, kind=kind) == before[key] + 1, key
 
 
 def test_metrics_port_and_tts_store_options_of_serve():
@@ -88,6 +119,19 @@ def scrape(port: int) -> dict[str, float]:
         match = re.match(r"^([a-z_]+(?:\{[^}]*\})?) ([-+0-9.eE]+|NaN|\+Inf)$", line)
         if match:
             found[match[1]] = float(match[2])
+    return found
+
+
+def child_pids(parent: int) -> list[int]:
+    """Processes whose parent is `parent`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
     return found
 
 
@@ -135,6 +179,41 @@ def test_serve_warms_before_ready_and_its_metrics_count_a_call(tmp_path: Path, v
             assert after.get(f'ivr_stage_seconds_count{{stage="{stage}"}}', 0) >= 1, stage
         hits = after.get('ivr_tts_cache_total{layer="disk",result="hit"}', 0)
         assert hits >= before.get('ivr_tts_cache_total{layer="disk",result="hit"}', 0) + 2
+        assert after.get('ivr_stage_seconds_count{stage="end_of_turn"}', 0) >= 1
+        # a worker that dies is restarted, counted, and its replacement reports its slots
+        assert after.get('ivr_worker_restarts_total{worker="w1"}') == 0, after
+        (worker,) = [pid for pid in child_pids(serve.process.pid)
+                     if b"ivr.sip.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while True:
+            now = scrape(metrics_port)
+            if now.get('ivr_worker_restarts_total{worker="w1"}') == 1 \
+                    and now.get('ivr_sip_slots_in_use{worker="w1"}') == 0:
+                break
+            assert time.monotonic() < deadline, f"{now}\n{serve.output[-3000:]}"
+            time.sleep(0.5)
+        assert "SIP worker w1 exited with -9: restarting it" in serve.output
         assert serve.interrupt() == 0, serve.output[-3000:]
     finally:
         serve.kill()
+
+
+def test_the_grafana_dashboard_charts_every_metric_by_its_exposed_name():
+    import json
+
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from ivr import metrics
+
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+    defined = [m for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
+    exposed = {m._name + suffix for m in defined for suffix in suffixes[m._type]}
+    dashboard = json.loads((Path(__file__).parents[1] / "infra" / "grafana"
+                            / "ivr-hotline.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in queries for name in re.findall(r"\bivr_[a-z_]+", expr)}
+    assert used <= exposed, used - exposed
+    uncharted = [m._name for m in defined
+                 if not any(m._name + suffix in used for suffix in suffixes[m._type])]
+    assert not uncharted

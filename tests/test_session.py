@@ -138,6 +138,8 @@ def test_asr_timeout_falls_back_and_transfers(engines, demo_plan, voice_en):
     caller = synth_caller(voice_en, [(4.0, "How do I pay my bill?")])
     result, events = call(engines, demo_plan, caller, SessionConfig(asr_timeout_s=0.001))
     assert events.of_kind("error")
+    failures = events.of_kind("engine.failure")
+    assert failures and {(f.data["stage"], f.data["timed_out"]) for f in failures} == {("asr", True)}
     assert result.transfer is not None and result.transfer.reason == "technical_failure"
     said = words(transcribe(engines, bot_audio_after(result, events, "error")))
     assert {"technical", "colleague"} & said, said

@@ -306,7 +306,7 @@ class CallSession:
         """The recogniser on `audio`, off the event loop, within the ASR timeout."""
         return await self._in_executor(self.engines.asr.transcribe, audio, PHONE_RATE,
                                        tuple(self.plan.languages),
-                                       timeout=self.config.asr_timeout_s)
+                                       timeout=self.config.asr_timeout_s, stage="asr")
 
     async def _try_recognise(self, audio: bytes) -> Transcript | None:
         try:
@@ -519,7 +519,8 @@ class CallSession:
                     speech = await self._prompt_audio(language, sentence)
                 else:
                     speech = await self._in_executor(voice.speak, sentence,
-                                                     timeout=self.config.tts_timeout_s)
+                                                     timeout=self.config.tts_timeout_s,
+                                                     stage="tts")
                 if first:
                     first = False
                     self._first_frame_pending = True
@@ -542,7 +543,8 @@ class CallSession:
         if entry is None or entry.get_loop() is not loop or (
                 entry.done() and (entry.cancelled() or entry.exception() is not None)):
             entry = loop.create_task(self._in_executor(
-                self.engines.voice(language).speak, sentence, timeout=self.config.tts_timeout_s))
+                self.engines.voice(language).speak, sentence, timeout=self.config.tts_timeout_s,
+                stage="tts"))
             cache[key] = entry
             while len(cache) > PROMPT_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
@@ -550,10 +552,20 @@ class CallSession:
         cache[key] = speech
         return speech
 
-    async def _in_executor(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
+    async def _in_executor(self, fn: Callable[..., Any], *args: Any, timeout: float,
+                           stage: str = "") -> Any:
+        """`fn(*args)` on the executor within `timeout`; a failing model `stage` (asr, tts) is
+        recorded as an `engine.failure` before the exception goes on to the caller's handling."""
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(None, functools.partial(fn, *args)),
-                                      timeout)
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(None, functools.partial(fn, *args)), timeout)
+        except Exception as exc:
+            if stage:
+                self.events.emit("engine.failure", stage=stage,
+                                 timed_out=isinstance(exc, asyncio.TimeoutError),
+                                 error=f"{type(exc).__name__}: {exc}")
+            raise
 
 
 async def _single(text: str) -> AsyncIterator[str]:

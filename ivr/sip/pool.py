@@ -85,6 +85,8 @@ class WorkerPool:
 
     def __init__(self, settings: list[WorkerSettings]) -> None:
         self.workers = [WorkerProcess(s) for s in settings]
+        for worker in self.workers:  # 0 from the start, so a rate over it works
+            metrics.WORKER_RESTARTS.labels(worker.name)
 
     def start(self) -> "WorkerPool":
         for worker in self.workers:
@@ -104,6 +106,7 @@ class WorkerPool:
             if code is not None:
                 metrics.process_dead(worker.process.pid)
                 worker.restarts += 1
+                metrics.WORKER_RESTARTS.labels(worker.name).inc()
                 log.error("SIP worker %s exited with %s: restarting it (restart #%d)",
                           worker.name, code, worker.restarts)
                 worker.start()
