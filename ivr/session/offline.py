@@ -65,7 +65,9 @@ class _OfflineCall:
         self.session.feed(frame)
         self.caller.append(frame)
         await self.session.settle()
-        self.bot.append(self.session.next_frame() or SILENT)
+        bot = self.session.next_frame()
+        self.session.played(bot)
+        self.bot.append(bot or SILENT)
         self.clock.advance(FRAME_S)
 
     @property

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Callable
 
 from ivr.asr.base import Transcript
+from ivr.audio.echo import EchoCanceller
 from ivr.audio.endpointer import Endpointer, EndpointerConfig, SpeechEvent
 from ivr.audio.turn import (FIXED_WAIT, TurnJudge, TurnPolicy, policy_for, shared_turn_model,
                             with_text)
@@ -77,7 +79,11 @@ class SessionConfig:
     echo_margin_db: float = 15.0    # while the bot speaks, caller audio must be louder than the
     echo_window_ms: int = 500       # bot's loudest frame of the last window minus this margin:
                                     # line echo comes back ~20 dB down, a caller talking over the
-                                    # bot is about as loud as the bot
+                                    # bot is about as loud as the bot...
+    echo_cancel: bool = True        # ...until the echo canceller has the echo path (drivers feed
+                                    # it with `played`): then the bot's echo is taken out of the
+                                    # caller's audio and only what is left must clear the echo
+    echo_residual_margin_db: float = 6.0  # left over, by this margin, so a quiet caller counts
 
 
 class CallSession:
@@ -117,6 +123,8 @@ class CallSession:
         self._first_frame_pending = False
         self._quiet_since = 0.0
         self._bot_levels: deque[float] = deque(maxlen=max(1, self.config.echo_window_ms // 20))
+        self.echo = EchoCanceller() if self.config.echo_cancel else None
+        self._echo_levels: deque[float] = deque(maxlen=max(1, self.config.echo_window_ms // 20))
         # What leaves the dialog (the record, transfer headers, the webhook) is masked; the
         # dialog itself keeps what the caller said.
         self.redactor = plan_redactor(self.plan)
@@ -134,6 +142,10 @@ class CallSession:
         """One 20 ms caller frame (8 kHz PCM16)."""
         if self.ended:
             return
+        if self.echo is not None:
+            frame = self.echo.cancel(frame)
+            self._echo_levels.append(self.echo.echo_dbfs)
+            self._set_echo_floor()
         now = self.events.clock.now()
         for event in self.endpointer.process(frame, now):
             if event.kind.name == "PAUSE":
@@ -183,13 +195,30 @@ class CallSession:
         """The bot's next 20 ms frame, or None for silence."""
         frame = self.playout.pop()
         self._bot_levels.append(rms_dbfs(frame) if frame is not None else float("-inf"))
-        self.endpointer.echo_floor_dbfs = max(self._bot_levels) - self.config.echo_margin_db
+        self._set_echo_floor()
         if frame is not None and self._first_frame_pending:
             self._first_frame_pending = False
             self.events.emit("playout.first_frame")
         if frame is None and self._after_playout is not None and not self._work_running:
             self._finish_after_playout()
         return frame
+
+    def played(self, frame: bytes | None) -> None:
+        """The bot frame the line sent at this tick (None: silence), once per tick in step with
+        `feed`: the echo canceller's reference. A driver that never calls it keeps the level
+        gate alone."""
+        if self.echo is not None:
+            self.echo.reference(frame)
+
+    def _set_echo_floor(self) -> None:
+        """Caller frames quieter than this are the bot's echo, not the caller: the bot's loudest
+        recent frame less the margin, or, once the echo path is known, the loudest recent echo
+        estimate less what the canceller takes out of it, plus a margin (never stricter)."""
+        floor = max(self._bot_levels, default=-math.inf) - self.config.echo_margin_db
+        if self.echo is not None and self.echo.converged:
+            floor = min(floor, max(self._echo_levels, default=-math.inf) - self.echo.best_erle_db
+                        + self.config.echo_residual_margin_db)
+        self.endpointer.echo_floor_dbfs = floor
 
     async def settle(self) -> None:
         """Wait until no model work is in flight (simulated-time drivers)."""

@@ -1,8 +1,9 @@
 """The real-time driver of one SIP call: the live twin of `ivr.session.offline.run_offline`.
 
 The worker's loop calls `pump()` every few milliseconds: every caller frame the bridge received
-goes to the recording and to `session.feed`, and the bridge's small `tx` deque is topped up from
-`session.next_frame()`. Everything here runs on the worker's asyncio thread (pjsua2 callbacks
+goes to the recording and to `session.feed`, every bot frame the clock sent (silence included)
+to `session.played` (the echo canceller's reference: one per tick, in step with the caller's),
+and the bridge's small `tx` deque is topped up from `session.next_frame()`. Everything here runs on the worker's asyncio thread (pjsua2 callbacks
 included), so there are no locks; the media clock thread only touches the bridge's deques.
 
 A call goes RINGING -> LIVE (media up, greeting) -> [TRANSFERRING -> LIVE if it failed] -> ENDED.
@@ -233,6 +234,8 @@ class CallDriver:
         while played:
             frame = played.popleft()
             recorder.bot(frame)
+            if feed:
+                session.played(frame)
             if frame is not None and self._rtp_first_pending:
                 self._rtp_first_pending = False
                 self.events.emit("rtp.first_frame")
