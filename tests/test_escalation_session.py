@@ -25,8 +25,9 @@ def test_emergency_while_the_bot_speaks_interrupts_it(engines, demo_plan, voice_
 
 
 def test_emergency_is_acted_on_before_the_caller_stops_talking(engines, demo_plan, voice_en):
-    caller = synth_caller(voice_en, [(4.0, "I can't breathe, it started an hour ago after dinner "
-                                           "and it is getting worse and worse every minute.")])
+    # one breath, no pause a turn could end at: the interim check must catch it mid-sentence
+    caller = synth_caller(voice_en, [(4.0, "I can't breathe and it started an hour ago after "
+                                           "dinner and it is getting worse and worse every minute.")])
     result, events = call(engines, demo_plan, caller)
     partial = events.of_kind("asr.partial")
     assert partial, [e.kind for e in events.events]

@@ -59,8 +59,10 @@ def test_question_by_rtp_stream_is_answered_and_recorded(bot, question_pcm, tmp_
     assert 1.0 < voiced_seconds(caller) < 3.0        # the question, nothing else
     assert voiced_seconds(bot_side) > 5.0             # greeting and answer
     # aligned per tick: the caller's question is on the left before the answer on the right
-    asked = voiced_seconds(caller[:int(8000 * 7.5)])
-    assert asked > 1.0 and voiced_seconds(bot_side[int(8000 * 5.0):int(8000 * 7.0)]) < 0.3
+    question_end = call.one("speech.end")["at"]
+    asked = voiced_seconds(caller[:int(8000 * question_end)])
+    assert asked > 1.0 and voiced_seconds(bot_side[int(8000 * 5.0):int(8000 * question_end)]) < 0.3
+    assert voiced_seconds(bot_side[int(8000 * question_end):]) > 3.0
 
 
 def test_rfc2833_digit_reaches_session_and_bye_mid_reply_ends_cleanly(bot, question_pcm, tmp_path):
