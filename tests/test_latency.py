@@ -36,3 +36,15 @@ def test_recognition_started_at_a_pause_counts_what_it_had_left_at_the_end():
     # done before the end was declared: nothing left to wait for
     [early] = turn_latencies(turn({"speculative_at": 5.2, "compute_s": 0.3}, asr_wall=100.0))
     assert early.asr_s == pytest.approx(0.0)
+
+
+def test_each_turn_is_labelled_with_the_path_that_answered_it():
+    plain = turn({}, asr_wall=100.75)
+    phrased = plain[:2] + [Event(5.7, "llm.first_token", {"latency_s": 0.3}, wall=101.0),
+                           plain[2]]
+    emergency = plain[:2] + [Event(5.7, "dialog.decision", {"reason": "emergency"}, wall=100.8),
+                             plain[2]]
+    answered = plain[:2] + [Event(5.7, "dialog.decision", {"reason": "kb_match"}, wall=100.8),
+                            plain[2]]
+    paths = [t.path for t in turn_latencies(plain + phrased + emergency + answered)]
+    assert paths == ["answer", "llm", "handoff", "answer"]

@@ -64,11 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ivr.audio import turn_bench
 
     turn = modes.add_parser(
-        "turn", help="end of turn: false cut-ins and delay, fixed silence vs the turn model",
+        "turn", help="end of turn: false cut-ins and delay, fixed silence vs the turn model "
+                     "and the transcript",
         description="Voices tests/data/paused_utterances.yaml with piper through G.711 and "
                     "replays it through the endpointer: false cut-ins on paused turns, end of "
                     "speech -> turn end p50/p95 on complete ones, dev and held-out side by side, "
-                    "and the model's inference time.")
+                    "and the model's inference time. Ways: the old fixed 700 ms, the model alone, "
+                    "and the shipped default (the model, its verdict checked against whisper "
+                    "tiny.en's transcript of the turn so far).")
     turn_bench.add_arguments(turn)
     turn.set_defaults(func=turn_bench.run)
     from ivr.qa import asr_zh_bench
@@ -85,6 +88,16 @@ def register(sub: argparse._SubParsersAction) -> None:
               "The English turns of the escalation development sets, spoken by the piper caller "
               "voice through 8 kHz G.711 into the recogniser: WER, decodes that looped, compute "
               "per turn (p50/p95) and RTF; --asr tries other decoding options.")
+    from ivr.sip import load
+
+    _delegate(modes, "load", load,
+              "staggered SIP callers for minutes: failures, media gaps, p95 turn latency, CPU "
+              "and memory per call; --find-max",
+              "Starts `ivr serve` (Kamailio in front when it has more than one worker) and keeps "
+              "about --calls pjsua2 callers on it for --minutes: each hears the greeting, asks "
+              "three questions, listens and pauses. A level passes with no failed call, no media "
+              "gap over 100 ms and p95 turn latency <= --p95-s; --find-max tries 2, 4, 6... "
+              "calls up to --calls and reports the most that passed.")
     from ivr.sip.bench import add_arguments, run as run_sip
 
     sip = modes.add_parser(

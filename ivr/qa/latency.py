@@ -9,6 +9,10 @@ import numpy as np
 from ivr.events import Event
 
 
+HANDOFF_REASONS = frozenset({"emergency", "self_harm", "caller_asked_for_human", "angry_caller"})
+"""`dialog.decision` reasons that hand the caller to a person at once."""
+
+
 @dataclass(frozen=True)
 class TurnLatency:
     """Seconds from the end of the caller's speech (all wall-clock except `endpoint_s`)."""
@@ -19,6 +23,7 @@ class TurnLatency:
     first_audio_s: float       # end detected -> first TTS audio ready
     asr_rtf: float
     tts_rtf: float | None
+    path: str = "answer"       # answer, llm (the LLM was asked), handoff (a guard transferred)
 
     @property
     def total_s(self) -> float:
@@ -32,20 +37,24 @@ def turn_latencies(events: list[Event]) -> list[TurnLatency]:
     end: Event | None = None
     asr: Event | None = None
     llm: Event | None = None
+    handoff = False
     for event in events:
         if event.kind == "speech.end" and not event.data.get("dropped"):
-            end, asr, llm = event, None, None
+            end, asr, llm, handoff = event, None, None, False
         elif event.kind == "asr.final" and end is not None:
             asr = event
         elif event.kind == "llm.first_token" and asr is not None:
             llm = event
+        elif event.kind == "dialog.decision" and asr is not None:
+            handoff = handoff or event.data.get("reason") in HANDOFF_REASONS
         elif event.kind == "tts.first_audio" and end is not None and asr is not None:
             asr_s = recognised_after_end(end, asr)
             turns.append(TurnLatency(
                 endpoint_s=event_gap(end), asr_s=asr_s,
                 llm_first_token_s=(llm.wall - asr.wall) if llm else None,
                 first_audio_s=asr_s + event.wall - asr.wall, asr_rtf=asr.data["rtf"],
-                tts_rtf=event.data.get("rtf")))
+                tts_rtf=event.data.get("rtf"),
+                path="handoff" if handoff else "llm" if llm else "answer"))
             end = asr = llm = None
     return turns
 

@@ -1,10 +1,10 @@
 """`ivr bench sip`: the hotline measured from the caller's side of a real SIP/RTP call.
 
-1. Latency: `--turns` questions, five per call (one per topic: a caller who repeats himself
-   is taken for an angry one), calls one after another; for each turn, end of the caller's
-   speech -> first bot audio at the caller (p50/p95), with the
-   server-side stages from the call's event log (end-of-turn wait, ASR, first TTS audio,
-   first RTP frame out).
+1. Latency: `--turns` questions, six per call (five topics, as a caller who repeats himself
+   is taken for an angry one, then an emergency), calls one after another; for each turn, end
+   of the caller's speech -> first bot audio at the caller (p50/p95), apart for answers, answers
+   the LLM was asked to phrase and emergency hand-offs, with the server-side stages from the
+   call's event log (end-of-turn wait, ASR, first TTS audio, first RTP frame out).
 2. Load: `--concurrent` calls at once (callers in processes of 4 calls), each hears the
    greeting, asks one question and hears the answer: calls completed, answer latency, bot
    audio underruns and media-clock lag in the workers, RTP loss both ways, and CPU seconds per
@@ -33,6 +33,8 @@ from ivr.sip.endpoint import MAX_CALLS
 
 QUESTIONS = ["How do I pay my bill?", "How much does roaming cost?",
              "What data plans do you have?", "I lost my phone.", "Is there an outage?"]
+EMERGENCY = "My husband collapsed and he is not breathing."
+"""Said last in each latency call: the hand-off path (the caller declines the transfer)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +106,7 @@ def _measure(target: str, run_dir: Path, args: argparse.Namespace, running) -> B
     before = _records(running)
     cpu_before = _cpu(running)
     started = time.monotonic()
-    groups = [([wavs[g % len(wavs)]], min(MAX_CALLS, args.concurrent - g * MAX_CALLS))
+    groups = [([wavs[g % len(QUESTIONS)]], min(MAX_CALLS, args.concurrent - g * MAX_CALLS))
               for g in range(-(-args.concurrent // MAX_CALLS))]
     result.load_calls = _callers(target, groups, run_dir / "load")
     result.load_wall_s = time.monotonic() - started
@@ -124,7 +126,7 @@ def _question_wavs(run_dir: Path, running) -> list[Path]:
         raise SystemExit("--target needs question WAVs: run without --target once to make them")
     voice = remote_engines(running.models.base_url, ["en"], None).voice("en")
     paths = []
-    for i, text in enumerate(QUESTIONS):
+    for i, text in enumerate([*QUESTIONS, EMERGENCY]):
         path = run_dir / f"question-{i}.wav"
         write_wav(path, b"".join(s.pcm for s in voice.speak_all(text)), 8000)
         paths.append(path)
@@ -179,7 +181,8 @@ def _server_turns(calls: list[CallRecord]) -> list[dict]:
     for call in calls:
         for turn in turn_latencies(call.events):
             turns.append({"endpoint_s": turn.endpoint_s, "asr_s": turn.asr_s,
-                          "first_audio_s": turn.first_audio_s, "total_s": turn.total_s})
+                          "first_audio_s": turn.first_audio_s, "total_s": turn.total_s,
+                          "path": turn.path})
         answers = call.of("tts.first_audio")[1:]  # not the greeting
         sent = call.of("rtp.first_frame")
         for turn, first in zip(turns[-len(answers):] if answers else [], answers):
@@ -215,6 +218,16 @@ def _stat(values: list[float | None], scale: float = 1000.0) -> tuple[float, flo
     return p50, p95, len(clean)
 
 
+def _by_path(caller_ms: list[float | None], server_turns: list[dict]) -> dict:
+    """Caller-side latency apart per path (answer, llm, handoff), matching the caller's turns
+    to the server's in order; nothing when they do not pair up (a turn went unanswered)."""
+    if len(caller_ms) != len(server_turns):
+        return {}
+    paths = sorted({t["path"] for t in server_turns})
+    return {f"  ... {path}": _stat([ms for ms, t in zip(caller_ms, server_turns)
+                                    if t["path"] == path], 1.0) for path in paths}
+
+
 def summarise(result: BenchResult) -> dict:
     lat = [t.get("latency_ms") for t in result.latency_turns]
     load_lat = [t.get("latency_ms") for c in result.load_calls for t in c.get("turns", [])]
@@ -231,7 +244,8 @@ def summarise(result: BenchResult) -> dict:
     n = max(1, len(result.load_calls))
     return {
         "target": result.target, "cores": result.cores,
-        "latency": {"caller: end of speech -> first bot audio": _stat(lat, 1.0), **stages},
+        "latency": {"caller: end of speech -> first bot audio": _stat(lat, 1.0),
+                    **_by_path(lat, result.server_turns), **stages},
         "latency calls": {"turns asked": len(result.latency_turns),
                           "turns without an answer": sum(v is None for v in lat),
                           "transfers asked by the bot (declined)": sum(

@@ -81,6 +81,8 @@ class AudioBridge(pj.AudioMediaPort):
         self.played: collections.deque[bytes | None] = collections.deque(maxlen=500)
         self.expecting = False  # the driver has more bot audio than it queued (set by it)
         self.underruns = 0      # frames sent as silence although bot audio was waiting
+        self.max_underrun_run = 0  # the most such frames in a row (x 20 ms: the longest gap)
+        self._run = 0
         self.closed = False
         self.createPort(name, audio_format())
 
@@ -119,7 +121,10 @@ class AudioBridge(pj.AudioMediaPort):
             self.played.append(None)
             if self.expecting:
                 self.underruns += 1
+                self._run += 1
+                self.max_underrun_run = max(self.max_underrun_run, self._run)
             return
+        self._run = 0
         frame.buf = vector
         frame.size = FRAME_BYTES
         frame.type = _AUDIO

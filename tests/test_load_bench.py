@@ -1,0 +1,48 @@
+"""`ivr bench load`'s verdicts: what counts as a failed call, a media gap and a passed level."""
+
+from __future__ import annotations
+
+from ivr.sip.load import Level, failed, summarise
+
+
+def call(latencies=(0.6, 0.7, 0.8), **report) -> dict:
+    return {"connected": True, "state": "ended", "max_rx_gap_ms": 40.0,
+            "turns": [{"latency_ms": None if ms is None else ms * 1000} for ms in latencies],
+            **report}
+
+
+def stats(**media) -> dict:
+    return {"recorded_s": 30.0, "tx_underruns": 0, "max_underrun_run": 0, **media}
+
+
+def level(reports, records=None) -> Level:
+    return Level(4, reports=reports, records=records or [stats() for _ in reports],
+                 wall_s=60.0, cpu_s={"worker w1": 6.0, "models": 12.0}, rss_mb_max=900.0)
+
+
+def test_a_call_fails_unconnected_cut_short_or_with_a_question_unanswered():
+    assert not failed(call())
+    assert failed(call(connected=False))
+    assert failed(call(state="caller crashed"))
+    assert failed(call(latencies=(0.6, None, 0.8)))
+    assert failed(call(latencies=(0.6, 0.7)))
+
+
+def test_a_level_passes_only_without_failures_gaps_or_slow_turns():
+    good = summarise(level([call() for _ in range(4)]), p95_limit_s=1.5)
+    assert good["passed"] and good["turns"] == 12 and good["failed"] == 0
+    assert good["turn_latency_s"]["max"] == 0.8
+    assert good["cpu_per_call_pct"] == {"SIP workers": 5.0, "whole stack": 15.0}
+    assert good["rss_mb"] == {"stack max": 900, "per call up": 225}
+
+    slow = summarise(level([call((0.6, 0.7, 2.0)) for _ in range(4)]), p95_limit_s=1.5)
+    assert not slow["passed"] and slow["turn_latency_s"]["p95"] > 1.5
+    one_failed = summarise(level([call(), call(connected=False)]), p95_limit_s=1.5)
+    assert not one_failed["passed"] and one_failed["failed"] == 1
+    stalled = summarise(level([call(), call(max_rx_gap_ms=140.0)]), p95_limit_s=1.5)
+    assert not stalled["passed"]
+    assert stalled["media_gaps"]["caller waited > 100 ms for a frame"] == 1
+    # 4 frames (80 ms) of bot audio missing in a row is under the bar; 5 (100 ms) is a gap
+    short = summarise(level([call()], [stats(tx_underruns=4, max_underrun_run=4)]), 1.5)
+    gap = summarise(level([call()], [stats(tx_underruns=5, max_underrun_run=5)]), 1.5)
+    assert short["passed"] and not gap["passed"]
