@@ -221,6 +221,49 @@ def test_a_process_that_started_the_turn_model_child_exits() -> None:
     assert not hung and worker.exitcode == 0
 
 
+def test_the_turn_model_child_exits_when_its_process_is_killed() -> None:
+    """A SIP worker that crashes runs no exit hook: its model child must not outlive it."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    pids = ctx.Queue()
+    worker = ctx.Process(target=_judge_and_wait, args=(pids,))
+    worker.start()
+    children = pids.get(timeout=60)
+    assert children
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join(10)
+    deadline = time.monotonic() + 10
+    while alive := [pid for pid in children if _running(pid)]:
+        if time.monotonic() > deadline:
+            for pid in alive:
+                os.kill(pid, signal.SIGKILL)
+            raise AssertionError(f"model child {alive} outlived its killed process")
+        time.sleep(0.2)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _judge_and_wait(pids) -> None:
+    import time
+
+    from ivr.audio.turn import shared_turn_model
+
+    model = shared_turn_model()
+    model.probability(silence(2000), 8000)
+    pids.put(list(model._pool._processes))
+    time.sleep(600)
+
+
 def _judge_one_pause() -> None:
     from ivr.audio.turn import shared_turn_model
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.util
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -17,7 +20,19 @@ def _load() -> None:
     global _model
     from ivr.audio.turn_model import SmartTurn
 
+    _exit_with(os.getppid())
     _model = SmartTurn()
+
+
+def _exit_with(parent: int) -> None:
+    """End this child when `parent` is gone: a SIP worker killed outright (a crash, SIGKILL)
+    runs no exit hook, and its model child would wait for work forever, one more per restart."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _probability(pcm: bytes, rate: int) -> float:
