@@ -1,4 +1,5 @@
-"""`ivr bench load`'s verdicts: what counts as a failed call, a media gap and a passed level."""
+"""`ivr bench load`'s verdicts (what counts as a failed call, a media gap, a passed level) and
+`ivr bench sip`'s latency apart per path."""
 
 from __future__ import annotations
 
@@ -46,3 +47,16 @@ def test_a_level_passes_only_without_failures_gaps_or_slow_turns():
     short = summarise(level([call()], [stats(tx_underruns=4, max_underrun_run=4)]), 1.5)
     gap = summarise(level([call()], [stats(tx_underruns=5, max_underrun_run=5)]), 1.5)
     assert short["passed"] and not gap["passed"]
+
+
+def test_the_sip_bench_reports_hand_offs_and_answers_apart():
+    from ivr.sip.bench import _by_path
+
+    paths = _by_path([600.0, 700.0, 1300.0, 180.0], [False, False, False, True],
+                     [{"path": "answer"}, {"path": "answer"}, {"path": "llm"}])
+    assert paths["  ... emergency hand-off"] == (180.0, 180.0, 1)
+    assert paths["  ... answer as written"][2] == 2
+    assert paths["  ... answer the LLM phrased"] == (1300.0, 1300.0, 1)
+    # an unanswered turn leaves the answers unpaired: only the hand-off is reported
+    assert list(_by_path([600.0, None, 180.0], [False, False, True],
+                         [{"path": "answer"}])) == ["  ... emergency hand-off"]

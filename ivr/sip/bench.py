@@ -57,6 +57,7 @@ class BenchResult:
     target: str = ""
     latency_turns: list[dict] = field(default_factory=list)     # caller-side turns
     latency_calls: list[dict] = field(default_factory=list)     # their calls' reports
+    latency_handoff: list[bool] = field(default_factory=list)   # per caller turn: the emergency
     server_turns: list[dict] = field(default_factory=list)      # stages from the event logs
     load_calls: list[dict] = field(default_factory=list)        # caller reports
     load_records: list[dict] = field(default_factory=list)      # worker media.stats
@@ -100,6 +101,8 @@ def _measure(target: str, run_dir: Path, args: argparse.Namespace, running) -> B
         script = wavs[:min(len(wavs), args.turns - c * len(wavs))]
         reports = _callers(target, [(script, 1)], run_dir / f"latency-{c}")
         result.latency_turns += [t for r in reports for t in r["turns"]]
+        result.latency_handoff += [i == len(QUESTIONS) for r in reports
+                                   for i, _ in enumerate(r["turns"])]
         result.latency_calls += reports
     result.server_turns = _server_turns(_new_records(running, before, calls))
     say(f"load: {args.concurrent} calls at once...")
@@ -218,14 +221,21 @@ def _stat(values: list[float | None], scale: float = 1000.0) -> tuple[float, flo
     return p50, p95, len(clean)
 
 
-def _by_path(caller_ms: list[float | None], server_turns: list[dict]) -> dict:
-    """Caller-side latency apart per path (answer, llm, handoff), matching the caller's turns
-    to the server's in order; nothing when they do not pair up (a turn went unanswered)."""
-    if len(caller_ms) != len(server_turns):
-        return {}
-    paths = sorted({t["path"] for t in server_turns})
-    return {f"  ... {path}": _stat([ms for ms, t in zip(caller_ms, server_turns)
-                                    if t["path"] == path], 1.0) for path in paths}
+def _by_path(caller_ms: list[float | None], handoff: list[bool],
+             server_turns: list[dict]) -> dict:
+    """Caller-side latency apart for the emergency hand-off and, matching the other turns to
+    the server's answered turns in order, for answers the LLM was or was not asked to phrase
+    (those two left out when the turns do not pair up). A hand-off decided from interim
+    recognition, before the caller stopped talking, has its prompt already playing then."""
+    found = {"  ... emergency hand-off": _stat([ms for ms, h in zip(caller_ms, handoff) if h],
+                                               1.0)}
+    answers = [ms for ms, h in zip(caller_ms, handoff) if not h]
+    server = [t for t in server_turns if t["path"] != "handoff"]
+    if len(answers) == len(server):
+        for path, label in (("answer", "answer as written"), ("llm", "answer the LLM phrased")):
+            found[f"  ... {label}"] = _stat([ms for ms, t in zip(answers, server)
+                                             if t["path"] == path], 1.0)
+    return found
 
 
 def summarise(result: BenchResult) -> dict:
@@ -245,7 +255,7 @@ def summarise(result: BenchResult) -> dict:
     return {
         "target": result.target, "cores": result.cores,
         "latency": {"caller: end of speech -> first bot audio": _stat(lat, 1.0),
-                    **_by_path(lat, result.server_turns), **stages},
+                    **_by_path(lat, result.latency_handoff, result.server_turns), **stages},
         "latency calls": {"turns asked": len(result.latency_turns),
                           "turns without an answer": sum(v is None for v in lat),
                           "transfers asked by the bot (declined)": sum(
