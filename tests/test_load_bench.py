@@ -18,7 +18,8 @@ def stats(**media) -> dict:
 
 def level(reports, records=None) -> Level:
     return Level(4, reports=reports, records=records or [stats() for _ in reports],
-                 wall_s=60.0, cpu_s={"worker w1": 6.0, "models": 12.0}, rss_mb_max=900.0)
+                 wall_s=60.0, cpu_s={"worker w1": 6.0, "models": 12.0}, rss_mb_max=900.0,
+                 peak_up=4)
 
 
 def test_a_call_fails_unconnected_cut_short_or_with_a_question_unanswered():
@@ -47,6 +48,9 @@ def test_a_level_passes_only_without_failures_gaps_or_slow_turns():
     short = summarise(level([call()], [stats(tx_underruns=4, max_underrun_run=4)]), 1.5)
     gap = summarise(level([call()], [stats(tx_underruns=5, max_underrun_run=5)]), 1.5)
     assert short["passed"] and not gap["passed"]
+    never_full = level([call() for _ in range(4)])
+    never_full.peak_up = 3
+    assert not summarise(never_full, 1.5)["passed"]  # 4 calls were never up at once
 
 
 def test_the_sip_bench_reports_hand_offs_and_answers_apart():
