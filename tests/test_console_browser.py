@@ -58,13 +58,19 @@ def browser():
 def wait_until(check: Callable[[], object], what: str, timeout_s: float = 10.0) -> object:
     """`check()` once it is truthy. While a page is being replaced (after a form posts), an
     element may be missing or go stale as it is read: that counts as not yet."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (NoSuchElementException,
+                                            StaleElementReferenceException, WebDriverException)
 
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             found = check()
         except (NoSuchElementException, StaleElementReferenceException):
+            found = None
+        except WebDriverException as exc:
+            # chromedriver's own words for an element of the page just replaced
+            if "does not belong to the document" not in str(exc):
+                raise
             found = None
         if found:
             return found
