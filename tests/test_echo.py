@@ -141,3 +141,49 @@ def test_the_canceller_finds_the_echo_path_and_keeps_the_caller(voice_en):
     assert canceller.converged and canceller.delay <= delay * 160 <= canceller.delay + 16
     assert np.median(residual) < -20  # the echo alone: at least 20 dB taken out
     assert abs(np.median(heard)) < 1.5  # the caller: as loud as they spoke
+
+
+def run_line(bot_frames: list[bytes], caller_frames: list[bytes], echo_until: int,
+             delay: int = 7):
+    """Caller frames plus the bot's echo (for frames before `echo_until`) through a canceller:
+    (line frames, cancelled frames, the canceller, whether it had the echo path per frame)."""
+    from ivr.audio.echo import EchoCanceller
+
+    canceller, line, out, had = EchoCanceller(), [], [], []
+    for i in range(max(len(bot_frames), len(caller_frames))):
+        mine = np.frombuffer(caller_frames[i] if i < len(caller_frames) else bytes(FRAME_BYTES),
+                             "<i2").astype(np.float32)
+        if 0 <= i - delay < len(bot_frames) and i < echo_until:
+            mine = mine + ECHO_GAIN * np.frombuffer(bot_frames[i - delay], "<i2")
+        line.append(phone_line(np.clip(mine, -32768, 32767).astype("<i2").tobytes()))
+        out.append(canceller.cancel(line[-1]))
+        canceller.reference(bot_frames[i] if i < len(bot_frames) else None)
+        had.append(canceller.converged)
+    return line, out, canceller, had
+
+
+def test_without_an_echo_nothing_is_subtracted(voice_en):
+    """A filter fitted to a line with no echo would add the bot's voice to the caller's."""
+    from ivr.qa.synth import synth_caller
+
+    bot = list(frames(synth_caller(voice_en, [(0.2, "Thanks for calling. I can help with "
+                                                     "bills, roaming, lost phones and plans.")])))
+    caller = list(frames(synth_caller(voice_en, [(1.0, "I lost my phone yesterday.")])))
+    line, out, _, had = run_line(bot, caller, echo_until=0)
+    assert out == line and not any(had)
+
+
+def test_an_echo_that_goes_away_is_no_longer_subtracted(voice_en):
+    from ivr.audio.frames import rms_dbfs
+    from ivr.qa.synth import synth_caller
+
+    bot = list(frames(synth_caller(voice_en, [(0.2, "Thanks for calling. I can help with bills, "
+                                                     "roaming, lost phones and plans. What can "
+                                                     "I do for you today? Say it in a few "
+                                                     "words.")])))
+    caller = list(frames(at_level(synth_caller(voice_en, [(4.0, "I lost my phone.")]), -35)))
+    line, out, canceller, had = run_line(bot, caller, echo_until=150)  # the echo stops at 3 s
+    assert had[149] and not canceller.converged  # had it; dropped once it only added
+    # and the caller, talking after the echo went, is heard as they spoke
+    late = [i for i in range(200, len(caller)) if rms_dbfs(caller[i]) > -50]
+    assert late and sum(out[i] == line[i] for i in late) >= 0.8 * len(late)

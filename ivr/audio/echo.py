@@ -12,10 +12,12 @@ of what the bot sent:
 * each caller frame then has that filter's estimate of the echo subtracted.
 
 Least squares (not an adaptive NLMS filter) because the caller talking over the bot is
-uncorrelated with the bot's audio: it adds variance to the estimate, never bias, so the filter
-does not drift away during double talk. The estimate is trusted only once it explains most of
-the caller channel while the bot speaks (`converged_erle_db`); until then the session keeps the
-level gate.
+uncorrelated with the bot's audio: it adds variance to the estimate, never bias. A fit is only
+adopted when it explains most of the caller channel (`converged_erle_db` of echo return loss
+enhancement: the bot's echo alone); fits during double talk explain less and are not adopted, so
+the filter stays the echo's. Nothing is subtracted before a fit is adopted (a filter fitted to
+no echo would add the bot's voice to a silent line), and an adopted filter that no longer takes
+anything out (the echo went away) is dropped. Until then the session keeps the level gate.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ from ivr.audio.frames import FRAME_BYTES, PHONE_RATE
 
 _FRAME = FRAME_BYTES // 2
 _EPS = 1e-9
+
+
+def _erle(near: np.ndarray, echo: np.ndarray) -> float:
+    """dB taken out of `near` by subtracting `echo` (negative: subtracting adds)."""
+    residual = near - echo
+    return 10 * math.log10((float(near @ near) + _EPS) / (float(residual @ residual) + _EPS))
 
 
 def _dbfs(samples: np.ndarray) -> float:
@@ -54,9 +62,7 @@ class EchoCanceller:
         self._near_end = 0
         self.delay: int | None = None  # samples from a bot sample to its echo (first tap)
         self.filter = np.zeros(taps, np.float32)
-        self.erle_db = 0.0  # echo return loss enhancement at the last fit
-        self.best_erle_db = 0.0  # the best fit's: the caller talking lowers the later ones
-        self.converged = False
+        self.erle_db = 0.0  # echo return loss enhancement of the adopted fit
         self._voiced_end = -self.max_delay - self.window  # after the bot's last non-silent frame
         self.echo_dbfs = -math.inf  # level of the echo estimate in the last frame
 
@@ -79,7 +85,7 @@ class EchoCanceller:
             return frame
         if self._near_end % (self.update_frames * _FRAME) == 0:
             self._fit()
-        if self.delay is None:
+        if not self.converged:
             self.echo_dbfs = -math.inf
             return frame
         echo = np.zeros(len(near), np.float32)
@@ -111,13 +117,25 @@ class EchoCanceller:
         score = np.abs(xcorr[:dmax + 1]) / np.sqrt(energy + _EPS)
         best = dmax - int(np.argmax(score))
         first = max(0, best - self.taps // 4)
-        columns = np.stack([self._bot(self._near_end - w - first - k, w)
-                            for k in range(self.taps)], axis=1).astype(np.float64)
+        columns = self._columns(first)
         gram = columns.T @ columns
         gram += np.eye(self.taps) * (1e-3 * np.trace(gram) / self.taps + _EPS)
         taps = np.linalg.solve(gram, columns.T @ near)
-        residual = near - columns @ taps
-        erle = 10 * math.log10((float(near @ near) + _EPS) / (float(residual @ residual) + _EPS))
-        self.delay, self.filter, self.erle_db = first, taps.astype(np.float32), erle
-        self.best_erle_db = max(self.best_erle_db, erle)
-        self.converged = self.best_erle_db >= self.converged_erle_db
+        erle = _erle(near, columns @ taps)
+        if erle >= self.converged_erle_db:
+            self.delay, self.filter, self.erle_db = first, taps.astype(np.float32), erle
+        elif self.delay is not None:
+            adopted = self._columns(self.delay) @ self.filter.astype(np.float64)
+            if _erle(near, adopted) < -1.0:  # it adds more than it takes out: no echo left
+                self.delay, self.erle_db = None, 0.0
+
+    @property
+    def converged(self) -> bool:
+        """A fit of the echo path is adopted: frames have it subtracted."""
+        return self.delay is not None
+
+    def _columns(self, first: int) -> np.ndarray:
+        """The bot's audio at lags first..first+taps-1 for each sample of the caller window."""
+        w = self.window
+        return np.stack([self._bot(self._near_end - w - first - k, w) for k in range(self.taps)],
+                        axis=1).astype(np.float64)

@@ -216,7 +216,7 @@ class CallSession:
         estimate less what the canceller takes out of it, plus a margin (never stricter)."""
         floor = max(self._bot_levels, default=-math.inf) - self.config.echo_margin_db
         if self.echo is not None and self.echo.converged:
-            floor = min(floor, max(self._echo_levels, default=-math.inf) - self.echo.best_erle_db
+            floor = min(floor, max(self._echo_levels, default=-math.inf) - self.echo.erle_db
                         + self.config.echo_residual_margin_db)
         self.endpointer.echo_floor_dbfs = floor
 
