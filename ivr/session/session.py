@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,9 @@ class TransferRequest:
     reason: str
     summary: str
     fallback: str | None = None
+
+
+log = logging.getLogger("ivr.session")
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,9 @@ class CallSession:
         self._utterance_handled = False
         self._background: set[asyncio.Task[Any]] = set()
         self._speculation: Speculation | None = None
+        # The dialog engine is used from executor threads (interim checks, the final turn's
+        # embeddings and guard) and from the loop: one call's uses never overlap.
+        self._dialog_lock = asyncio.Lock()
         self._after_playout: Transfer | Hangup | None = None
         self._speech_started_busy = False
         self._barged = False
@@ -273,6 +280,8 @@ class CallSession:
             raise
         except Exception as exc:  # noqa: BLE001
             error = f"{type(exc).__name__}: {exc}"
+            log.error("call %s: %s; the caller hears the fallback", self.call_id, error,
+                      exc_info=True)
             self.events.emit("error", error=error)
             step = self.dialog.technical_fallback(error)
             try:
@@ -398,8 +407,9 @@ class CallSession:
             return
         step = None
         if not transcript.rejected:
-            step = await self._in_executor(self.dialog.check_partial, transcript.text,
-                                           timeout=self.config.asr_timeout_s)
+            async with self._dialog_lock:
+                step = await self._in_executor(self.dialog.check_partial, transcript.text,
+                                               timeout=self.config.asr_timeout_s)
         if step is None or self._utterance_handled:
             return
         self._utterance_handled = True
@@ -445,9 +455,11 @@ class CallSession:
 
     async def _interject(self, audio: bytes) -> None:
         transcript = await self._recognise(audio)
-        if transcript is not None:
-            await self._prepare_retrieval(transcript.text)
-        meaning = self.dialog.classify_interjection(transcript.text) if transcript else "backchannel"
+        async with self._dialog_lock:
+            if transcript is not None:
+                await self._prepare_retrieval(transcript.text)
+            meaning = (self.dialog.classify_interjection(transcript.text) if transcript
+                       else "backchannel")
         if meaning == "backchannel":
             self.events.emit("backchannel", text=transcript.text if transcript else "")
             return
@@ -462,11 +474,12 @@ class CallSession:
                                 timeout=self.config.asr_timeout_s)
 
     async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
-        await self._prepare_retrieval(transcript.text)
-        # the guard's embedding and voice analysis, off the event loop
-        await self._in_executor(self.dialog.prepare_turn, transcript.text, audio, speech_s,
-                                timeout=self.config.asr_timeout_s)
-        step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
+        async with self._dialog_lock:
+            await self._prepare_retrieval(transcript.text)
+            # the guard's embedding and voice analysis, off the event loop
+            await self._in_executor(self.dialog.prepare_turn, transcript.text, audio, speech_s,
+                                    timeout=self.config.asr_timeout_s)
+            step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
         await self._execute(step, caller_said=transcript.text)
 
     # ---- acting ------------------------------------------------------------------------------
