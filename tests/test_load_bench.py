@@ -1,7 +1,9 @@
 """`ivr bench load`'s verdicts (what counts as a failed call, a media gap, a passed level) and
-`ivr bench sip`'s latency apart per path."""
+`ivr bench sip`'s latency apart per path, and the process-tree CPU and memory both report."""
 
 from __future__ import annotations
+
+import time
 
 from ivr.sip.load import Level, failed, summarise
 
@@ -64,3 +66,26 @@ def test_the_sip_bench_reports_hand_offs_and_answers_apart():
     # an unanswered turn leaves the answers unpaired: only the hand-off is reported
     assert list(_by_path([600.0, None, 180.0], [False, False, True],
                          [{"path": "answer"}])) == ["  ... emergency hand-off"]
+
+
+def test_the_process_tree_counts_a_child_and_its_cpu():
+    import os
+    import subprocess
+    import sys
+
+    from ivr.sip.proctree import cpu_seconds, rss_bytes, tree
+
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import time\nt = time.process_time()\n"
+                              "while time.process_time() - t < 0.5: pass\ntime.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while cpu_seconds(child.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert child.pid in tree(os.getpid())
+        assert cpu_seconds(os.getpid()) >= cpu_seconds(child.pid) >= 0.4
+        assert rss_bytes(os.getpid()) > rss_bytes(child.pid) > 1 << 20
+    finally:
+        child.kill()
+        child.wait()
+    assert tree(child.pid) == [] and cpu_seconds(child.pid) == 0.0

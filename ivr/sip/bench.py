@@ -30,6 +30,7 @@ from pathlib import Path
 from ivr.qa.latency import percentiles, turn_latencies
 from ivr.record import CallRecord
 from ivr.sip.endpoint import MAX_CALLS
+from ivr.sip.proctree import cpu_seconds
 
 QUESTIONS = ["How do I pay my bill?", "How much does roaming cost?",
              "What data plans do you have?", "I lost my phone.", "Is there an outage?"]
@@ -198,21 +199,7 @@ def _cpu(running) -> dict[str, float]:
     """CPU seconds (user + system) of each component and its children, from /proc."""
     if running is None:
         return {}
-    ticks = os.sysconf("SC_CLK_TCK")
-    return {name: _tree_ticks(pid) / ticks for name, pid in running.pids().items()}
-
-
-def _tree_ticks(pid: int) -> int:
-    total = 0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += _tree_ticks(int(child))
-    except (OSError, IndexError, ValueError):
-        pass
-    return total
+    return {name: cpu_seconds(pid) for name, pid in running.pids().items()}
 
 
 def _stat(values: list[float | None], scale: float = 1000.0) -> tuple[float, float, int]:

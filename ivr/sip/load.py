@@ -28,6 +28,7 @@ from pathlib import Path
 from ivr.qa.latency import percentiles
 from ivr.sip.bench import QUESTIONS, _cpu, _new_records, _question_wavs, _records
 from ivr.sip.endpoint import MAX_CALLS
+from ivr.sip.proctree import rss_bytes
 
 SCRIPT_TURNS = 3
 GAP_MS = 100.0
@@ -153,22 +154,7 @@ def _read(report: Path) -> list[dict]:
 
 def _rss_mb(running) -> float:
     """Resident memory of the whole stack (every component and its children), MB."""
-    total = 0
-    for pid in running.pids().values():
-        total += _tree_rss(pid)
-    return total / 2 ** 20
-
-
-def _tree_rss(pid: int) -> int:
-    try:
-        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        total = pages * os.sysconf("SC_PAGE_SIZE")
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += _tree_rss(int(child))
-        return total
-    except (OSError, IndexError, ValueError):
-        return 0
+    return sum(rss_bytes(pid) for pid in running.pids().values()) / 2 ** 20
 
 
 def failed(report: dict) -> bool:
