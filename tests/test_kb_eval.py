@@ -72,6 +72,15 @@ def test_a_faq_question_is_answered_from_its_entry(acme):
     assert not wrong.correct and wrong.rank > 1
 
 
+def test_an_approved_answer_said_by_a_menu_choice_counts_as_that_entry():
+    clinic = KBRunner(load_dialplan(PLANS / "clinic-appointments.yaml"))
+    result = ask(clinic, text="opening hours", expect="faq", id="opening_hours")
+    assert result.reason == "menu_choice" and "8:30 a.m." in result.said
+    assert result.path == "faq" and result.entry == "opening_hours" and result.correct
+    booked = ask(clinic, text="book", expect="faq", id="opening_hours")
+    assert booked.path == "declined" and not booked.correct
+
+
 def test_an_out_of_scope_question_is_declined(acme):
     result = ask(acme, text="What is the capital of France?", expect="decline",
                  tags=("out_of_scope",))

@@ -140,6 +140,26 @@ def test_a_question_the_knowledge_base_answers_is_answered_at_the_menu(clinic, e
     assert dialog.on_text("cancel", "en").node == "cancel_phone"
 
 
+def test_a_question_holding_a_choice_word_is_answered_when_the_answer_fits_it_better(clinic,
+                                                                                      engines):
+    # 看病 ("see a doctor") books, but this caller asks what to bring: the knowledge base's
+    # entry leads the booking choice's meaning score by the plan's question margin
+    step = at_menu(clinic, engines).on_text("第一次去看病需要带哪些证件", "zh")
+    assert step.reason == "menu_question" and step.evidence["entry"] == "what_to_bring"
+    # a booking said as a booking still books
+    step = at_menu(clinic, engines).on_text("我想下周三去看病，帮我约一下", "zh")
+    assert (step.reason, step.node) == ("menu_choice", "book_date"), step.evidence
+    # without a lead over the choice, the choice stands
+    strict = clinic.plan.model_copy(update={"menus": clinic.plan.menus.model_copy(
+        update={"question_margin": 0.2})})
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in strict.knowledge]
+    dialog = DialogEngine(strict, Retriever(entries, engines.embedder, strict.answers.min_score),
+                          None, EventLog(ManualClock()), now=WEDNESDAY_10AM,
+                          menus=MenuMeaning(strict, engines.embedder))
+    dialog.start()
+    assert dialog.on_text("第一次去看病需要带哪些证件", "zh").node == "book_date"
+
+
 def test_a_question_the_knowledge_base_does_not_know_is_not_answered_at_the_menu(clinic, engines):
     for text, language in (("is there a pharmacy near the clinic that's open late", "en"),
                            ("你们有牙科吗我想洗个牙", "zh")):

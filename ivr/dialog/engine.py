@@ -370,8 +370,8 @@ class DialogEngine:
         if is_repeat_request(text):
             return Step(self._prompt_again(node), "menu_repeat", self.state.node)
         choice, evidence = self._menu_match(node, text)
-        if choice is None:
-            answered = self._menu_question(node, text)
+        if choice is None or not self._leads_to_answers(choice):
+            answered = self._menu_question(node, text, evidence if choice is not None else None)
             if answered is not None:
                 return answered
         step = self._choose(node, choice, {"text": text, **evidence})
@@ -388,15 +388,36 @@ class DialogEngine:
                     answered.node,
                     {**step.evidence, "choice": step.node, **answered.evidence})
 
-    def _menu_question(self, node: MenuNode, text: str) -> Step | None:
-        """A question the knowledge base answers with confidence, asked at a menu where no choice
-        matched by words or meaning ("is parking free for patients?" at the main menu): answered
-        at once, then the choices named briefly; the caller stays at the menu."""
+    def _leads_to_answers(self, choice: MenuChoice) -> bool:
+        """The choice leads, through say and collect nodes, to an answer node: the plan answers
+        that topic its own way (an account number first, then the billing questions)."""
+        name = choice.next
+        for _ in range(MAX_HOPS):
+            node = self.plan.nodes.get(name)
+            if isinstance(node, AnswerNode):
+                return True
+            if not isinstance(node, (SayNode, CollectNode)) or not node.next:
+                return False
+            name = node.next
+        return False
+
+    def _menu_question(self, node: MenuNode, text: str, chosen: dict | None) -> Step | None:
+        """A question the knowledge base answers with confidence, asked at a menu ("is parking
+        free for patients?" at the main menu): answered at once, then the choices named briefly;
+        the caller stays at the menu. Where a choice matched too (`chosen`: its evidence; one
+        that does not lead to answers), the answer must fit the caller's words better, by the
+        same lead, than any choice does by meaning: "what do I need to bring when I see a
+        doctor" is a question, though "see a doctor" books."""
         if not self.plan.menus.questions or len(tokenize(text)) < QUESTION_MIN_WORDS:
             return None
         match = self.retriever.search(text)
         if match.entry is None or match.score - match.runner_up < self.plan.menus.question_margin:
             return None
+        if chosen is not None:
+            meant = chosen if chosen.get("matched") == "meaning" else self._menu_meant(node, text)[1]
+            if self.menus is None or \
+                    match.score - meant.get("score", 1.0) < self.plan.menus.question_margin:
+                return None
         self.state.attempts = self.state.unresolved = 0
         options = options_text(node, self.state.language, self.plan.languages[0])
         after = Say(self._t(self.plan.prompts.after_answer).format(options=options))
