@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,10 @@ def test_talk_plays_the_sample_caller_and_writes_outputs(tmp_path: Path, llm_ser
     assert result.returncode == 0, result.stderr
     assert "caller:" in result.stdout and "roaming" in result.stdout.lower()
     assert "-> transfer to sip:agents@127.0.0.1:5070" in result.stdout
+    # the timeline charges model work its compute time: no reply starts the instant a turn ends
+    waits = re.search(r"bot audio began (.*) after the caller stopped talking\n", result.stderr)
+    assert waits and all(float(w) > 0.1 for w in re.findall(r"([\d.]+) s", waits.group(1))), \
+        result.stderr
     pcm, rate = read_audio(out)
     assert rate == 8000 and len(pcm) > 8000 * 2 * 10
     kinds = [e.kind for e in read_events(events)]

@@ -3,13 +3,17 @@ LLM/piper -> bot audio, which is transcribed back to check what the bot said."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, silence
 from ivr.audio.g711 import phone_line
 from ivr.qa.synth import synth_caller
-from ivr.session.session import SessionConfig
+from ivr.events import EventLog, ManualClock
+from ivr.session.offline import run_offline
+from ivr.session.session import CallSession, SessionConfig
 
 from conftest import call, transcribe, words
 
@@ -73,9 +77,23 @@ def test_caller_asking_for_a_person_is_transferred(engines, demo_plan, voice_en)
 def test_barge_in_stops_the_greeting_and_answers_the_caller(engines, demo_plan, voice_en):
     # The greeting lasts ~3.5 s; the caller starts talking at 1.0 s.
     caller = synth_caller(voice_en, [(1.0, "I lost my phone yesterday.")])
-    result, events = call(engines, demo_plan, caller)
+    events = EventLog(ManualClock())
+    calls: list[tuple[str, int]] = []   # the driver callbacks, with how many events preceded
+
+    def hook(name: str):
+        return lambda: calls.append((name, len(events.events)))
+
+    session = CallSession("test", demo_plan, engines, events, on_flush=hook("flush"),
+                          on_first_frame=hook("first_frame"))
+    result = asyncio.run(run_offline(session, events.clock, caller))
     barge = events.of_kind("barge_in")
     assert len(barge) == 1 and barge[0].data["dropped_s"] > 0.5
+    # The driver is told to drop what it holds at the barge-in and at each decision, and when a
+    # reply's first frame leaves
+    after = [events.events[n - 1].kind for name, n in calls if name == "flush"]
+    assert after[:2] == ["dialog.decision", "barge_in"] and after.count("dialog.decision") == 2
+    assert sum(name == "first_frame" for name, _ in calls) == len(
+        events.of_kind("playout.first_frame")) == 2
     # Nothing of the greeting plays after the barge-in frame.
     t_barge = barge[0].t
     t_reply = events.of_kind("asr.final")[0].t
@@ -253,3 +271,24 @@ def test_a_caller_who_goes_on_after_a_pause_is_recognised_whole(engines, demo_pl
     # two pauses recognised speculatively; the second (after the whole question) is kept
     assert len(counting.calls) == 2 and counting.calls[0] < counting.calls[1]
     assert heard[0].data["speculative_at"] > events.of_kind("speech.start")[0].data["at"] + 1.0
+
+
+def test_a_paced_call_charges_model_work_its_compute_time(engines, demo_plan, voice_en):
+    """`ivr talk`'s timeline: while model work is in flight the call's clock keeps to the wall
+    clock, so the reply starts as late as a caller would hear it; an instant run (tests, QA
+    replay) answers in simulated time at once."""
+    caller = synth_caller(voice_en, [(4.0, "How much does roaming cost?")])
+
+    def reply(paced: bool) -> tuple[float, float]:
+        events = EventLog(ManualClock())
+        session = CallSession("test", demo_plan, engines, events)
+        asyncio.run(run_offline(session, events.clock, caller, paced=paced))
+        end = next(e for e in events.events if e.kind == "speech.end" and e.t > 4.0)
+        first = next(e for e in events.of_kind("playout.first_frame") if e.t >= end.t)
+        assert turn_decisions(events)[0]["entry"] == "roaming"
+        return first.t - end.t, first.wall - end.wall   # call time, wall time
+
+    call_s, wall_s = reply(paced=True)
+    assert wall_s > 0.1 and call_s >= 0.8 * wall_s, (call_s, wall_s)
+    call_s, wall_s = reply(paced=False)
+    assert call_s < 0.5 * wall_s, (call_s, wall_s)

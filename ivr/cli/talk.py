@@ -34,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--at", type=iso_time, default=None, metavar="ISO_TIME",
                         help="pretend the call happens at this time, e.g. 2026-11-25T10:00+00:00 "
                              "(business hours); default: now")
+    parser.add_argument("--instant", action="store_true",
+                        help="do not charge model work its compute time on the call's clock: "
+                             "the bot answers the moment a turn ends (a repeatable timeline, as "
+                             "QA replay uses); by default the timeline shows when a caller "
+                             "would hear each reply on this machine")
     add_runtime_options(parser)
     parser.set_defaults(func=run)
 
@@ -68,14 +73,33 @@ def print_event(event: Event) -> None:
         print(f"[{event.t:6.2f}s] {line()}", flush=True)
 
 
+def reply_waits(events: list[Event]) -> list[float]:
+    """For each caller turn the bot answered aloud: seconds from the caller's last voiced
+    frame to the reply's first frame."""
+    waits, ended = [], None
+    for event in events:
+        if event.kind == "speech.end" and not event.data.get("dropped"):
+            ended = event.data["at"]
+        elif event.kind == "playout.first_frame" and ended is not None:
+            waits.append(event.t - ended)
+            ended = None
+    return waits
+
+
 def run(args: argparse.Namespace) -> int:
     pcm, rate = read_audio(args.caller)
     caller = phone_line(resample(pcm, rate, PHONE_RATE), args.codec)
     with runtime(args) as (loaded, engines):
-        result, _ = simulate(f"talk-{args.caller.stem}", loaded, engines,
-                             lambda session, clock: run_offline(session, clock, caller),
-                             caller_number=args.caller_number, now=args.at,
-                             events_path=args.events, listener=print_event)
+        result, events = simulate(f"talk-{args.caller.stem}", loaded, engines,
+                                  lambda session, clock: run_offline(session, clock, caller,
+                                                                     paced=not args.instant),
+                                  caller_number=args.caller_number, now=args.at,
+                                  events_path=args.events, listener=print_event)
+    waits = reply_waits(events.events)
+    if waits:
+        print("bot audio began " + ", ".join(f"{w:.2f} s" for w in waits) + " after the caller "
+              "stopped talking" + (" (--instant: without compute time)" if args.instant else ""),
+              file=sys.stderr)
     write_wav(args.out, result.bot_audio, PHONE_RATE)
     print(f"call ended: {result.end_reason}; bot audio -> {args.out}"
           + (f"; events -> {args.events}" if args.events else ""), file=sys.stderr)

@@ -3,12 +3,18 @@
 Frames advance a manual clock 20 ms at a time and the driver waits for model work to finish
 before the next frame, so a run is deterministic and faster than real time, while event `wall`
 stamps still give real stage latencies.
+
+A paced run (`paced=True`, what `ivr talk` does) charges model work its measured time instead:
+while work is in flight the clock advances no faster than the wall clock, and the caller's
+frames keep coming meanwhile, so the bot's audio starts when a caller would really hear it.
+Between turns, with nothing in flight, it still runs faster than real time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
@@ -46,8 +52,9 @@ class ScriptTurn:
 class _OfflineCall:
     """Clock, frame ticks and how the call ended, shared by both drivers."""
 
-    def __init__(self, session: CallSession, clock: ManualClock) -> None:
-        self.session, self.clock = session, clock
+    def __init__(self, session: CallSession, clock: ManualClock, paced: bool = False) -> None:
+        self.session, self.clock, self.paced = session, clock, paced
+        self._anchor: tuple[float, float] | None = None  # (wall, call time) work began at
         self.ended: list[str] = []
         self.transfers: list[TransferRequest] = []
         self.bot: list[bytes] = []
@@ -57,18 +64,33 @@ class _OfflineCall:
 
     async def start(self) -> None:
         self.session.start()
-        await self.session.settle()
+        if not self.paced:
+            await self.session.settle()
 
     async def tick(self, frame: bytes, keys: str = "") -> None:
         for key in keys:
             self.session.dtmf(key)
         self.session.feed(frame)
         self.caller.append(frame)
-        await self.session.settle()
+        if self.paced:
+            await self._keep_pace()
+        else:
+            await self.session.settle()
         bot = self.session.next_frame()
         self.session.played(bot)
         self.bot.append(bot or SILENT)
         self.clock.advance(FRAME_S)
+
+    async def _keep_pace(self) -> None:
+        """With work in flight, let this frame's 20 ms pass on the wall clock too (the work
+        runs meanwhile); with none, go on at once."""
+        if not self.session.working:
+            self._anchor = None
+            return
+        if self._anchor is None:
+            self._anchor = (time.perf_counter(), self.clock.now())
+        wall, at = self._anchor
+        await asyncio.sleep(max(0.0, wall + self.clock.now() + FRAME_S - at - time.perf_counter()))
 
     @property
     def bot_active(self) -> bool:
@@ -84,16 +106,17 @@ class _OfflineCall:
 
 async def run_offline(session: CallSession, clock: ManualClock, caller_pcm: bytes,
                       max_tail_s: float = 30.0, keys: Mapping[int, str] | None = None,
-                      hang_up: str | None = None) -> OfflineResult:
+                      hang_up: str | None = None, paced: bool = False) -> OfflineResult:
     """Feed `caller_pcm` (8 kHz PCM16, already through the phone codec), then silence until the
     bot has finished (or `max_tail_s`), and return what the bot played. A transfer or a hang-up
     the dialplan asks for ends the call.
 
     `keys` maps a frame number (20 ms each, from the greeting) to the keys pressed just before
     that frame (a recorded call's DTMF). With `hang_up` the caller hangs up, for that reason, as
-    soon as `caller_pcm` is over instead of waiting for the bot."""
+    soon as `caller_pcm` is over instead of waiting for the bot. `paced`: model work takes its
+    measured time on the call's clock (see the module doc)."""
     keys = keys or {}
-    call = _OfflineCall(session, clock)
+    call = _OfflineCall(session, clock, paced)
     await call.start()
     audio = list(frames(caller_pcm))
     for number in range(max(len(audio), max(keys, default=-1) + 1)):

@@ -2,7 +2,10 @@
 
 The driver calls `feed()` with each 20 ms caller frame and `next_frame()` for each 20 ms bot
 frame, both from the event loop's thread, and awaits `settle()` if it runs in simulated time.
-Model work runs in an executor so the driver's loop keeps its 20 ms pace.
+Model work runs in an executor so the driver's loop keeps its 20 ms pace. The session calls the
+driver back: `on_flush()` when bot audio already taken with `next_frame()` must not be played
+after all (a barge-in, a new decision), `on_first_frame()` when the frame just taken starts a
+reply, `on_transfer(request)` and `on_hangup(reason)` once the bot has finished speaking.
 """
 
 from __future__ import annotations
@@ -97,7 +100,9 @@ class CallSession:
                  on_transfer: Callable[[TransferRequest], None] | None = None,
                  config: SessionConfig | None = None, caller_number: str = "",
                  on_hangup: Callable[[str], None] | None = None,
-                 now: datetime.datetime | None = None) -> None:
+                 now: datetime.datetime | None = None,
+                 on_flush: Callable[[], None] | None = None,
+                 on_first_frame: Callable[[], None] | None = None) -> None:
         self.call_id = call_id
         self.plan = loaded.plan
         self.engines = engines
@@ -105,6 +110,8 @@ class CallSession:
         self.config = config or SessionConfig()
         self.on_transfer = on_transfer
         self.on_hangup = on_hangup
+        self.on_flush = on_flush
+        self.on_first_frame = on_first_frame
         self.endpointer = Endpointer(self.config.endpointer, PHONE_RATE)
         self._turn_judge: TurnJudge | None = None  # built when a node first judges pauses
         self._turn_policy = TurnPolicy()
@@ -206,6 +213,8 @@ class CallSession:
         if frame is not None and self._first_frame_pending:
             self._first_frame_pending = False
             self.events.emit("playout.first_frame")
+            if self.on_first_frame:
+                self.on_first_frame()
         if frame is None and self._after_playout is not None and not self._work_running:
             self._finish_after_playout()
         return frame
@@ -226,6 +235,11 @@ class CallSession:
             floor = min(floor, max(self._echo_levels, default=-math.inf) - self.echo.erle_db
                         + self.config.echo_residual_margin_db)
         self.endpointer.echo_floor_dbfs = floor
+
+    @property
+    def working(self) -> bool:
+        """Model work (recognition, the dialog step, synthesis, ...) is in flight."""
+        return any(not t.done() for t in self._tasks)
 
     async def settle(self) -> None:
         """Wait until no model work is in flight (simulated-time drivers)."""
@@ -297,6 +311,12 @@ class CallSession:
     def _stop_bot(self) -> None:
         self._stop_work()
         self.playout.clear()
+        self._flush_line()
+
+    def _flush_line(self) -> None:
+        """Bot audio the driver has already taken but not yet sent is dropped too."""
+        if self.on_flush:
+            self.on_flush()
 
     def _barge_in(self) -> None:
         self._barged = True
@@ -486,6 +506,7 @@ class CallSession:
     async def _execute(self, step: Step, caller_said: str) -> None:
         self.events.emit("dialog.decision", reason=step.reason, node=step.node,
                          actions=[type(a).__name__.lower() for a in step.actions], **step.evidence)
+        self._flush_line()
         spoken: list[str] = []
         for action in step.actions:
             if isinstance(action, Say):

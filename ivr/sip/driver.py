@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.dialplan.store import PlanStore
-from ivr.events import Event, EventLog, MonotonicClock
+from ivr.events import EventLog, MonotonicClock
 from ivr.metrics import CallMetrics
 from ivr.session.aftercall import after_call
 from ivr.session.engines import Engines
@@ -116,11 +116,11 @@ class CallDriver:
                          worker=ctx.worker)
         self.session = CallSession(call_id, ctx.plans.current(), ctx.engines, self.events,
                                    on_transfer=self._on_transfer, on_hangup=self._on_bot_hangup,
-                                   caller_number=caller_number)
+                                   caller_number=caller_number, on_flush=self._flush_playout,
+                                   on_first_frame=self._on_first_frame)
         raw_copy = self.session.plan.redaction.raw_copy
         if self.store is not None and raw_copy.enabled:  # what was said, kept apart (not 20 ms)
             self.events.subscribe_raw(self.store.keep_raw(list(raw_copy.roles)))
-        self.events.subscribe(self._on_event)
         self.recorder: StereoRecorder | None = None
         self.end_reason: str | None = None     # set when we hang up; else the caller did
         self.transfer: TransferRequest | None = None
@@ -270,13 +270,15 @@ class CallDriver:
         self.events.emit("sip.timeout", reason=expiry.reason, detail=expiry.detail)
         self.hang_up(expiry.reason)
 
-    def _on_event(self, event: Event) -> None:
-        if event.kind in ("barge_in", "dialog.decision") and self.bridge is not None:
-            dropped = self.bridge.flush()
-            if dropped:
-                self.events.emit("playout.flushed", frames=dropped)
-        elif event.kind == "playout.first_frame":
-            self._rtp_first_pending = True
+    def _flush_playout(self) -> None:
+        """The session dropped its reply (barge-in, a new decision): so does the media bridge."""
+        dropped = self.bridge.flush() if self.bridge is not None else 0
+        if dropped:
+            self.events.emit("playout.flushed", frames=dropped)
+
+    def _on_first_frame(self) -> None:
+        """The frame the session just handed over starts a reply: note when it reaches RTP."""
+        self._rtp_first_pending = True
 
     # ---- transfer ---------------------------------------------------------------------------
     def _on_transfer(self, request: TransferRequest) -> None:
