@@ -12,8 +12,12 @@ from ivr.audio.g711 import phone_line
 from ivr.audio.resample import resample
 from ivr.audio.wavfile import read_audio, write_wav
 from ivr.cli.runtime import add_runtime_options, runtime
+from ivr.dialplan.model import Dialplan
 from ivr.events import Event
+from ivr.session.engines import Engines
 from ivr.session.offline import run_offline, simulate
+from ivr.tts.store import DiskStore, default_root
+from ivr.tts.warm import warm_plan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,10 +90,22 @@ def reply_waits(events: list[Event]) -> list[float]:
     return waits
 
 
+def pre_speak(plan: Dialplan, engines: Engines) -> None:
+    """The plan's prompts and approved answers from the disk store `ivr serve` keeps (spoken
+    into it first where missing), so the caller hears them as soon as a served call would."""
+    store = DiskStore(default_root())
+    for voice in engines.voices.values():
+        voice.attach_store(store)
+    report = warm_plan(plan, lambda language, sentence: engines.voice(language).speak(
+        sentence).source)
+    print(report.line(plan.name), file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     pcm, rate = read_audio(args.caller)
     caller = phone_line(resample(pcm, rate, PHONE_RATE), args.codec)
     with runtime(args) as (loaded, engines):
+        pre_speak(loaded.plan, engines)
         result, events = simulate(f"talk-{args.caller.stem}", loaded, engines,
                                   lambda session, clock: run_offline(session, clock, caller,
                                                                      paced=not args.instant),
