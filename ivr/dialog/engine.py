@@ -341,21 +341,25 @@ class DialogEngine:
 
     def _menu_named(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, str]:
         """The choice whose listed word or phrase the caller said, the longest one said when
-        several are (取消预约 is a cancellation, though it holds the booking word 预约); with
-        the phrase when another choice's phrases also contain it, else ""."""
-        found: list[tuple[int, MenuChoice, str]] = []
+        several are (取消预约 is a cancellation, though it holds the booking word 预约), of
+        equally long ones one that no other choice's phrase contains; with the phrase when
+        another choice's phrases also contain it, else ""."""
+        found: list[tuple[int, bool, MenuChoice, str]] = []
         for i, choice in enumerate(node.choices):
             key = (self.state.node, i)
             if key not in self._menu_matchers:
                 self._menu_matchers[key] = PhraseMatcher(choice.words)
             for match in self._menu_matchers[key].find_all(text) if choice.words else []:
-                found.append((match.span[1] - match.span[0], choice, match.phrase))
+                others = [w for c in node.choices if c is not choice
+                          for words in c.words.values() for w in words]
+                shared = any(match.phrase in w and match.phrase != w for w in others)
+                found.append((match.span[1] - match.span[0], not shared, choice, match.phrase))
         if not found:
             return None, ""
-        _, choice, phrase = max(found, key=lambda f: f[0])   # the first of equals: max is stable
-        others = [w for c in node.choices if c is not choice
-                  for words in c.words.values() for w in words]
-        return choice, phrase if any(phrase in w and phrase != w for w in others) else ""
+        # the longest, and of equals one no other choice's phrase holds ("帮我把预约改到下周":
+        # 改到 moves it, 预约 is in every choice), then the first: max is stable
+        _, own, choice, phrase = max(found, key=lambda f: f[:2])
+        return choice, "" if own else phrase
 
     def _menu_meant(self, node: MenuNode, text: str) -> tuple[MenuChoice | None, dict]:
         """The choice the caller's words mean (by embeddings), with the scores as evidence."""
