@@ -96,7 +96,7 @@ def test_a_quiet_caller_talking_over_the_bot_is_heard_and_barges_in(engines, dem
     """Real phone speech arrives at -30 to -40 dBFS, as quiet as the bot's echo: such a caller
     is heard from the first word and stops the bot at most 0.4 s after a loud one would (its
     softest sounds fall under the endpointer's -50 dBFS floor, so voiced time adds up slower;
-    measured: +0.24 s at -35, +0.34 s at -40 dBFS)."""
+    measured: +0.20 s at -30, +0.22 s at -35, +0.30 s at -40 dBFS)."""
     _, events = echo_call(engines, demo_plan, at_level(lost_phone, dbfs))
     (start, *_) = events.of_kind("speech.start")
     assert start.data["bot_busy"]
