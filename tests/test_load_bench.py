@@ -89,3 +89,19 @@ def test_the_process_tree_counts_a_child_and_its_cpu():
         child.kill()
         child.wait()
     assert tree(child.pid) == [] and cpu_seconds(child.pid) == 0.0
+
+
+def test_the_converse_bench_plan_sends_every_bench_question_down_the_llm_path():
+    from pathlib import Path
+
+    from ivr.dialplan.loader import load_dialplan
+    from ivr.qa.kb_eval import KBRunner
+    from ivr.sip.bench import QUESTIONS
+
+    plan = Path(__file__).parents[1] / "infra" / "bench" / "acme-converse.yaml"
+    runner = KBRunner(load_dialplan(plan))
+    for question in QUESTIONS:
+        dialog = runner.engine()
+        dialog.start()
+        step = dialog.on_text(question, "en")
+        assert step.reason == "converse", (question, step.reason, step.evidence)
