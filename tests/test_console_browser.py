@@ -84,17 +84,25 @@ def shot(driver, name: str) -> None:
 
 
 def log_in(driver, base: str, name: str, password: str) -> None:
-    """Submit the login form and wait for the answer page to replace it."""
+    """Submit the login form and wait for the answer page to replace it.
+
+    The login document is marked before the click and the wait ends when a
+    loaded document without the mark is there: asking chromium whether the old
+    button went stale races the navigation ("Node with given id does not
+    belong to the document").
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(base + "login")
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
-    button = driver.find_element(By.ID, "login")
-    button.click()
-    WebDriverWait(driver, 10).until(staleness_of(button))
+    driver.execute_script("window.ivrLoginPage = true;")
+    driver.find_element(By.ID, "login").click()
+    # a script sent mid-navigation may fail; the next poll asks the new page
+    WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
+        "return !window.ivrLoginPage && document.readyState === 'complete';"))
 
 
 def set_text(driver, text: str) -> None:
