@@ -53,6 +53,7 @@ transfer:
 escalation:
   anger: {{enabled: false}}
 ticket:
+  llm: {ticket_llm}
   llm_budget_ms: {budget_ms}
   categories: [billing, card_payment, other]
   webhook: http://127.0.0.1:{port}/tickets
@@ -145,13 +146,16 @@ def caller_turn(voice_en) -> tuple[bytes, int, int]:
 
 
 def run_call(tmp_path: Path, whisper, embedder, voice_en, caller_turn, llm_url: str,
-             port: int, budget_ms: int) -> tuple[CallSession, dict, Path, np.ndarray, CallStore]:
-    """One call on the plan, its record in a SQLite store, its stereo WAV written as the SIP
+             port: int, budget_ms: int, ticket_llm: str = "auto", embedded: bool = False,
+             ) -> tuple[CallSession, dict, Path, np.ndarray, CallStore]:
+    """One call on the plan (`ticket.llm: ticket_llm`; `embedded`: the LLM at `llm_url` is
+    the embedded CPU model), its record in a SQLite store, its stereo WAV written as the SIP
     driver writes it, then the after-call work. Returns the session, the final ticket, the
     WAV, its (caller, bot) samples before redaction and the store."""
     plan_path = tmp_path / "plan.yaml"
-    plan_path.write_text(PLAN.format(port=port, budget_ms=budget_ms), encoding="utf-8")
-    llm = LLMClient(LLMSettings(base_url=llm_url))
+    plan_path.write_text(PLAN.format(port=port, budget_ms=budget_ms, ticket_llm=ticket_llm),
+                         encoding="utf-8")
+    llm = LLMClient(LLMSettings(base_url=llm_url, embedded=embedded))
     engines = Engines(whisper, {"en": voice_en}, embedder, llm)
     store = CallStore.open(normalize_url(str(tmp_path / "calls.db")))
     writer = StoreWriter(store, "w1")
@@ -230,6 +234,28 @@ def test_ticket_by_llm_within_budget_else_rules_posted_and_stored(
     assert dt.datetime.fromisoformat(body["ended_at"]) > dt.datetime.fromisoformat(body["started_at"])
     assert session.events.of_kind("ticket.webhook")[0]["status"] == 204
     assert CARD not in json.dumps(received) + (tmp_path / "call.jsonl").read_text("utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ticket_llm, embedded, asked", [
+    ("auto", True, False),   # the embedded CPU model is not asked: it cannot make the budget
+    ("true", True, True),    # unless the plan insists
+    ("false", False, False),
+])
+def test_which_llm_is_asked_for_the_ticket(tmp_path, whisper, embedder, voice_en, caller_turn,
+                                           webhook, ticket_llm, embedded, asked):
+    port, received = webhook
+    stub = StubLLM(VALID)
+    try:
+        session, ticket, _, _, store = run_call(tmp_path, whisper, embedder, voice_en,
+                                                caller_turn, stub.base_url, port, 800,
+                                                ticket_llm, embedded)
+    finally:
+        stub.close()
+    store.close()
+    assert len(stub.requests) == int(asked)
+    assert ticket["source"] == ("llm" if asked else "rules")
+    assert [r["ticket"] for r in received] == [ticket]
 
 
 @pytest.mark.slow

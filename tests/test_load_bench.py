@@ -36,7 +36,8 @@ def test_a_level_passes_only_without_failures_gaps_or_slow_turns():
     good = summarise(level([call() for _ in range(4)]), p95_limit_s=1.5)
     assert good["passed"] and good["turns"] == 12 and good["failed"] == 0
     assert good["turn_latency_s"]["max"] == 0.8
-    assert good["cpu_per_call_pct"] == {"SIP workers": 5.0, "whole stack": 15.0}
+    assert good["cpu_per_call_pct"] == {"SIP workers": 5.0, "whole stack": 15.0,
+                                        "by component": {"models": 10.0, "worker w1": 5.0}}
     assert good["rss_mb"] == {"stack max": 900, "per call up": 225}
 
     slow = summarise(level([call((0.6, 0.7, 2.0)) for _ in range(4)]), p95_limit_s=1.5)

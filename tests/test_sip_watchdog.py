@@ -100,5 +100,13 @@ def test_serve_options_reach_the_workers_and_bad_ones_are_named():
     assert worker.deadlines == MediaDeadlines(setup_timeout_s=6, rtp_timeout_s=20,
                                               hold_timeout_s=90)
     assert worker.deadlines.transaction_timeout_s == 3
+    # the embedded LLM the stack started is known as such down to the worker's client
+    from ivr.sip.worker import llm_client_for
+
+    served, = worker_settings(settings, loaded, "http://127.0.0.1:1", "http://127.0.0.1:2/v1")
+    embedded, = worker_settings(settings, loaded, "http://127.0.0.1:1", "http://127.0.0.1:2/v1",
+                                llm_embedded=True)
+    assert [llm_client_for(w, True).settings.embedded for w in (served, embedded)] == [False,
+                                                                                      True]
     with pytest.raises(IvrError, match="--setup-timeout-s 1.0: input should be greater"):
         stack_settings(build_parser().parse_args(["serve", "--setup-timeout-s", "1"]))

@@ -320,9 +320,14 @@ class TicketSettings(Strict):
     """The after-call ticket (problem, category, slots, what the bot did, resolution, follow-up).
     The rules write one for every call; the plan's LLM rewrites it when it answers within
     `llm_budget_ms` after the call, with a `category` from `categories` (default: the plan's
-    knowledge-base topics and menu nodes). `webhook` receives each final ticket as JSON."""
+    knowledge-base topics and menu nodes). `webhook` receives each final ticket as JSON.
 
-    llm: bool = True
+    `llm: auto` (the default) asks a served LLM (vLLM, any `--llm-url`) but not the embedded
+    CPU model, which took 56 s for a schema-held ticket on 2 cores: asked anyway, it spent its
+    whole budget on both cores after every call, next to the live calls, for nothing. `true`
+    asks whichever LLM the hotline has; `false` never asks."""
+
+    llm: bool | Literal["auto"] = "auto"
     llm_budget_ms: int = Field(3000, ge=100, le=60000)
     categories: list[str] = []
     webhook: str | None = Field(None, pattern=r"^https?://")

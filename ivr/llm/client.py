@@ -23,6 +23,9 @@ class LLMSettings:
     total_timeout_s: float = 20.0
     max_tokens: int = 120
     temperature: float = 0.2
+    embedded: bool = False
+    """The embedded CPU model (llama.cpp on this host's cores, started for the hotline): work
+    that cannot fit a budget there is not asked of it (see `TicketSettings.llm`)."""
 
 
 class LLMClient:

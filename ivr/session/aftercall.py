@@ -87,11 +87,12 @@ async def _ticket(session: CallSession) -> dict[str, Any]:
     settings, events = session.plan.ticket, session.events
     ticket = rules_ticket(session.call_id, events.events)
     # the event log masks every text field of the ticket, as in any event
-    if not settings.llm or session.engines.llm is None:
+    llm = session.engines.llm
+    if llm is None or settings.llm is False or (settings.llm == "auto" and llm.settings.embedded):
         event = events.emit("ticket", ticket=ticket, source="rules")
     else:
         ticket, error, ms = await llm_ticket(
-            session.engines.llm, ticket, transcript(events.events), categories(session.plan),
+            llm, ticket, transcript(events.events), categories(session.plan),
             settings.llm_budget_ms / 1000)
         log.info("call %s: ticket by %s (LLM %d ms%s)", session.call_id, ticket["source"], ms,
                  f": {error}" if error else "")

@@ -184,7 +184,9 @@ def summarise(level: Level, p95_limit_s: float) -> dict:
         "media_gaps": {"caller waited > 100 ms for a frame": caller_gaps,
                        "worker missed >= 100 ms of bot audio": worker_gaps},
         "cpu_per_call_pct": {"SIP workers": round(100 * worker_cpu / call_s, 1),
-                             "whole stack": round(100 * all_cpu / call_s, 1)},
+                             "whole stack": round(100 * all_cpu / call_s, 1),
+                             "by component": {name: round(100 * cpu / call_s, 1)
+                                              for name, cpu in sorted(level.cpu_s.items())}},
         "rss_mb": {"stack max": round(level.rss_mb_max), "per call up":
                    round(level.rss_mb_max / max(1, level.calls_up))},
         "wall_s": round(level.wall_s, 1),

@@ -85,9 +85,10 @@ class StackSettings:
 
 
 def worker_settings(settings: StackSettings, loaded: LoadedPlan, models_url: str,
-                    llm_url: str | None) -> list[WorkerSettings]:
+                    llm_url: str | None, llm_embedded: bool = False) -> list[WorkerSettings]:
     """Ports, allow-lists and the rest for each worker. Behind Kamailio a worker only takes
-    calls from Kamailio's address; alone, it enforces the allow-list itself."""
+    calls from Kamailio's address; alone, it enforces the allow-list itself. `llm_embedded`:
+    `llm_url` is the embedded CPU model the stack started."""
     n = settings.workers
     return [WorkerSettings(
         name=f"w{i + 1}", bind=settings.bind,
@@ -98,7 +99,7 @@ def worker_settings(settings: StackSettings, loaded: LoadedPlan, models_url: str
         recordings=settings.recordings.resolve(), dialplan=loaded.path.resolve(),
         store_url=store_url(settings),
         models_url=models_url, llm_url=llm_url, llm_model=settings.llm_model,
-        answer_delay_ms=settings.answer_delay_ms,
+        llm_embedded=llm_embedded, answer_delay_ms=settings.answer_delay_ms,
         transfer_timeout_s=settings.transfer_timeout_s, deadlines=settings.deadlines,
         rubric=settings.rubric.resolve() if settings.rubric else None)
         for i in range(n)]
@@ -183,7 +184,7 @@ def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iter
             llm_url = llm.base_url
         say(f"starting {settings.workers} SIP worker(s)...")
         pool = stack.enter_context(WorkerPool(worker_settings(settings, loaded, models.base_url,
-                                                              llm_url)))
+                                                              llm_url, llm is not None)))
         front = None
         if settings.workers > 1:
             front = stack.enter_context(KamailioFront(FrontSettings(

@@ -32,6 +32,7 @@ from ivr.audio.turn import shared_turn_model
 from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.store import PlanStore
 from ivr.errors import IvrError
+from ivr.llm.client import LLMClient, LLMSettings
 from ivr.session.engines import Engines
 from ivr.session.session import knowledge_index
 from ivr.sip.allow import AllowList
@@ -71,6 +72,7 @@ class WorkerSettings(BaseModel):
     models_url: str | None = None       # model service; None = in-process engines (dev only)
     llm_url: str | None = None
     llm_model: str = "default"
+    llm_embedded: bool = False          # the LLM is the stack's embedded CPU model
     answer_delay_ms: int = Field(0, ge=0, le=30000)  # ring this long before answering
     transfer_timeout_s: float = Field(30.0, gt=0)
     prefill_frames: int = Field(10, ge=1, le=50)
@@ -78,17 +80,21 @@ class WorkerSettings(BaseModel):
     deadlines: MediaDeadlines = MediaDeadlines()
 
 
+def llm_client_for(settings: WorkerSettings, needs_llm: bool) -> LLMClient | None:
+    """The worker's LLM client, if the plan needs one and the worker was given a URL."""
+    if not needs_llm:
+        return None
+    if not settings.llm_url:
+        log.warning("the dialplan asks for an LLM but no URL was given: approved answers "
+                    "are read verbatim")
+        return None
+    return LLMClient(LLMSettings(base_url=settings.llm_url, model=settings.llm_model,
+                                 embedded=settings.llm_embedded))
+
+
 def build_engines_for(settings: WorkerSettings, languages: list[str], asr_model: str,
                       needs_llm: bool) -> Engines:
-    from ivr.llm.client import LLMClient, LLMSettings
-
-    llm = None
-    if needs_llm:
-        if not settings.llm_url:
-            log.warning("the dialplan asks for an LLM but no URL was given: approved answers "
-                        "are read verbatim")
-        else:
-            llm = LLMClient(LLMSettings(base_url=settings.llm_url, model=settings.llm_model))
+    llm = llm_client_for(settings, needs_llm)
     if settings.models_url:
         from ivr.models.remote import remote_engines
 
