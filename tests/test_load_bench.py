@@ -48,6 +48,9 @@ def test_a_level_passes_only_without_failures_gaps_or_slow_turns():
     assert not stalled["passed"]
     assert stalled["media_gaps"]["caller waited > 100 ms for a frame"] == 1
     # 4 frames (80 ms) of bot audio missing in a row is under the bar; 5 (100 ms) is a gap
+    stalled_clock = summarise(level([call()], [stats(max_tick_gap_ms=120.0)]), 1.5)
+    assert not stalled_clock["passed"]
+    assert stalled_clock["media_gaps"]["worker's media clock stalled > 100 ms"] == 1
     short = summarise(level([call()], [stats(tx_underruns=4, max_underrun_run=4)]), 1.5)
     gap = summarise(level([call()], [stats(tx_underruns=5, max_underrun_run=5)]), 1.5)
     assert short["passed"] and not gap["passed"]

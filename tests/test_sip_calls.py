@@ -54,6 +54,7 @@ def test_question_by_rtp_stream_is_answered_and_recorded(bot, question_pcm, tmp_
     stats = call.one("media.stats")
     assert stats["tx_underruns"] == 0 and stats["max_underrun_run"] == 0
     assert stats["clock_lag_frames"] <= 5
+    assert 15 <= stats["max_tick_gap_ms"] < 1000  # ticks every 20 ms, timed at each
     assert stats["rtp_rx_lost"] == 0
     caller, bot_side = read_stereo_wav(call.wav)
     assert abs(caller.size / 8000 - stats["recorded_s"]) < 0.05 and caller.size / 8000 > 12

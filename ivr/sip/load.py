@@ -5,8 +5,9 @@ each answer and pauses before the next (the caller's `quiet_s`), then hangs up. 
 staggered so that about `--calls` are up at any time, for `--minutes`, through Kamailio when
 the stack has more than one worker. Measured per level: calls completed and failed, turn
 latency from the caller's side (end of speech -> first bot audio, p50/p95/max), media gaps
-(the caller waited over 100 ms between two frames, or the worker had no bot audio ready for
-5 frames in a row or more, i.e. 100 ms of the answer missing), and CPU and memory per call.
+(the caller waited over 100 ms between two frames, the worker had no bot audio ready for
+5 frames in a row or more, i.e. 100 ms of the answer missing, or the worker's media clock
+itself stalled over 100 ms between two ticks), and CPU and memory per call.
 
 A level passes when it reached its number of calls up at once, with no failed call, no media
 gap and p95 turn latency <= `--p95-s` (give it a few call lengths: `--minutes` 2 or more).
@@ -171,6 +172,7 @@ def summarise(level: Level, p95_limit_s: float) -> dict:
     p50, p95 = percentiles(latencies)
     caller_gaps = sum(r.get("max_rx_gap_ms", 0) > GAP_MS for r in level.reports)
     worker_gaps = sum(r.get("max_underrun_run", 0) * 20 >= GAP_MS for r in level.records)
+    stalls = sum(r.get("max_tick_gap_ms", 0) > GAP_MS for r in level.records)
     calls = len(level.reports)
     call_s = sum(r.get("recorded_s", 0) for r in level.records) or 1e-9
     worker_cpu = sum(v for k, v in level.cpu_s.items() if k.startswith("worker"))
@@ -182,7 +184,8 @@ def summarise(level: Level, p95_limit_s: float) -> dict:
         "turn_latency_s": {"p50": round(p50, 3), "p95": round(p95, 3),
                            "max": round(max(latencies, default=float("nan")), 3)},
         "media_gaps": {"caller waited > 100 ms for a frame": caller_gaps,
-                       "worker missed >= 100 ms of bot audio": worker_gaps},
+                       "worker missed >= 100 ms of bot audio": worker_gaps,
+                       "worker's media clock stalled > 100 ms": stalls},
         "cpu_per_call_pct": {"SIP workers": round(100 * worker_cpu / call_s, 1),
                              "whole stack": round(100 * all_cpu / call_s, 1),
                              "by component": {name: round(100 * cpu / call_s, 1)
@@ -192,7 +195,7 @@ def summarise(level: Level, p95_limit_s: float) -> dict:
         "wall_s": round(level.wall_s, 1),
     }
     figures["passed"] = (figures["failed"] == 0 and caller_gaps == 0 and worker_gaps == 0
-                         and level.peak_up >= level.calls_up and p95 <= p95_limit_s)
+                         and stalls == 0                         and level.peak_up >= level.calls_up and p95 <= p95_limit_s)
     return figures
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import time
 
 import pjsua2 as pj
 
@@ -82,7 +83,9 @@ class AudioBridge(pj.AudioMediaPort):
         self.expecting = False  # the driver has more bot audio than it queued (set by it)
         self.underruns = 0      # frames sent as silence although bot audio was waiting
         self.max_underrun_run = 0  # the most such frames in a row (x 20 ms: the longest gap)
+        self.max_tick_gap_ms = 0.0  # the longest wait between two clock ticks asking for audio
         self._run = 0
+        self._last_tick: float | None = None
         self.closed = False
         self.createPort(name, audio_format())
 
@@ -113,6 +116,10 @@ class AudioBridge(pj.AudioMediaPort):
             self.rx.append(SILENCE)
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
+        now = time.monotonic()
+        if self._last_tick is not None and (now - self._last_tick) * 1000 > self.max_tick_gap_ms:
+            self.max_tick_gap_ms = (now - self._last_tick) * 1000
+        self._last_tick = now
         try:
             vector, pcm = self.tx.popleft()
         except IndexError:
