@@ -56,20 +56,12 @@ def temp_log(prefix: str) -> Path:
 
 
 class ServiceProcess:
-    """Start `command`, wait until `ready()` is true, stop it on exit. Use as a context manager.
+    """Start `command`, wait until `ready()` is true, stop it on exit. Use as a context manager."""
 
-    `nice`: the child's niceness above ours (0: the same priority)."""
-
-    def __init__(self, name: str, log_path: Path | None = None, nice: int = 0) -> None:
+    def __init__(self, name: str, log_path: Path | None = None) -> None:
         self.name = name
         self.log_path = log_path or temp_log(name.replace(" ", "-"))
-        self.nice = nice
         self.process: subprocess.Popen[bytes] | None = None
-
-    def _before_exec(self) -> None:
-        die_with_parent()
-        if self.nice:
-            os.nice(self.nice)
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -82,7 +74,7 @@ class ServiceProcess:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True,
-                preexec_fn=self._before_exec)
+                preexec_fn=die_with_parent)
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

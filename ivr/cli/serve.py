@@ -104,10 +104,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="size cap of that store; the least recently used audio goes first "
                              "(default: %(default)s; 0: no store, sentences are synthesised in "
                              "every model-service life)")
-    parser.add_argument("--model-nice", type=int, default=10, metavar="N",
-                        help="run the model service and the embedded LLM N nicer than the SIP "
-                             "workers, so model compute never stalls the workers' 20 ms media "
-                             "clock on shared cores (default: %(default)s; 0: same priority)")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="where generated configs and service logs go (default: a temp folder)")
     parser.add_argument("--rubric", type=Path, default=None, metavar="FILE",
@@ -211,7 +207,7 @@ def stack_settings(args: argparse.Namespace) -> StackSettings:
         answer_delay_ms=args.answer_delay_ms, transfer_timeout_s=args.transfer_timeout_s,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_device=args.asr_device,
         deadlines=deadlines, metrics_port=metrics_port(args), tts_cache=args.tts_cache,
-        tts_cache_mb=args.tts_cache_mb, model_nice=args.model_nice, rubric=args.rubric, **front)
+        tts_cache_mb=args.tts_cache_mb, rubric=args.rubric, **front)
 
 
 def run(args: argparse.Namespace) -> int:

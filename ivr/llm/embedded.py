@@ -19,8 +19,8 @@ class EmbeddedLLMServer(ServiceProcess):
     """`python -m llama_cpp.server` on loopback, serving the model as "default"."""
 
     def __init__(self, model: Path, port: int | None = None, threads: int = 2,
-                 n_ctx: int = 2048, log_path: Path | None = None, nice: int = 0) -> None:
-        super().__init__("embedded LLM server", log_path, nice)
+                 n_ctx: int = 2048, log_path: Path | None = None) -> None:
+        super().__init__("embedded LLM server", log_path)
         if importlib.util.find_spec("llama_cpp") is None:
             raise ModelMissingError("llama-cpp-python is not installed: run ./setup.sh "
                                     "(it builds llama-cpp-python==0.3.36 with safe CPU flags)")

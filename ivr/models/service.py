@@ -175,10 +175,9 @@ class ModelServiceProcess(ServiceProcess):
     def __init__(self, asr_model: str = "whisper-tiny.en", languages: list[str] | None = None,
                  port: int | None = None, asr_device: str = "cpu",
                  log_path: Path | None = None, tts_cache: Path | None = None,
-                 tts_cache_mb: int = DEFAULT_MAX_MB, nice: int = 0) -> None:
-        """`tts_cache`: the disk store's folder (None: the default); `tts_cache_mb` 0: none;
-        `nice`: run this much nicer than the caller (see `StackSettings.model_nice`)."""
-        super().__init__("model service", log_path, nice)
+                 tts_cache_mb: int = DEFAULT_MAX_MB) -> None:
+        """`tts_cache`: the disk store's folder (None: the default); `tts_cache_mb` 0: none."""
+        super().__init__("model service", log_path)
         self.tts_cache = tts_cache
         self.tts_cache_mb = tts_cache_mb
         self.asr_model = asr_model

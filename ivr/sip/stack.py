@@ -49,11 +49,6 @@ class StackSettings:
     llm_url: str | None = None
     llm_model: str = "default"
     asr_device: str = "cpu"
-    # The model service and the embedded LLM run this much nicer than the SIP workers: on
-    # shared cores a burst of whisper or llama.cpp on every core otherwise stalls a worker's
-    # 20 ms media clock (212 ms seen at 6 calls on 2 cores); the workers need ~4 % of a core
-    # per call, so the models lose next to nothing. 0: all at one priority.
-    model_nice: int = 10
     # the Kamailio front (--workers > 1); defaults as in FrontSettings
     pike_requests: int = 32
     pike_window_s: int = 2
@@ -67,8 +62,6 @@ class StackSettings:
 
     def check(self) -> None:
         """One-line errors for settings a user can get wrong."""
-        if not 0 <= self.model_nice <= 19:
-            raise IvrError(f"--model-nice {self.model_nice}: use 0 to 19")
         if not 1 <= self.workers <= 64:
             raise IvrError(f"--workers {self.workers}: use 1 to 64")
         if not 1 <= self.port <= 65535 - self.workers:
@@ -175,7 +168,7 @@ def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iter
         models = stack.enter_context(ModelServiceProcess(
             plan.asr_model, list(plan.languages), asr_device=settings.asr_device,
             log_path=settings.run_dir / "model-service.log", tts_cache=settings.tts_cache,
-            tts_cache_mb=settings.tts_cache_mb, nice=settings.model_nice))
+            tts_cache_mb=settings.tts_cache_mb))
         speak = _warmer(stack.enter_context(contextlib.closing(
             ModelServiceClient(models.base_url, timeout_s=60.0))))
         report = warm_plan(plan, speak)
@@ -187,8 +180,7 @@ def hotline(settings: StackSettings, say: Callable[[str], None] = print) -> Iter
         if loaded.plan.uses_llm and not llm_url:
             say("starting the embedded LLM (llama.cpp)...")
             llm = stack.enter_context(EmbeddedLLMServer(smollm2_gguf(),
-                                                        log_path=settings.run_dir / "llm.log",
-                                                        nice=settings.model_nice))
+                                                        log_path=settings.run_dir / "llm.log"))
             llm_url = llm.base_url
         say(f"starting {settings.workers} SIP worker(s)...")
         pool = stack.enter_context(WorkerPool(worker_settings(settings, loaded, models.base_url,
