@@ -6,9 +6,10 @@ throws away a quiet caller: real phone speech arrives at -30 to -40 dBFS, as qui
 a bot speaking at -15 dBFS. This canceller models the echo as what it is, a delayed, filtered copy
 of what the bot sent:
 
-* every `update_frames`, the delay is found by normalised cross-correlation of the caller's last
-  `window_ms` with the bot's audio up to `max_delay_ms` earlier, and a short FIR filter (`taps`)
-  around that delay by least squares;
+* every `update_frames` (every `refit_frames` once a fit is adopted: a call's echo path holds
+  still, and a fit costs ~2.5 ms of a SIP worker's loop), the delay is found by normalised
+  cross-correlation of the caller's last `window_ms` with the bot's audio up to `max_delay_ms`
+  earlier, and a short FIR filter (`taps`) around that delay by least squares;
 * each caller frame then has that filter's estimate of the echo subtracted.
 
 Least squares (not an adaptive NLMS filter) because the caller talking over the bot is
@@ -39,7 +40,7 @@ def _erle(near: np.ndarray, echo: np.ndarray) -> float:
 
 
 def _dbfs(samples: np.ndarray) -> float:
-    power = float(np.mean(samples * samples)) if samples.size else 0.0
+    power = float(samples @ samples) / samples.size if samples.size else 0.0
     return 10 * math.log10(power / 32768.0 ** 2) if power > 0 else -math.inf
 
 
@@ -49,12 +50,14 @@ class EchoCanceller:
     lined up with the n-th bot frame, and the echo delay is measured from there."""
 
     def __init__(self, window_ms: int = 600, max_delay_ms: int = 600, taps: int = 16,
-                 update_frames: int = 5, converged_erle_db: float = 12.0,
+                 update_frames: int = 5, refit_frames: int = 25,
+                 converged_erle_db: float = 12.0,
                  rate: int = PHONE_RATE) -> None:
         self.window = rate * window_ms // 1000
         self.max_delay = rate * max_delay_ms // 1000
         self.taps = taps
         self.update_frames = update_frames
+        self.refit_frames = refit_frames
         self.converged_erle_db = converged_erle_db
         self._ref = np.zeros(self.window + self.max_delay + taps + 4 * _FRAME, np.float32)
         self._ref_end = 0  # samples of bot audio seen (the absolute index after the last)
@@ -83,14 +86,16 @@ class EchoCanceller:
         if self._near_end - self._voiced_end > self.max_delay + self.window:
             self.echo_dbfs = -math.inf  # the bot has been silent longer than any echo lasts
             return frame
-        if self._near_end % (self.update_frames * _FRAME) == 0:
+        every = self.refit_frames if self.converged else self.update_frames
+        if self._near_end % (every * _FRAME) == 0:
             self._fit()
         if not self.converged:
             self.echo_dbfs = -math.inf
             return frame
-        echo = np.zeros(len(near), np.float32)
-        for k, h in enumerate(self.filter):
-            echo += h * self._bot(self._near_end - len(near) - self.delay - k, len(near))
+        # echo[i] = sum_k filter[k] * bot[start + i - k]: one convolution over the span it needs
+        start = self._near_end - len(near) - self.delay
+        span = self._bot(start - self.taps + 1, len(near) + self.taps - 1)
+        echo = np.convolve(span, self.filter, "valid").astype(np.float32)
         self.echo_dbfs = _dbfs(echo)
         return np.clip(np.rint(near - echo), -32768, 32767).astype("<i2").tobytes()
 
