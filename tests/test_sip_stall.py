@@ -48,9 +48,12 @@ def test_garbage_cycles_are_collected_by_the_loop_thread_only():
     class Node:
         pass
 
+    alive_before = [Node() for _ in range(50_000)]  # a worker's modules, models, plan index
     garbage = LoopGarbageCollector().start()
     try:
         assert not gc.isenabled()
+        # what was alive at the start is frozen: a full collection no longer walks it
+        assert gc.get_freeze_count() >= len(alive_before)
         a, b = Node(), Node()
         a.other, b.other = b, a
         gone = weakref.ref(a)
@@ -62,4 +65,4 @@ def test_garbage_cycles_are_collected_by_the_loop_thread_only():
         assert gone() is None and sum(garbage.collections) == 1
     finally:
         garbage.stop()
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0

@@ -35,6 +35,7 @@ from ivr.errors import IvrError
 from ivr.llm.client import LLMClient, LLMSettings
 from ivr.session.engines import Engines
 from ivr.session.session import knowledge_index
+from ivr.safety.semantic import load_head
 from ivr.sip.allow import AllowList
 from ivr.sip.call import BotAccount, BotCall
 from ivr.sip.driver import CallContext, CallDriver, DriverSettings
@@ -131,8 +132,10 @@ class Worker:
         # Build the plan's knowledge index now (and for each edited plan before it goes live):
         # the first call must not wait for it on the SIP thread.
         knowledge_index(engines, plans.current())
-        # The end-of-turn model's child starts loading now, not on the first call's media path
+        # The end-of-turn model's child starts loading now, not on the first call's media path,
+        # and so does the hand-off guard's head (125 ms of unzipping holding the GIL)
         shared_turn_model()
+        load_head()
         self.store = open_store(s)
         self.ctx = CallContext(plans, engines, DriverSettings(
             recordings=s.recordings, prefill_frames=s.prefill_frames,
