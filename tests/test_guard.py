@@ -206,3 +206,21 @@ def test_shipped_head_matches_the_shipped_training_data() -> None:
     assert len(texts) >= 1500
     for language_test in (lambda t: t.isascii(), lambda t: not t.isascii()):
         assert {l for t, l in zip(texts, labels) if language_test(t)} == set(NET_CLASSES)
+
+
+def test_warming_a_plan_compiles_every_nodes_rules_before_a_call_needs_them():
+    from pathlib import Path
+
+    from ivr.dialog.engine import node_escalation, warm_guard
+    from ivr.dialplan.loader import load_dialplan
+    from ivr.safety.lexicon import _compile
+
+    plan = load_dialplan(Path(__file__).parent / "data" / "flows" / "all-nodes.yaml").plan
+    configs = {node_escalation(plan, name).model_dump_json() for name in [None, *plan.nodes]}
+    _compile.cache_clear()
+    warm_guard(plan)
+    assert _compile.cache_info().currsize == len(configs)
+    misses = _compile.cache_info().misses
+    for name in plan.nodes:  # what a call's turns ask for is there already
+        compile_rules(node_escalation(plan, name))
+    assert _compile.cache_info().misses == misses

@@ -247,12 +247,7 @@ class DialogEngine:
         return isinstance(node, CollectNode) and node.secret
     def escalation(self) -> Escalation:
         """The hotline's escalation rules with the current node's overrides applied."""
-        node = self.plan.nodes.get(self.state.node)
-        override = node.escalation if node is not None else None
-        if override is None:
-            return self.plan.escalation
-        changes = {k: v for k, v in override.model_dump().items() if v is not None}
-        return self.plan.escalation.model_copy(update=changes)
+        return node_escalation(self.plan, self.state.node)
 
     # ---- node walking --------------------------------------------------------------------------
     def _enter(self, name: str) -> list[Action]:
@@ -653,3 +648,22 @@ def _reads_out_digits(text: str) -> bool:
 
 async def _single(text: str) -> AsyncIterator[str]:
     yield text
+
+
+def node_escalation(plan: Dialplan, node_name: str | None) -> Escalation:
+    """`plan`'s escalation rules with node `node_name`'s overrides applied."""
+    node = plan.nodes.get(node_name) if node_name is not None else None
+    override = node.escalation if node is not None else None
+    if override is None:
+        return plan.escalation
+    changes = {k: v for k, v in override.model_dump().items() if v is not None}
+    return plan.escalation.model_copy(update=changes)
+
+
+def warm_guard(plan: Dialplan) -> None:
+    """Compile the hand-off guard's rules for every node of `plan` and load what matching first
+    needs (the lexicon, pypinyin's dictionaries): left to a call's first turn, this held a SIP
+    worker's GIL for ~0.5 s and stalled every call's audio."""
+    for name in [None, *plan.nodes]:
+        for matcher in EscalationGuard.rules(node_escalation(plan, name)).matchers.values():
+            matcher.find("warm up 你好")

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from ivr import metrics
 from ivr.audio.turn import shared_turn_model
 from ivr.dialplan.loader import LoadedPlan
+from ivr.dialog.engine import warm_guard
 from ivr.dialplan.store import PlanStore
 from ivr.errors import IvrError
 from ivr.llm.client import LLMClient, LLMSettings
@@ -133,9 +134,10 @@ class Worker:
         # the first call must not wait for it on the SIP thread.
         knowledge_index(engines, plans.current())
         # The end-of-turn model's child starts loading now, not on the first call's media path,
-        # and so does the hand-off guard's head (125 ms of unzipping holding the GIL)
+        # and so do the hand-off guard's head and rules (~0.6 s holding the GIL on a first turn)
         shared_turn_model()
         load_head()
+        warm_guard(plans.current().plan)
         self.store = open_store(s)
         self.ctx = CallContext(plans, engines, DriverSettings(
             recordings=s.recordings, prefill_frames=s.prefill_frames,
@@ -181,6 +183,7 @@ class Worker:
 
     def _warm(self, loaded: LoadedPlan) -> None:
         knowledge_index(self.ctx.engines, loaded)
+        warm_guard(loaded.plan)
 
     def poll(self) -> None:
         self.ep.libHandleEvents(0)
