@@ -344,9 +344,9 @@ class DialogEngine:
             key = (self.state.node, i)
             if key not in self._menu_matchers:
                 self._menu_matchers[key] = PhraseMatcher(choice.words)
+            others = [w for c in node.choices if c is not choice
+                      for words in c.words.values() for w in words]
             for match in self._menu_matchers[key].find_all(text) if choice.words else []:
-                others = [w for c in node.choices if c is not choice
-                          for words in c.words.values() for w in words]
                 shared = any(match.phrase in w and match.phrase != w for w in others)
                 found.append((match.span[1] - match.span[0], not shared, choice, match.phrase))
         if not found:

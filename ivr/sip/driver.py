@@ -382,7 +382,7 @@ class CallDriver:
         if self.bridge is not None:
             stats["tx_underruns"] = self.bridge.underruns
             stats["max_underrun_run"] = self.bridge.max_underrun_run
-            stats["max_tick_gap_ms"] = round(self.bridge.max_tick_gap_ms, 1)
+            stats["max_tick_gap_ms"] = round(self.bridge.max_tick_gap_s * 1000, 1)
             stats["max_pump_gap_ms"] = round(self.max_pump_gap_ms, 1)
         if self.recorder is not None:
             stats["recorded_s"] = round(self.recorder.duration_s, 2)

@@ -195,7 +195,8 @@ def summarise(level: Level, p95_limit_s: float) -> dict:
         "wall_s": round(level.wall_s, 1),
     }
     figures["passed"] = (figures["failed"] == 0 and caller_gaps == 0 and worker_gaps == 0
-                         and stalls == 0                         and level.peak_up >= level.calls_up and p95 <= p95_limit_s)
+                         and stalls == 0 and level.peak_up >= level.calls_up
+                         and p95 <= p95_limit_s)
     return figures
 
 

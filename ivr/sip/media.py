@@ -83,7 +83,7 @@ class AudioBridge(pj.AudioMediaPort):
         self.expecting = False  # the driver has more bot audio than it queued (set by it)
         self.underruns = 0      # frames sent as silence although bot audio was waiting
         self.max_underrun_run = 0  # the most such frames in a row (x 20 ms: the longest gap)
-        self.max_tick_gap_ms = 0.0  # the longest wait between two clock ticks asking for audio
+        self.max_tick_gap_s = 0.0  # the longest wait between two clock ticks asking for audio
         self._run = 0
         self._last_tick: float | None = None
         self.closed = False
@@ -117,9 +117,9 @@ class AudioBridge(pj.AudioMediaPort):
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 name)
         now = time.monotonic()
-        if self._last_tick is not None and (now - self._last_tick) * 1000 > self.max_tick_gap_ms:
-            self.max_tick_gap_ms = (now - self._last_tick) * 1000
-        self._last_tick = now
+        last, self._last_tick = self._last_tick, now
+        if last is not None and now - last > self.max_tick_gap_s:
+            self.max_tick_gap_s = now - last
         try:
             vector, pcm = self.tx.popleft()
         except IndexError:

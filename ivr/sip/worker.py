@@ -29,14 +29,14 @@ from pydantic import BaseModel, Field
 
 from ivr import metrics
 from ivr.audio.turn import shared_turn_model
-from ivr.dialplan.loader import LoadedPlan
 from ivr.dialog.engine import warm_guard
+from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.store import PlanStore
 from ivr.errors import IvrError
 from ivr.llm.client import LLMClient, LLMSettings
+from ivr.safety.semantic import load_head
 from ivr.session.engines import Engines
 from ivr.session.session import knowledge_index
-from ivr.safety.semantic import load_head
 from ivr.sip.allow import AllowList
 from ivr.sip.call import BotAccount, BotCall
 from ivr.sip.driver import CallContext, CallDriver, DriverSettings
@@ -94,6 +94,14 @@ def llm_client_for(settings: WorkerSettings, needs_llm: bool) -> LLMClient | Non
                                  embedded=settings.llm_embedded))
 
 
+def warm_plan(engines: Engines, loaded: LoadedPlan) -> None:
+    """What a plan's first call would otherwise build on the SIP thread, built now (at start,
+    and for each edited plan before it goes live): its knowledge index, and the hand-off
+    guard's rules with pypinyin's dictionaries (~0.6 s holding the GIL on a first turn)."""
+    knowledge_index(engines, loaded)
+    warm_guard(loaded.plan)
+
+
 def build_engines_for(settings: WorkerSettings, languages: list[str], asr_model: str,
                       needs_llm: bool) -> Engines:
     llm = llm_client_for(settings, needs_llm)
@@ -130,14 +138,11 @@ class Worker:
         plans = PlanStore(s.dialplan)
         plan = plans.current().plan
         engines = build_engines_for(s, plan.languages, plan.asr_model, plan.uses_llm)
-        # Build the plan's knowledge index now (and for each edited plan before it goes live):
-        # the first call must not wait for it on the SIP thread.
-        knowledge_index(engines, plans.current())
+        warm_plan(engines, plans.current())
         # The end-of-turn model's child starts loading now, not on the first call's media path,
-        # and so do the hand-off guard's head and rules (~0.6 s holding the GIL on a first turn)
+        # and so does the hand-off guard's head (125 ms of unzipping holding the GIL)
         shared_turn_model()
         load_head()
-        warm_guard(plans.current().plan)
         self.store = open_store(s)
         self.ctx = CallContext(plans, engines, DriverSettings(
             recordings=s.recordings, prefill_frames=s.prefill_frames,
@@ -182,8 +187,7 @@ class Worker:
         await self.shutdown()
 
     def _warm(self, loaded: LoadedPlan) -> None:
-        knowledge_index(self.ctx.engines, loaded)
-        warm_guard(loaded.plan)
+        warm_plan(self.ctx.engines, loaded)
 
     def poll(self) -> None:
         self.ep.libHandleEvents(0)
