@@ -34,6 +34,10 @@ EXPECTED = [
     ("unknown_topic.yaml", 16, 24, "nodes.questions.topics.1", "unknown knowledge entry 'refunds', expected one of: pay_bill"),
     ("missing_knowledge_file.yaml", 6, 1, "knowledge_file", "knowledge/no-such-file.yaml not found"),
     ("knowledge_file_error.yaml", 7, 3, "knowledge.1.questions", "List should have at least 1 item"),
+    ("unknown_tool.yaml", 13, 5, "nodes.times.tool", "unknown tool 'free_times', expected one of: free_slots"),
+    ("tool_reads_unknown_slot.yaml", 9, 13, "tools.free_slots.reads.0", "slot 'appointment_day' is never collected, expected one of: appointment_date"),
+    ("bad_lookup_template.yaml", 14, 5, "nodes.times.say", "placeholder '{times[0]}' in 'We have {times[0]} free.' is not a result field name"),
+    ("bad_tool_schema.yaml", 9, 5, "tools.free_slots.parameters", "not a valid JSON schema at properties.day.type"),
     ("empty.yaml", 1, 1, None, "expected a mapping with 'name', 'prompts', 'transfer', 'start' and 'nodes', found an empty file"),
 ]
 # Where the error is reported when it is not the plan file itself.

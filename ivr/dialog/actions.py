@@ -31,6 +31,17 @@ class Converse:
     question: str
     instructions: str
     facts: str
+    tools: tuple[str, ...] = ()   # the plan's tools the model may call (a served model only)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Call the plan's tool `tool` for lookup node `node`; the session hands the call to
+    `DialogEngine.look_up`, which says the result and walks on."""
+
+    node: str
+    tool: str
+    args: dict
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ class Hangup:
     reason: str
 
 
-Action = Union[Say, Answer, Converse, DocumentAnswer, Transfer, Hangup]
+Action = Union[Say, Answer, Converse, Lookup, DocumentAnswer, Transfer, Hangup]
 
 
 @dataclass(frozen=True)

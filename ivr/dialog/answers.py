@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Mapping
 
 from ivr.dialog.grounding import is_grounded, is_supported
 from ivr.events import EventLog
-from ivr.llm.client import LLMClient
+from ivr.llm.client import LLMClient, ToolCall
+from ivr.tools.http import ToolBox
+from ivr.tools.results import as_facts
 from ivr.tts.sentences import SentenceBuffer, split_sentences
+
+MAX_TOOL_CALLS = 3  # per reply: one round of calls, then the answer
 
 
 class GroundedWriter:
@@ -72,11 +77,59 @@ class GroundedWriter:
                 if kept >= max_sentences or kept + len(dropped) >= 2 * max_sentences:
                     break
 
-    async def _checked(self, messages: list[dict[str, str]], check: Callable[[str], bool],
-                       budget_s: float | None = None) -> AsyncIterator[tuple[str, bool]]:
+    async def with_tools(self, instructions: str, facts: str, question: str, box: ToolBox,
+                         tools: tuple[str, ...], slots: Mapping[str, str],
+                         failed: str) -> AsyncIterator[str]:
+        """A conversational reply from a model that may call `tools` (OpenAI tools API): what
+        it says is checked against `facts`; it gets one round of calls, whose results become
+        facts for the rest of its reply. A call that fails (or that the model wrote wrong) is
+        not handed back to the model to talk around: the caller hears `failed`. With nothing
+        supported said, the approved `facts` are."""
+        known, spoken = [facts], 0
+
+        def check(sentence: str) -> bool:
+            return is_supported(sentence, " ".join(known))
+
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": f"{instructions}\nFacts: {facts}"},
+            {"role": "user", "content": question}]
+        calls: list[ToolCall] = []
+        rounds: list[dict[str, Any] | None] = [
+            {"tools": box.specs(tools), "tool_choice": "auto"}, None]
+        for options in rounds if self.llm is not None else []:
+            async with contextlib.aclosing(self._checked(
+                    messages, check, options=options, tool_calls=calls)) as checked:
+                async for sentence, supported in checked:
+                    if not supported:
+                        calls.clear()   # stopped mid-reply: its calls may be cut short too
+                        break
+                    spoken += 1
+                    yield sentence
+            if options is None or not calls:
+                break
+            asked = calls[:MAX_TOOL_CALLS]
+            outcomes = [await box.call_json(c.name, c.arguments, slots) for c in asked]
+            if not all(o.ok for o in outcomes):
+                yield failed
+                return
+            known += [as_facts(o.tool, o.result or {}) for o in outcomes]
+            messages += [{"role": "assistant", "content": None,
+                          "tool_calls": [c.message() for c in asked]},
+                         *[{"role": "tool", "tool_call_id": c.id,
+                            "content": json.dumps(o.result)} for c, o in zip(asked, outcomes)]]
+            calls = []
+        if not spoken:
+            for sentence in split_sentences(facts):
+                yield sentence
+
+    async def _checked(self, messages: list[dict[str, Any]], check: Callable[[str], bool],
+                       budget_s: float | None = None, options: dict[str, Any] | None = None,
+                       tool_calls: list[ToolCall] | None = None
+                       ) -> AsyncIterator[tuple[str, bool]]:
         """The model's sentences with `check`'s verdict; `budget_s`: the first supported one
-        must come this soon. A timeout or LLM failure ends the stream (as an event)."""
-        sentences = self._sentences(messages)
+        must come this soon. A timeout or LLM failure ends the stream (as an event).
+        `options` and `tool_calls` go to `LLMClient.stream`."""
+        sentences = self._sentences(messages, options, tool_calls)
         deadline = None if budget_s is None else time.perf_counter() + budget_s
         heard = False
         try:
@@ -96,10 +149,12 @@ class GroundedWriter:
         finally:
             await sentences.aclose()
 
-    async def _sentences(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
+    async def _sentences(self, messages: list[dict[str, Any]],
+                         options: dict[str, Any] | None = None,
+                         tool_calls: list[ToolCall] | None = None) -> AsyncIterator[str]:
         assert self.llm is not None
         buffer, started, first = SentenceBuffer(), time.perf_counter(), True
-        async for delta in self.llm.stream(messages):
+        async for delta in self.llm.stream(messages, options, tool_calls):
             if first and delta.strip():
                 first = False
                 self.events.emit("llm.first_token", latency_s=round(time.perf_counter() - started, 3))

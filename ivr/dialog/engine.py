@@ -11,8 +11,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal
 
-from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup, Say, Step,
-                                Transfer)
+from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup, Lookup, Say,
+                                Step, Transfer)
 from ivr.dialog.answers import GroundedWriter
 from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
@@ -23,8 +23,8 @@ from ivr.dialog.slot_spans import FREE_SPEECH_KINDS, Wanted, take_slots
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
-                                Dialplan, Escalation, HangupNode, LanguageText, MenuChoice,
-                                MenuNode, SayNode, SurveyNode, TransferNode)
+                                Dialplan, Escalation, HangupNode, LanguageText, LookupNode,
+                                MenuChoice, MenuNode, SayNode, SurveyNode, TransferNode)
 from ivr.events import EventLog
 from ivr.kb.passages import PassageRetriever
 from ivr.kb.retriever import Retriever
@@ -34,6 +34,8 @@ from ivr.safety.guard import EscalationGuard, Verdict
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
 from ivr.text.normalize import tokenize
+from ivr.tools.http import ToolBox, ToolOutcome
+from ivr.tools.results import fill
 
 MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, this is a backstop
 KEYED_KINDS = frozenset({"digits", "phone", "account"})
@@ -58,6 +60,7 @@ class DialogState:
     offered_human: bool = False    # the bot just offered a person and waits for yes or no
     pending: str = ""              # a problem told at a slot prompt, for the node the slot leads to
     heard: dict[str, str] = field(default_factory=dict)  # slot values said before their prompt
+    looked_up: list[str] = field(default_factory=list)  # what look-ups told the caller: facts
 
 
 class DialogEngine:
@@ -83,6 +86,7 @@ class DialogEngine:
         self._menu_matchers: dict[tuple[str, int], PhraseMatcher] = {}
         self._assessed: tuple[str, Verdict] | None = None
         self.guard = EscalationGuard(net if net is not None else SemanticNet(retriever.embedder))
+        self.tools = ToolBox(plan.tools, events)
 
     # ---- inputs -------------------------------------------------------------------------------
     def start(self) -> Step:
@@ -113,7 +117,7 @@ class DialogEngine:
                                                self.now.date()))
         handler = {"menu": self._menu_text, "collect": self._collect_text,
                    "answer": self._answer_text, "converse": self._converse_text,
-                   "survey": self._survey_text}.get(node.type)
+                   "survey": self._survey_text, "lookup": self._lookup_again}.get(node.type)
         if handler is None:
             return Step([], "not_waiting", self.state.node)
         step = handler(node, text)
@@ -199,8 +203,43 @@ class DialogEngine:
                 return _single(action.approved)
             return self.writer.answer(policy.instructions, action.approved, action.question,
                                       budget_s=policy.llm_budget_ms / 1000)
-        return self.writer.answer(action.instructions, action.facts, action.question,
-                                  complete=False)
+        facts = " ".join([action.facts, *self.state.looked_up])
+        llm = self.writer.llm
+        if action.tools and llm is not None and not llm.settings.embedded:
+            return self.writer.with_tools(action.instructions, facts, action.question,
+                                          self.tools, action.tools, self.state.slots,
+                                          self._t(self.plan.prompts.lookup_failed))
+        return self.writer.answer(action.instructions, facts, action.question, complete=False)
+
+    async def look_up(self, action: Lookup) -> Step:
+        """Run a lookup node's tool, then say what it found and walk on to `next` (or say that
+        it cannot be looked up and go to `on_fail`)."""
+        outcome = await self.tools.call(action.tool, action.args, self.state.slots)
+        return self._looked_up(action.node, outcome)
+
+    def _looked_up(self, name: str, outcome: ToolOutcome) -> Step:
+        node = self.plan.nodes[name]
+        assert isinstance(node, LookupNode), name
+        said = fill(self._t(node.say), outcome.result, self.state.language) \
+            if outcome.result is not None else None
+        if said is not None and said[1]:   # an empty list: the node's `empty` text, if any
+            said = fill(self._t(node.empty), outcome.result or {}, self.state.language) \
+                if node.empty is not None else None
+        if said is None:
+            error = outcome.error or "the result lacks a field the node says, or it is empty"
+            return Step([Say(self._t(self.plan.prompts.lookup_failed)), *self._enter(node.on_fail)],
+                        "lookup_failed", self.state.node, {"tool": node.tool, "error": error})
+        self.state.looked_up.append(said[0])
+        return Step([Say(said[0]), *self._enter(node.next)], "looked_up", self.state.node,
+                    {"tool": node.tool, "ms": outcome.ms})
+
+    def _lookup_again(self, node: LookupNode, text: str) -> Step:
+        """The caller spoke while a look-up ran and the answer was dropped: look it up again."""
+        return Step(self._enter(self.state.node), "lookup_again", self.state.node)
+
+    async def aclose(self) -> None:
+        """Close what the call opened (the tools' HTTP client)."""
+        await self.tools.aclose()
 
     async def _from_documents(self, action: DocumentAnswer) -> AsyncIterator[str]:
         """The LLM's supported sentences, or the don't-know prompt (offering a person) when
@@ -274,6 +313,8 @@ class DialogEngine:
             elif isinstance(node, HangupNode):
                 return actions + [Say(self._t(node.say or self.plan.prompts.goodbye)),
                                   Hangup("dialplan")]
+            elif isinstance(node, LookupNode):
+                return actions + [Lookup(name, node.tool, dict(node.args))]
             else:
                 if isinstance(node, ConverseNode):
                     self.state.converse_turns = 0
@@ -558,7 +599,7 @@ class DialogEngine:
             return self._miss(None, evidence)
         self.state.unresolved = 0
         self.state.converse_turns += 1
-        reply = Converse(text, node.instructions, self._t(match.entry.answer))
+        reply = Converse(text, node.instructions, self._t(match.entry.answer), tuple(node.tools))
         after = self._enter(node.next) if self.state.converse_turns >= node.max_turns else []
         return Step([reply, *after], "converse", self.state.node,
                     {**evidence, "entry": match.entry.id})

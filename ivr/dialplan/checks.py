@@ -7,15 +7,49 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ivr.dialplan.model import (WAITING_TYPES, BranchNode, CollectNode, Dialplan, MenuNode,
-                                TransferNode)
+from ivr.dialplan.model import (WAITING_TYPES, BranchNode, CollectNode, ConverseNode, Dialplan,
+                                LookupNode, MenuNode, TransferNode)
 
 Problem = tuple[tuple[str | int, ...], str]
 
 
 def check(plan: Dialplan) -> list[Problem]:
     return [*_references(plan), *_languages(plan), *_topics(plan), *_reachability(plan),
-            *_input_free_loops(plan), *_hotline(plan), *_raw_copy(plan)]
+            *_input_free_loops(plan), *_hotline(plan), *_raw_copy(plan), *_tools(plan)]
+
+
+def _tools(plan: Dialplan) -> Iterator[Problem]:
+    """Tools that nodes name exist; the slots a tool reads are collected somewhere; a lookup
+    node's fixed arguments are parameters of its tool."""
+    known = ", ".join(sorted(plan.tools)) or "none: declare them under tools"
+    slots = {n.slot for n in plan.nodes.values() if isinstance(n, CollectNode)}
+    for name, tool in plan.tools.items():
+        for i, slot in enumerate(tool.reads):
+            if slot not in slots:
+                yield ("tools", name, "reads", i), (
+                    f"slot '{slot}' is never collected, expected one of: "
+                    f"{', '.join(sorted(slots)) or 'none'}")
+    for name, node in plan.nodes.items():
+        if isinstance(node, ConverseNode):
+            for i, tool_name in enumerate(node.tools):
+                if tool_name not in plan.tools:
+                    yield ("nodes", name, "tools", i), (
+                        f"unknown tool '{tool_name}', expected one of: {known}")
+        if not isinstance(node, LookupNode):
+            continue
+        tool = plan.tools.get(node.tool)
+        if tool is None:
+            yield ("nodes", name, "tool"), f"unknown tool '{node.tool}', expected one of: {known}"
+            continue
+        parameters = tool.parameters.get("properties", {})
+        for arg in node.args:
+            if arg in tool.reads:
+                yield ("nodes", name, "args", arg), (
+                    f"'{arg}' is a slot the tool reads from the call: it cannot be fixed here")
+            elif parameters and arg not in parameters:
+                yield ("nodes", name, "args", arg), (
+                    f"tool '{node.tool}' has no parameter '{arg}', expected one of: "
+                    f"{', '.join(sorted(parameters))}")
 
 
 def _raw_copy(plan: Dialplan) -> Iterator[Problem]:
@@ -101,7 +135,7 @@ def _language_fields(plan: Dialplan) -> Iterator[tuple[tuple[str | int, ...], di
     for i, entry in enumerate(plan.knowledge):
         yield ("knowledge", i, "answer"), entry.answer
     for name, node in plan.nodes.items():
-        for field in ("say", "prompt", "reprompt", "announce", "question"):
+        for field in ("say", "prompt", "reprompt", "announce", "question", "empty"):
             value = getattr(node, field, None)
             if isinstance(value, dict):
                 yield ("nodes", name, field), value

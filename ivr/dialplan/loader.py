@@ -12,7 +12,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from ivr.dialplan.checks import check, warnings
-from ivr.dialplan.model import Dialplan, KnowledgeEntry
+from ivr.dialplan.model import NODE_TYPES, Dialplan, KnowledgeEntry
 from ivr.dialplan.yaml_positions import parse, position
 from ivr.errors import DialplanError
 from ivr.kb.documents import SUFFIXES, document_files
@@ -130,9 +130,9 @@ def _describe(path: Path, root: yaml.Node | None, error: dict, label: str = "") 
     # Drop the discriminator tag pydantic inserts for node unions ("nodes.x.say.next").
     loc = tuple(p for i, p in enumerate(error["loc"])
                 if not (i == 2 and error["loc"][0] == "nodes" and isinstance(p, str)
-                        and p in _NODE_TYPES))
+                        and p in NODE_TYPES))
     message = error["msg"].removeprefix("Value error, ")
-    kinds = ", ".join(sorted(_NODE_TYPES))
+    kinds = ", ".join(sorted(NODE_TYPES))
     if error["type"] == "union_tag_invalid":
         loc = (*loc, "type")
         message = f"unknown node type '{error['ctx']['tag']}', expected one of: {kinds}"
@@ -147,6 +147,3 @@ def _describe(path: Path, root: yaml.Node | None, error: dict, label: str = "") 
 
 _NO_FOUND = frozenset({"missing", "value_error", "union_tag_invalid", "union_tag_not_found"})
 
-
-_NODE_TYPES = frozenset({"say", "menu", "collect", "answer", "converse", "branch", "transfer",
-                         "hangup", "survey"})

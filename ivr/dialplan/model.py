@@ -9,7 +9,8 @@ hangup) act and move on. `ivr dialplan schema` exports this as JSON Schema for e
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+import string
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -63,6 +64,11 @@ class Prompts(Strict):
                                    "zh": "好的，您的问题我记下了。"}
     """Said when a caller answers a slot prompt with their problem or question: it is kept
     and taken up at the next menu or answer node, once the slot is filled."""
+    lookup_failed: LanguageText = {
+        "en": "I'm sorry, I can't look that up right now.",
+        "zh": "抱歉，我现在查不到这个信息。"}
+    """Said when one of the plan's `tools` fails, is slow or answers something unusable: the
+    bot never guesses what it would have said."""
     offer_declined: LanguageText = {"en": "Alright. What else can I help you with?",
                                     "zh": "好的。还有什么可以帮您？"}
     transfer_failed: LanguageText = {
@@ -381,6 +387,64 @@ class EndOfTurn(Strict):
     threshold: float | None = Field(None, ge=0.05, le=0.99)
 
 
+TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # what the OpenAI tools API accepts as a function name
+
+
+class HttpTool(Strict):
+    """A business look-up over HTTP: free appointment times, an order's status, a balance.
+
+    The bot sends the arguments as a JSON object (the POST body, or query parameters with GET)
+    and takes a JSON object back within `timeout_ms`. `parameters` is the arguments' JSON
+    schema: the dialogue model sees it through the OpenAI tools API, and every call is checked
+    against it before it is sent. `reads` names slots the bot adds to the arguments itself,
+    each under its own name, from what this caller said: the model never chooses them, so a
+    caller cannot have another caller's data looked up. A failed, slow or unusable look-up is
+    never guessed at: the caller hears `prompts.lookup_failed`."""
+
+    description: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["GET", "POST"] = "POST"
+    timeout_ms: int = Field(2000, ge=100, le=10000)
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+    reads: list[str] = []
+
+    @field_validator("parameters")
+    @classmethod
+    def _schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        import jsonschema
+
+        if value.get("type") != "object":
+            raise ValueError("parameters must be a JSON schema of type 'object' (the arguments)")
+        try:
+            jsonschema.validators.validator_for(value).check_schema(value)
+        except jsonschema.SchemaError as exc:
+            where = ".".join(str(p) for p in exc.path)
+            raise ValueError(f"not a valid JSON schema{' at ' + where if where else ''}: "
+                             f"{exc.message}") from None
+        return value
+
+
+def template_fields(text: str) -> list[str]:
+    """The `{name}` placeholders of a lookup node's text; ValueError for anything else."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(text)
+                  if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"bad placeholder in '{text}': {exc}; write other braces as {{{{ "
+                         f"and }}}}") from None
+    for name in fields:
+        if not name.isidentifier():
+            raise ValueError(f"placeholder '{{{name}}}' in '{text}' is not a result field name "
+                             f"(letters, digits, _); write other braces as {{{{ and }}}}")
+    return fields
+
+
+def _check_templates(texts: LanguageText) -> LanguageText:
+    for text in texts.values():
+        template_fields(text)
+    return texts
+
+
 # ---- nodes --------------------------------------------------------------------------------------
 class NodeBase(Strict):
     escalation: EscalationOverride | None = None
@@ -498,6 +562,26 @@ class ConverseNode(NodeBase):
     topics: list[str] = Field(min_length=1)
     max_turns: int = Field(6, ge=1, le=50)
     next: str
+    tools: list[str] = []
+    """The plan's `tools` the dialogue model may call here, through the OpenAI tools API: a
+    served model (vLLM) only; the embedded CPU model is not offered them (use lookup nodes)."""
+
+
+class LookupNode(NodeBase):
+    """Look something up with one of the plan's `tools` and say what came back: `say` names the
+    result's fields in braces ("On that day we have free times at {times}."), a list is read as
+    "a, b and c". `empty` is said instead when a list it names is empty. `args` are fixed
+    arguments; the tool's `reads` slots are added. A failed look-up says `prompts.
+    lookup_failed` and goes to `on_fail`. The result's sentence is a fact later answers of the
+    call may use."""
+
+    type: Literal["lookup"]
+    tool: str
+    args: dict[str, str | int | float | bool] = {}
+    say: Annotated[LanguageText, AfterValidator(_check_templates)]
+    empty: Annotated[LanguageText, AfterValidator(_check_templates)] | None = None
+    next: str
+    on_fail: str
 
 
 class Condition(Strict):
@@ -549,7 +633,11 @@ class SurveyNode(NodeBase):
 
 
 Node = Annotated[Union[SayNode, MenuNode, CollectNode, AnswerNode, ConverseNode, BranchNode,
-                       TransferNode, HangupNode, SurveyNode], Field(discriminator="type")]
+                       TransferNode, HangupNode, SurveyNode, LookupNode],
+                 Field(discriminator="type")]
+NODE_TYPES = frozenset(get_args(cls.model_fields["type"].annotation)[0]
+                      for cls in get_args(get_args(Node)[0]))
+"""Every node `type` a plan may use."""
 WAITING_TYPES = frozenset({"menu", "collect", "answer", "converse", "survey"})
 
 
@@ -576,6 +664,7 @@ class Dialplan(Strict):
     knowledge: list[KnowledgeEntry] = []
     knowledge_file: str | None = None
     documents: Documents | None = None
+    tools: dict[Annotated[str, Field(pattern=TOOL_NAME)], HttpTool] = {}
     start: str
     nodes: dict[str, Node] = Field(min_length=1)
 

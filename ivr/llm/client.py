@@ -12,6 +12,20 @@ import httpx
 from ivr.errors import EngineTimeout, IvrError
 
 
+@dataclass
+class ToolCall:
+    """A function call the model asked for (OpenAI tools API), put together from the stream."""
+
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+    def message(self) -> dict[str, Any]:
+        """As the assistant message's `tool_calls` entry that goes back to the model."""
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": self.arguments}}
+
+
 @dataclass(frozen=True)
 class LLMSettings:
     """Where the model is and how long we wait for it."""
@@ -40,12 +54,13 @@ class LLMClient:
             timeout=httpx.Timeout(settings.total_timeout_s, connect=3.0,
                                   read=settings.first_token_timeout_s))
 
-    async def stream(self, messages: list[dict[str, str]],
-                     options: dict[str, Any] | None = None) -> AsyncIterator[str]:
+    async def stream(self, messages: list[dict[str, Any]],
+                     options: dict[str, Any] | None = None,
+                     tool_calls: list[ToolCall] | None = None) -> AsyncIterator[str]:
         """Yield text deltas. `options` are further request fields (`max_tokens`,
-        `response_format`...) over the settings'. Raises EngineTimeout when the first token or
-        the whole reply is late, IvrError when the server is unreachable or answers with an
-        error."""
+        `response_format`, `tools`...) over the settings'; function calls the model makes are
+        put together into `tool_calls`. Raises EngineTimeout when the first token or the whole
+        reply is late, IvrError when the server is unreachable or answers with an error."""
         body = {"model": self.settings.model, "messages": messages, "stream": True,
                 "max_tokens": self.settings.max_tokens, "temperature": self.settings.temperature,
                 **(options or {})}
@@ -59,7 +74,7 @@ class LLMClient:
                 async for line in response.aiter_lines():
                     if time.monotonic() > deadline:
                         raise EngineTimeout(f"LLM reply took over {self.settings.total_timeout_s} s")
-                    delta = _delta(line)
+                    delta = _delta(line, tool_calls)
                     if delta is None:
                         break
                     if delta:
@@ -69,7 +84,7 @@ class LLMClient:
         except httpx.TransportError as exc:
             raise IvrError(f"LLM at {self.settings.base_url} unreachable: {exc}") from exc
 
-    async def complete(self, messages: list[dict[str, str]],
+    async def complete(self, messages: list[dict[str, Any]],
                        options: dict[str, Any] | None = None) -> str:
         """The whole reply (see `stream`)."""
         return "".join([delta async for delta in self.stream(messages, options)])
@@ -78,12 +93,25 @@ class LLMClient:
         await self._http.aclose()
 
 
-def _delta(line: str) -> str | None:
-    """Text of one server-sent-events line; None at the end of the stream."""
+def _delta(line: str, tool_calls: list[ToolCall] | None = None) -> str | None:
+    """Text of one server-sent-events line; None at the end of the stream. Function-call
+    fragments go into `tool_calls` (by their index: the id and name come first, the arguments
+    in pieces)."""
     if not line.startswith("data:"):
         return ""
     payload = line[5:].strip()
     if payload == "[DONE]":
         return None
     choices = json.loads(payload).get("choices") or [{}]
-    return (choices[0].get("delta") or {}).get("content") or ""
+    delta = choices[0].get("delta") or {}
+    for fragment in delta.get("tool_calls") or []:
+        if tool_calls is None:
+            continue
+        index = fragment.get("index", len(tool_calls))
+        while len(tool_calls) <= index:
+            tool_calls.append(ToolCall())
+        call, function = tool_calls[index], fragment.get("function") or {}
+        call.id = fragment.get("id") or call.id
+        call.name = function.get("name") or call.name
+        call.arguments += function.get("arguments") or ""
+    return delta.get("content") or ""

@@ -25,7 +25,8 @@ from ivr.audio.endpointer import Endpointer, EndpointerConfig, SpeechEvent
 from ivr.audio.turn import (FIXED_WAIT, TurnJudge, TurnPolicy, policy_for, shared_turn_model,
                             with_text)
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer, rms_dbfs
-from ivr.dialog.actions import Answer, Converse, DocumentAnswer, Hangup, Say, Step, Transfer
+from ivr.dialog.actions import (Answer, Converse, DocumentAnswer, Hangup, Lookup, Say, Step,
+                                Transfer)
 from ivr.dialog.engine import DialogEngine
 from ivr.dialog.summary import SummaryTurn
 from ivr.dialplan.loader import LoadedPlan
@@ -262,6 +263,7 @@ class CallSession:
                 task.cancel()
         if pending := self._tasks:
             await asyncio.wait(pending)
+        await self.dialog.aclose()
         summary = self.dialog.summary(reason)
         self.events.emit("call.end", reason=reason, turns=len(self.dialog.state.turns),
                          slots=self.dialog.recorded_slots, summary=summary.short,
@@ -503,17 +505,28 @@ class CallSession:
         await self._execute(step, caller_said=transcript.text)
 
     # ---- acting ------------------------------------------------------------------------------
-    async def _execute(self, step: Step, caller_said: str) -> None:
+    def _decided(self, step: Step) -> None:
         self.events.emit("dialog.decision", reason=step.reason, node=step.node,
                          actions=[type(a).__name__.lower() for a in step.actions], **step.evidence)
+
+    async def _execute(self, step: Step, caller_said: str) -> None:
+        self._decided(step)
         self._flush_line()
         spoken: list[str] = []
-        for action in step.actions:
+        actions = deque(step.actions)
+        while actions:
+            action = actions.popleft()
             if isinstance(action, Say):
                 spoken += [s async for s in self._speak_stream(_single(action.text),
                                                                 fixed=True)]
             elif isinstance(action, (Answer, Converse, DocumentAnswer)):
                 spoken += [s async for s in self._speak_stream(self.dialog.speak(action))]
+            elif isinstance(action, Lookup):
+                # what was said before plays while the tool answers; then its result is said
+                # and the plan walks on, within the same turn
+                looked = await self.dialog.look_up(action)
+                self._decided(looked)
+                actions.extendleft(reversed(looked.actions))
             else:
                 self._after_playout = action
         entry = next((a.entry.id for a in step.actions if isinstance(a, Answer)), None)
