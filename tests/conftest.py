@@ -12,6 +12,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ivr.text.normalize import simple_normalize as normalize  # noqa: E402
 from ivr.audio.frames import PHONE_RATE  # noqa: E402
+from ivr.dialog.actions import Lookup, Step  # noqa: E402
+from ivr.dialog.engine import DialogEngine  # noqa: E402
 from ivr.dialplan.loader import LoadedPlan, load_dialplan  # noqa: E402
 from ivr.events import EventLog, ManualClock  # noqa: E402
 from ivr.llm.client import LLMClient, LLMSettings  # noqa: E402
@@ -72,6 +74,26 @@ def call(engines: Engines, plan: LoadedPlan, caller_pcm: bytes,
     session = CallSession("test", plan, engines, events, config=config)
     result = asyncio.run(run_offline(session, clock, caller_pcm))
     return result, events
+
+
+def run_lookup(dialog: DialogEngine, action: Lookup) -> Step:
+    """What `dialog` says and does once the look-up `action` has run (as a call session runs
+    it), on a loop of its own."""
+    async def look_up() -> Step:
+        try:
+            return await dialog.look_up(action)
+        finally:
+            await dialog.aclose()
+    return asyncio.run(look_up())
+
+
+def with_lookups(dialog: DialogEngine, step: Step) -> Step:
+    """`step` with the look-ups it ends in run (the tool's sentence or its fallback, then the
+    nodes after): for tests that drive a dialog alone."""
+    actions = list(step.actions)
+    while actions and isinstance(actions[-1], Lookup):
+        actions += run_lookup(dialog, actions.pop()).actions
+    return Step(actions, step.reason, dialog.state.node, step.evidence)
 
 
 def transcribe(engines: Engines, pcm: bytes) -> str:

@@ -18,7 +18,7 @@ from ivr.events import EventLog, ManualClock
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.qa.slot_eval import SlotRunner, evaluate_slots, load_slot_set
 
-from conftest import ROOT
+from conftest import ROOT, with_lookups
 
 TUESDAY = datetime.date(2026, 12, 1)
 NOON = datetime.datetime(2026, 12, 1, 12, tzinfo=datetime.timezone.utc)
@@ -69,8 +69,8 @@ def said(step) -> str:
 def test_a_booking_said_in_one_sentence_at_the_menu_goes_straight_to_the_confirmation(
         clinic, engines):
     dialog, events = dialog_at(clinic, engines, "main_menu")
-    step = dialog.on_text("I'd like to book an appointment next Wednesday, my number is "
-                          "139 1234 5678", "en")
+    step = with_lookups(dialog, dialog.on_text("I'd like to book an appointment next Wednesday, "
+                                               "my number is 139 1234 5678", "en"))
     assert step.reason == "menu_choice" and dialog.state.node == "book_confirm"
     assert dialog.state.slots == {"appointment_date": "2026-12-09", "phone": "13912345678"}
     assert "Shall I go ahead" in said(step) and "Which day" not in said(step)
@@ -85,7 +85,8 @@ def test_a_booking_said_in_one_sentence_at_the_menu_goes_straight_to_the_confirm
 
 def test_a_slot_prompt_answered_with_the_next_slot_too_skips_that_prompt(clinic, engines):
     dialog, _ = dialog_at(clinic, engines, "book_date")
-    step = dialog.on_text("next Friday, and my number is 188 1111 2222", "en")
+    step = with_lookups(dialog, dialog.on_text("next Friday, and my number is 188 1111 2222",
+                                               "en"))
     assert step.reason == "slot_filled" and dialog.state.node == "book_confirm"
     assert dialog.state.slots == {"appointment_date": "2026-12-11", "phone": "18811112222"}
 
@@ -103,7 +104,7 @@ def test_a_slot_said_early_waits_for_its_node_and_is_then_not_asked(clinic, engi
 def test_what_was_said_for_one_choice_is_dropped_at_the_next_menu(clinic, engines):
     dialog, _ = dialog_at(clinic, engines, "book_date")
     dialog.state.heard = {"new_date": "2026-12-04"}        # said for a flow not taken
-    dialog.on_text("tomorrow, my number is 138 1234 5678", "en")
+    with_lookups(dialog, dialog.on_text("tomorrow, my number is 138 1234 5678", "en"))
     dialog.on_text("yes", "en")                              # booked: on to "anything else?"
     assert dialog.state.node == "anything_else" and dialog.state.heard == {}
 

@@ -28,7 +28,7 @@ from ivr.kb.retriever import KBEntry, Retriever
 from ivr.llm.client import LLMClient, LLMSettings
 from ivr.tools.http import ToolBox
 
-from conftest import ROOT
+from conftest import ROOT, run_lookup
 
 SERVICE = ROOT / "infra" / "examples" / "clinic_free_slots.py"
 CLINIC = ROOT / "dialplans" / "clinic-appointments.yaml"
@@ -88,19 +88,10 @@ def said(step) -> list[str]:
     return [a.text for a in step.actions if isinstance(a, Say)]
 
 
-def look_up(dialog: DialogEngine, lookup: Lookup):
-    async def run():
-        try:
-            return await dialog.look_up(lookup)
-        finally:
-            await dialog.aclose()
-    return asyncio.run(run())
-
-
 def test_a_lookup_node_says_the_free_times_and_walks_on(engines):
     with clinic_service() as url:
         dialog, events = dialog_for(clinic_with(url), engines)
-        step = look_up(dialog, book(dialog, "next Monday"))
+        step = run_lookup(dialog, book(dialog, "next Monday"))
     assert dialog.state.slots["appointment_date"] == "2026-12-07"
     assert step.reason == "looked_up" and dialog.state.node == "book_phone"
     assert said(step)[0] == f"On that day we still have free times at {WEEKDAY}."
@@ -117,11 +108,11 @@ def test_booked_times_are_left_out_a_full_day_gets_the_empty_text_and_chinese_re
     with clinic_service("--booked", str(booked)) as url:
         loaded = clinic_with(url)
         dialog, _ = dialog_for(loaded, engines)
-        monday = look_up(dialog, book(dialog, "next Monday"))
+        monday = run_lookup(dialog, book(dialog, "next Monday"))
         dialog, _ = dialog_for(loaded, engines)
-        sunday = look_up(dialog, book(dialog, "next Sunday"))
+        sunday = run_lookup(dialog, book(dialog, "next Sunday"))
         dialog, _ = dialog_for(loaded, engines)
-        zh = look_up(dialog, book(dialog, "下周二", "zh"))
+        zh = run_lookup(dialog, book(dialog, "下周二", "zh"))
     assert said(monday)[0] == "On that day we still have free times at 10:30, 15:30 and 17:00."
     assert said(sunday)[0].startswith("That day is fully booked.")
     assert said(zh)[0] == "那天还可以约这些时间：9:00、10:30、14:00、15:30和17:00。"
@@ -129,7 +120,7 @@ def test_booked_times_are_left_out_a_full_day_gets_the_empty_text_and_chinese_re
 
 def test_an_unreachable_or_slow_tool_is_said_as_such_and_the_booking_goes_on(engines):
     dialog, events = dialog_for(clinic_with(closed_port_url()), engines)
-    down = look_up(dialog, book(dialog, "next Monday"))
+    down = run_lookup(dialog, book(dialog, "next Monday"))
     assert down.reason == "lookup_failed" and dialog.state.node == "book_phone"
     assert said(down)[0] == "I'm sorry, I can't look that up right now."
     assert "ConnectError" in events.of_kind("tool.call")[-1].data["error"]
@@ -139,7 +130,7 @@ def test_an_unreachable_or_slow_tool_is_said_as_such_and_the_booking_goes_on(eng
         dialog, events = dialog_for(clinic_with(url, timeout_ms=300), engines)
         lookup = book(dialog, "next Monday")
         started = time.perf_counter()
-        slow = look_up(dialog, lookup)
+        slow = run_lookup(dialog, lookup)
         waited = time.perf_counter() - started
     assert slow.reason == "lookup_failed" and waited < 2.0, waited
     assert events.of_kind("tool.call")[-1].data["error"] == "no answer within 300 ms"
@@ -188,7 +179,7 @@ def test_what_a_tool_answers_is_said_only_when_the_node_can_say_it(engines, cann
                                                                   error):
     canned.status, canned.body = status, body
     dialog, _ = dialog_for(clinic_with(canned.url), engines)
-    step = look_up(dialog, book(dialog, "next Monday"))
+    step = run_lookup(dialog, book(dialog, "next Monday"))
     assert canned.requests == [{"appointment_date": "2026-12-07"}]
     if error is None:
         assert step.reason == "looked_up" and said(step)[0].startswith("That day is fully booked")

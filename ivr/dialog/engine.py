@@ -436,7 +436,7 @@ class DialogEngine:
             node = self.plan.nodes.get(name)
             if isinstance(node, AnswerNode):
                 return True
-            if not isinstance(node, (SayNode, CollectNode)) or not node.next:
+            if not isinstance(node, (SayNode, CollectNode, LookupNode)) or not node.next:
                 return False
             name = node.next
         return False
@@ -511,16 +511,16 @@ class DialogEngine:
         """Slot values the caller has said for the collect nodes ahead of the one waiting now:
         they are filled there without asking."""
         node = self.plan.nodes[self.state.node]
-        if not isinstance(node, (MenuNode, CollectNode)):
+        if not isinstance(node, (MenuNode, CollectNode, LookupNode)):
             return {}
         ahead = {w.slot for w in self._slots_ahead(node)}
         return {k: v for k, v in self.state.heard.items() if k in ahead}
 
-    def _slots_ahead(self, node: MenuNode | CollectNode) -> list[Wanted]:
+    def _slots_ahead(self, node: MenuNode | CollectNode | LookupNode) -> list[Wanted]:
         """The slots a caller may fill before they are asked: this collect node's own, and
-        those of the collect nodes that follow (through say nodes) from here or from each of
-        this menu's choices, up to the first node of another kind (a yes/no confirmation, a
-        branch, a menu)."""
+        those of the collect nodes that follow (through say and lookup nodes) from here or
+        from each of this menu's choices, up to the first node of another kind (a yes/no
+        confirmation, a branch, a menu)."""
         def takes_free_speech(n: object) -> bool:
             return isinstance(n, CollectNode) and n.kind in FREE_SPEECH_KINDS and not n.secret
 
@@ -529,7 +529,7 @@ class DialogEngine:
         for name in starts:
             for _ in range(MAX_HOPS):
                 ahead = self.plan.nodes[name]
-                if isinstance(ahead, SayNode):
+                if isinstance(ahead, (SayNode, LookupNode)):
                     name = ahead.next
                 elif takes_free_speech(ahead) and ahead not in found:
                     found.append(ahead)
