@@ -184,6 +184,11 @@ CATALOGUE: dict[str, EventKind] = {
     "llm.error": _kind("the LLM failed; the approved text was spoken", {"error": str}),
     "llm.over_budget": _kind("no supported LLM sentence within the answer budget; the approved "
                              "text was spoken", {"budget_ms": int}),
+    "tool.call": _kind("one of the plan's HTTP tools was called (a lookup node, or a served model "
+                       "through the tools API): how long it took, the result's fields, or why "
+                       "there is none (the caller heard prompts.lookup_failed)",
+                       {"tool": str, "ms": int, "fields": list, "error": str},
+                       optional=("fields", "error"), raw=("tool", "fields")),
     "kb.document_answer": _kind("an answer from document passages: sentences kept, those dropped "
                                 "as unsupported (none kept: the caller heard prompts.dont_know)",
                                 {"sentences": int, "dropped": list, "documents": list},
