@@ -184,6 +184,11 @@ CATALOGUE: dict[str, EventKind] = {
     "llm.error": _kind("the LLM failed; the approved text was spoken", {"error": str}),
     "llm.over_budget": _kind("no supported LLM sentence within the answer budget; the approved "
                              "text was spoken", {"budget_ms": int}),
+    "slot.llm": _kind("a turn at a collect node the rules did not understand, read by the LLM "
+                      "for the slots asked; those its reply gave that their parsers accept were "
+                      "taken (as `slot` events), or why none could be",
+                      {"asked": list, "taken": list, "ms": int, "error": str},
+                      optional=("error",), raw=("asked", "taken")),
     "tool.call": _kind("one of the plan's HTTP tools was called (a lookup node, or a served model "
                        "through the tools API): how long it took, the result's fields, or why "
                        "there is none (the caller heard prompts.lookup_failed)",

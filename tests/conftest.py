@@ -42,7 +42,7 @@ def engines(llm_server) -> Engines:
     from ivr.tts.piper_tts import PiperTTS
 
     built = build_engines("whisper-tiny.en", ["en"],
-                          LLMClient(LLMSettings(base_url=llm_server.base_url)))
+                          LLMClient(LLMSettings(base_url=llm_server.base_url, embedded=True)))
     built.voices["en"] = PiperTTS(*piper_joe(), deterministic=True)
     return built
 

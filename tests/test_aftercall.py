@@ -38,6 +38,8 @@ from ivr.store import schema
 from ivr.store.audio_redact import TONE_HZ, word_spans
 from ivr.store.store import CallStore, normalize_url
 from ivr.store.ticket import llm_ticket
+
+from llm_stub import StubLLM
 from ivr.store.writer import StoreWriter
 from ivr.text.redact import Redactor
 
@@ -69,45 +71,6 @@ nodes:
   agent:
     type: transfer
 """
-
-
-# ---- a stub OpenAI-compatible LLM ---------------------------------------------------------------
-class StubLLM:
-    """Answers every chat completion with `reply` (streamed) after `delay_s`."""
-
-    def __init__(self, reply: str, delay_s: float = 0.0) -> None:
-        self.reply, self.delay_s = reply, delay_s
-        self.requests: list[dict[str, Any]] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                stub.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                time.sleep(stub.delay_s)
-                chunk = json.dumps({"choices": [{"delta": {"content": stub.reply}}]})
-                body = f"data: {chunk}\n\ndata: [DONE]\n\n".encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except BrokenPipeError:
-                    pass  # the client stopped waiting (over its budget)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/v1"
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 VALID = json.dumps({"problem": f"Caller wants to pay the bill with card {CARD}.",
@@ -211,9 +174,12 @@ def test_ticket_by_llm_within_budget_else_rules_posted_and_stored(
         stub.close()
     assert time.perf_counter() - started < 60
 
-    # the LLM was asked for JSON held to the ticket's schema, categories from the plan
+    # the served LLM was asked for JSON held to the ticket's schema (OpenAI's json_schema
+    # response format, as vLLM takes it), categories from the plan
     request = stub.requests[0]
-    assert request["response_format"]["schema"]["properties"]["category"]["enum"] == CATEGORIES
+    assert request["response_format"]["type"] == "json_schema"
+    schema = request["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["category"]["enum"] == CATEGORIES
     event = session.events.of_kind("ticket")[0]
     assert ticket["source"] == source == event["source"]
     assert event["llm_ms"] < 800 + 700  # the budget holds: a slow LLM is not waited for
@@ -270,7 +236,8 @@ def test_the_embedded_llm_writes_a_valid_ticket(llm_server):
                   "[transfer: cannot_help]")
     # SmolLM2-135M under a JSON-schema grammar: ~0.6 s a token on 2 busy cores, far over the
     # 3 s budget of a live call; here the budget is wide, to check what it writes.
-    llm = LLMClient(LLMSettings(base_url=llm_server.base_url, first_token_timeout_s=120,
+    llm = LLMClient(LLMSettings(base_url=llm_server.base_url, embedded=True,
+                                first_token_timeout_s=120,
                                 total_timeout_s=240))
 
     async def ask() -> tuple[dict, str | None, int]:

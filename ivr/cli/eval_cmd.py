@@ -126,7 +126,8 @@ def run_kb(args: argparse.Namespace) -> int:
             from ivr.models.locator import smollm2_gguf
 
             url = stack.enter_context(EmbeddedLLMServer(smollm2_gguf())).base_url
-        llm = LLMClient(LLMSettings(base_url=url, model=args.llm_model)) if url else None
+        llm = LLMClient(LLMSettings(base_url=url, model=args.llm_model,
+                                    embedded=not args.llm_url)) if url else None
         runner = KBRunner(loaded, llm)
         for path, questions in sets:
             chosen = [q for q in questions if args.part in (None, q.part)]

@@ -36,11 +36,12 @@ def runtime(args: argparse.Namespace, progress: bool = True) -> Iterator[tuple[L
     loaded = load_dialplan(args.dialplan)
     needs_llm = loaded.plan.uses_llm
     with contextlib.ExitStack() as stack:
-        url = args.llm_url
+        url, embedded = args.llm_url, False
         if needs_llm and not url:
             server = stack.enter_context(EmbeddedLLMServer(smollm2_gguf()))
-            url = server.base_url
-        llm = LLMClient(LLMSettings(base_url=url, model=args.llm_model)) if needs_llm else None
+            url, embedded = server.base_url, True
+        llm = LLMClient(LLMSettings(base_url=url, model=args.llm_model, embedded=embedded)) \
+            if needs_llm else None
         engines = build_engines(loaded.plan.asr_model, loaded.plan.languages, llm,
                                 asr_device=args.asr_device, progress=progress)
         yield loaded, engines

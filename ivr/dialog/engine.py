@@ -18,6 +18,7 @@ from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
+from ivr.dialog.slot_llm import read_slots
 from ivr.dialog.slot_numbers import UNITS
 from ivr.dialog.slot_spans import FREE_SPEECH_KINDS, Wanted, take_slots
 from ivr.dialog.slots import DigitCollector, parse_slot
@@ -87,6 +88,9 @@ class DialogEngine:
         self._assessed: tuple[str, Verdict] | None = None
         self.guard = EscalationGuard(net if net is not None else SemanticNet(retriever.embedder))
         self.tools = ToolBox(plan.tools, events)
+        asks = plan.slots.llm
+        self._slot_llm = llm if llm is not None and (
+            asks is True or (asks == "auto" and not llm.settings.embedded)) else None
 
     # ---- inputs -------------------------------------------------------------------------------
     def start(self) -> Step:
@@ -635,6 +639,30 @@ class DialogEngine:
         model-service call on a SIP worker) and the voice analysis are work a session runs off
         its event loop."""
         self._assessed = (text, self.guard.assess(self._rules(), text, audio, speech_s))
+
+    async def read_slots(self, text: str) -> None:
+        """A turn at a collect node that the rules do not understand, read by the LLM for this
+        node's slot and those ahead (`slots.llm`); what the slots' parsers accept of its reply
+        is kept as said (`heard`), so the coming `on_text(text)` fills it. Not for a turn the
+        guard (`prepare_turn`, run first) hands to a person: that hand-off never waits."""
+        node = self.plan.nodes.get(self.state.node)
+        if self._slot_llm is None or not isinstance(node, CollectNode) \
+                or node.kind not in FREE_SPEECH_KINDS or node.secret:
+            return
+        if self._assessed is not None and self._assessed[0] == text and (
+                self._assessed[1].kind in ("emergency", "self_harm", "human")
+                or self._assessed[1].escalate):
+            return
+        language, today = self.state.language, self.now.date()
+        if parse_slot(node.kind, text, node.length, language, today) is not None:
+            return
+        wanted = self._slots_ahead(node) if self.plan.slots.free_speech else \
+            [Wanted(node.slot, node.kind, node.length)]
+        values, error, ms = await read_slots(self._slot_llm, text, wanted, language, today,
+                                             self.plan.slots.llm_budget_ms / 1000)
+        self.events.emit("slot.llm", asked=[w.slot for w in wanted], taken=sorted(values),
+                         ms=ms, **({"error": error} if error else {}))
+        self.state.heard.update(values)
 
     def _verdict(self, text: str, audio: bytes | None, speech_s: float | None) -> Verdict:
         assessed, self._assessed = self._assessed, None

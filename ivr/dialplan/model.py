@@ -470,9 +470,18 @@ class SlotUnderstanding(Strict):
     prompt is also read for the slots of the collect nodes that follow ("I'd like to book next
     Tuesday, my number is 138 1234 5678"): a slot already said is filled without its prompt.
     Only dates, phone numbers, digit strings and account codes are taken this way; yes/no
-    confirmations and free text are always asked."""
+    confirmations and free text are always asked.
+
+    With `llm`, a turn at such a collect node that the rules do not understand is read by the
+    LLM too, for this node's slot and those ahead, held to a JSON schema (vLLM: guided
+    decoding; llama.cpp: a grammar); each value it gives is checked by the slot's own parser
+    before use, and a reply later than `llm_budget_ms` is not waited for. `auto` (the default)
+    asks a served LLM the plan already uses (vLLM, any `--llm-url`), not the embedded CPU
+    model, which is too small to read slots and too slow to wait for; `true` asks it anyway."""
 
     free_speech: bool = True
+    llm: bool | Literal["auto"] = "auto"
+    llm_budget_ms: int = Field(1500, ge=100, le=10000)
 
 
 class MenuUnderstanding(Strict):
@@ -670,9 +679,11 @@ class Dialplan(Strict):
 
     @property
     def uses_llm(self) -> bool:
-        """LLM-phrased answers, answers from documents or converse nodes need an LLM server."""
+        """LLM-phrased answers, answers from documents, converse nodes or slots read by the LLM
+        (`slots.llm: true`) need an LLM server."""
         return self.answers.style == "llm" or self.documents is not None or any(n.type == "converse"
-                                                  for n in self.nodes.values())
+                                                  for n in self.nodes.values()) \
+            or self.slots.llm is True
 
     def text(self, texts: LanguageText, language: str) -> str:
         """Text in `language`, else the plan's first language, else any."""

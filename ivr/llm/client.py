@@ -84,6 +84,15 @@ class LLMClient:
         except httpx.TransportError as exc:
             raise IvrError(f"LLM at {self.settings.base_url} unreachable: {exc}") from exc
 
+    def json_reply(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
+        """Request fields that hold the reply to the JSON `schema`: OpenAI's `json_schema`
+        response format (vLLM decodes to it), or on the embedded llama.cpp server its
+        `json_object` with a schema (compiled to a GBNF grammar)."""
+        if self.settings.embedded:
+            return {"response_format": {"type": "json_object", "schema": schema}}
+        return {"response_format": {"type": "json_schema",
+                                    "json_schema": {"name": name, "schema": schema}}}
+
     async def complete(self, messages: list[dict[str, Any]],
                        options: dict[str, Any] | None = None) -> str:
         """The whole reply (see `stream`)."""

@@ -96,7 +96,8 @@ def main() -> None:
     voice = PiperTTS(*piper_joe(), deterministic=True)
     with EmbeddedLLMServer(smollm2_gguf()) as server:
         engines = build_engines("whisper-tiny.en", ["en"],
-                                LLMClient(LLMSettings(base_url=server.base_url)), progress=True)
+                                LLMClient(LLMSettings(base_url=server.base_url, embedded=True)),
+                                progress=True)
         engines.voices["en"] = voice  # as the tests' engines: the same audio on every run
         for call in CALLS:
             print(record(call, engines, voice, args.folder))

@@ -45,6 +45,7 @@ class ReplaySettings:
     at: dt.datetime | None = None
     llm_url: str | None = None
     llm_model: str = "default"
+    llm_embedded: bool = False   # `llm_url` is the embedded CPU model's server
     asr_device: str = "cpu"
     asr_cache: Path | None = None
     synthesise: bool = False
@@ -105,7 +106,8 @@ class Replayer:
         key = (loaded.plan.asr_model, tuple(loaded.plan.languages), self.settings.llm_url)
         if key not in self._engines:
             settings = self.settings
-            llm = (LLMClient(LLMSettings(base_url=settings.llm_url, model=settings.llm_model))
+            llm = (LLMClient(LLMSettings(base_url=settings.llm_url, model=settings.llm_model,
+                                         embedded=settings.llm_embedded))
                    if settings.llm_url else None)
             self._engines[key] = build_engines(loaded.plan.asr_model, loaded.plan.languages, llm,
                                                asr_device=settings.asr_device)
@@ -204,4 +206,4 @@ def shared_llm(settings: ReplaySettings, plans: Iterable[LoadedPlan]) -> Iterato
     from ivr.models.locator import smollm2_gguf
 
     with EmbeddedLLMServer(smollm2_gguf()) as server:
-        yield dataclasses.replace(settings, llm_url=server.base_url)
+        yield dataclasses.replace(settings, llm_url=server.base_url, llm_embedded=True)

@@ -501,6 +501,7 @@ class CallSession:
             # the guard's embedding and voice analysis, off the event loop
             await self._in_executor(self.dialog.prepare_turn, transcript.text, audio, speech_s,
                                     timeout=self.config.asr_timeout_s)
+            await self.dialog.read_slots(transcript.text)
             step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
         await self._execute(step, caller_said=transcript.text)
 

@@ -52,6 +52,8 @@ class ChatClient(Protocol):
     async def complete(self, messages: list[dict[str, str]],
                        options: dict[str, Any] | None = None) -> str: ...
 
+    def json_reply(self, schema: dict[str, Any], name: str) -> dict[str, Any]: ...
+
 
 class LLMTicketFields(BaseModel):
     """What the LLM writes; the rest of the ticket (outcome, end reason) stays the rules'."""
@@ -112,7 +114,7 @@ async def llm_ticket(client: ChatClient, rules: dict[str, Any], transcript: str,
                 {"role": "user", "content": f"Transcript:\n{transcript}\n\nOutcome: "
                                             f"{rules['outcome']} ({rules['end_reason']})"}]
     options = {"max_tokens": MAX_TICKET_TOKENS, "temperature": 0.0,
-               "response_format": {"type": "json_object", "schema": ticket_schema(categories)}}
+               **client.json_reply(ticket_schema(categories), "ticket")}
     started = time.perf_counter()
     try:
         reply = await asyncio.wait_for(client.complete(messages, options), budget_s)

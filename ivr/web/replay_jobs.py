@@ -65,7 +65,8 @@ class _CurrentPlans(Replayer):
             server = EmbeddedLLMServer(smollm2_gguf())
             server.start()
             self.llm_server = server
-            self.settings = dataclasses.replace(self.settings, llm_url=server.base_url)
+            self.settings = dataclasses.replace(self.settings, llm_url=server.base_url,
+                                                llm_embedded=True)
         return super().engines(loaded)
 
 
