@@ -32,6 +32,7 @@ class Converse:
     instructions: str
     facts: str
     tools: tuple[str, ...] = ()   # the plan's tools the model may call (a served model only)
+    topics: tuple[str, ...] = ()  # the node's topics, named to the model
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,18 @@ class GroundedWriter:
         self.events = events
 
     async def answer(self, instructions: str, facts: str, question: str,
-                     complete: bool = True, budget_s: float | None = None) -> AsyncIterator[str]:
+                     complete: bool = True, budget_s: float | None = None,
+                     messages: list[dict[str, Any]] | None = None) -> AsyncIterator[str]:
         """`complete`: append approved sentences the model left out (answers); a free
         conversation (converse) only needs what it said to be supported. `budget_s`: the first
-        supported sentence must come this soon, else the approved text is spoken as written."""
+        supported sentence must come this soon, else the approved text is spoken as written.
+        `messages`: the whole prompt (a conversation, `ivr.dialog.converse`) instead of the
+        instructions, facts and question alone."""
         spoken: list[str] = []
         if self.llm is not None:
-            messages = [{"role": "system", "content": f"{instructions}\nFacts: {facts}"},
-                        {"role": "user", "content": question}]
+            messages = messages or [
+                {"role": "system", "content": f"{instructions}\nFacts: {facts}"},
+                {"role": "user", "content": question}]
             async with contextlib.aclosing(self._checked(
                     messages, lambda s: is_supported(s, facts), budget_s)) as checked:
                 async for sentence, supported in checked:
@@ -77,22 +81,20 @@ class GroundedWriter:
                 if kept >= max_sentences or kept + len(dropped) >= 2 * max_sentences:
                     break
 
-    async def with_tools(self, instructions: str, facts: str, question: str, box: ToolBox,
+    async def with_tools(self, messages: list[dict[str, Any]], facts: str, box: ToolBox,
                          tools: tuple[str, ...], slots: Mapping[str, str],
                          failed: str) -> AsyncIterator[str]:
-        """A conversational reply from a model that may call `tools` (OpenAI tools API): what
-        it says is checked against `facts`; it gets one round of calls, whose results become
-        facts for the rest of its reply. A call that fails (or that the model wrote wrong) is
-        not handed back to the model to talk around: the caller hears `failed`. With nothing
-        supported said, the approved `facts` are."""
+        """A conversational reply (`messages`, `ivr.dialog.converse`) from a model that may
+        call `tools` (OpenAI tools API): what it says is checked against `facts`; it gets one
+        round of calls, whose results become facts for the rest of its reply. A call that fails
+        (or that the model wrote wrong) is not handed back to the model to talk around: the
+        caller hears `failed`. With nothing supported said, the approved `facts` are."""
         known, spoken = [facts], 0
 
         def check(sentence: str) -> bool:
             return is_supported(sentence, " ".join(known))
 
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": f"{instructions}\nFacts: {facts}"},
-            {"role": "user", "content": question}]
+        messages = list(messages)
         calls: list[ToolCall] = []
         rounds: list[dict[str, Any] | None] = [
             {"tools": box.specs(tools), "tool_choice": "auto"}, None]

@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Literal
 from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup, Lookup, Say,
                                 Step, Transfer)
 from ivr.dialog.answers import GroundedWriter
+from ivr.dialog.converse import converse_messages, persona
 from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.phrases import PhraseMatcher
@@ -208,12 +209,16 @@ class DialogEngine:
             return self.writer.answer(policy.instructions, action.approved, action.question,
                                       budget_s=policy.llm_budget_ms / 1000)
         facts = " ".join([action.facts, *self.state.looked_up])
+        messages = converse_messages(self.plan.name, action.instructions, action.topics,
+                                     self.state.turns, self.recorded_slots, facts,
+                                     action.question)
         llm = self.writer.llm
         if action.tools and llm is not None and not llm.settings.embedded:
-            return self.writer.with_tools(action.instructions, facts, action.question,
-                                          self.tools, action.tools, self.state.slots,
+            return self.writer.with_tools(messages, facts, self.tools, action.tools,
+                                          self.state.slots,
                                           self._t(self.plan.prompts.lookup_failed))
-        return self.writer.answer(action.instructions, facts, action.question, complete=False)
+        return self.writer.answer(action.instructions, facts, action.question, complete=False,
+                                  messages=messages)
 
     async def look_up(self, action: Lookup) -> Step:
         """Run a lookup node's tool, then say what it found and walk on to `next` (or say that
@@ -249,13 +254,13 @@ class DialogEngine:
         """The LLM's supported sentences, or the don't-know prompt (offering a person) when
         none is left; what was dropped goes into a `kb.document_answer` event."""
         assert self.plan.documents is not None
-        persona = f"You are the phone assistant of the {self.plan.name} hotline."
         passages = [f"[{' > '.join((p.chunk.title, *p.chunk.headings))}]\n{p.chunk.text}"
                     for p in action.passages]
         dropped: list[str] = []
         said = 0
         async for sentence in self.writer.from_passages(
-                f"{persona} {self.plan.documents.instructions}", passages, action.question,
+                f"{persona(self.plan.name)} {self.plan.documents.instructions}", passages,
+                action.question,
                 dropped):
             said += 1
             yield sentence
@@ -603,7 +608,8 @@ class DialogEngine:
             return self._miss(None, evidence)
         self.state.unresolved = 0
         self.state.converse_turns += 1
-        reply = Converse(text, node.instructions, self._t(match.entry.answer), tuple(node.tools))
+        reply = Converse(text, node.instructions, self._t(match.entry.answer), tuple(node.tools),
+                         tuple(node.topics))
         after = self._enter(node.next) if self.state.converse_turns >= node.max_turns else []
         return Step([reply, *after], "converse", self.state.node,
                     {**evidence, "entry": match.entry.id})
