@@ -48,6 +48,10 @@ TURN_VERDICTS = Counter("ivr_turn_verdicts", "End-of-turn model verdicts at paus
                         "incomplete, failed (no model answer)", ["verdict"])
 ENGINE_FAILURES = Counter("ivr_engine_failures", "Failed model calls by stage (asr, tts, llm) "
                           "and kind (error, timeout; llm also over_budget)", ["stage", "kind"])
+TOOL_CALLS = Counter("ivr_tool_calls", "Calls of the plans' HTTP tools by tool and result (ok, "
+                     "error: unreachable, slow, refused or unusable)", ["tool", "result"])
+TOOL_SECONDS = Histogram("ivr_tool_seconds", "How long the plans' HTTP tools took to answer",
+                         ["tool"], buckets=LATENCY_BUCKETS)
 TTS_CACHE = Counter("ivr_tts_cache", "TTS sentence look-ups by layer (memory, disk) and result",
                     ["layer", "result"])
 WORKER_RESTARTS = Counter("ivr_worker_restarts", "SIP workers restarted after they died",
@@ -99,6 +103,9 @@ class CallMetrics:
             ENGINE_FAILURES.labels("llm", "timeout" if timed_out else "error").inc()
         elif kind == "llm.over_budget":
             ENGINE_FAILURES.labels("llm", "over_budget").inc()
+        elif kind == "tool.call":
+            TOOL_CALLS.labels(event["tool"], "error" if event.data.get("error") else "ok").inc()
+            TOOL_SECONDS.labels(event["tool"]).observe(event["ms"] / 1000)
         elif kind == self._heard_at and self._speech_end is not None:
             STAGE.labels("first_bot_audio").observe(event.wall - self._speech_end)
             self._speech_end = None

@@ -44,7 +44,10 @@ def test_a_calls_events_move_the_metrics():
                  for v in ("ended", "vetoed", "incomplete", "failed")},
               **{f"{st}/{k}": sample("ivr_engine_failures_total", stage=st, kind=k)
                  for st, k in (("asr", "timeout"), ("tts", "error"), ("llm", "timeout"),
-                               ("llm", "error"), ("llm", "over_budget"))}}
+                               ("llm", "error"), ("llm", "over_budget"))},
+              **{f"tool/{r}": sample("ivr_tool_calls_total", tool="free_slots", result=r)
+                 for r in ("ok", "error")},
+              "tool_sum": sample("ivr_tool_seconds_sum", tool="free_slots")}
     events.emit("call.start", call_id="c1", caller="100", dialplan="p", dialplan_sha256="0")
     events.emit("playout.first_frame")  # the greeting: no caller speech before it, not counted
     assert sample("ivr_calls_active") == before["active"] + 1
@@ -64,6 +67,8 @@ def test_a_calls_events_move_the_metrics():
     events.emit("llm.error", error="ReadTimeout: timed out")
     events.emit("llm.error", error="ConnectError: refused")
     events.emit("llm.over_budget", budget_ms=900)
+    events.emit("tool.call", tool="free_slots", ms=40, fields=["times"])
+    events.emit("tool.call", tool="free_slots", ms=300, error="no answer within 300 ms")
     events.emit("asr.final", text="help", language="en", rtf=0.1, compute_s=0.3)
     events.emit("dialog.decision", reason="emergency", node="main", actions=["say", "transfer"])
     events.emit("dialog.decision", reason="answer", node="main", actions=["answer"])
@@ -91,6 +96,11 @@ def test_a_calls_events_move_the_metrics():
     for key in ("asr/timeout", "tts/error", "llm/timeout", "llm/error", "llm/over_budget"):
         stage, kind = key.split("/")
         assert sample("ivr_engine_failures_total", stage=stage, kind=kind) == before[key] + 1, key
+    for result in ("ok", "error"):
+        assert sample("ivr_tool_calls_total", tool="free_slots", result=result) == \
+            before[f"tool/{result}"] + 1, result
+    assert sample("ivr_tool_seconds_sum", tool="free_slots") == pytest.approx(
+        before["tool_sum"] + 0.34)
 
 
 def test_metrics_port_and_tts_store_options_of_serve():
