@@ -7,7 +7,9 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, AsyncIterator
+
+from ivr.llm.client import LLMClient, LLMSettings
 
 
 class StubLLM:
@@ -46,3 +48,16 @@ class StubLLM:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+class ScriptedLLM(LLMClient):
+    """An LLM whose reply is fixed, streamed word by word: to test what the grounding check
+    lets through."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(LLMSettings())
+        self.reply = reply
+
+    async def stream(self, messages, options=None, tool_calls=None) -> AsyncIterator[str]:
+        for word in self.reply.split(" "):
+            yield word + " "

@@ -13,11 +13,11 @@ from ivr.audio.frames import frames
 from ivr.audio.g711 import phone_line
 from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
-from ivr.llm.client import LLMClient, LLMSettings
 from ivr.session.offline import ScriptTurn, run_script
 from ivr.session.session import CallSession
 
 from conftest import ROOT, transcribe, words
+from llm_stub import ScriptedLLM
 
 PLAN = ROOT / "tests" / "data" / "flows" / "all-nodes.yaml"
 OPEN = datetime.datetime(2026, 11, 25, 11, 0, tzinfo=datetime.timezone.utc)      # Wednesday
@@ -93,18 +93,6 @@ def converse_heard(events) -> list[str]:
         if event.kind == "bot.say":
             heard.append(event.data["text"])
     return heard
-
-
-class ScriptedLLM(LLMClient):
-    """An LLM whose reply is fixed, word by word, to see what the converse node lets through."""
-
-    def __init__(self, reply: str) -> None:
-        super().__init__(LLMSettings())
-        self.reply = reply
-
-    async def stream(self, messages, options=None):
-        for word in self.reply.split(" "):
-            yield word + " "
 
 
 def test_converse_node_drops_what_the_facts_do_not_say(engines, plan, voice_en):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import AsyncIterator
 
 import numpy as np
 import pytest
@@ -24,6 +23,8 @@ from ivr.kb.index import build_index, index_paths
 from ivr.kb.passages import PassageRetriever, plan_documents
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.llm.client import LLMClient, LLMSettings
+
+from llm_stub import ScriptedLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "dialplans" / "it-hardware-support.yaml"
@@ -236,18 +237,6 @@ def test_numbers_are_read_in_digits_words_and_chinese():
 
 
 # ---- answers in the dialog --------------------------------------------------------------------
-class ScriptedLLM(LLMClient):
-    """An LLM whose reply is fixed, to test what the grounding check keeps."""
-
-    def __init__(self, reply: str) -> None:
-        super().__init__(LLMSettings())
-        self.reply = reply
-
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
-        for word in self.reply.split(" "):
-            yield word + " "
-
-
 def dialog(shipped: LoadedPlan, embedder: Embedder, documents: PassageRetriever,
            llm: LLMClient | None) -> tuple[DialogEngine, EventLog]:
     events = EventLog(ManualClock())

@@ -45,10 +45,10 @@ class ReplaySettings:
     at: dt.datetime | None = None
     llm_url: str | None = None
     llm_model: str = "default"
-    llm_embedded: bool = False   # `llm_url` is the embedded CPU model's server
     asr_device: str = "cpu"
     asr_cache: Path | None = None
     synthesise: bool = False
+    llm_embedded: bool = False   # `llm_url` is the embedded CPU model's server
 
 
 class Replayer:
