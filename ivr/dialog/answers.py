@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from typing import Any, AsyncIterator, Callable, Mapping
 
@@ -16,6 +17,14 @@ from ivr.tools.results import as_facts
 from ivr.tts.sentences import SentenceBuffer, split_sentences
 
 MAX_TOOL_CALLS = 3  # per reply: one round of calls, then the answer
+_MARKUP = re.compile(r"[{}\[\]<>`|#*_\\]")
+
+
+def speakable(sentence: str) -> bool:
+    """Text a caller can be read: no JSON, code, markup or tags. A small model writes its tool
+    call out as text ('{"name": "book_appointment", ...}'), and the numbers in it match the
+    facts: without this it would be read out."""
+    return not _MARKUP.search(sentence)
 
 
 class GroundedWriter:
@@ -138,7 +147,7 @@ class GroundedWriter:
             while True:
                 wait = None if deadline is None or heard else deadline - time.perf_counter()
                 sentence = await asyncio.wait_for(anext(sentences), wait)
-                supported = check(sentence)
+                supported = speakable(sentence) and check(sentence)
                 heard = heard or supported
                 self.events.emit("llm.sentence", text=sentence, supported=supported)
                 yield sentence, supported
