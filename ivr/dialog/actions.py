@@ -32,7 +32,6 @@ class Converse:
     instructions: str
     facts: str
     tools: tuple[str, ...] = ()   # the plan's tools the model may call (a served model only)
-    topics: tuple[str, ...] = ()  # the node's topics, named to the model
 
 
 @dataclass(frozen=True)

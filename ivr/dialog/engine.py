@@ -14,7 +14,8 @@ from typing import Any, AsyncIterator, Literal
 from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup, Lookup, Say,
                                 Step, Transfer)
 from ivr.dialog.answers import GroundedWriter
-from ivr.dialog.converse import converse_messages, persona
+from ivr.dialog.converse import (EMBEDDED_WINDOW_TURNS, WINDOW_TURNS, converse_messages,
+                                 persona)
 from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.phrases import PhraseMatcher
@@ -209,10 +210,11 @@ class DialogEngine:
             return self.writer.answer(policy.instructions, action.approved, action.question,
                                       budget_s=policy.llm_budget_ms / 1000)
         facts = " ".join([action.facts, *self.state.looked_up])
-        messages = converse_messages(self.plan.name, action.instructions, action.topics,
-                                     self.state.turns, self.recorded_slots, facts,
-                                     action.question)
         llm = self.writer.llm
+        window = EMBEDDED_WINDOW_TURNS if llm is not None and llm.settings.embedded \
+            else WINDOW_TURNS
+        messages = converse_messages(self.plan.name, action.instructions, self.state.turns,
+                                     self.recorded_slots, facts, action.question, window)
         if action.tools and llm is not None and not llm.settings.embedded:
             return self.writer.with_tools(messages, facts, self.tools, action.tools,
                                           self.state.slots,
@@ -608,8 +610,7 @@ class DialogEngine:
             return self._miss(None, evidence)
         self.state.unresolved = 0
         self.state.converse_turns += 1
-        reply = Converse(text, node.instructions, self._t(match.entry.answer), tuple(node.tools),
-                         tuple(node.topics))
+        reply = Converse(text, node.instructions, self._t(match.entry.answer), tuple(node.tools))
         after = self._enter(node.next) if self.state.converse_turns >= node.max_turns else []
         return Step([reply, *after], "converse", self.state.node,
                     {**evidence, "entry": match.entry.id})
