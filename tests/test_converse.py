@@ -30,10 +30,10 @@ def plan():
 
 
 def reply_to(plan, engines, stub: StubLLM, turns: list[SummaryTurn], question: str,
-             slots: dict | None = None) -> tuple[list[str], list[dict]]:
+             slots: dict | None = None, embedded: bool = False) -> tuple[list[str], list[dict]]:
     """The sentences spoken for one converse turn after `turns`, and the messages sent."""
     entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in plan.knowledge]
-    llm = LLMClient(LLMSettings(base_url=stub.base_url))
+    llm = LLMClient(LLMSettings(base_url=stub.base_url, embedded=embedded))
     dialog = DialogEngine(plan, Retriever(entries, engines.embedder, plan.answers.min_score),
                           llm, EventLog(ManualClock()))
     dialog.state.node, dialog.state.turns = "chat", list(turns)
@@ -100,3 +100,15 @@ def test_a_tool_call_written_out_as_text_is_never_read_to_the_caller(plan, engin
     finally:
         stub.close()
     assert spoken == [FACTS]
+
+
+def test_the_embedded_cpu_model_is_asked_the_short_way(plan, engines):
+    stub = StubLLM("You can add ten gigabytes for five dollars in the Acme app.")
+    try:
+        spoken, messages = reply_to(plan, engines, stub, history(9), "how do I get more data",
+                                    embedded=True)
+    finally:
+        stub.close()
+    assert spoken == ["You can add ten gigabytes for five dollars in the Acme app."]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert FACTS in messages[0]["content"] and messages[1]["content"] == "how do I get more data"

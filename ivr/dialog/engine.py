@@ -14,8 +14,7 @@ from typing import Any, AsyncIterator, Literal
 from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup, Lookup, Say,
                                 Step, Transfer)
 from ivr.dialog.answers import GroundedWriter
-from ivr.dialog.converse import (EMBEDDED_WINDOW_TURNS, WINDOW_TURNS, converse_messages,
-                                 persona)
+from ivr.dialog.converse import converse_messages, persona
 from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.phrases import PhraseMatcher
@@ -211,11 +210,13 @@ class DialogEngine:
                                       budget_s=policy.llm_budget_ms / 1000)
         facts = " ".join([action.facts, *self.state.looked_up])
         llm = self.writer.llm
-        window = EMBEDDED_WINDOW_TURNS if llm is not None and llm.settings.embedded \
-            else WINDOW_TURNS
+        if llm is None or llm.settings.embedded:
+            # the embedded CPU model is asked the short way (see ivr.dialog.converse)
+            return self.writer.answer(action.instructions, facts, action.question,
+                                      complete=False)
         messages = converse_messages(self.plan.name, action.instructions, self.state.turns,
-                                     self.recorded_slots, facts, action.question, window)
-        if action.tools and llm is not None and not llm.settings.embedded:
+                                     self.recorded_slots, facts, action.question)
+        if action.tools:
             return self.writer.with_tools(messages, facts, self.tools, action.tools,
                                           self.state.slots,
                                           self._t(self.plan.prompts.lookup_failed))
