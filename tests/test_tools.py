@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -147,6 +148,13 @@ class Canned:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 canned.requests.append(json.loads(self.rfile.read(
                     int(self.headers["Content-Length"]))))
+                self._answer()
+
+            def do_GET(self):  # noqa: N802
+                canned.requests.append(dict(parse_qsl(urlsplit(self.path).query)))
+                self._answer()
+
+            def _answer(self):
                 self.send_response(canned.status)
                 self.send_header("Content-Length", str(len(canned.body)))
                 self.end_headers()
@@ -215,6 +223,24 @@ def test_arguments_are_checked_and_read_slots_come_from_the_call_not_the_model(c
     assert "phone not collected" in no_slot.error
     assert "not JSON" in bad_json.error and "unknown tool 'refunds'" in unknown.error
     assert good.ok and canned.requests == [{"limit": 2, "phone": "13912345678"}]
+
+
+def test_a_get_tool_sends_its_arguments_as_query_parameters(canned):
+    canned.body = b'{"status": "shipped"}'
+    tool = HttpTool(description="An order's status.", url=canned.url, method="GET",
+                    reads=["order"], parameters={"type": "object",
+                                                 "properties": {"order": {"type": "string"}}})
+    box = ToolBox({"order_status": tool}, EventLog(ManualClock()))
+
+    async def call():
+        try:
+            return await box.call("order_status", {}, {"order": "A-1042"})
+        finally:
+            await box.aclose()
+
+    outcome = asyncio.run(call())
+    assert outcome.result == {"status": "shipped"}
+    assert canned.requests == [{"order": "A-1042"}]
 
 
 class ToolCallingLLM:
