@@ -668,8 +668,11 @@ class DialogEngine:
             [Wanted(node.slot, node.kind, node.length)]
         values, error, ms = await read_slots(self._slot_llm, text, wanted, language, today,
                                              self.plan.slots.llm_budget_ms / 1000)
-        self.events.emit("slot.llm", asked=[w.slot for w in wanted], taken=sorted(values),
-                         ms=ms, **({"error": error} if error else {}))
+        asked = [w.slot for w in wanted]
+        if error:
+            self.events.emit("slot.llm", asked=asked, taken=[], ms=ms, error=error)
+        else:
+            self.events.emit("slot.llm", asked=asked, taken=sorted(values), ms=ms)
         self.state.heard.update(values)
 
     def _verdict(self, text: str, audio: bytes | None, speech_s: float | None) -> Verdict:
