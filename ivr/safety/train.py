@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                     for name in ("holdout4", "holdout5", "holdout6"))
+                     for name in ("holdout4", "holdout5", "holdout6", "holdout7"))
 VETO_MARGIN = 0.3
 MAX_CALM_FALSE_URGENT = 0.05
 MAX_CALM_FALSE_HUMAN = 0.03
