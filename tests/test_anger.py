@@ -284,3 +284,17 @@ def test_one_shouted_sentence_does_not_escalate(speak) -> None:
     results = run(tracker, turns)
     assert results[1].score >= 0.3
     assert not any(r.escalate for r in results)
+
+
+def test_a_caller_loud_and_high_from_the_first_word_is_not_angry_by_voice_alone(speak) -> None:
+    """Calm words, every turn 12 dB louder and far higher than typical telephone speech (a
+    naturally high voice on a hot line): hot against typical speech, but with no calm turn of
+    this caller to compare with, the voice alone never escalates."""
+    tracker = AngerTracker()
+    results = run(tracker, [(t, pitch_up(speak(t, 4.0), 2.0)) for t in CALM[:3]])
+    assert results[0].evidence["baseline_turns"] == 0
+    assert results[0].score >= tracker.config.hot_turn and results[1].score >= tracker.config.hot_turn
+    assert not any(r.escalate for r in results)
+    words = AngerTracker()   # the same voice with anger words is acted on
+    assert words.assess("This is a scam, you stole my money.", 0.6, {},
+                        pitch_up(speak(CALM[0], 4.0), 2.0)).escalate

@@ -16,9 +16,11 @@ from ivr.safety.train import read_training
 from ivr.text.normalize import normalize_text
 
 DATA = Path(__file__).parent / "data"
-DEV_SETS = tuple(DATA / f"escalation_{name}.yaml" for name in ("dev", "dev2", "dev3", "dev4"))
-HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 6)}
-SINGLE_TURN_SETS = {HOLDOUT_SETS[6]}   # written as single turns, recogniser errors as "asr_error"
+DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
+                 for name in ("dev", "dev2", "dev3", "dev4", "dev5"))
+HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7)}
+# written as single turns, recogniser errors tagged "asr_error"
+SINGLE_TURN_SETS = {DEV_SETS[-1], HOLDOUT_SETS[7]}
 PLANS = Path(__file__).parent.parent / "dialplans"
 
 
@@ -33,7 +35,7 @@ def test_sets_are_large_split_and_disjoint() -> None:
             for lang in ("en", "zh"):
                 assert sum(1 for i in items if i.label == cls and i.lang == lang) >= 8, (cls, lang)
         assert sum(1 for i in items if "hard_negative" in i.tags) >= 25
-        assert sum(1 for i in items if {"asr", "asr_error"} & set(i.tags)) >= 15
+        assert sum(1 for i in items if {"asr", "asr_error"} & set(i.tags)) >= 10
         if path not in SINGLE_TURN_SETS:
             assert sum(1 for i in items if i.context) >= 8
     texts = [{normalize_text(i.text) for i in items} for items in sets]
@@ -75,19 +77,19 @@ def test_the_runner_uses_the_plans_own_rules(acme, clinic) -> None:
     assert label in ("frustrated", "angry") and detail.get("repeats") == 2
 
 
-# Floors just below the figures measured on held-out sets 4, 5 and 6 (written blind, never tuned
+# Floors just below the figures measured on held-out sets 4, 5 and 7 (written blind, never tuned
 # on) with the shipped plans; see README "Hand-off to humans" for the full tables. Several are below
 # the targets of the safety issue (urgent recall 1.00, calm callers sent to emergency help <= 5 %):
 # they record where the guard stands, so that a change that makes it worse fails.
 # {(set, plan, lang): (urgent recall, calm false-urgent share at most, human recall, angry recall)}
 HELD_OUT_FLOORS = {
-    (4, "acme", "en"): (0.96, 0.08, 0.93, 0.90),    # measured 0.98, 9/122, 0.96, 0.97
-    (4, "clinic", "en"): (0.96, 0.08, 0.93, 0.90),  # the same English figures
-    (4, "clinic", "zh"): (0.95, 0.09, 0.95, 0.88),  # measured 0.98 (49/50), 7/98, 1.00, 0.90
-    (5, "acme", "en"): (0.97, 0.10, 0.93, 0.95),    # measured 0.99 (82/83), 14/153, 0.96, 1.00
-    (5, "clinic", "zh"): (0.98, 0.14, 0.92, 0.92),  # measured 1.00 (56/56), 16/125, 0.95, 0.96
-    (6, "acme", "en"): (0.98, 0.05, 0.95, 0.93),    # measured 1.00 (78/78), 4/143, 1.00, 1.00
-    (6, "clinic", "zh"): (0.98, 0.05, 0.90, 0.90),  # measured 1.00 (54/54), 2/102, 0.95, 0.95
+    (4, "acme", "en"): (0.96, 0.07, 0.95, 0.93),    # measured 0.99 (73/74), 7/122, 1.00, 0.97
+    (4, "clinic", "en"): (0.96, 0.07, 0.95, 0.93),  # the same English figures
+    (4, "clinic", "zh"): (0.95, 0.08, 0.95, 0.88),  # measured 0.98 (49/50), 6/98, 1.00, 0.90
+    (5, "acme", "en"): (0.97, 0.07, 0.93, 0.95),    # measured 0.99 (82/83), 9/153, 0.96, 1.00
+    (5, "clinic", "zh"): (0.98, 0.10, 0.92, 0.92),  # measured 1.00 (56/56), 11/125, 0.95, 0.96
+    (7, "acme", "en"): (0.98, 0.06, 0.95, 0.88),    # measured 1.00 (60/60), 7/130, 1.00, 0.91
+    (7, "clinic", "zh"): (0.98, 0.07, 0.95, 0.93),  # measured 1.00 (47/47), 6/94, 1.00, 0.96
 }
 
 

@@ -27,7 +27,8 @@ Turn score = 1 - (1 - word)(1 - voice). `AngerTracker` smooths it (smoothed = al
 (1 - alpha) x previous) and reports `hostile` when one turn with anger words scores >=
 hostile_turn (so a shouted complaint is acted on at once, a shouted calm sentence is not),
 `escalate` when hostile, when smoothed >= threshold or when the last `consecutive` turns all
-scored >= hot_turn (the voice alone needs two such turns). Once escalated it stays so until
+scored >= hot_turn (the voice alone needs two such turns, each against the caller's own calm
+voice: a calm caller who is loud and high-pitched from the first word is not angry). Once escalated it stays so until
 smoothed falls below `release`.
 """
 
@@ -227,6 +228,7 @@ class AngerTracker:
         self.escalated = False
         self.history: list[str] = []
         self.scores: list[float] = []
+        self.hot: list[bool] = []
         self._baseline: list[VoiceFeatures] = []
         self._hot_voice: list[VoiceFeatures] = []
 
@@ -252,8 +254,12 @@ class AngerTracker:
         self.smoothed = cfg.alpha * score + (1 - cfg.alpha) * self.smoothed
         self.scores.append(score)
         self.history.append(text)
-        recent = self.scores[-cfg.consecutive:]
-        hot_run = len(recent) == cfg.consecutive and all(s >= cfg.hot_turn for s in recent)
+        # A voice only counts as hot on its own against the caller's own calm turns: against
+        # typical speech a naturally high or loud calm voice would look the same.
+        own_baseline = evidence.get("baseline_turns", 0) > 0
+        self.hot.append(score >= cfg.hot_turn and (word > 0 or own_baseline))
+        recent = self.hot[-cfg.consecutive:]
+        hot_run = len(recent) == cfg.consecutive and all(recent)
         hostile = score >= cfg.hostile_turn and word > 0  # the voice alone: two hot turns
         if hostile or self.smoothed >= cfg.threshold or hot_run:
             if not self.escalated:

@@ -9,13 +9,13 @@
 2. Fits a softmax layer (multinomial logistic regression, class-balanced, L2) with numpy, and
    keeps the training embeddings for the head's nearest-neighbour vote.
 3. Calibrates the thresholds on the development sets only (escalation_dev.yaml, _dev2.yaml and
-   _dev3.yaml, _dev4.yaml; never on the held-out escalation_holdout4.yaml), for the
+   _dev3.yaml, _dev4.yaml, _dev5.yaml; never on the held-out sets), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
    * the vetoes: the net's calm score above which it overrules a lexicon emergency (or request
      for a person): the highest calm score of any real emergency (request) the lexicon finds in
      the dev sets, plus a wide margin (0.3);
    * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
-     dev turn the lexicon misses, raised only if it flags more than 5 % of the calm dev turns
+     dev turn the lexicon misses, raised only if it flags more than 2.5 % of the calm dev turns
      (lexicon and net together);
    * human: the best F2 (a missed request for a person is worse than a false one) among the
      thresholds that send at most 3 % of the calm dev turns to a person; angry and frustrated:
@@ -39,11 +39,13 @@ from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
 TRAINING_DIR = Path(__file__).parent / "training"
 REPO = Path(__file__).resolve().parents[2]
 DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                 for name in ("dev", "dev2", "dev3", "dev4"))
+                 for name in ("dev", "dev2", "dev3", "dev4", "dev5"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                     for name in ("holdout4", "holdout5", "holdout6", "holdout7"))
+                     for name in ("holdout4", "holdout5", "holdout7"))
 VETO_MARGIN = 0.3
-MAX_CALM_FALSE_URGENT = 0.05
+# Half the 5 % target: on every blind set so far, calm callers were sent to emergency help two to
+# three times as often as on the development sets the threshold was chosen on.
+MAX_CALM_FALSE_URGENT = 0.025
 MAX_CALM_FALSE_HUMAN = 0.03
 EMBEDDING_CACHE = Path.home() / ".cache" / "ivr" / "guard_embeddings.npz"
 
@@ -222,7 +224,8 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     upset = col["angry"] + col["frustrated"]
     thresholds["frustrated"] = _best_fbeta(upset[rest], labels[rest] == "frustrated",
                                            hits("frustration")[rest])
-    print(f"urgent threshold: recall-keeping {t_recall:.3f}, 5 % calm false alarms "
+    print(f"urgent threshold: recall-keeping {t_recall:.3f}, "
+          f"{MAX_CALM_FALSE_URGENT:.1%} calm false alarms "
           f"{t_precision:.3f} -> {thresholds['urgent']}", file=sys.stderr)
     return thresholds
 
