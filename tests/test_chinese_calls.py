@@ -43,7 +43,9 @@ CASES = [
         "routed right since 改一下 moves an appointment; the phone number is then heard with a "
         "digit missing (1390012233)")),
     pytest.param("dev", "cancel", "zf_xiaoyi", "shouted", marks=known_failure(
-        "the shouted phone number is misheard and the voice anger score transfers the caller")),
+        "the shouted phone number is misheard; and since 2026-12-02 the misheard first turn "
+        "('我要起乡议院') scores angry 0.40 against the retrained head's 0.35, which the loud voice "
+        "makes a hostile turn")),
     pytest.param("dev", "hours", "zm_yunxi", "normal", marks=known_failure(
         "the bot's opening-hours sentence is heard back with CER 0.27 (诊所 -> 整锁)")),
     pytest.param("dev", "person", "zf_xiaoyi", "normal", marks=known_failure(
