@@ -28,8 +28,8 @@ Turn score = 1 - (1 - word)(1 - voice). `AngerTracker` smooths it (smoothed = al
 hostile_turn (so a shouted complaint is acted on at once, a shouted calm sentence is not),
 `escalate` when hostile, when smoothed >= threshold or when the last `consecutive` turns all
 scored >= hot_turn (the voice alone needs two such turns, each against the caller's own calm
-voice: a calm caller who is loud and high-pitched from the first word is not angry). Once escalated it stays so until
-smoothed falls below `release`.
+voice: a calm caller who is loud and high-pitched from the first word is not angry). Once
+escalated it stays so until smoothed falls below `release`.
 """
 
 from __future__ import annotations
@@ -227,8 +227,7 @@ class AngerTracker:
         self.smoothed = 0.0
         self.escalated = False
         self.history: list[str] = []
-        self.scores: list[float] = []
-        self.hot: list[bool] = []
+        self.hot: list[bool] = []   # per turn: hot enough to count towards `consecutive`
         self._baseline: list[VoiceFeatures] = []
         self._hot_voice: list[VoiceFeatures] = []
 
@@ -252,7 +251,6 @@ class AngerTracker:
             self._update_baseline(feats, voice, word)
         score = 1 - (1 - word) * (1 - voice)
         self.smoothed = cfg.alpha * score + (1 - cfg.alpha) * self.smoothed
-        self.scores.append(score)
         self.history.append(text)
         # A voice only counts as hot on its own against the caller's own calm turns: against
         # typical speech a naturally high or loud calm voice would look the same.
