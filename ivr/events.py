@@ -163,6 +163,11 @@ CATALOGUE: dict[str, EventKind] = {
         "reason": str, "raw": str}),
     "backchannel": _kind("short talk over the bot that did not interrupt it", {"text": str}),
     "barge_in": _kind("the caller interrupted the bot", {"dropped_s": NUMBER}),
+    "bot.paused": _kind("the caller talks over the bot: its audio is held (`held_s`: what the "
+                        "session had queued; the line's own queue comes back to it)",
+                        {"held_s": NUMBER}),
+    "bot.resumed": _kind("the talk over the bot was a backchannel or noise: its audio goes on "
+                         "where it stopped", {"paused_s": NUMBER}),
     "dtmf": _kind("a key the caller pressed", {"digit": str}),
     "no_input": _kind("the caller was silent too long", {"node": str}, raw=("node",)),
     "dialog.decision": _kind("the dialog's response to an input, with its evidence", {
@@ -243,7 +248,8 @@ CATALOGUE: dict[str, EventKind] = {
     "sip.hangup": _kind("we end the call", {"reason": str}),
     "sip.disconnected": _kind("the call is over", {"status": int, "reason": str, "by": str}),
     "rtp.first_frame": _kind("the first frame of a reply left as RTP", {}),
-    "playout.flushed": _kind("queued bot audio dropped (barge-in, new decision)",
+    "playout.flushed": _kind("queued bot audio dropped (barge-in, new decision; a pause "
+                             "puts it back)",
                              {"frames": int}),
     "transfer.refer": _kind("REFER sent", {"target": str, "refer_to": str},
                             raw=("target", "refer_to")),

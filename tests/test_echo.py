@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 import numpy as np
 import pytest
 
-from ivr.audio.frames import FRAME_BYTES, frames
+from ivr.audio.frames import FRAME_BYTES, FRAME_MS, frames, rms_dbfs
 from ivr.audio.g711 import phone_line
 from ivr.events import EventLog, ManualClock
 from ivr.session.session import CallSession, SessionConfig
@@ -20,11 +21,20 @@ ECHO_GAIN = 0.1         # -20 dB
 
 
 def echo_call(engines, plan, caller_pcm: bytes, seconds: float = 12.0,
-              config: SessionConfig | None = None):
-    """A call whose line returns the bot's own audio (delayed, attenuated) on top of the caller."""
+              config: SessionConfig | None = None, queued: int = 0):
+    """A call whose line returns the bot's own audio (delayed, attenuated) on top of the caller.
+    The line holds up to `queued` bot frames ahead of the one it sends, as the SIP driver does
+    (it drops them when the session flushes)."""
     clock = ManualClock()
     events = EventLog(clock)
-    session = CallSession("echo", plan, engines, events, config=config)
+    queue: deque[bytes] = deque()  # what the line holds to send
+
+    def flush() -> int:
+        dropped = len(queue)
+        queue.clear()
+        return dropped
+
+    session = CallSession("echo", plan, engines, events, config=config, on_flush=flush)
     caller = list(frames(caller_pcm))
     bot: list[bytes] = []
 
@@ -38,7 +48,9 @@ def echo_call(engines, plan, caller_pcm: bytes, seconds: float = 12.0,
             line = np.clip(mine.astype(np.float32) + ECHO_GAIN * echoed, -32768, 32767)
             session.feed(phone_line(line.astype("<i2").tobytes()))
             await session.settle()
-            frame = session.next_frame()
+            while len(queue) <= queued and (frame := session.next_frame()) is not None:
+                queue.append(frame)
+            frame = queue.popleft() if queue else None
             session.played(frame)
             bot.append(frame or bytes(FRAME_BYTES))
             clock.advance(0.02)
@@ -48,9 +60,11 @@ def echo_call(engines, plan, caller_pcm: bytes, seconds: float = 12.0,
     return b"".join(bot), events
 
 
-def test_echo_alone_never_barges_in(engines, demo_plan):
-    bot, events = echo_call(engines, demo_plan, b"")
-    assert not events.of_kind("barge_in") and not events.of_kind("speech.start")
+@pytest.mark.parametrize("queued", [0, 10])
+def test_echo_alone_never_barges_in(engines, demo_plan, queued):
+    bot, events = echo_call(engines, demo_plan, b"", queued=queued)
+    assert not events.of_kind("speech.start")
+    assert not events.of_kind("barge_in") and not events.of_kind("bot.paused")
     assert {"reached", "mobile", "help"} <= words(transcribe(engines, bot[:8000 * 2 * 5]))
 
 
@@ -188,3 +202,55 @@ def test_an_echo_that_goes_away_is_no_longer_subtracted(voice_en):
     # and the caller, talking after the echo went, is heard as they spoke
     late = [i for i in range(200, len(caller)) if rms_dbfs(caller[i]) > -50]
     assert late and sum(out[i] == line[i] for i in late) >= 0.8 * len(late)
+
+
+def speech_onset_s(pcm: bytes, dbfs: float) -> float:
+    """When the caller's first word begins: its first frame within 20 dB of its speaking level."""
+    return next(i for i, frame in enumerate(frames(pcm)) if rms_dbfs(frame) >= dbfs - 20) \
+        * FRAME_MS / 1000
+
+
+def frame_at(t: float) -> int:
+    return int(round(t * 1000 / FRAME_MS))
+
+
+@pytest.mark.parametrize("dbfs", [-20, -30, -35, -40])
+def test_talk_over_the_bot_silences_it_within_300_ms(engines, demo_plan, lost_phone, dbfs):
+    """A caller who starts talking over the bot, loud or as quiet as a real phone line, is not
+    talked over: the bot's audio stops within 300 ms of their first word, the 200 ms the line
+    had queued included, and stays off until the reply to what they said."""
+    caller = at_level(lost_phone, dbfs)
+    bot, events = echo_call(engines, demo_plan, caller, queued=10)
+    onset = speech_onset_s(caller, dbfs)
+    (paused,) = events.of_kind("bot.paused")
+    (barge,) = events.of_kind("barge_in")
+    print(f"{dbfs} dBFS caller: bot silent {paused.t - onset:.2f} s after their first word")
+    assert 0 <= paused.t - onset <= 0.3, (paused.t, onset)
+    reply = next(e for e in events.of_kind("playout.first_frame") if e.t > barge.t)
+    silent = bot[frame_at(paused.t) * FRAME_BYTES:frame_at(reply.t) * FRAME_BYTES]
+    assert len(silent) > 0.5 * 16000 and not any(silent)
+    decisions = [e.data.get("entry") for e in events.of_kind("dialog.decision")]
+    assert decisions[1:] == ["lost_phone"], decisions
+
+
+def audible_frames(audio: bytes) -> list[bytes]:
+    return [f for f in frames(audio) if any(f)]
+
+
+@pytest.mark.parametrize("word", ["Mhm.", "Okay."])
+def test_a_backchannel_pauses_the_bot_which_then_goes_on_without_losing_a_word(
+        engines, demo_plan, voice_en, word):
+    """A pause is not a barge-in: once the talk over the bot turns out to be a backchannel the
+    bot goes on where it stopped, the frames its line had queued put back, none lost or said
+    twice."""
+    from ivr.qa.synth import synth_caller
+
+    greeting, quiet = echo_call(engines, demo_plan, b"", seconds=6.0, queued=10)
+    caller = synth_caller(voice_en, [(1.0, word)])
+    bot, events = echo_call(engines, demo_plan, caller, seconds=8.0, queued=10)
+    (paused,), (resumed,) = events.of_kind("bot.paused"), events.of_kind("bot.resumed")
+    assert paused.t < resumed.t and resumed.data["paused_s"] < 2.0, resumed.data
+    assert not events.of_kind("barge_in") and len(events.of_kind("backchannel")) == 1
+    assert not any(bot[frame_at(paused.t) * FRAME_BYTES:frame_at(resumed.t) * FRAME_BYTES])
+    expected = audible_frames(greeting)
+    assert len(expected) > 100 and audible_frames(bot)[:len(expected)] == expected

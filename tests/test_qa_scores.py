@@ -216,6 +216,12 @@ def test_long_silences_are_gaps_with_neither_side_speaking():
     # a barge-in cuts the bot's queued audio: the quiet starts there
     cut = [*greeting(), ev(0.5, "barge_in", dropped_s=1.5), *ended(7.0, "caller_hangup")]
     assert score(cut, "silences", gap_s=5).evidence["gaps"] == [[0.5, 6.5]]
+    # a pause holds it (and what is queued meanwhile) until the bot resumes: greeting 0..0.5
+    # and 1.5..3, the sentence queued in the pause 3..4
+    paused = [*greeting(), ev(0.5, "bot.paused", held_s=1.5),
+              ev(1.0, "bot.say", text="More.", audio_s=1.0),
+              ev(1.5, "bot.resumed", paused_s=1.0), *ended(10.0, "caller_hangup")]
+    assert score(paused, "silences", gap_s=5).evidence["gaps"] == [[4.0, 6.0]]
 
 
 def test_repeated_questions_and_prompts_but_not_short_answers():

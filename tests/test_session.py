@@ -93,11 +93,15 @@ def test_barge_in_stops_the_greeting_and_answers_the_caller(engines, demo_plan, 
     # The driver is told to drop what it holds at the barge-in and at each decision, and when a
     # reply's first frame leaves
     after = [events.events[n - 1].kind for name, n in calls if name == "flush"]
-    assert after[:2] == ["dialog.decision", "barge_in"] and after.count("dialog.decision") == 2
+    assert after[:3] == ["dialog.decision", "bot.paused", "barge_in"]
+    assert after.count("dialog.decision") == 2
     assert sum(name == "first_frame" for name, _ in calls) == len(
         events.of_kind("playout.first_frame")) == 2
-    # Nothing of the greeting plays after the barge-in frame.
-    t_barge = barge[0].t
+    # The greeting is paused while the caller talks, then dropped: nothing of it plays after
+    # the pause.
+    (paused,) = events.of_kind("bot.paused")
+    assert paused.t < barge[0].t and not events.of_kind("bot.resumed")
+    t_barge = paused.t
     t_reply = events.of_kind("asr.final")[0].t
     quiet = result.bot_audio[int(round(t_barge / 0.02) + 1) * FRAME_BYTES:
                              int(round(t_reply / 0.02)) * FRAME_BYTES]

@@ -67,6 +67,31 @@ def test_question_by_rtp_stream_is_answered_and_recorded(bot, question_pcm, tmp_
     assert voiced_seconds(bot_side[int(8000 * question_end):]) > 3.0
 
 
+def test_talk_over_the_greeting_silences_the_bot_within_300_ms(bot, sip_voice, tmp_path):
+    """The worker's line queues 200 ms of bot audio ahead of the clock: a caller talking over
+    the greeting must still hear it stop within 300 ms of their first word (measured in the
+    worker's recording, where both channels share the media clock's ticks)."""
+    write_ulaw(tmp_path / "caller.ulaw",
+               synth_caller(sip_voice, [(1.0, "I lost my phone yesterday.")]))
+    before = records(bot.recordings)
+    result = run_sipp("uac_rtp_stream.xml", bot.port, tmp_path, hold_ms=10000)
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    kinds = call.kinds()
+    assert kinds.index("bot.paused") < kinds.index("barge_in") < kinds.index("asr.final")
+    assert [e["entry"] for e in call.of("dialog.decision") if e.data.get("entry")] == [
+        "lost_phone"]
+    caller, bot_side = read_stereo_wav(call.wav)
+    voiced = [i for i in range(0, caller.size, 160) if voiced_seconds(caller[i:i + 160])]
+    onset, last_word = voiced[0], voiced[-1]
+    assert 0.8 < onset / 8000 < 1.6 and last_word - onset > 8000, (onset, last_word)
+    assert voiced_seconds(bot_side[:onset]) > 0.5  # the greeting was playing
+    # silent from 300 ms after the caller's first word until they have finished
+    assert voiced_seconds(bot_side[onset + int(0.3 * 8000):last_word]) == 0, [
+        voiced_seconds(bot_side[i:i + 160]) for i in range(onset, last_word, 160)]
+    assert voiced_seconds(bot_side[last_word:]) > 2.0  # then the answer
+
+
 def test_rfc2833_digit_reaches_session_and_bye_mid_reply_ends_cleanly(bot, question_pcm, tmp_path):
     write_pcap(tmp_path / "caller.pcap", question_pcm, digits=[(1.0, "5")])
     speech_end_s = len(question_pcm) / 16000 - 1.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Iterator
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 PHONE_RATE = 8000
 FRAME_MS = 20
 FRAME_BYTES = PHONE_RATE * FRAME_MS // 1000 * 2  # 320
+REWIND_FRAMES = 50  # 1 s: the most bot audio a driver queues ahead of its line (SIP: 10-50)
 
 
 def frames(pcm: bytes, frame_bytes: int = FRAME_BYTES, pad: bool = True) -> Iterator[bytes]:
@@ -44,6 +46,7 @@ class FrameBuffer:
         self.frame_bytes = frame_bytes
         self.rate = rate
         self._buf = bytearray()
+        self._taken: deque[bytes] = deque(maxlen=REWIND_FRAMES)
 
     def push(self, data: bytes) -> None:
         """Append audio of any length."""
@@ -55,7 +58,14 @@ class FrameBuffer:
             return None
         frame = bytes(self._buf[:self.frame_bytes])
         del self._buf[:self.frame_bytes]
+        self._taken.append(frame)
         return frame
+
+    def rewind(self, count: int) -> None:
+        """Put the last `count` frames `pop` handed out back in front (a line that had taken
+        them but not sent them dropped them; at most `REWIND_FRAMES`)."""
+        for _ in range(min(count, len(self._taken))):
+            self._buf[:0] = self._taken.pop()
 
     def pop_all(self, pad: bool = False) -> list[bytes]:
         """Remove and return every whole frame; with `pad`, also the zero-padded partial tail."""
@@ -67,6 +77,7 @@ class FrameBuffer:
     def clear(self) -> None:
         """Drop everything buffered (e.g. on barge-in)."""
         self._buf.clear()
+        self._taken.clear()
 
     def __len__(self) -> int:
         """Number of whole frames buffered."""

@@ -64,6 +64,8 @@ def print_event(event: Event) -> None:
         "asr.rejected": lambda: f"        (ignored {event.data['reason']}: {event.data['raw']!r})",
         "bot.say": lambda: f"   bot: {event.data['text']}",
         "barge_in": lambda: "        (caller interrupted the bot)",
+        "bot.paused": lambda: "        (bot pauses: the caller is talking)",
+        "bot.resumed": lambda: f"        (bot goes on after {event.data['paused_s']:.1f} s)",
         "transfer.request": lambda: f"        -> transfer to {event.data['target']} "
                                     f"({event.data['reason']})",
         "error": lambda: f"        (error: {event.data['error']})",

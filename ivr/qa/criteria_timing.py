@@ -77,9 +77,12 @@ def silences(call: CallFacts, p: SilenceParams) -> Score:
 
 def _talk(call: CallFacts) -> list[tuple[float, float]]:
     """(start, end) call times of the caller's speech, the bot's audio (queued sentences play
-    one after another; a barge-in or flush cuts what is left) and holds."""
+    one after another; a barge-in or flush cuts what is left, a pause holds it until the bot
+    resumes) and holds."""
     spans: list[tuple[float, float]] = []
     bot: list[list[float]] = []
+    held: list[list[float]] = []  # bot audio a pause holds: (start, end) after its resume
+    paused = False
     opened: dict[str, float] = {}  # "caller" / "hold": when the open span began
     for event in call.record.events:
         if event.kind == "speech.start":
@@ -91,11 +94,24 @@ def _talk(call: CallFacts) -> list[tuple[float, float]]:
         elif event.kind == "sip.unhold" and "hold" in opened:
             spans.append((opened.pop("hold"), event.t))
         elif event.kind == "bot.say":
-            start = max(event.t, bot[-1][1]) if bot else event.t
-            bot.append([start, start + float(event["audio_s"])])
-        elif event.kind in ("barge_in", "playout.flushed"):
+            length = float(event["audio_s"])
+            if paused:  # queued behind what the pause holds
+                start = held[-1][1] if held else 0.0
+                held.append([start, start + length])
+            else:
+                start = max(event.t, bot[-1][1]) if bot else event.t
+                bot.append([start, start + length])
+        elif event.kind == "bot.paused":
+            paused = True
+            held = [[max(s, event.t) - event.t, e - event.t] for s, e in bot if e > event.t]
+        elif event.kind == "bot.resumed" and paused:
+            paused = False
+            bot += [[event.t + s, event.t + e] for s, e in held]
+        if event.kind in ("barge_in", "playout.flushed", "bot.paused"):
             for sentence in bot:
                 sentence[0], sentence[1] = min(sentence[0], event.t), min(sentence[1], event.t)
+        if event.kind == "barge_in":
+            paused, held = False, []
     spans += [(start, call.end_t) for start in opened.values()]
     return spans + [(start, end) for start, end in bot]
 

@@ -4,7 +4,8 @@ The driver calls `feed()` with each 20 ms caller frame and `next_frame()` for ea
 frame, both from the event loop's thread, and awaits `settle()` if it runs in simulated time.
 Model work runs in an executor so the driver's loop keeps its 20 ms pace. The session calls the
 driver back: `on_flush()` when bot audio already taken with `next_frame()` must not be played
-after all (a barge-in, a new decision), `on_first_frame()` when the frame just taken starts a
+now (a barge-in, a new decision, a pause; it returns how many frames it dropped, so that a pause
+can put them back), `on_first_frame()` when the frame just taken starts a
 reply, `on_transfer(request)` and `on_hangup(reason)` once the bot has finished speaking.
 """
 
@@ -76,6 +77,9 @@ class SessionConfig:
                                     # (`end_of_turn: {model: true}`; ivr/audio/turn.py)
     barge_in_ms: int = 700          # speech that stops the bot at once; shorter talk over the
                                     # bot is transcribed first: "mhm" is ignored, "stop" barges in
+    barge_pause_ms: int = 200       # talk over the bot this long pauses its audio meanwhile, so
+                                    # a caller is not talked over; it resumes where it stopped if
+                                    # the talk was a backchannel or noise (0: never pauses)
     asr_timeout_s: float = 10.0
     tts_timeout_s: float = 10.0
     partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
@@ -102,7 +106,7 @@ class CallSession:
                  config: SessionConfig | None = None, caller_number: str = "",
                  on_hangup: Callable[[str], None] | None = None,
                  now: datetime.datetime | None = None,
-                 on_flush: Callable[[], None] | None = None,
+                 on_flush: Callable[[], int | None] | None = None,
                  on_first_frame: Callable[[], None] | None = None) -> None:
         self.call_id = call_id
         self.plan = loaded.plan
@@ -135,6 +139,7 @@ class CallSession:
         self._after_playout: Transfer | Hangup | None = None
         self._speech_started_busy = False
         self._barged = False
+        self._paused_at: float | None = None  # call time the bot's audio was paused
         self._first_frame_pending = False
         self._quiet_since = 0.0
         self._bot_levels: deque[float] = deque(maxlen=max(1, self.config.echo_window_ms // 20))
@@ -179,9 +184,7 @@ class CallSession:
                                  dropped=True)
             else:
                 self._on_utterance(event.audio, event.t, event.speech_ms)
-        if (self.endpointer.in_speech and self._speech_started_busy and not self._barged
-                and self.endpointer.voiced_ms >= self.config.barge_in_ms and self.bot_busy):
-            self._barge_in()
+        self._check_talk_over(now)
         if not self.endpointer.in_speech:
             self._turn_policy = self._node_turn_policy()
         self._maybe_check_partial(now)
@@ -208,7 +211,7 @@ class CallSession:
 
     def next_frame(self) -> bytes | None:
         """The bot's next 20 ms frame, or None for silence."""
-        frame = self.playout.pop()
+        frame = None if self.paused else self.playout.pop()
         self._bot_levels.append(rms_dbfs(frame) if frame is not None else float("-inf"))
         self._set_echo_floor()
         if frame is not None and self._first_frame_pending:
@@ -216,7 +219,8 @@ class CallSession:
             self.events.emit("playout.first_frame")
             if self.on_first_frame:
                 self.on_first_frame()
-        if frame is None and self._after_playout is not None and not self._work_running:
+        if (frame is None and self._after_playout is not None and not self._work_running
+                and not self.paused):
             self._finish_after_playout()
         return frame
 
@@ -276,8 +280,19 @@ class CallSession:
 
     @property
     def bot_busy(self) -> bool:
-        """The bot is speaking or preparing to speak."""
+        """The bot is speaking or preparing to speak (or paused while the caller talks)."""
         return len(self.playout) > 0 or self._work_running
+
+    @property
+    def paused(self) -> bool:
+        """The bot's audio is held while the caller talks over it (see `barge_pause_ms`)."""
+        return self._paused_at is not None
+
+    @property
+    def audio_waiting(self) -> bool:
+        """Bot audio is ready to play now (not held by a pause): a driver that finds its line
+        empty meanwhile has a gap in the bot's speech."""
+        return len(self.playout) > 0 and not self.paused
 
     # ---- turn handling -----------------------------------------------------------------------
     @property
@@ -312,13 +327,31 @@ class CallSession:
 
     def _stop_bot(self) -> None:
         self._stop_work()
+        self._paused_at = None
         self.playout.clear()
         self._flush_line()
 
-    def _flush_line(self) -> None:
-        """Bot audio the driver has already taken but not yet sent is dropped too."""
-        if self.on_flush:
-            self.on_flush()
+    def _flush_line(self) -> int:
+        """Bot audio the driver has already taken but not yet sent is dropped too; how many
+        frames it dropped."""
+        return (self.on_flush() or 0) if self.on_flush else 0
+
+    def _check_talk_over(self, now: float) -> None:
+        """Caller speech over the bot: pause the bot's audio after `barge_pause_ms` of it, stop
+        the bot after `barge_in_ms`; resume a pause once the talk has turned out to be a
+        backchannel or noise (it ended and nothing came of it)."""
+        ep, config = self.endpointer, self.config
+        if ep.in_speech and self._speech_started_busy and not self._barged and self.bot_busy:
+            if ep.voiced_ms >= config.barge_in_ms:
+                self._barge_in()
+            elif not self.paused and 0 < config.barge_pause_ms <= ep.voiced_ms:
+                self._paused_at = now
+                self.events.emit("bot.paused", held_s=round(self.playout.duration_s, 3))
+                self.playout.rewind(self._flush_line())
+        elif self.paused and not ep.in_speech and not (
+                self._interjection is not None and not self._interjection.done()):
+            paused_s, self._paused_at = now - self._paused_at, None  # type: ignore[operator]
+            self.events.emit("bot.resumed", paused_s=round(paused_s, 3))
 
     def _barge_in(self) -> None:
         self._barged = True

@@ -245,7 +245,7 @@ class CallDriver:
                 if frame is None:
                     break
                 bridge.queue(frame)
-            bridge.expecting = len(session.playout) > 0
+            bridge.expecting = session.audio_waiting
         if self._refer_pending and not bridge.queued:
             self._refer_pending = False
             self._send_refer()
@@ -270,11 +270,13 @@ class CallDriver:
         self.events.emit("sip.timeout", reason=expiry.reason, detail=expiry.detail)
         self.hang_up(expiry.reason)
 
-    def _flush_playout(self) -> None:
-        """The session dropped its reply (barge-in, a new decision): so does the media bridge."""
+    def _flush_playout(self) -> int:
+        """The session dropped or paused its reply (barge-in, a new decision, talk over the
+        bot): so does the media bridge; how many frames it dropped."""
         dropped = self.bridge.flush() if self.bridge is not None else 0
         if dropped:
             self.events.emit("playout.flushed", frames=dropped)
+        return dropped
 
     def _on_first_frame(self) -> None:
         """The frame the session just handed over starts a reply: note when it reaches RTP."""

@@ -29,7 +29,7 @@ def call_events(call_id: str, questions: int = 1, end: str = "transferred",
     """Greeting, `questions` answered questions, then: `transferred` (the caller asks for a
     person), `caller_hangup` (the caller hangs up after the last answer) or `open` (the
     stream stops mid-call, as when the worker is killed)."""
-    yield 0.0, "sip.invite", {"remote": f"<sip:+15550100@127.0.0.1> via 127.0.0.1:5062",
+    yield 0.0, "sip.invite", {"remote": "<sip:+15550100@127.0.0.1> via 127.0.0.1:5062",
                               "sip_call_id": f"{call_id}@sipp", "worker": worker}
     yield 0.0, "call.start", {"call_id": call_id, "caller": "+15550100",
                               "dialplan": "/plans/acme-mobile.yaml", "dialplan_sha256": "ab" * 32}
