@@ -63,6 +63,7 @@ class DialogState:
     pending: str = ""              # a problem told at a slot prompt, for the node the slot leads to
     heard: dict[str, str] = field(default_factory=dict)  # slot values said before their prompt
     looked_up: list[str] = field(default_factory=list)  # what look-ups told the caller: facts
+    no_person_at: str = ""         # the node a failed transfer fell back to (taking a message)
 
 
 class DialogEngine:
@@ -168,6 +169,7 @@ class DialogEngine:
         """The human could not be reached (busy, no answer, rejected)."""
         say = Say(self._t(self.plan.prompts.transfer_failed))
         if fallback:
+            self.state.no_person_at = fallback
             return Step([say] + self._enter(fallback), "transfer_failed", fallback, {"status": status})
         return Step([say, Hangup("transfer_failed")], "transfer_failed", self.state.node,
                     {"status": status})
@@ -691,6 +693,9 @@ class DialogEngine:
         if verdict.kind in ("emergency", "self_harm"):
             return self._urgent(verdict.kind, verdict.evidence)
         if verdict.kind == "human":
+            if self.state.node == self.state.no_person_at:
+                # nobody could be reached: "please call me back" here is the message itself
+                return None
             return self._to_human("caller_asked_for_human", verdict.evidence)
         if verdict.kind != "angry" or not verdict.escalate:
             return None
