@@ -122,7 +122,7 @@ def test_calm_turn_and_priority_order(guard) -> None:
 
 @pytest.mark.parametrize("text,phrase", [
     ("my mum had a heart attack a few years ago, she's fine now, I'm booking her yearly check", "heart attack"),
-    ("my screen keeps dying on me after ten minutes, can you book a repair", "dying"),
+    ("my screen is dying on me after ten minutes, can you book a repair", "dying"),
     ("I'm a machine operator at the depot and need five SIMs for our scanners", "operator"),
 ])
 def test_the_net_overrules_a_lexicon_word_in_a_calm_sentence(guard, text, phrase) -> None:
@@ -132,6 +132,23 @@ def test_the_net_overrules_a_lexicon_word_in_a_calm_sentence(guard, text, phrase
     assert phrase in verdict.evidence["overruled"] and verdict.evidence["calm_score"] >= 0.5
     # without the net the word alone decides, as before
     assert EscalationGuard(None).assess(BUILTIN, text).kind in ("emergency", "human")
+
+
+@pytest.mark.parametrize("text", ["the new printer's on fire this week, three thousand pages and not one jam",
+                                  "公司前年失火以后搬了地方，发票抬头要改一下"])
+def test_an_emergency_word_in_a_turn_the_net_finds_nothing_urgent_in_is_overruled(guard, text):
+    assert BUILTIN.matchers["emergency"].find(text), text
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind not in ("emergency", "self_harm"), verdict
+    assert verdict.evidence["urgent_score"] < load_head().thresholds["urgent_floor"]
+    assert EscalationGuard(None).assess(BUILTIN, text).kind == "emergency"
+
+
+@pytest.mark.parametrize("text", ["my son is choking on a grape and going blue",
+                                  "办公室着火了，烟很大，有人还在里面"])
+def test_real_emergencies_stay_above_the_floor(guard, text) -> None:
+    assert guard.assess(BUILTIN, text).kind == "emergency"
+    assert guard.net.scores(text)["emergency"] > 3 * load_head().thresholds["urgent_floor"]
 
 
 @pytest.mark.parametrize("text", ["heart attack!", "my dad is having a heart attack right now",
@@ -166,7 +183,8 @@ def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, ki
     verdict = guard.assess(BUILTIN, text)
     assert verdict.kind == kind, verdict
     if kind == "calm":
-        assert verdict.evidence.get("past") or verdict.evidence.get("calm_score"), verdict
+        assert verdict.evidence.get("past") or verdict.evidence.get("calm_score") \
+            or verdict.evidence.get("urgent_score"), verdict
 
 
 @pytest.mark.parametrize("text,declines", [
@@ -199,7 +217,7 @@ def test_shipped_head_matches_the_shipped_training_data() -> None:
     assert head.training_sha256 == training_sha256(), \
         "retrain: python -m ivr.safety.train (the training data changed since the head was fit)"
     assert set(head.thresholds) == {"urgent", "human", "angry", "frustrated", "urgent_veto",
-                                    "human_veto"}
+                                    "urgent_floor", "human_veto"}
     assert all(0 < t < 1 for t in head.thresholds.values())
     assert head.memory is not None and len(head.memory) == len(head.memory_labels)
     texts, labels, _ = read_training()

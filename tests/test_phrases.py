@@ -186,6 +186,16 @@ def test_short_single_words_match_only_exactly() -> None:
     assert matcher.find("operater").phrase == "operator"     # long word: fuzzy
 
 
+def test_a_phrase_with_one_content_word_needs_its_small_words() -> None:
+    matcher = PhraseMatcher({"en": ["transfer me", "on fire"]})
+    assert matcher.find("how long does a number transfer take") is None
+    assert matcher.find("the fire alarm test is on friday") is None
+    assert matcher.find("can you transfer me please").phrase == "transfer me"
+    assert matcher.find("the kitchen is on fire").phrase == "on fire"
+    # two content words: a small word may still be dropped or misheard
+    assert PhraseMatcher({"en": ["kill myself"]}).find("i want to kill my self") is not None
+
+
 def test_threshold_is_configurable() -> None:
     strict = PhraseMatcher({"en": ["chest pain"]}, threshold=0.99)
     assert strict.find("chest pane") is None and strict.find("chest pain") is not None

@@ -29,7 +29,9 @@ How text is compared
    of the stretch with spaces removed, counted only at >= 0.9.
 4. A match needs `score >= threshold` (default 0.8; 0.75 for CJK phrases) and every content word
    of the phrase must itself be close: >= 0.85 for words of four letters or fewer, >= 0.7 for
-   longer ones. One-word phrases of fewer than six letters match only exactly (or as a plural),
+   longer ones; in a phrase with one content word ("transfer me", "on fire") the small words
+   must be close too (>= 0.85: "how long does a number transfer take" is no "transfer me").
+   One-word phrases of fewer than six letters match only exactly (or as a plural),
    CJK phrases of fewer than three characters only exactly (a filler inside, 胸很痛, is still
    allowed). A CJK phrase may have characters substituted (homophones) or fillers inserted, but
    none left out: 我要人 is not 我要人工.
@@ -266,6 +268,12 @@ class _Phrase:
     cjk: bool
     fuzzy: bool
     joined: str
+
+    @property
+    def one_content_word(self) -> bool:
+        """A Latin phrase whose meaning rests on its small words too ("transfer me", "on
+        fire"): they must be there, else every "number transfer" would be "transfer me"."""
+        return not self.cjk and sum(1 for t in self.tokens if t not in _STOPWORDS) == 1
 
 
 def _weight(token: str, cjk: bool) -> float:
@@ -516,8 +524,10 @@ class PhraseMatcher:
 
     @staticmethod
     def _min_token(token: str, phrase: _Phrase) -> float:
-        if phrase.cjk or token in _STOPWORDS:
+        if phrase.cjk:
             return 0.0
+        if token in _STOPWORDS:
+            return 0.85 if phrase.one_content_word else 0.0
         return 0.85 if len(token) <= 4 else 0.7
 
     def _joined(self, phrase: _Phrase, tokens: list[Token],

@@ -18,9 +18,12 @@ The net is also the lexicon's second opinion on context: a phrase found in a tur
 sure is calm ("my mum had a heart attack two years back, I'm booking her review", "the monitor
 keeps dying", "I'm a machine operator") is overruled. The bar (`*_veto`, calibrated) sits well
 above the calm score of every real emergency and request in the development sets, and turns too
-short for the net keep the lexicon's word. A request for a person the caller negates ("no need
-for a person", 不用转人工) is no request. A phrase in a turn that places it in the past ("a heart
-attack last year", 去年心脏病发作过) counts only if the net finds the turn urgent too.
+short for the net keep the lexicon's word. So is an emergency phrase in a turn the net finds
+nothing urgent in at all ("the printer keeps choking on thick card": below `urgent_floor`, 0.3 x
+the lowest urgent score of any real emergency or self-harm turn the lexicon finds in those sets).
+A request for a person the caller negates ("no need for a person", 不用转人工) is no request. A
+phrase in a turn that places it in the past ("a heart attack last year", 去年心脏病发作过) counts
+only if the net finds the turn urgent too.
 """
 
 from __future__ import annotations
@@ -111,6 +114,12 @@ class EscalationGuard:
             calm = self._calm_by_net(scores, text, "urgent_veto")
             if calm is not None:
                 self.overruled = {"overruled": evidence["matched"], "calm_score": round(calm, 3)}
+                return None
+            floor = self.net.thresholds().get("urgent_floor") if self.net is not None else None
+            if scores and floor is not None and not _too_short(text) \
+                    and scores["emergency"] + scores["self_harm"] < floor:
+                self.overruled = {"overruled": evidence["matched"], "urgent_score": round(
+                    scores["emergency"] + scores["self_harm"], 3)}
                 return None
             if not partial and placed_in_past(text) and scores and not _too_short(text) \
                     and scores["emergency"] + scores["self_harm"] < self.net.threshold("urgent"):

@@ -13,7 +13,8 @@
    net as it runs beside the built-in lexicon in `EscalationGuard`:
    * the vetoes: the net's calm score above which it overrules a lexicon emergency (or request
      for a person): the highest calm score of any real emergency (request) the lexicon finds in
-     the dev sets, plus a wide margin (0.3);
+     the dev sets, plus a wide margin (0.3); and the floor, the urgent score below which a
+     lexicon emergency is overruled: 0.3 x the lowest of any real urgent turn it finds there;
    * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
      dev turn the lexicon misses, raised only if it flags more than 2.5 % of the calm dev turns
      (lexicon and net together);
@@ -39,10 +40,11 @@ from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
 TRAINING_DIR = Path(__file__).parent / "training"
 REPO = Path(__file__).resolve().parents[2]
 DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6"))
+                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                     for name in ("holdout4", "holdout5", "holdout7", "holdout9"))
+                     for name in ("holdout4", "holdout5", "holdout7", "holdout10"))
 VETO_MARGIN = 0.3
+FLOOR_MARGIN = 0.3
 # Half the 5 % target: on every blind set so far, calm callers were sent to emergency help two to
 # three times as often as on the development sets the threshold was chosen on.
 MAX_CALM_FALSE_URGENT = 0.025
@@ -178,13 +180,16 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
 
     urgent_label = np.isin(labels, ("emergency", "self_harm"))
     urgent_lex = hits("emergency") | hits("self_harm")
-    thresholds = {"urgent_veto": veto(urgent_lex, urgent_label)}
-    urgent_lex &= ~(judged & (col["neutral"] >= thresholds["urgent_veto"]))
+    urgent = col["emergency"] + col["self_harm"]
+    thresholds = {"urgent_veto": veto(urgent_lex, urgent_label),
+                  "urgent_floor": round(FLOOR_MARGIN * float(
+                      urgent[urgent_lex & urgent_label & judged].min(initial=1.0)), 4)}
+    urgent_lex &= ~(judged & ((col["neutral"] >= thresholds["urgent_veto"])
+                              | (urgent < thresholds["urgent_floor"])))
     human_lex = np.array([(m := rules.matchers["human"].find(t)) is not None
                           and not declined(t, m.span) for t in texts])
     thresholds["human_veto"] = veto(human_lex, labels == "human")
     human_lex &= ~(judged & (col["neutral"] >= thresholds["human_veto"]))
-    urgent = col["emergency"] + col["self_harm"]
     # an item's earlier turns (`context`) count as on a call: an emergency told before the
     # labelled turn ("he's still out there") is caught there, and a calm caller is a false alarm
     # if any of their turns is
@@ -193,12 +198,14 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
             earlier = list(item.context)
             scores = head.probabilities(embed(earlier))
             neutral = scores[:, head.classes.index("neutral")]
+            said = (scores[:, head.classes.index("emergency")]
+                    + scores[:, head.classes.index("self_harm")])
             found = [(rules.matchers["emergency"].find(t) or rules.matchers["self_harm"].find(t))
-                     is not None and (_too_short(t) or n < thresholds["urgent_veto"])
-                     for t, n in zip(earlier, neutral)]
+                     is not None and (_too_short(t) or (n < thresholds["urgent_veto"]
+                                                        and u >= thresholds["urgent_floor"]))
+                     for t, n, u in zip(earlier, neutral, said)]
             urgent_lex[k] |= any(found)
-            urgent[k] = max(urgent[k], float((scores[:, head.classes.index("emergency")]
-                                              + scores[:, head.classes.index("self_harm")]).max()))
+            urgent[k] = max(urgent[k], float(said.max()))
     missed = urgent[urgent_label & ~urgent_lex]
     calm = labels == "neutral"
     t_recall = float(missed.min()) * 0.98 if missed.size else 0.9
