@@ -29,19 +29,20 @@ from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, 
                                 MenuChoice, MenuNode, SayNode, SurveyNode, TransferNode)
 from ivr.events import EventLog
 from ivr.kb.passages import PassageRetriever
-from ivr.kb.retriever import Retriever
+from ivr.kb.retriever import KBEntry, Match, Retriever
 from ivr.llm.client import LLMClient
 from ivr.safety.anger import AngerAssessment
 from ivr.safety.guard import EscalationGuard, Verdict
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
-from ivr.text.normalize import tokenize
+from ivr.text.normalize import is_cjk, tokenize
 from ivr.tools.http import ToolBox, ToolOutcome
 from ivr.tools.results import fill
 
 MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, this is a backstop
 KEYED_KINDS = frozenset({"digits", "phone", "account"})
 SECRET = "[secret]"  # a secret slot's value wherever it is recorded or shown
+CONFIRM_LEAD = 0.005   # "is your question ...?" only about an entry ahead of the next one
 QUESTION_MIN_WORDS = 5  # a menu turn this long may be the caller's question, not just a choice
 
 
@@ -64,6 +65,7 @@ class DialogState:
     heard: dict[str, str] = field(default_factory=dict)  # slot values said before their prompt
     looked_up: list[str] = field(default_factory=list)  # what look-ups told the caller: facts
     no_person_at: str = ""         # the node a failed transfer fell back to (taking a message)
+    confirming: tuple[str, str] = ("", "")  # (entry id, question) the bot asked "is it ...?" about
 
 
 class DialogEngine:
@@ -117,6 +119,10 @@ class DialogEngine:
             if answer == "no":
                 return Step([Say(self._t(self.plan.prompts.offer_declined))], "offer_declined",
                             self.state.node)
+        if self.state.confirming[0]:
+            confirmed = self._confirmed(text)
+            if confirmed is not None:
+                return confirmed
         node = self.plan.nodes[self.state.node]
         if self.plan.slots.free_speech and isinstance(node, (MenuNode, CollectNode)):
             self.state.heard.update(take_slots(text, self._slots_ahead(node), self.state.language,
@@ -135,6 +141,7 @@ class DialogEngine:
     def on_dtmf(self, digit: str) -> Step | None:
         """A key: menu choice, digits for a slot, 1/2 for yes/no and surveys, or the "human"
         key."""
+        self.state.confirming = ("", "")   # a key is no answer to "is your question ...?"
         node = self.plan.nodes[self.state.node]
         if isinstance(node, CollectNode) and node.kind in KEYED_KINDS:
             self._digits = self._digits or DigitCollector(node.length)
@@ -584,27 +591,68 @@ class DialogEngine:
         match = self.retriever.search(text, frozenset(node.topics) or None)
         evidence = {"score": round(match.score, 3), "runner_up": round(match.runner_up, 3)}
         if match.entry is None and self.documents is not None and not node.topics:
-            return self._document_text(node, text, evidence)
+            return self._document_text(node, text, match, evidence)
         if match.entry is None:
-            return self._miss(node.on_miss, evidence)
+            return self._confirm(match, text, evidence) or self._miss(node.on_miss, evidence)
         self.state.unresolved = 0
         answer = Answer(text, match.entry, self._t(match.entry.answer), match.score)
         after = self._enter(node.next) if node.next else []
         return Step([answer, *after], "kb_match", self.state.node,
                     {**evidence, "entry": match.entry.id})
 
-    def _document_text(self, node: AnswerNode, text: str, evidence: dict) -> Step:
+    def _document_text(self, node: AnswerNode, text: str, match: Match, evidence: dict) -> Step:
         """No FAQ entry matched: answer from the best passages if they score high enough, else
-        say so and offer a person. The caller stays at this node for the next question."""
+        ask about the FAQ entry that nearly matched, else say so and offer a person. The caller
+        stays at this node for the next question."""
         assert self.documents is not None
         found = self.documents.search(text)
         evidence = {**evidence, "passage_score": round(found.score, 3),
                     "passages": [p.evidence() for p in found.passages]}
         if not found.answerable:
-            return self._miss(node.on_miss, evidence, dont_know=True)
+            return self._confirm(match, text, evidence) \
+                or self._miss(node.on_miss, evidence, dont_know=True)
         self.state.unresolved = 0
         return Step([DocumentAnswer(text, found.passages)], "document_answer", self.state.node,
                     evidence)
+
+    def _confirm(self, match: Match, text: str, evidence: dict) -> Step | None:
+        """A question that nearly matched an FAQ entry (`answers.confirm_score` up to
+        `min_score`): "Is your question: <the entry's own question>?" instead of "I can't help".
+        The caller's yes answers it; no (or another question) goes on as a miss would."""
+        floor = self.plan.answers.confirm_score
+        entry = match.nearest
+        if floor is None or entry is None or match.score < floor \
+                or match.score - match.runner_up < CONFIRM_LEAD:
+            return None
+        asked = self._entry_question(entry)
+        self.state.confirming = (entry.id, text)
+        return Step([Say(self._t(self.plan.prompts.confirm_question).format(question=asked))],
+                    "kb_confirm", self.state.node, {**evidence, "asked_about": entry.id})
+
+    def _entry_question(self, entry: KBEntry) -> str:
+        """The entry's first question written in the caller's language (its first at all
+        when none is)."""
+        cjk = self.state.language == "zh"
+        mine = [q for q in entry.questions if any(is_cjk(c) for c in q) == cjk]
+        return (mine or list(entry.questions))[0].rstrip("?？。. ")
+
+    def _confirmed(self, text: str) -> Step | None:
+        """The caller's answer to "Is your question: ...?": yes answers the entry, no is a miss
+        at this node; anything else is a new turn (None)."""
+        (entry_id, question), self.state.confirming = self.state.confirming, ("", "")
+        answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
+        node = self.plan.nodes[self.state.node]
+        if answer == "no":
+            on_miss = node.on_miss if isinstance(node, AnswerNode) else None
+            return self._miss(on_miss, {"text": text, "declined_entry": entry_id})
+        entry = next((e for e in self.retriever.entries if e.id == entry_id), None)
+        if answer != "yes" or entry is None:
+            return None
+        self.state.unresolved = 0
+        after = self._enter(node.next) if isinstance(node, AnswerNode) and node.next else []
+        # score 1.0: the caller said yes to the approved question itself, so it is read as written
+        return Step([Answer(question, entry, self._t(entry.answer), 1.0), *after], "kb_match",
+                    self.state.node, {"text": text, "entry": entry.id, "confirmed": True})
 
     def _converse_text(self, node: ConverseNode, text: str) -> Step:
         match = self.retriever.search(text, frozenset(node.topics))

@@ -12,7 +12,8 @@ import re
 import string
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, field_validator,
+                      model_validator)
 
 LanguageText = dict[str, str]
 """Text per language code, e.g. {"en": "Hello", "zh": "您好"}."""
@@ -86,16 +87,30 @@ class Prompts(Strict):
         "zh": "还有其他问题吗？您可以说{options}。"}
     """Said after a question answered at a menu (`menus.questions`), naming the choices."""
 
+    confirm_question: LanguageText = {"en": "Is your question: {question}?",
+                                      "zh": "您是想问：{question}吗？"}
+    """Asked about the FAQ entry a question nearly matched (`answers.confirm_score`)."""
+
+    @field_validator("confirm_question")
+    @classmethod
+    def _only_question_placeholder(cls, texts: LanguageText) -> LanguageText:
+        return _one_placeholder(texts, "question", "the entry's question")
+
     @field_validator("menu_options", "after_answer")
     @classmethod
     def _only_options_placeholder(cls, texts: LanguageText) -> LanguageText:
-        for language, text in texts.items():
-            try:
-                text.format(options="")
-            except (KeyError, IndexError, ValueError):
-                raise ValueError(f"{language}: the only placeholder here is {{options}} (the "
-                                 f"choices' names); write other braces as {{{{ and }}}}") from None
-        return texts
+        return _one_placeholder(texts, "options", "the choices' names")
+
+
+def _one_placeholder(texts: LanguageText, name: str, meaning: str) -> LanguageText:
+    """`texts` unchanged when `{name}` is their only placeholder, else a ValueError saying so."""
+    for language, text in texts.items():
+        try:
+            text.format(**{name: ""})
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"{language}: the only placeholder here is {{{name}}} ({meaning}); "
+                             f"write other braces as {{{{ and }}}}") from None
+    return texts
 
 
 def _check_uri(value: str) -> str:
@@ -243,6 +258,17 @@ class AnswerPolicy(Strict):
     llm_budget_ms: int = Field(700, ge=50, le=10000)
     """With `style: llm`, the model's first supported sentence must come within this budget
     of the decision; otherwise the approved text is read as written."""
+    confirm_score: float | None = Field(None, gt=0, le=1)
+    """A question whose best entry scores this much but under `min_score` gets "Is your
+    question: <the entry's first question>?" (`prompts.confirm_question`) instead of a miss;
+    yes answers it. Unset: no such question."""
+
+    @model_validator(mode="after")
+    def _confirm_below_min(self) -> "AnswerPolicy":
+        if self.confirm_score is not None and self.confirm_score >= self.min_score:
+            raise ValueError(f"confirm_score ({self.confirm_score}) must be below min_score "
+                             f"({self.min_score}): it asks about questions that nearly match")
+        return self
 
 
 class RedactionPattern(Strict):

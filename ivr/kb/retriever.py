@@ -20,9 +20,13 @@ class KBEntry:
 
 @dataclass(frozen=True)
 class Match:
+    """`entry`: the best entry when it scores `min_score`, else None; `nearest`: the best
+    entry whatever its score (None only without entries)."""
+
     entry: KBEntry | None
     score: float
     runner_up: float
+    nearest: KBEntry | None = None
 
 
 class Retriever:
@@ -68,8 +72,8 @@ class Retriever:
         if topics:
             best_per_entry[[e.id not in topics for e in self.entries]] = -1.0
         index, best, runner_up = top_two(best_per_entry)
-        entry = self.entries[index] if best >= self.min_score else None
-        return Match(entry, best, runner_up)
+        nearest = self.entries[index]
+        return Match(nearest if best >= self.min_score else None, best, runner_up, nearest)
 
 
 def best_per_owner(scores: np.ndarray, owners: list[int], count: int) -> np.ndarray:

@@ -43,6 +43,7 @@ from ivr.qa.set_files import read_set_file
 EXPECTS = ("faq", "facts", "decline")
 PARTS = ("dev", "heldout")
 ANSWERED = ("faq", "documents", "converse")
+CONFIRM_REPLIES = {False: {True: "yes", False: "no"}, True: {True: "是的", False: "不是"}}
 
 @dataclass(frozen=True)
 class KBQuestion:
@@ -73,6 +74,7 @@ class KBResult:
     rank: int | None = None
     entry: str | None = None
     invented: tuple[str, ...] = ()
+    confirm: str | None = None     # the entry the bot asked "is your question ...?" about
 
     @property
     def correct(self) -> bool:
@@ -174,6 +176,13 @@ class KBRunner:
             started = time.perf_counter()          # the answer comes on this second turn
             step = engine.on_text(given, question.lang)
             steps.append(step)
+        confirm = step.evidence.get("asked_about") if step.reason == "kb_confirm" else None
+        if confirm is not None:
+            # the caller says yes when the bot names the entry they meant, else no
+            meant = question.expect == "faq" and confirm == question.id
+            started = time.perf_counter()
+            step = engine.on_text(CONFIRM_REPLIES[question.lang == "zh"][meant], question.lang)
+            steps.append(step)
         said: list[str] = []
         answer: list[str] = []   # what the answer said, apart from the plan's own prompts
         path, entry, sources = "declined", None, []
@@ -200,7 +209,7 @@ class KBRunner:
         invented = invented_numbers(" ".join(answer), [*sources, question.text]) \
             if path in ANSWERED else ()
         return KBResult(question, path, text, step.reason, seconds, self.rank(question), entry,
-                        invented)
+                        invented, confirm)
 
     def approved_in(self, said: str, lang: str) -> Any:
         """The knowledge entry whose approved answer (in `lang`) the bot said word for word
@@ -271,6 +280,13 @@ class KBReport:
     def errors(self) -> list[KBResult]:
         return [r for r in self.results if not r.correct]
 
+    def confirmed(self) -> str:
+        """How often the bot asked "is your question ...?", and what came of it."""
+        asked = [r for r in self.results if r.confirm is not None]
+        right = sum(1 for r in asked if r.question.expect == "faq" and r.confirm == r.question.id)
+        return (f"{len(asked)}x: the entry meant {right}, another entry or out of scope "
+                f"{len(asked) - right} (the caller said no)")
+
     def table(self, errors: bool = False) -> str:
         def share(pair: tuple[int, int]) -> str:
             done, total = pair
@@ -282,6 +298,7 @@ class KBReport:
                  f"   (adversarial handled: {share(self.adversarial)})",
                  f"  invented facts                {self.invented}",
                  f"  FAQ retrieval top-1 / top-3   {share(self.top(1))} / {share(self.top(3))}",
+                 f"  asked \"is your question ...?\" {self.confirmed()}",
                  "  latency by path (text in to last sentence): " + ", ".join(
                      f"{p} {n}x p50 {a:.2f} s p95 {b:.2f} s"
                      for p, (n, a, b) in self.latency().items())]

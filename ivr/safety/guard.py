@@ -152,7 +152,8 @@ class EscalationGuard:
                                                "net": "lexicon"})
             self.overruled = {"overruled": match.matched, "calm_score": round(calm, 3)}
             return None
-        if scores and scores["human"] >= self.net.threshold("human"):  # type: ignore[union-attr]
+        if scores and not _too_short(text) \
+                and scores["human"] >= self.net.threshold("human"):  # type: ignore[union-attr]
             return Verdict("human", True, {"net": "semantic", "score": round(scores["human"], 3)})
         return None
 

@@ -220,7 +220,8 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     rest = ~urgent_label
     # a missed "person please" keeps a caller who asked for one talking to a machine (F2), but a
     # calm caller taken out of their menu is not helped either: at most 3 % of calm dev turns
-    thresholds["human"] = _best_fbeta(col["human"][rest], labels[rest] == "human",
+    human_net = np.where(judged, col["human"], 0.0)   # the guard asks the net on judged turns only
+    thresholds["human"] = _best_fbeta(human_net[rest], labels[rest] == "human",
                                       human_lex[rest], beta=2.0,
                                       calm=labels[rest] == "neutral",
                                       max_calm_share=MAX_CALM_FALSE_HUMAN)

@@ -1,0 +1,85 @@
+"""A question that nearly matches an FAQ entry (`answers.confirm_score` up to `min_score`) gets
+"Is your question: ...?" instead of "I can't help"; yes answers it, no is a miss, anything else
+is a new turn. Real e5 retrieval on the shipped acme-mobile plan."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ivr.dialog.actions import Answer, Say
+from ivr.dialplan.loader import load_dialplan
+from ivr.errors import IvrError
+from ivr.qa.kb_eval import KBQuestion, KBRunner
+
+PLANS = Path(__file__).parent.parent / "dialplans"
+NEAR = "is it expensive to phone home from spain"   # roaming, just under the plan's min_score
+
+
+@pytest.fixture(scope="module")
+def runner() -> KBRunner:
+    return KBRunner(load_dialplan(PLANS / "acme-mobile.yaml"))
+
+
+def asked(runner: KBRunner, text: str = NEAR, plan=None):
+    dialog = runner.engine(plan)
+    dialog.start()
+    return dialog, dialog.on_text(text, "en")
+
+
+def test_the_question_scores_between_confirm_score_and_min_score(runner) -> None:
+    match = runner.retriever.search(NEAR)
+    answers = runner.plan.answers
+    assert match.entry is None and match.nearest.id == "roaming"
+    assert answers.confirm_score <= match.score < answers.min_score
+
+
+def test_a_near_match_is_asked_about_and_yes_answers_it(runner) -> None:
+    dialog, step = asked(runner)
+    assert step.reason == "kb_confirm" and step.evidence["asked_about"] == "roaming"
+    assert [a.text for a in step.actions if isinstance(a, Say)] == \
+        ["Is your question: How much does roaming cost?"]
+    step = dialog.on_text("yes please", "en")
+    answers = [a for a in step.actions if isinstance(a, Answer)]
+    assert step.reason == "kb_match" and step.evidence["confirmed"] is True
+    assert [a.entry.id for a in answers] == ["roaming"] and answers[0].question == NEAR
+    assert dialog.state.unresolved == 0
+
+
+def test_no_is_a_miss_and_another_question_is_a_new_turn(runner) -> None:
+    dialog, _ = asked(runner)
+    step = dialog.on_text("no", "en")
+    assert step.reason == "out_of_scope" and step.evidence["declined_entry"] == "roaming"
+    assert dialog.state.unresolved == 1 and dialog.state.confirming == ("", "")
+    dialog, _ = asked(runner)
+    step = dialog.on_text("How do I pay my bill?", "en")
+    assert step.reason == "kb_match" and step.evidence["entry"] == "pay_bill"
+
+
+def test_without_confirm_score_a_near_match_is_a_miss(runner) -> None:
+    answers = runner.plan.answers.model_copy(update={"confirm_score": None})
+    _, step = asked(runner, plan=runner.plan.model_copy(update={"answers": answers}))
+    assert step.reason == "out_of_scope"
+
+
+def test_an_unrelated_question_is_not_asked_about(runner) -> None:
+    _, step = asked(runner, "What is the capital of France?")
+    assert step.reason == "out_of_scope"
+
+
+def test_confirm_score_must_be_below_min_score(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.yaml"
+    text = (PLANS / "acme-mobile.yaml").read_text()
+    bad.write_text(text.replace("  confirm_score: 0.85", "  confirm_score: 0.9"))
+    with pytest.raises(IvrError, match=r"plan.yaml:\d+:\d+: answers: confirm_score \(0.9\) must "
+                                       r"be below min_score"):
+        load_dialplan(bad)
+
+
+def test_the_kb_eval_answers_like_a_caller(runner) -> None:
+    meant = asyncio.run(runner.ask(KBQuestion(NEAR, "en", "faq", "dev", "roaming")))
+    assert meant.confirm == "roaming" and meant.correct and meant.path == "faq"
+    other = asyncio.run(runner.ask(KBQuestion(NEAR, "en", "faq", "dev", "pay_bill")))
+    assert other.confirm == "roaming" and not other.correct and other.path == "declined"
