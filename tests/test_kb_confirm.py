@@ -58,6 +58,12 @@ def test_no_is_a_miss_and_another_question_is_a_new_turn(runner) -> None:
     assert step.reason == "kb_match" and step.evidence["entry"] == "pay_bill"
 
 
+def test_a_hand_off_drops_the_question(runner) -> None:
+    dialog, _ = asked(runner)
+    step = dialog.on_text("I want to talk to a real person", "en")
+    assert step.reason == "caller_asked_for_human" and dialog.state.confirming == ("", "")
+
+
 def test_without_confirm_score_a_near_match_is_a_miss(runner) -> None:
     answers = runner.plan.answers.model_copy(update={"confirm_score": None})
     _, step = asked(runner, plan=runner.plan.model_copy(update={"answers": answers}))

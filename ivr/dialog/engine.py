@@ -110,6 +110,7 @@ class DialogEngine:
         verdict = self._verdict(text, audio, speech_s)
         guard = self._guard_step(verdict)
         if guard is not None:
+            self.state.confirming = ("", "")   # handed over: no "yes" may answer it later
             return guard
         if self.state.offered_human:
             self.state.offered_human = False
