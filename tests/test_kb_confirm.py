@@ -89,3 +89,34 @@ def test_the_kb_eval_answers_like_a_caller(runner) -> None:
     assert meant.confirm == "roaming" and meant.correct and meant.path == "faq"
     other = asyncio.run(runner.ask(KBQuestion(NEAR, "en", "faq", "dev", "pay_bill")))
     assert other.confirm == "roaming" and not other.correct and other.path == "declined"
+
+
+@pytest.fixture(scope="module")
+def carrier(runner) -> KBRunner:
+    """The mobile-carrier plan starts at a menu (its FAQ is reached through the choices)."""
+    return KBRunner(load_dialplan(PLANS / "mobile-carrier.yaml"), embedder=runner.embedder.inner)
+
+
+def test_at_a_menu_a_near_match_is_asked_about_and_the_choices_follow_its_answer(carrier) -> None:
+    dialog, step = asked(carrier)
+    menu = dialog.state.node
+    assert carrier.plan.nodes[menu].type == "menu"
+    assert step.reason == "kb_confirm" and step.evidence["asked_about"] == "roaming_elsewhere"
+    assert [a.text for a in step.actions] == \
+        ["Is your question: How much does roaming cost in Europe?"]
+    step = dialog.on_text("yes", "en")
+    answer, after = step.actions
+    assert isinstance(answer, Answer) and answer.entry.id == "roaming_elsewhere"
+    assert after.text.startswith("Anything else?") and "roaming" in after.text
+    assert step.node == menu == dialog.state.node and dialog.state.confirming == ("", "")
+
+
+def test_at_a_menu_no_names_the_choices_again(carrier) -> None:
+    dialog, _ = asked(carrier)
+    step = dialog.on_text("no, that's not it", "en")
+    assert step.reason == "confirm_declined" and dialog.state.unresolved == 0
+    assert [a.text for a in step.actions] == \
+        ["You can say billing, data plans, outage, roaming or lost phone, or say repeat to hear all "
+         "the options."]
+    step = dialog.on_text("roaming", "en")
+    assert step.reason == "menu_choice" and step.node == "roaming_questions"

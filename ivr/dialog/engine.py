@@ -473,6 +473,10 @@ class DialogEngine:
         if not self.plan.menus.questions or len(tokenize(text)) < QUESTION_MIN_WORDS:
             return None
         match = self.retriever.search(text)
+        if match.entry is None and chosen is None:
+            # no choice and no confident answer: a near match is asked about, as at an answer node
+            return self._confirm(match, text, {"text": text, "score": round(match.score, 3),
+                                               "runner_up": round(match.runner_up, 3)})
         if match.entry is None or match.score - match.runner_up < self.plan.menus.question_margin:
             return None
         if chosen is not None:
@@ -481,12 +485,16 @@ class DialogEngine:
                     match.score - meant.get("score", 1.0) < self.plan.menus.question_margin:
                 return None
         self.state.attempts = self.state.unresolved = 0
-        options = options_text(node, self.state.language, self.plan.languages[0])
-        after = Say(self._t(self.plan.prompts.after_answer).format(options=options))
-        return Step([Answer(text, match.entry, self._t(match.entry.answer), match.score), after],
+        return Step([Answer(text, match.entry, self._t(match.entry.answer), match.score),
+                     self._after_menu_answer(node)],
                     "menu_question", self.state.node,
                     {"text": text, "score": round(match.score, 3),
                      "runner_up": round(match.runner_up, 3), "entry": match.entry.id})
+
+    def _after_menu_answer(self, node: MenuNode) -> Say:
+        """What follows an answer given at a menu: the choices, named briefly."""
+        options = options_text(node, self.state.language, self.plan.languages[0])
+        return Say(self._t(self.plan.prompts.after_answer).format(options=options))
 
     def _choose(self, node: MenuNode, choice: MenuChoice | None, evidence: dict) -> Step:
         if choice is None:
@@ -573,7 +581,7 @@ class DialogEngine:
         taken = self._menu_text(node, text) if isinstance(node, MenuNode) \
             else self._answer_text(node, text)
         if taken.reason not in ("menu_choice", "menu_answer", "menu_question", "kb_match",
-                                "document_answer"):
+                                "kb_confirm", "document_answer"):
             self.state.attempts, self.state.unresolved = saved
             self.state.offered_human = False
             return step
@@ -639,10 +647,16 @@ class DialogEngine:
 
     def _confirmed(self, text: str) -> Step | None:
         """The caller's answer to "Is your question: ...?": yes answers the entry, no is a miss
-        at this node; anything else is a new turn (None)."""
+        at an answer node and the choices again at a menu; anything else is a new turn
+        (None)."""
         (entry_id, question), self.state.confirming = self.state.confirming, ("", "")
         answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
         node = self.plan.nodes[self.state.node]
+        if answer == "no" and isinstance(node, MenuNode):
+            options = options_text(node, self.state.language, self.plan.languages[0])
+            return Step([Say(self._t(self.plan.prompts.menu_options).format(options=options))],
+                        "confirm_declined", self.state.node, {"text": text,
+                                                              "declined_entry": entry_id})
         if answer == "no":
             on_miss = node.on_miss if isinstance(node, AnswerNode) else None
             return self._miss(on_miss, {"text": text, "declined_entry": entry_id})
@@ -650,7 +664,11 @@ class DialogEngine:
         if answer != "yes" or entry is None:
             return None
         self.state.unresolved = 0
-        after = self._enter(node.next) if isinstance(node, AnswerNode) and node.next else []
+        if isinstance(node, MenuNode):
+            self.state.attempts = 0
+            after = [self._after_menu_answer(node)]
+        else:
+            after = self._enter(node.next) if isinstance(node, AnswerNode) and node.next else []
         # score 1.0: the caller said yes to the approved question itself, so it is read as written
         return Step([Answer(question, entry, self._t(entry.answer), 1.0), *after], "kb_match",
                     self.state.node, {"text": text, "entry": entry.id, "confirmed": True})
