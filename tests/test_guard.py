@@ -98,6 +98,19 @@ def test_interim_text_needs_complete_evidence(guard) -> None:
     assert guard.urgent(LEXICON_ONLY, "I can't breathe and my", partial=True) is not None
 
 
+@pytest.mark.parametrize("text", ["我想开药", "我想拿药", "我要开药", "我想续开一下上次的药",
+                                  "I need more of my tablets", "I want my pills refilled"])
+def test_asking_for_medicine_is_no_overdose(guard, text) -> None:
+    # everyday at a clinic; the net once heard "I want ... medicine" as self-harm (0.5-0.69)
+    assert guard.urgent(BUILTIN, text) is None
+
+
+@pytest.mark.parametrize("text", ["气死我了！药开错了你们还不认！", "这合同我马上解约，再也不用你们家的了",
+                                  "你们挂号系统就是个摆设", "who the hell signed me up to this"])
+def test_hostile_chinese_idioms_and_who_the_hell_are_anger(guard, text) -> None:
+    assert guard.assess(BUILTIN, text).kind == "angry"
+
+
 @pytest.mark.parametrize("text", ["You stupid useless machine!",
                                   "This is a scam, I want my money back!",
                                   "I'm sick of your useless service",
