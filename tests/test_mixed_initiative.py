@@ -20,12 +20,18 @@ def hardware():
     return load_dialplan(ROOT / "dialplans" / "it-hardware-support.yaml").plan
 
 
-def at_serial_prompt(plan, engines) -> tuple[DialogEngine, EventLog]:
+def started(plan, engines) -> tuple[DialogEngine, EventLog]:
+    """A fresh dialog of `plan` on the real embeddings, past its start."""
     entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in plan.knowledge]
     events = EventLog(ManualClock())
     dialog = DialogEngine(plan, Retriever(entries, engines.embedder, plan.answers.min_score),
                           None, events, menus=MenuMeaning(plan, engines.embedder))
     dialog.start()
+    return dialog, events
+
+
+def at_serial_prompt(plan, engines) -> tuple[DialogEngine, EventLog]:
+    dialog, events = started(plan, engines)
     assert dialog.state.node == "serial"
     return dialog, events
 
@@ -80,14 +86,30 @@ def test_a_number_at_a_slot_prompt_is_a_try_at_the_slot_not_a_problem(hardware, 
 
 
 def test_a_kept_problem_the_next_node_cannot_take_is_dropped_not_carried_on(engines):
-    clinic = load_dialplan(ROOT / "dialplans" / "clinic-appointments.yaml").plan
-    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in clinic.knowledge]
-    dialog = DialogEngine(clinic, Retriever(entries, engines.embedder, clinic.answers.min_score),
-                          None, EventLog(ManualClock()), menus=MenuMeaning(clinic, engines.embedder))
-    dialog.start()
+    dialog, _ = started(load_dialplan(ROOT / "dialplans" / "clinic-appointments.yaml").plan,
+                        engines)
     assert dialog.on_text("book", "en").node == "book_date"
     assert dialog.on_text("is it okay if my daughter comes along with me",
                           "en").reason == "question_kept"
     filled = dialog.on_text("next Monday", "en")          # leads to a look-up, then the phone
     assert filled.reason == "slot_filled" and dialog.state.node == "book_times"
     assert "pending" not in filled.evidence and dialog.state.pending == ""
+
+
+def test_a_question_asked_with_a_menu_choice_that_needs_a_slot_is_answered_after_it(engines):
+    # mobile-carrier's billing choice asks for the account number before its billing answers
+    plan = load_dialplan(ROOT / "dialplans" / "mobile-carrier.yaml").plan
+    dialog, _ = started(plan, engines)
+    chosen = dialog.on_text("can I pay my bill by credit card", "en")
+    assert chosen.reason == "menu_choice" and chosen.node == "billing_number"
+    assert chosen.evidence["question_kept"] is True
+    assert said(chosen)[0] == "Thanks, I've noted that." and "mobile number" in said(chosen)[1]
+    filled = dialog.on_text("five five five, one two three, four five six seven", "en")
+    answers = [a for a in filled.actions if isinstance(a, Answer)]
+    assert [a.entry.id for a in answers] == ["pay_bill"] and filled.evidence["pending"] == "kb_match"
+    assert not any("What would you like to know" in text for text in said(filled))
+    # a bare choice keeps nothing: the caller hears the billing questions prompt as before
+    dialog, _ = started(plan, engines)
+    assert "question_kept" not in dialog.on_text("billing please", "en").evidence
+    filled = dialog.on_text("five five five, one two three, four five six seven", "en")
+    assert any("What would you like to know about your bill" in text for text in said(filled))

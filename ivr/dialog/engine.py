@@ -432,14 +432,24 @@ class DialogEngine:
         if is_repeat_request(text):
             return Step(self._prompt_again(node), "menu_repeat", self.state.node)
         choice, evidence = self._menu_match(node, text)
-        if choice is None or not self._leads_to_answers(choice):
+        behind = self._answers_behind(choice) if choice is not None else None
+        if behind is None:
             answered = self._menu_question(node, text, evidence if choice is not None else None)
             if answered is not None:
                 return answered
         step = self._choose(node, choice, {"text": text, **evidence})
         target = self.plan.nodes.get(step.node)
-        if step.reason != "menu_choice" or not isinstance(target, AnswerNode) \
-                or len(tokenize(text)) < QUESTION_MIN_WORDS:
+        if step.reason != "menu_choice" or len(tokenize(text)) < QUESTION_MIN_WORDS:
+            return step
+        if not isinstance(target, AnswerNode):
+            if behind is not None and not self.state.pending and self.retriever.search(
+                    text, frozenset(behind.topics) or None).entry is not None:
+                # asked with the choice, but the plan wants a slot first (the account number):
+                # the question is kept and answered at the answer node once the slot is filled
+                self.state.pending = text
+                self.events.emit("dialog.question_kept", node=step.node)
+                return Step([Say(self._t(self.plan.prompts.question_kept)), *step.actions],
+                            step.reason, step.node, {**step.evidence, "question_kept": True})
             return step
         # The caller asked their question with their choice ("how much is roaming in Spain"):
         # answer it at the node the choice leads to, instead of asking them to say it again.
@@ -450,18 +460,18 @@ class DialogEngine:
                     answered.node,
                     {**step.evidence, "choice": step.node, **answered.evidence})
 
-    def _leads_to_answers(self, choice: MenuChoice) -> bool:
-        """The choice leads, through say and collect nodes, to an answer node: the plan answers
-        that topic its own way (an account number first, then the billing questions)."""
+    def _answers_behind(self, choice: MenuChoice) -> AnswerNode | None:
+        """The answer node the choice leads to through say and collect nodes, if any: the plan
+        answers that topic its own way (an account number first, then the billing questions)."""
         name = choice.next
         for _ in range(MAX_HOPS):
             node = self.plan.nodes.get(name)
             if isinstance(node, AnswerNode):
-                return True
+                return node
             if not isinstance(node, (SayNode, CollectNode, LookupNode)) or not node.next:
-                return False
+                return None
             name = node.next
-        return False
+        return None
 
     def _menu_question(self, node: MenuNode, text: str, chosen: dict | None) -> Step | None:
         """A question the knowledge base answers with confidence, asked at a menu ("is parking

@@ -63,8 +63,9 @@ class Prompts(Strict):
     offered: "yes" transfers)."""
     question_kept: LanguageText = {"en": "Thanks, I've noted that.",
                                    "zh": "好的，您的问题我记下了。"}
-    """Said when a caller answers a slot prompt with their problem or question: it is kept
-    and taken up at the next menu or answer node, once the slot is filled."""
+    """Said when a caller answers a slot prompt with their problem or question, or asks it with
+    a menu choice whose answers need a slot first: it is kept and taken up at the next menu or
+    answer node, once the slot is filled."""
     lookup_failed: LanguageText = {
         "en": "I'm sorry, I can't look that up right now.",
         "zh": "抱歉，我现在查不到这个信息。"}

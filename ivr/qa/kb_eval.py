@@ -172,7 +172,7 @@ class KBRunner:
         steps = [step]
         node = self.plan.nodes.get(engine.state.node)
         given = dict(question.slots).get(getattr(node, "slot", ""))
-        if step.reason == "question_kept" and given:
+        if given and (step.reason == "question_kept" or step.evidence.get("question_kept")):
             started = time.perf_counter()          # the answer comes on this second turn
             step = engine.on_text(given, question.lang)
             steps.append(step)
