@@ -120,3 +120,24 @@ def test_at_a_menu_no_names_the_choices_again(carrier) -> None:
          "the options."]
     step = dialog.on_text("roaming", "en")
     assert step.reason == "menu_choice" and step.node == "roaming_questions"
+
+
+def test_a_choice_whose_answer_node_cannot_answer_the_question_leaves_no_trace(carrier) -> None:
+    # the outage answers are tried on the caller's words; they do not answer, so the caller
+    # hears the outage prompt with no miss counted and nothing asked about
+    dialog = carrier.engine()
+    dialog.start()
+    step = dialog.on_text("it's about the signal where I live please", "en")
+    assert step.reason == "menu_choice" and step.node == "outage_questions"
+    assert dialog.state.unresolved == 0 and dialog.state.confirming == ("", "")
+
+
+def test_the_kb_eval_answers_what_is_asked_once_a_kept_question_is_taken_up(runner) -> None:
+    # the hardware line asks for the serial number first; the question kept there nearly matches
+    # an entry at the menu behind it, so the bot asks about it once the serial is given
+    hardware = KBRunner(load_dialplan(PLANS / "it-hardware-support.yaml"),
+                        embedder=runner.embedder.inner)
+    question = KBQuestion("what order should i flash the bmc and the bios in", "en", "faq", "dev",
+                          "firmware_update", slots=(("serial_number", "S N 4 4 7 1 9 2"),))
+    result = asyncio.run(hardware.ask(question))
+    assert result.confirm == "firmware_update" and result.correct and result.path == "faq"

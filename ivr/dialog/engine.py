@@ -453,8 +453,12 @@ class DialogEngine:
             return step
         # The caller asked their question with their choice ("how much is roaming in Spain"):
         # answer it at the node the choice leads to, instead of asking them to say it again.
+        saved = (self.state.unresolved, self.state.confirming, self.state.offered_human)
         answered = self._answer_text(target, text)
         if answered.reason != "kb_match":
+            # not answered: the caller hears the node's prompt, and nothing the try did stays
+            # ("is your question ...?" asked in passing, a miss counted)
+            self.state.unresolved, self.state.confirming, self.state.offered_human = saved
             return step
         return Step([*self._without_prompt(step, target), *answered.actions], "menu_answer",
                     answered.node,

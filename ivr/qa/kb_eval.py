@@ -176,7 +176,8 @@ class KBRunner:
             started = time.perf_counter()          # the answer comes on this second turn
             step = engine.on_text(given, question.lang)
             steps.append(step)
-        confirm = step.evidence.get("asked_about") if step.reason == "kb_confirm" else None
+        # asked at once, or at the node a kept question was taken up at once the slot was given
+        confirm = engine.state.confirming[0] or None
         if confirm is not None:
             # the caller says yes when the bot names the entry they meant, else no
             meant = question.expect == "faq" and confirm == question.id
