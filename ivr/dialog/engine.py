@@ -374,8 +374,7 @@ class DialogEngine:
             return self._take_up_pending(Step(self._enter(fail), reason + "_gave_up", fail))
         if isinstance(node, MenuNode) and self.state.attempts < retries:
             # Name the choices briefly; the whole menu again is for the last try or on request.
-            again = self._t(self.plan.prompts.menu_options).format(
-                options=options_text(node, self.state.language, self.plan.languages[0]))
+            again = self._choices_named(node, self.plan.prompts.menu_options)
         else:
             again = self._t(getattr(node, "reprompt", None) or getattr(node, "prompt", None)
                             or getattr(node, "question", None))
@@ -507,8 +506,13 @@ class DialogEngine:
 
     def _after_menu_answer(self, node: MenuNode) -> Say:
         """What follows an answer given at a menu: the choices, named briefly."""
+        return Say(self._choices_named(node, self.plan.prompts.after_answer))
+
+    def _choices_named(self, node: MenuNode, prompt: LanguageText) -> str:
+        """`prompt` (menu_options, after_answer) in the caller's language, with the menu's
+        choices named briefly in it."""
         options = options_text(node, self.state.language, self.plan.languages[0])
-        return Say(self._t(self.plan.prompts.after_answer).format(options=options))
+        return self._t(prompt).format(options=options)
 
     def _choose(self, node: MenuNode, choice: MenuChoice | None, evidence: dict) -> Step:
         if choice is None:
@@ -667,8 +671,7 @@ class DialogEngine:
         answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
         node = self.plan.nodes[self.state.node]
         if answer == "no" and isinstance(node, MenuNode):
-            options = options_text(node, self.state.language, self.plan.languages[0])
-            return Step([Say(self._t(self.plan.prompts.menu_options).format(options=options))],
+            return Step([Say(self._choices_named(node, self.plan.prompts.menu_options))],
                         "confirm_declined", self.state.node, {"text": text,
                                                               "declined_entry": entry_id})
         if answer == "no":
