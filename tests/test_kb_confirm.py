@@ -1,6 +1,7 @@
 """A question that nearly matches an FAQ entry (`answers.confirm_score` up to `min_score`) gets
 "Is your question: ...?" instead of "I can't help"; yes answers it, no is a miss, anything else
-is a new turn. Real e5 retrieval on the shipped acme-mobile plan."""
+is a new turn. One that fits two entries about equally (`answers.tie_margin`) gets "Is your
+question: A, or B?"; the caller names one. Real e5 retrieval on the shipped plans."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.dialog.actions import Answer, Say
+from ivr.dialog.ordinals import ordinal_choice
 from ivr.dialplan.loader import load_dialplan
 from ivr.errors import IvrError
 from ivr.qa.kb_eval import KBQuestion, KBRunner
@@ -52,7 +54,7 @@ def test_no_is_a_miss_and_another_question_is_a_new_turn(runner) -> None:
     dialog, _ = asked(runner)
     step = dialog.on_text("no", "en")
     assert step.reason == "out_of_scope" and step.evidence["declined_entry"] == "roaming"
-    assert dialog.state.unresolved == 1 and dialog.state.confirming == ("", "")
+    assert dialog.state.unresolved == 1 and dialog.state.confirming == ((), "")
     dialog, _ = asked(runner)
     step = dialog.on_text("How do I pay my bill?", "en")
     assert step.reason == "kb_match" and step.evidence["entry"] == "pay_bill"
@@ -61,7 +63,7 @@ def test_no_is_a_miss_and_another_question_is_a_new_turn(runner) -> None:
 def test_a_hand_off_drops_the_question(runner) -> None:
     dialog, _ = asked(runner)
     step = dialog.on_text("I want to talk to a real person", "en")
-    assert step.reason == "caller_asked_for_human" and dialog.state.confirming == ("", "")
+    assert step.reason == "caller_asked_for_human" and dialog.state.confirming == ((), "")
 
 
 def test_without_confirm_score_a_near_match_is_a_miss(runner) -> None:
@@ -86,9 +88,9 @@ def test_confirm_score_must_be_below_min_score(tmp_path: Path) -> None:
 
 def test_the_kb_eval_answers_like_a_caller(runner) -> None:
     meant = asyncio.run(runner.ask(KBQuestion(NEAR, "en", "faq", "dev", "roaming")))
-    assert meant.confirm == "roaming" and meant.correct and meant.path == "faq"
+    assert meant.confirm == ("roaming",) and meant.correct and meant.path == "faq"
     other = asyncio.run(runner.ask(KBQuestion(NEAR, "en", "faq", "dev", "pay_bill")))
-    assert other.confirm == "roaming" and not other.correct and other.path == "declined"
+    assert other.confirm == ("roaming",) and not other.correct and other.path == "declined"
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +110,7 @@ def test_at_a_menu_a_near_match_is_asked_about_and_the_choices_follow_its_answer
     answer, after = step.actions
     assert isinstance(answer, Answer) and answer.entry.id == "roaming_elsewhere"
     assert after.text.startswith("Anything else?") and "roaming" in after.text
-    assert step.node == menu == dialog.state.node and dialog.state.confirming == ("", "")
+    assert step.node == menu == dialog.state.node and dialog.state.confirming == ((), "")
 
 
 def test_at_a_menu_no_names_the_choices_again(carrier) -> None:
@@ -129,7 +131,7 @@ def test_a_choice_whose_answer_node_cannot_answer_the_question_leaves_no_trace(c
     dialog.start()
     step = dialog.on_text("it's about the signal where I live please", "en")
     assert step.reason == "menu_choice" and step.node == "outage_questions"
-    assert dialog.state.unresolved == 0 and dialog.state.confirming == ("", "")
+    assert dialog.state.unresolved == 0 and dialog.state.confirming == ((), "")
 
 
 def test_the_kb_eval_answers_what_is_asked_once_a_kept_question_is_taken_up(runner) -> None:
@@ -140,4 +142,94 @@ def test_the_kb_eval_answers_what_is_asked_once_a_kept_question_is_taken_up(runn
     question = KBQuestion("what order should i flash the bmc and the bios in", "en", "faq", "dev",
                           "firmware_update", slots=(("serial_number", "S N 4 4 7 1 9 2"),))
     result = asyncio.run(hardware.ask(question))
-    assert result.confirm == "firmware_update" and result.correct and result.path == "faq"
+    assert result.confirm == ("firmware_update",) and result.correct and result.path == "faq"
+
+
+TIE = "my data plan doesn't work abroad"   # roaming and outage, a few thousandths apart
+
+
+def test_a_question_that_fits_two_entries_asks_which(runner) -> None:
+    match = runner.retriever.search(TIE)
+    assert {match.entry.id, match.second.id} == {"roaming", "outage"}
+    assert match.score - match.runner_up < runner.plan.answers.tie_margin
+    dialog, step = asked(runner, TIE)
+    assert step.reason == "kb_choose" and step.evidence["asked_about"] == ["roaming", "outage"]
+    first, second = (dialog.entry_question(e) for e in (match.entry, match.second))
+    assert [a.text for a in step.actions] == [f"Is your question: {first}, or {second}?"]
+    assert not any(isinstance(a, Answer) for a in step.actions)
+
+
+@pytest.mark.parametrize("reply, entry", [("the roaming one", "roaming"),
+                                          ("no, the roaming one", "roaming"),
+                                          ("is the network down", "outage"),
+                                          ("the second one", "outage"),
+                                          ("first", "roaming")])
+def test_the_caller_names_the_entry_they_meant(runner, reply: str, entry: str) -> None:
+    dialog, _ = asked(runner, TIE)
+    step = dialog.on_text(reply, "en")
+    answers = [a for a in step.actions if isinstance(a, Answer)]
+    assert step.reason == "kb_match" and [a.entry.id for a in answers] == [entry]
+    assert answers[0].question == TIE and dialog.state.confirming == ((), "")
+
+
+def test_neither_is_a_miss(runner) -> None:
+    dialog, _ = asked(runner, TIE)
+    step = dialog.on_text("no, neither of those", "en")
+    assert step.evidence["declined_entry"] == ["roaming", "outage"]
+    assert dialog.state.unresolved == 1 and not any(isinstance(a, Answer) for a in step.actions)
+
+
+def test_without_a_tie_margin_the_best_entry_is_answered(runner) -> None:
+    plan = runner.plan.model_copy(update={"answers": runner.plan.answers.model_copy(
+        update={"tie_margin": 0.0})})
+    _, step = asked(runner, TIE, plan)
+    assert step.reason == "kb_match" and step.evidence["entry"] == "roaming"
+
+
+def test_the_kb_eval_caller_repeats_the_entry_they_meant(runner) -> None:
+    meant = asyncio.run(runner.ask(KBQuestion(TIE, "en", "faq", "dev", "outage")))
+    assert meant.confirm == ("roaming", "outage") and meant.correct and meant.entry == "outage"
+    other = asyncio.run(runner.ask(KBQuestion(TIE, "en", "faq", "dev", "pay_bill")))
+    assert other.confirm == ("roaming", "outage") and not other.correct
+
+
+def test_choose_question_names_both_entries(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.yaml"
+    text = (PLANS / "acme-mobile.yaml").read_text()
+    bad.write_text(text.replace("prompts:\n", "prompts:\n  choose_question: {en: 'Is it {question}?'}\n", 1))
+    with pytest.raises(IvrError, match=r"choose_question.*only placeholders here are \{first\} "
+                                       r"and \{second\}"):
+        load_dialplan(bad)
+
+
+@pytest.mark.parametrize("reply, language, position", [
+    ("the first one", "en", 0), ("second", "en", 1), ("the latter please", "en", 1),
+    ("two", "en", 1), ("I have two questions about my bill", "en", None),
+    ("the other one", "en", None), ("第二个", "zh", 1), ("第一個吧", "zh", 0),
+    ("后面那个", "zh", 1), ("都不是", "zh", None)])
+def test_a_reply_names_an_option_by_position(reply: str, language: str, position) -> None:
+    assert ordinal_choice(reply, language) == position
+
+
+@pytest.mark.parametrize("reply", ["no, neither of those", "nope", "none of them"])
+def test_a_plain_no_names_neither_entry(runner, reply: str) -> None:
+    dialog, _ = asked(runner, TIE)
+    step = dialog.on_text(reply, "en")
+    assert not any(isinstance(a, Answer) for a in step.actions)
+    assert step.reason in ("out_of_scope", "cannot_help") and dialog.state.unresolved == 1
+
+
+@pytest.fixture(scope="module")
+def clinic(runner) -> KBRunner:
+    return KBRunner(load_dialplan(PLANS / "clinic-appointments.yaml"),
+                    embedder=runner.embedder.inner)
+
+
+@pytest.mark.parametrize("reply, entry", [("不是", None), ("都不是", None), ("我问的是医保", "insurance"),
+                                          ("地址", "address"), ("第二个", "address")])
+def test_a_mandarin_caller_names_one_of_two_or_neither(clinic, reply: str, entry) -> None:
+    dialog = clinic.engine()
+    dialog.start()
+    dialog.state.confirming = (("insurance", "address"), "看病能报销吗，诊所在哪")
+    step = dialog.on_text(reply, "zh")
+    assert [a.entry.id for a in step.actions if isinstance(a, Answer)] == ([entry] if entry else [])

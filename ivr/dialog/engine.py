@@ -17,6 +17,7 @@ from ivr.dialog.answers import GroundedWriter
 from ivr.dialog.converse import converse_messages, persona
 from ivr.dialog.guards import is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
+from ivr.dialog.ordinals import ordinal_choice
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
 from ivr.dialog.slot_llm import read_slots
@@ -43,6 +44,10 @@ MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, t
 KEYED_KINDS = frozenset({"digits", "phone", "account"})
 SECRET = "[secret]"  # a secret slot's value wherever it is recorded or shown
 CONFIRM_LEAD = 0.005   # "is your question ...?" only about an entry ahead of the next one
+# a reply that names one of two entries scores this much against it ("the roaming one" 0.877,
+# "is the network down" 0.961); "no, neither of those", "nope", "不是" score 0.81-0.85
+NAMED_MIN_SCORE = 0.86
+BARE_REPLY_TOKENS = 3   # "no, neither", "不是", "都不是": a yes or no this short names nothing
 QUESTION_MIN_WORDS = 5  # a menu turn this long may be the caller's question, not just a choice
 
 
@@ -65,7 +70,8 @@ class DialogState:
     heard: dict[str, str] = field(default_factory=dict)  # slot values said before their prompt
     looked_up: list[str] = field(default_factory=list)  # what look-ups told the caller: facts
     no_person_at: str = ""         # the node a failed transfer fell back to (taking a message)
-    confirming: tuple[str, str] = ("", "")  # (entry id, question) the bot asked "is it ...?" about
+    # (entry ids, question): the bot asked "is it ...?" about one entry or "... or ...?" about two
+    confirming: tuple[tuple[str, ...], str] = ((), "")
 
 
 class DialogEngine:
@@ -110,7 +116,7 @@ class DialogEngine:
         verdict = self._verdict(text, audio, speech_s)
         guard = self._guard_step(verdict)
         if guard is not None:
-            self.state.confirming = ("", "")   # handed over: no "yes" may answer it later
+            self.state.confirming = ((), "")   # handed over: no "yes" may answer it later
             return guard
         if self.state.offered_human:
             self.state.offered_human = False
@@ -142,7 +148,7 @@ class DialogEngine:
     def on_dtmf(self, digit: str) -> Step | None:
         """A key: menu choice, digits for a slot, 1/2 for yes/no and surveys, or the "human"
         key."""
-        self.state.confirming = ("", "")   # a key is no answer to "is your question ...?"
+        self.state.confirming = ((), "")   # a key is no answer to "is your question ...?"
         node = self.plan.nodes[self.state.node]
         if isinstance(node, CollectNode) and node.kind in KEYED_KINDS:
             self._digits = self._digits or DigitCollector(node.length)
@@ -491,7 +497,11 @@ class DialogEngine:
             return self._confirm(match, text, {"text": text, "score": round(match.score, 3),
                                                "runner_up": round(match.runner_up, 3)})
         if match.entry is None or match.score - match.runner_up < self.plan.menus.question_margin:
-            return None
+            if match.entry is None or chosen is not None:
+                return None
+            # no choice fits, but two entries do, about equally: which does the caller mean?
+            return self._choose_entry(match, text, {"text": text, "score": round(match.score, 3),
+                                                    "runner_up": round(match.runner_up, 3)})
         if chosen is not None:
             meant = chosen if chosen.get("matched") == "meaning" else self._menu_meant(node, text)[1]
             if self.menus is None or \
@@ -599,7 +609,7 @@ class DialogEngine:
         taken = self._menu_text(node, text) if isinstance(node, MenuNode) \
             else self._answer_text(node, text)
         if taken.reason not in ("menu_choice", "menu_answer", "menu_question", "kb_match",
-                                "kb_confirm", "document_answer"):
+                                "kb_confirm", "kb_choose", "document_answer"):
             self.state.attempts, self.state.unresolved = saved
             self.state.offered_human = False
             return step
@@ -621,6 +631,8 @@ class DialogEngine:
             return self._document_text(node, text, match, evidence)
         if match.entry is None:
             return self._confirm(match, text, evidence) or self._miss(node.on_miss, evidence)
+        if (choose := self._choose_entry(match, text, evidence)) is not None:
+            return choose
         self.state.unresolved = 0
         answer = Answer(text, match.entry, self._t(match.entry.answer), match.score)
         after = self._enter(node.next) if node.next else []
@@ -651,12 +663,26 @@ class DialogEngine:
         if floor is None or entry is None or match.score < floor \
                 or match.score - match.runner_up < CONFIRM_LEAD:
             return None
-        asked = self._entry_question(entry)
-        self.state.confirming = (entry.id, text)
+        asked = self.entry_question(entry)
+        self.state.confirming = ((entry.id,), text)
         return Step([Say(self._t(self.plan.prompts.confirm_question).format(question=asked))],
                     "kb_confirm", self.state.node, {**evidence, "asked_about": entry.id})
 
-    def _entry_question(self, entry: KBEntry) -> str:
+    def _choose_entry(self, match: Match, text: str, evidence: dict) -> Step | None:
+        """A question that fits two FAQ entries about equally (the best leads by less than
+        `answers.tie_margin`): "Is your question: <first>, or <second>?" instead of answering
+        the one that happened to score a few thousandths higher."""
+        first, second = match.entry, match.second
+        if first is None or second is None \
+                or match.score - match.runner_up >= self.plan.answers.tie_margin:
+            return None
+        self.state.confirming = ((first.id, second.id), text)
+        asked = self._t(self.plan.prompts.choose_question).format(
+            first=self.entry_question(first), second=self.entry_question(second))
+        return Step([Say(asked)], "kb_choose", self.state.node,
+                    {**evidence, "asked_about": [first.id, second.id]})
+
+    def entry_question(self, entry: KBEntry) -> str:
         """The entry's first question written in the caller's language (its first at all
         when none is)."""
         cjk = self.state.language == "zh"
@@ -664,21 +690,24 @@ class DialogEngine:
         return (mine or list(entry.questions))[0].rstrip("?？。. ")
 
     def _confirmed(self, text: str) -> Step | None:
-        """The caller's answer to "Is your question: ...?": yes answers the entry, no is a miss
-        at an answer node and the choices again at a menu; anything else is a new turn
-        (None)."""
-        (entry_id, question), self.state.confirming = self.state.confirming, ("", "")
+        """The caller's answer to "Is your question: ...?": yes (or, between two entries, the
+        one they name) answers the entry, no is a miss at an answer node and the choices again
+        at a menu; anything else is a new turn (None)."""
+        (asked, question), self.state.confirming = self.state.confirming, ((), "")
         answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
         node = self.plan.nodes[self.state.node]
-        if answer == "no" and isinstance(node, MenuNode):
+        declined = asked[0] if len(asked) == 1 else list(asked)
+        named = self._named(asked, text, answer)   # "no, the roaming one" names one: no no
+        if named is None and answer == "no" and isinstance(node, MenuNode):
             return Step([Say(self._choices_named(node, self.plan.prompts.menu_options))],
                         "confirm_declined", self.state.node, {"text": text,
-                                                              "declined_entry": entry_id})
-        if answer == "no":
+                                                              "declined_entry": declined})
+        if named is None and answer == "no":
             on_miss = node.on_miss if isinstance(node, AnswerNode) else None
-            return self._miss(on_miss, {"text": text, "declined_entry": entry_id})
+            return self._miss(on_miss, {"text": text, "declined_entry": declined})
+        entry_id = asked[0] if answer == "yes" and len(asked) == 1 else named
         entry = next((e for e in self.retriever.entries if e.id == entry_id), None)
-        if answer != "yes" or entry is None:
+        if entry is None:
             return None
         self.state.unresolved = 0
         if isinstance(node, MenuNode):
@@ -686,9 +715,27 @@ class DialogEngine:
             after = [self._after_menu_answer(node)]
         else:
             after = self._enter(node.next) if isinstance(node, AnswerNode) and node.next else []
-        # score 1.0: the caller said yes to the approved question itself, so it is read as written
+        # score 1.0: the caller chose the approved question itself, so it is read as written
         return Step([Answer(question, entry, self._t(entry.answer), 1.0), *after], "kb_match",
                     self.state.node, {"text": text, "entry": entry.id, "confirmed": True})
+
+    def _named(self, asked: tuple[str, ...], text: str, answer: str | None) -> str | None:
+        """Which of two entries the caller's reply names: by position ("the second one",
+        "第一个") or by meaning (the entry that fits the reply clearly better); None when it
+        names neither. A bare yes or no (`answer`, in a few words) names none by meaning: "不是"
+        scores up to 0.87 against a clinic entry."""
+        if len(asked) < 2:
+            return None
+        position = ordinal_choice(text, self.state.language)
+        if position is not None and position < len(asked):
+            return asked[position]
+        if answer is not None and len(tokenize(text)) <= BARE_REPLY_TOKENS:
+            return None
+        match = self.retriever.search(text, frozenset(asked))
+        if match.nearest is None or match.score < NAMED_MIN_SCORE \
+                or match.score - match.runner_up < CONFIRM_LEAD:
+            return None
+        return match.nearest.id
 
     def _converse_text(self, node: ConverseNode, text: str) -> Step:
         match = self.retriever.search(text, frozenset(node.topics))

@@ -91,25 +91,35 @@ class Prompts(Strict):
     confirm_question: LanguageText = {"en": "Is your question: {question}?",
                                       "zh": "您是想问：{question}吗？"}
     """Asked about the FAQ entry a question nearly matched (`answers.confirm_score`)."""
+    choose_question: LanguageText = {"en": "Is your question: {first}, or {second}?",
+                                     "zh": "您是想问：{first}，还是{second}？"}
+    """Asked when a question fits two FAQ entries about equally (`answers.tie_margin`)."""
 
     @field_validator("confirm_question")
     @classmethod
     def _only_question_placeholder(cls, texts: LanguageText) -> LanguageText:
-        return _one_placeholder(texts, "question", "the entry's question")
+        return _placeholders(texts, "the entry's question", "question")
+
+    @field_validator("choose_question")
+    @classmethod
+    def _only_entry_placeholders(cls, texts: LanguageText) -> LanguageText:
+        return _placeholders(texts, "the two entries' questions", "first", "second")
 
     @field_validator("menu_options", "after_answer")
     @classmethod
     def _only_options_placeholder(cls, texts: LanguageText) -> LanguageText:
-        return _one_placeholder(texts, "options", "the choices' names")
+        return _placeholders(texts, "the choices' names", "options")
 
 
-def _one_placeholder(texts: LanguageText, name: str, meaning: str) -> LanguageText:
-    """`texts` unchanged when `{name}` is their only placeholder, else a ValueError saying so."""
+def _placeholders(texts: LanguageText, meaning: str, *names: str) -> LanguageText:
+    """`texts` unchanged when they use no placeholders but `names`, else a ValueError saying
+    so."""
+    allowed = " and ".join(f"{{{name}}}" for name in names)
     for language, text in texts.items():
         try:
-            text.format(**{name: ""})
+            text.format(**{name: "" for name in names})
         except (KeyError, IndexError, ValueError):
-            raise ValueError(f"{language}: the only placeholder here is {{{name}}} ({meaning}); "
+            raise ValueError(f"{language}: the only placeholders here are {allowed} ({meaning}); "
                              f"write other braces as {{{{ and }}}}") from None
     return texts
 
@@ -263,6 +273,11 @@ class AnswerPolicy(Strict):
     """A question whose best entry scores this much but under `min_score` gets "Is your
     question: <the entry's first question>?" (`prompts.confirm_question`) instead of a miss;
     yes answers it. Unset: no such question."""
+    tie_margin: float = Field(0.012, ge=0, le=0.2)
+    """A question whose best entry leads the next one by less than this is not answered at
+    once: the caller is asked which of the two they mean (`prompts.choose_question`). e5
+    scores are compressed, so a few thousandths separate a right answer from a wrong one
+    (calibrated on the shipped plans' development questions); 0: never ask."""
 
     @model_validator(mode="after")
     def _confirm_below_min(self) -> "AnswerPolicy":

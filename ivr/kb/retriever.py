@@ -21,12 +21,14 @@ class KBEntry:
 @dataclass(frozen=True)
 class Match:
     """`entry`: the best entry when it scores `min_score`, else None; `nearest`: the best
-    entry whatever its score (None only without entries)."""
+    entry whatever its score (None only without entries); `second`: the runner-up entry, which
+    scores `runner_up` (None with fewer than two entries)."""
 
     entry: KBEntry | None
     score: float
     runner_up: float
     nearest: KBEntry | None = None
+    second: KBEntry | None = None
 
 
 class Retriever:
@@ -73,7 +75,12 @@ class Retriever:
             best_per_entry[[e.id not in topics for e in self.entries]] = -1.0
         index, best, runner_up = top_two(best_per_entry)
         nearest = self.entries[index]
-        return Match(nearest if best >= self.min_score else None, best, runner_up, nearest)
+        second = None
+        if len(self.entries) > 1:
+            best_per_entry[index] = -2.0
+            second = self.entries[int(np.argmax(best_per_entry))]
+        return Match(nearest if best >= self.min_score else None, best, runner_up, nearest,
+                     second)
 
 
 def best_per_owner(scores: np.ndarray, owners: list[int], count: int) -> np.ndarray:

@@ -74,7 +74,7 @@ class KBResult:
     rank: int | None = None
     entry: str | None = None
     invented: tuple[str, ...] = ()
-    confirm: str | None = None     # the entry the bot asked "is your question ...?" about
+    confirm: tuple[str, ...] | None = None  # entries the bot asked "is your question ...?" about
 
     @property
     def correct(self) -> bool:
@@ -179,10 +179,15 @@ class KBRunner:
         # asked at once, or at the node a kept question was taken up at once the slot was given
         confirm = engine.state.confirming[0] or None
         if confirm is not None:
-            # the caller says yes when the bot names the entry they meant, else no
-            meant = question.expect == "faq" and confirm == question.id
+            # the caller says yes when the bot names the entry they meant, else no; asked
+            # which of two, they repeat the one they meant as the bot said it
+            meant = question.expect == "faq" and question.id in confirm
+            reply = CONFIRM_REPLIES[question.lang == "zh"][meant]
+            if meant and len(confirm) > 1:
+                reply = engine.entry_question(
+                    next(e for e in engine.retriever.entries if e.id == question.id))
             started = time.perf_counter()
-            step = engine.on_text(CONFIRM_REPLIES[question.lang == "zh"][meant], question.lang)
+            step = engine.on_text(reply, question.lang)
             steps.append(step)
         said: list[str] = []
         answer: list[str] = []   # what the answer said, apart from the plan's own prompts
@@ -284,9 +289,10 @@ class KBReport:
     def confirmed(self) -> str:
         """How often the bot asked "is your question ...?", and what came of it."""
         asked = [r for r in self.results if r.confirm is not None]
-        right = sum(1 for r in asked if r.question.expect == "faq" and r.confirm == r.question.id)
-        return (f"{len(asked)}x: the entry meant {right}, another entry or out of scope "
-                f"{len(asked) - right} (the caller said no)")
+        right = sum(1 for r in asked if r.question.expect == "faq" and r.question.id in r.confirm)
+        both = sum(1 for r in asked if len(r.confirm) > 1)
+        return (f"{len(asked)}x ({both} naming two entries): the entry meant {right}, another "
+                f"entry or out of scope {len(asked) - right} (the caller said no)")
 
     def table(self, errors: bool = False) -> str:
         def share(pair: tuple[int, int]) -> str:
