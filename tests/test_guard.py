@@ -105,6 +105,28 @@ def test_asking_for_medicine_is_no_overdose(guard, text) -> None:
     assert guard.urgent(BUILTIN, text) is None
 
 
+@pytest.mark.parametrize("text", ["i think i left my phone on the bus",
+                                  "I'm standing on a bridge and I have no signal",
+                                  "I'm on the roof of my building trying to get signal",
+                                  "my phone fell into the river while I was fishing",
+                                  "I want to jump to the unlimited plan", "我把手机落在公交车上了",
+                                  "我的手机从阳台上掉下去了", "我坐地铁的时候手机被偷了"])
+@pytest.mark.xfail(strict=True, reason="known gap: the net over e5 embeddings hears the place, "
+                   "not the purpose (0.52-0.79 urgent); 621 turns of such talk "
+                   "(training/candidates/places.tsv) fixed 3 of 11 probes and left the dev sets "
+                   "unchanged")
+def test_a_place_of_danger_in_a_routine_request_is_no_emergency(guard, text) -> None:
+    # all day on a phone line, and each is sent to emergency help
+    assert guard.urgent(BUILTIN, text) is None
+
+
+@pytest.mark.parametrize("text", ["I'm standing on the bridge and I'm going to jump",
+                                  "my son just fell onto the train tracks and he isn't moving",
+                                  "我站在楼顶上，不想活了"])
+def test_the_same_places_in_danger_are_urgent(guard, text) -> None:
+    assert guard.urgent(BUILTIN, text) is not None
+
+
 @pytest.mark.parametrize("text", ["气死我了！药开错了你们还不认！", "这合同我马上解约，再也不用你们家的了",
                                   "你们挂号系统就是个摆设", "who the hell signed me up to this"])
 def test_hostile_chinese_idioms_and_who_the_hell_are_anger(guard, text) -> None:

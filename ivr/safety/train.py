@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                     for name in ("holdout4", "holdout5", "holdout7", "holdout11"))
+                     for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12"))
 VETO_MARGIN = 0.3
 FLOOR_MARGIN = 0.3
 # Half the 5 % target: on every blind set so far, calm callers were sent to emergency help two to
