@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from ivr.audio.g711 import phone_line
 from ivr.dialog.actions import Answer, Say
 from ivr.dialog.ordinals import ordinal_choice
 from ivr.dialplan.loader import load_dialplan
 from ivr.errors import IvrError
+from ivr.events import EventLog, ManualClock
 from ivr.qa.kb_eval import KBQuestion, KBRunner
+from ivr.session.offline import ScriptTurn, run_script
+from ivr.session.session import CallSession
+
+from conftest import transcribe, words
 
 PLANS = Path(__file__).parent.parent / "dialplans"
 NEAR = "is it expensive to phone home from spain"   # roaming, just under the plan's min_score
@@ -233,3 +239,22 @@ def test_a_mandarin_caller_names_one_of_two_or_neither(clinic, reply: str, entry
     dialog.state.confirming = (("insurance", "address"), "看病能报销吗，诊所在哪")
     step = dialog.on_text(reply, "zh")
     assert [a.entry.id for a in step.actions if isinstance(a, Answer)] == ([entry] if entry else [])
+
+
+def test_by_voice_the_caller_hears_both_questions_and_names_the_second(engines, voice_en) -> None:
+    # piper caller -> G.711 -> whisper -> dialog -> piper bot, through the offline call driver
+    plan = load_dialplan(PLANS / "acme-mobile.yaml")
+    script = [ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice_en.speak_all(text))))
+              for text in (TIE, "The second one.")]
+    clock = ManualClock()
+    events = EventLog(clock)
+    session = CallSession("choose", plan, engines, events)
+    result = asyncio.run(run_script(session, clock, script))
+    decisions = [e.data for e in events.of_kind("dialog.decision")]
+    asked_at = next(i for i, d in enumerate(decisions) if d["reason"] == "kb_choose")
+    assert decisions[asked_at]["asked_about"] == ["roaming", "outage"]
+    assert decisions[asked_at + 1]["reason"] == "kb_match"
+    assert decisions[asked_at + 1]["entry"] == "outage"
+    outage = next(k for k in plan.plan.knowledge if k.id == "outage").answer["en"]
+    heard = words(transcribe(engines, result.bot_audio))
+    assert {"roaming", "or"} <= heard and len(words(outage) & heard) >= len(words(outage)) * 0.7

@@ -188,3 +188,30 @@ def test_the_longest_word_said_names_the_choice(clinic, engines, text, meaning, 
     dialog = at_menu(clinic, engines, meaning)
     step = dialog.on_text(text, "zh" if text[0] > "\u3000" else "en")
     assert (step.reason, step.node) == ("menu_choice", node), step.evidence
+
+
+def test_a_question_asked_with_a_choice_whose_flow_will_not_answer_it_is_answered_first(engines):
+    # "lost phone" leads to blocking the SIM, which answers no question: the FAQ does, then the
+    # flow goes on; the choice alone, or with menus.questions off, gets the flow only
+    loaded = load_dialplan(ROOT / "dialplans" / "mobile-carrier.yaml")
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in loaded.plan.knowledge]
+    retriever = Retriever(entries, engines.embedder, loaded.plan.answers.min_score)
+
+    def asked(text: str, plan=loaded.plan):
+        dialog = DialogEngine(plan, retriever, None, EventLog(ManualClock()),
+                              menus=MenuMeaning(plan, engines.embedder))
+        dialog.start()
+        return dialog.on_text(text, "en")
+
+    question = "my phone got stolen out of my bag, do I have to go to the police"
+    step = asked(question)
+    assert step.reason == "menu_choice" and step.node == "lost_block_now"
+    assert step.evidence["answered_first"] == "stolen_phone_police"
+    answer, prompt = step.actions
+    assert answer.entry.id == "stolen_phone_police" and "block your SIM" in prompt.text
+    step = asked("my phone was stolen")
+    assert step.node == "lost_block_now" and "answered_first" not in step.evidence
+    quiet = loaded.plan.model_copy(update={"menus": loaded.plan.menus.model_copy(
+        update={"questions": False})})
+    step = asked(question, quiet)
+    assert step.node == "lost_block_now" and "answered_first" not in step.evidence

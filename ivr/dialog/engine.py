@@ -455,7 +455,7 @@ class DialogEngine:
                 self.events.emit("dialog.question_kept", node=step.node)
                 return Step([Say(self._t(self.plan.prompts.question_kept)), *step.actions],
                             step.reason, step.node, {**step.evidence, "question_kept": True})
-            return step
+            return self._answered_first(step, text)
         # The caller asked their question with their choice ("how much is roaming in Spain"):
         # answer it at the node the choice leads to, instead of asking them to say it again.
         saved = (self.state.unresolved, self.state.confirming, self.state.offered_human)
@@ -468,6 +468,21 @@ class DialogEngine:
         return Step([*self._without_prompt(step, target), *answered.actions], "menu_answer",
                     answered.node,
                     {**step.evidence, "choice": step.node, **answered.evidence})
+
+    def _answered_first(self, step: Step, text: str) -> Step:
+        """A question asked with a menu choice whose flow will not answer it ("someone stole my
+        phone, do I need to go to the police?" leads to blocking the SIM): answered from the
+        whole FAQ first when an entry fits it confidently (`menus.question_margin` ahead of the
+        next), then the flow goes on; otherwise the choice's step as it is."""
+        if not self.plan.menus.questions:
+            return step
+        match = self.retriever.search(text)
+        if match.entry is None or match.score - match.runner_up < self.plan.menus.question_margin:
+            return step
+        answer = Answer(text, match.entry, self._t(match.entry.answer), match.score)
+        return Step([answer, *step.actions], step.reason, step.node,
+                    {**step.evidence, "answered_first": match.entry.id,
+                     "answer_score": round(match.score, 3)})
 
     def _answers_behind(self, choice: MenuChoice) -> AnswerNode | None:
         """The answer node the choice leads to through say and collect nodes, if any: the plan

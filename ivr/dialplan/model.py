@@ -115,12 +115,13 @@ def _placeholders(texts: LanguageText, meaning: str, *names: str) -> LanguageTex
     """`texts` unchanged when they use no placeholders but `names`, else a ValueError saying
     so."""
     allowed = " and ".join(f"{{{name}}}" for name in names)
+    only = "placeholders here are" if len(names) > 1 else "placeholder here is"
     for language, text in texts.items():
         try:
             text.format(**{name: "" for name in names})
         except (KeyError, IndexError, ValueError):
-            raise ValueError(f"{language}: the only placeholders here are {allowed} ({meaning}); "
-                             f"write other braces as {{{{ and }}}}") from None
+            raise ValueError(f"{language}: the only {only} {allowed} ({meaning}); write other "
+                             f"braces as {{{{ and }}}}") from None
     return texts
 
 
