@@ -40,7 +40,7 @@ from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
 TRAINING_DIR = Path(__file__).parent / "training"
 REPO = Path(__file__).resolve().parents[2]
 DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8"))
+                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev9"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                      for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12"))
 VETO_MARGIN = 0.3
