@@ -120,6 +120,18 @@ def test_a_place_of_danger_in_a_routine_request_is_no_emergency(guard, text) -> 
     assert guard.urgent(BUILTIN, text) is None
 
 
+@pytest.mark.parametrize("text", ["honestly I won't be alive by the end of the month anyway",
+                                  "I just want to disappear for good",
+                                  "I keep thinking about stepping in front of a train",
+                                  "我没有以后了，这个号码也不用留了", "反正明年就没我这个人了"])
+def test_indirect_self_harm_the_lexicon_knows(guard, text) -> None:
+    # the lexicon itself, not only the net: on dev9 the net scored such turns near 0
+    match = BUILTIN.matchers["self_harm"].find(text)
+    assert match is not None and match.complete, match
+    verdict = guard.urgent(BUILTIN, text)
+    assert verdict is not None and verdict.kind == "self_harm", verdict
+
+
 @pytest.mark.parametrize("text", ["I'm standing on the bridge and I'm going to jump",
                                   "my son just fell onto the train tracks and he isn't moving",
                                   "我站在楼顶上，不想活了"])
