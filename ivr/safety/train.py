@@ -8,8 +8,8 @@
    ~/.cache/ivr/guard_embeddings.npz, so a run after a small data change takes seconds).
 2. Fits a softmax layer (multinomial logistic regression, class-balanced, L2) with numpy, and
    keeps the training embeddings for the head's nearest-neighbour vote.
-3. Calibrates the thresholds on the development sets only (escalation_dev.yaml, _dev2.yaml and
-   _dev3.yaml, _dev4.yaml, _dev5.yaml; never on the held-out sets), for the
+3. Calibrates the thresholds on the development sets only (`DEV_SETS`: escalation_dev.yaml to
+   _dev8.yaml; never on the held-out sets, nor on `READ_ONLY_SETS`), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
    * the vetoes: the net's calm score above which it overrules a lexicon emergency (or request
      for a person): the highest calm score of any real emergency (request) the lexicon finds in
