@@ -477,12 +477,18 @@ class DialogEngine:
         if not self.plan.menus.questions:
             return step
         match = self.retriever.search(text)
-        if match.entry is None or match.score - match.runner_up < self.plan.menus.question_margin:
+        if not self._clear_lead(match):
             return step
         answer = Answer(text, match.entry, self._t(match.entry.answer), match.score)
         return Step([answer, *step.actions], step.reason, step.node,
                     {**step.evidence, "answered_first": match.entry.id,
                      "answer_score": round(match.score, 3)})
+
+    def _clear_lead(self, match: Match) -> bool:
+        """An entry matched, `menus.question_margin` ahead of the next: sure enough to answer
+        a question asked at a menu."""
+        return match.entry is not None \
+            and match.score - match.runner_up >= self.plan.menus.question_margin
 
     def _answers_behind(self, choice: MenuChoice) -> AnswerNode | None:
         """The answer node the choice leads to through say and collect nodes, if any: the plan
@@ -511,7 +517,7 @@ class DialogEngine:
             # no choice and no confident answer: a near match is asked about, as at an answer node
             return self._confirm(match, text, {"text": text, "score": round(match.score, 3),
                                                "runner_up": round(match.runner_up, 3)})
-        if match.entry is None or match.score - match.runner_up < self.plan.menus.question_margin:
+        if not self._clear_lead(match):
             if match.entry is None or chosen is not None:
                 return None
             # no choice fits, but two entries do, about equally: which does the caller mean?

@@ -65,7 +65,7 @@ class MenuMeaning:
         if not owners or not text.strip():
             return MenuGuess(None, 0.0, 0.0)
         scores = self._vectors[node] @ self.embedder.queries([text])[0]
-        index, top, second = top_two(best_per_owner(scores, owners, choices))
+        index, top, second, _ = top_two(best_per_owner(scores, owners, choices))
         chosen = index if top >= self.min_score and top - second >= self.margin else None
         return MenuGuess(chosen, top, second)
 

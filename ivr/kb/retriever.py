@@ -73,14 +73,10 @@ class Retriever:
         best_per_entry = best_per_owner(self._vectors @ vector, self._owner, len(self.entries))
         if topics:
             best_per_entry[[e.id not in topics for e in self.entries]] = -1.0
-        index, best, runner_up = top_two(best_per_entry)
+        index, best, runner_up, second = top_two(best_per_entry)
         nearest = self.entries[index]
-        second = None
-        if len(self.entries) > 1:
-            best_per_entry[index] = -2.0
-            second = self.entries[int(np.argmax(best_per_entry))]
         return Match(nearest if best >= self.min_score else None, best, runner_up, nearest,
-                     second)
+                     self.entries[second] if second is not None else None)
 
 
 def best_per_owner(scores: np.ndarray, owners: list[int], count: int) -> np.ndarray:
@@ -90,7 +86,10 @@ def best_per_owner(scores: np.ndarray, owners: list[int], count: int) -> np.ndar
     return best
 
 
-def top_two(best: np.ndarray) -> tuple[int, float, float]:
-    """(index of the best, its score, the runner-up's score or 0 when there is none)."""
+def top_two(best: np.ndarray) -> tuple[int, float, float, int | None]:
+    """(index of the best, its score, the runner-up's score or 0 when there is none, the
+    runner-up's index or None)."""
     order = np.argsort(best)[::-1]
-    return int(order[0]), float(best[order[0]]), float(best[order[1]]) if len(order) > 1 else 0.0
+    if len(order) < 2:
+        return int(order[0]), float(best[order[0]]), 0.0, None
+    return int(order[0]), float(best[order[0]]), float(best[order[1]]), int(order[1])
