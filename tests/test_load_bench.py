@@ -109,3 +109,31 @@ def test_the_converse_bench_plan_sends_every_bench_question_down_the_llm_path():
         dialog.start()
         step = dialog.on_text(question, "en")
         assert step.reason == "converse", (question, step.reason, step.evidence)
+
+
+def test_the_host_probe_reports_a_pause_it_was_made_to_sit_through():
+    import os
+    import signal
+
+    from ivr.sip.host_stalls import MIN_MS, HostStallProbe
+
+    probe = HostStallProbe().start()
+    time.sleep(1.0)   # its interpreter is up and sleeping in 5 ms steps
+    os.kill(probe.process.pid, signal.SIGSTOP)   # a host that stops running it for 0.4 s
+    time.sleep(0.4)
+    os.kill(probe.process.pid, signal.SIGCONT)
+    time.sleep(0.3)
+    seen = probe.stop()
+    assert seen is not None and seen.stalls >= 1 and MIN_MS <= 300 <= seen.max_ms < 2000
+    assert 1.5 <= seen.seconds < 10
+
+
+def test_a_level_reports_the_host_pauses_beside_its_verdict():
+    from ivr.sip.host_stalls import HostStalls
+    from ivr.sip.load import verdict_line
+
+    paused = level([call() for _ in range(4)])
+    paused.host = HostStalls(120.0, 3, 76.0)
+    figures = summarise(paused, 1.5)
+    assert figures["host_stalls"] == {"count": 3, "max_ms": 76.0} and figures["passed"]
+    assert "host pauses of an idle probe: 3 >= 30 ms, worst 76 ms" in verdict_line(figures)

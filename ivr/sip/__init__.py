@@ -10,5 +10,5 @@ allow     peer allow-list (INVITEs from elsewhere get 403)
 worker    the SIP worker process; pool: the processes `ivr serve` runs
 kamailio  Kamailio in front of several workers (config from infra/kamailio)
 stack     everything `ivr serve` starts, in order; caller: a scripted pjsua2 test caller
-bench     `ivr bench sip`
+bench     `ivr bench sip`; load: `ivr bench load`; host_stalls: the host's own pauses beside them
 """

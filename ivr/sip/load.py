@@ -7,7 +7,9 @@ the stack has more than one worker. Measured per level: calls completed and fail
 latency from the caller's side (end of speech -> first bot audio, p50/p95/max), media gaps
 (the caller waited over 100 ms between two frames, the worker had no bot audio ready for
 5 frames in a row or more, i.e. 100 ms of the answer missing, or the worker's media clock
-itself stalled over 100 ms between two ticks), and CPU and memory per call.
+itself stalled over 100 ms between two ticks), and CPU and memory per call; beside them, how
+long the host paused an idle probe process (`host_stalls`: a media gap no larger than such a
+pause plus a tick may be the machine's, not the stack's; the verdict counts it all the same).
 
 A level passes when it reached its number of calls up at once, with no failed call, no media
 gap and p95 turn latency <= `--p95-s` (give it a few call lengths: `--minutes` 2 or more).
@@ -29,6 +31,7 @@ from pathlib import Path
 from ivr.qa.latency import percentiles
 from ivr.sip.bench import QUESTIONS, _cpu, _new_records, _question_wavs, _records
 from ivr.sip.endpoint import MAX_CALLS
+from ivr.sip.host_stalls import MIN_MS, HostStallProbe, HostStalls
 from ivr.sip.proctree import rss_bytes
 
 SCRIPT_TURNS = 3
@@ -66,6 +69,7 @@ class Level:
     cpu_s: dict[str, float] = field(default_factory=dict)
     rss_mb_max: float = 0.0
     peak_up: int = 0  # the most calls up at once that the level reached
+    host: HostStalls | None = None  # the host's own pauses of an idle probe meanwhile
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,6 +111,7 @@ def run_level(running, wavs: list[Path], calls_up: int, seconds: float, out: Pat
     out.mkdir(parents=True, exist_ok=True)
     level, before = Level(calls_up), _records(running)
     cpu_before, started = _cpu(running), time.monotonic()
+    probe = HostStallProbe().start()
     active: list[tuple[subprocess.Popen, Path, float]] = []
     lengths: list[float] = []
     spawned, next_start = 0, started
@@ -128,6 +133,7 @@ def run_level(running, wavs: list[Path], calls_up: int, seconds: float, out: Pat
             next_start = now + typical / calls_up
         time.sleep(0.2)
     level.wall_s = time.monotonic() - started
+    level.host = probe.stop()
     cpu_after = _cpu(running)
     level.cpu_s = {k: round(v - cpu_before.get(k, 0.0), 2) for k, v in cpu_after.items()}
     level.records = [r.events[-1].data for r in _new_records(running, before, spawned)]
@@ -193,6 +199,7 @@ def summarise(level: Level, p95_limit_s: float) -> dict:
         "rss_mb": {"stack max": round(level.rss_mb_max), "per call up":
                    round(level.rss_mb_max / max(1, level.calls_up))},
         "wall_s": round(level.wall_s, 1),
+        "host_stalls": level.host and {"count": level.host.stalls, "max_ms": level.host.max_ms},
     }
     figures["passed"] = (figures["failed"] == 0 and caller_gaps == 0 and worker_gaps == 0
                          and stalls == 0 and level.peak_up >= level.calls_up
@@ -209,7 +216,9 @@ def verdict_line(f: dict) -> str:
             f"{f['turns']} turns p50 {lat['p50']:.2f} s p95 {lat['p95']:.2f} s max "
             f"{lat['max']:.2f} s, {gaps} media gaps, CPU/call {f['cpu_per_call_pct']['whole stack']}"
             f" % (workers {f['cpu_per_call_pct']['SIP workers']} %), RSS {f['rss_mb']['stack max']}"
-            f" MB -> {'pass' if f['passed'] else 'FAIL'}")
+            f" MB -> {'pass' if f['passed'] else 'FAIL'}"
+            + (f"\n      host pauses of an idle probe: {host['count']} >= {MIN_MS:g} ms, worst "
+               f"{host['max_ms']:.0f} ms" if (host := f.get("host_stalls")) else ""))
 
 
 def render(report: dict) -> str:
