@@ -41,10 +41,10 @@ TRAINING_DIR = Path(__file__).parent / "training"
 REPO = Path(__file__).resolve().parents[2]
 DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8"))
-# Read for errors but not calibrated on: dev9's indirect self-harm turns score near 0 on the net,
-# so with it the floor fell to 0.0015, the lexicon's calm false alarms were no longer overruled,
-# and the 2.5 % budget lifted the urgent threshold to 0.84 (dev urgent recall 942/1096).
-READ_ONLY_SETS = (REPO / "tests" / "data" / "escalation_dev9.yaml",)
+# Read for errors but not calibrated on. (Dev set 9, read so, is now training data,
+# training/train_dev9.tsv: calibrated on, its indirect self-harm turns, which the net then scored
+# near 0, brought the floor to 0.0015 and the urgent threshold to 0.84.)
+READ_ONLY_SETS = (REPO / "tests" / "data" / "escalation_dev10.yaml",)
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                      for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12"))
 VETO_MARGIN = 0.3
