@@ -17,7 +17,7 @@ from ivr.text.normalize import normalize_text
 
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
-                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev10"))
+                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev11"))
 HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12)}
 # written as single turns, recogniser errors tagged "asr_error"
 SINGLE_TURN_SETS = {*DEV_SETS[-5:], HOLDOUT_SETS[7], HOLDOUT_SETS[11], HOLDOUT_SETS[12]}
@@ -92,7 +92,7 @@ HELD_OUT_FLOORS = {
     (7, "clinic", "zh"): (0.98, 0.05, 0.95, 0.92),  # measured 1.00 (45/45), 3/93, 1.00, 1.00
     (11, "acme", "en"): (0.98, 0.03, 0.9, 0.9),     # measured 1.00 (73/73), 2/140, 0.95, 0.93
     (11, "clinic", "zh"): (0.98, 0.04, 0.95, 0.9),  # measured 1.00 (57/57), 2/103, 1.00, 0.93
-    (12, "acme", "en"): (0.93, 0.05, 0.93, 0.9),    # measured 0.94 (84/89), 6/157, 0.96, 0.93
+    (12, "acme", "en"): (0.97, 0.05, 0.92, 0.9),    # measured 0.98 (87/89), 7/157, 0.93, 0.93
     (12, "clinic", "zh"): (0.97, 0.09, 0.8, 0.88),  # measured 0.99 (68/69), 9/121, 0.85, 0.92
 }
 
