@@ -178,6 +178,25 @@ def test_the_caller_names_the_entry_they_meant(runner, reply: str, entry: str) -
     assert answers[0].question == TIE and dialog.state.confirming == ((), "")
 
 
+def test_a_bare_yes_to_two_entries_asks_which_one_again_and_then_ends_as_misses_end(
+        runner) -> None:
+    dialog, _ = asked(runner, TIE)
+    step = dialog.on_text("yes", "en")
+    first, second = (dialog.entry_question(e) for e in (runner.retriever.search(TIE).entry,
+                                                        runner.retriever.search(TIE).second))
+    assert step.reason == "kb_choose" and step.evidence["again"] is True
+    assert [a.text for a in step.actions] == [f"Which one do you mean: {first}, or {second}?"]
+    assert dialog.state.unresolved == 1
+    named = dialog.on_text("the second one", "en")
+    assert [a.entry.id for a in named.actions if isinstance(a, Answer)] == ["outage"]
+    # yes after yes: each counts as an unresolved turn, and the last of them hands over
+    dialog, _ = asked(runner, TIE)
+    limit = dialog.escalation().max_unresolved_turns
+    reasons = [dialog.on_text("yes", "en").reason for _ in range(limit)]
+    assert reasons[:-1] == ["kb_choose"] * (limit - 1) and reasons[-1] != "kb_choose"
+    assert dialog.state.confirming == ((), "")
+
+
 def test_neither_is_a_miss(runner) -> None:
     dialog, _ = asked(runner, TIE)
     step = dialog.on_text("no, neither of those", "en")

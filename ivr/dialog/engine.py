@@ -726,6 +726,8 @@ class DialogEngine:
         if named is None and answer == "no":
             on_miss = node.on_miss if isinstance(node, AnswerNode) else None
             return self._miss(on_miss, {"text": text, "declined_entry": declined})
+        if named is None and answer == "yes" and len(asked) > 1:
+            return self._which_one(asked, question, text)
         entry_id = asked[0] if answer == "yes" and len(asked) == 1 else named
         entry = next((e for e in self.retriever.entries if e.id == entry_id), None)
         if entry is None:
@@ -739,6 +741,21 @@ class DialogEngine:
         # score 1.0: the caller chose the approved question itself, so it is read as written
         return Step([Answer(question, entry, self._t(entry.answer), 1.0), *after], "kb_match",
                     self.state.node, {"text": text, "entry": entry.id, "confirmed": True})
+
+    def _which_one(self, asked: tuple[str, ...], question: str, text: str) -> Step:
+        """A bare yes to "A, or B?": which one, asked again in short. It counts as an unresolved
+        turn, so that yes after yes ends where misses end."""
+        evidence = {"text": text, "asked_about": list(asked)}
+        if self.state.unresolved + 1 >= self.escalation().max_unresolved_turns:
+            node = self.plan.nodes[self.state.node]
+            return self._miss(node.on_miss if isinstance(node, AnswerNode) else None, evidence)
+        self.state.unresolved += 1
+        first, second = (next(e for e in self.retriever.entries if e.id == entry_id)
+                         for entry_id in asked[:2])
+        self.state.confirming = (asked, question)
+        which = self._t(self.plan.prompts.choose_which).format(
+            first=self.entry_question(first), second=self.entry_question(second))
+        return Step([Say(which)], "kb_choose", self.state.node, {**evidence, "again": True})
 
     def _named(self, asked: tuple[str, ...], text: str, answer: str | None) -> str | None:
         """Which of two entries the caller's reply names: by position ("the second one",

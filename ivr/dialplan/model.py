@@ -94,13 +94,16 @@ class Prompts(Strict):
     choose_question: LanguageText = {"en": "Is your question: {first}, or {second}?",
                                      "zh": "您是想问：{first}，还是{second}？"}
     """Asked when a question fits two FAQ entries about equally (`answers.tie_margin`)."""
+    choose_which: LanguageText = {"en": "Which one do you mean: {first}, or {second}?",
+                                  "zh": "请问是哪一个：{first}，还是{second}？"}
+    """Asked when the caller answers `choose_question` with a bare yes."""
 
     @field_validator("confirm_question")
     @classmethod
     def _only_question_placeholder(cls, texts: LanguageText) -> LanguageText:
         return _placeholders(texts, "the entry's question", "question")
 
-    @field_validator("choose_question")
+    @field_validator("choose_question", "choose_which")
     @classmethod
     def _only_entry_placeholders(cls, texts: LanguageText) -> LanguageText:
         return _placeholders(texts, "the two entries' questions", "first", "second")
