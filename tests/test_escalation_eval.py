@@ -18,9 +18,10 @@ from ivr.text.normalize import normalize_text
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev11"))
-HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12)}
+HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12, 13)}
 # written as single turns, recogniser errors tagged "asr_error"
-SINGLE_TURN_SETS = {*DEV_SETS[-5:], HOLDOUT_SETS[7], HOLDOUT_SETS[11], HOLDOUT_SETS[12]}
+SINGLE_TURN_SETS = {*DEV_SETS[-5:], HOLDOUT_SETS[7], HOLDOUT_SETS[11], HOLDOUT_SETS[12],
+                    HOLDOUT_SETS[13]}
 PLANS = Path(__file__).parent.parent / "dialplans"
 
 
@@ -77,7 +78,7 @@ def test_the_runner_uses_the_plans_own_rules(acme, clinic) -> None:
     assert label in ("frustrated", "angry") and detail.get("repeats") == 2
 
 
-# Floors just below the figures measured on held-out sets 4, 5, 7 and 11 (written blind, never tuned
+# Floors just below the figures measured on held-out sets 4, 5, 7, 11, 12 and 13 (written blind, never tuned
 # on) with the shipped plans; see README "Hand-off to humans" for the full tables. Several are below
 # the targets of the safety issue (urgent recall 1.00, calm callers sent to emergency help <= 5 %):
 # they record where the guard stands, so that a change that makes it worse fails.
@@ -94,6 +95,8 @@ HELD_OUT_FLOORS = {
     (11, "clinic", "zh"): (0.98, 0.04, 0.95, 0.9),  # measured 1.00 (57/57), 2/103, 1.00, 0.93
     (12, "acme", "en"): (0.97, 0.05, 0.92, 0.9),    # measured 0.98 (87/89), 7/157, 0.93, 0.93
     (12, "clinic", "zh"): (0.97, 0.09, 0.8, 0.88),  # measured 0.99 (68/69), 9/121, 0.85, 0.92
+    (13, "acme", "en"): (0.98, 0.055, 0.94, 0.9),   # measured 0.99 (87/88), 8/164, 0.97, 0.94
+    (13, "clinic", "zh"): (0.92, 0.04, 0.95, 0.85), # measured 0.93 (69/74), 3/130, 1.00, 0.89
 }
 
 

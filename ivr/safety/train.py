@@ -46,7 +46,8 @@ DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
 # near 0, brought the floor to 0.0015 and the urgent threshold to 0.84.)
 READ_ONLY_SETS = (REPO / "tests" / "data" / "escalation_dev11.yaml",)
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                     for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12"))
+                     for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12",
+                                  "holdout13"))
 VETO_MARGIN = 0.3
 FLOOR_MARGIN = 0.3
 # Half the 5 % target: on every blind set so far, calm callers were sent to emergency help two to
