@@ -17,10 +17,11 @@ from ivr.text.normalize import normalize_text
 
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
-                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8", "dev11"))
+                 for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8",
+                              "dev11", "dev12"))
 HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12, 13)}
 # written as single turns, recogniser errors tagged "asr_error"
-SINGLE_TURN_SETS = {*DEV_SETS[-5:], HOLDOUT_SETS[7], HOLDOUT_SETS[11], HOLDOUT_SETS[12],
+SINGLE_TURN_SETS = {*DEV_SETS[-6:], HOLDOUT_SETS[7], HOLDOUT_SETS[11], HOLDOUT_SETS[12],
                     HOLDOUT_SETS[13]}
 PLANS = Path(__file__).parent.parent / "dialplans"
 
