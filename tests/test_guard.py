@@ -135,6 +135,23 @@ def test_indirect_self_harm_the_lexicon_knows(guard, text) -> None:
     assert verdict is not None and verdict.kind == "self_harm", verdict
 
 
+@pytest.mark.parametrize("text,kind", [("我妈刚才突然说不上话了，嘴也有点歪", "emergency"),
+                                       ("楼道里一股臭鸡蛋味，越来越浓", "emergency"),
+                                       ("the whole flat smells like rotten eggs and I feel dizzy",
+                                        "emergency"),
+                                       ("遗言我已经写好了，号码帮我停了吧", "self_harm")])
+def test_described_danger_the_lexicon_knows(guard, text, kind) -> None:
+    # read off dev 12's misses: a stroke told by its signs, gas by its smell, last words
+    match = BUILTIN.matchers[kind].find(text)
+    assert match is not None and match.complete, match
+    verdict = guard.urgent(BUILTIN, text)
+    assert verdict is not None and verdict.kind == kind, verdict
+
+
+def test_speechless_with_anger_is_no_stroke(guard) -> None:
+    assert BUILTIN.matchers["emergency"].find("你们这服务气得我说不出话") is None
+
+
 @pytest.mark.parametrize("text", ["I'm standing on the bridge and I'm going to jump",
                                   "my son just fell onto the train tracks and he isn't moving",
                                   "我站在楼顶上，不想活了"])
