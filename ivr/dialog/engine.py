@@ -27,7 +27,8 @@ from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
                                 Dialplan, Escalation, HangupNode, LanguageText, LookupNode,
-                                MenuChoice, MenuNode, SayNode, SurveyNode, TransferNode)
+                                MenuChoice, MenuNode, Node, SayNode, SurveyNode,
+                                TransferNode)
 from ivr.events import EventLog
 from ivr.kb.passages import PassageRetriever
 from ivr.kb.retriever import KBEntry, Match, Retriever
@@ -698,10 +699,21 @@ class DialogEngine:
                 or match.score - match.runner_up >= self.plan.answers.tie_margin:
             return None
         self.state.confirming = ((first.id, second.id), text)
-        asked = self._t(self.plan.prompts.choose_question).format(
-            first=self.entry_question(first), second=self.entry_question(second))
+        asked = self._either(self.plan.prompts.choose_question, first, second)
         return Step([Say(asked)], "kb_choose", self.state.node,
                     {**evidence, "asked_about": [first.id, second.id]})
+
+    def _either(self, prompt: LanguageText, first: KBEntry, second: KBEntry) -> str:
+        """`prompt` ("..., {first}, or {second}?") naming the two entries by their questions."""
+        return self._t(prompt).format(first=self.entry_question(first),
+                                      second=self.entry_question(second))
+
+    def _entry(self, entry_id: str | None) -> KBEntry | None:
+        return next((e for e in self.retriever.entries if e.id == entry_id), None)
+
+    def _miss_target(self, node: Node) -> str | None:
+        """Where a miss at `node` goes when misses run out (an answer node's `on_miss`)."""
+        return node.on_miss if isinstance(node, AnswerNode) else None
 
     def entry_question(self, entry: KBEntry) -> str:
         """The entry's first question written in the caller's language (its first at all
@@ -724,12 +736,11 @@ class DialogEngine:
                         "confirm_declined", self.state.node, {"text": text,
                                                               "declined_entry": declined})
         if named is None and answer == "no":
-            on_miss = node.on_miss if isinstance(node, AnswerNode) else None
-            return self._miss(on_miss, {"text": text, "declined_entry": declined})
+            return self._miss(self._miss_target(node), {"text": text, "declined_entry": declined})
         if named is None and answer == "yes" and len(asked) > 1:
             return self._which_one(asked, question, text)
         entry_id = asked[0] if answer == "yes" and len(asked) == 1 else named
-        entry = next((e for e in self.retriever.entries if e.id == entry_id), None)
+        entry = self._entry(entry_id)
         if entry is None:
             return None
         self.state.unresolved = 0
@@ -747,14 +758,11 @@ class DialogEngine:
         turn, so that yes after yes ends where misses end."""
         evidence = {"text": text, "asked_about": list(asked)}
         if self.state.unresolved + 1 >= self.escalation().max_unresolved_turns:
-            node = self.plan.nodes[self.state.node]
-            return self._miss(node.on_miss if isinstance(node, AnswerNode) else None, evidence)
+            return self._miss(self._miss_target(self.plan.nodes[self.state.node]), evidence)
         self.state.unresolved += 1
-        first, second = (next(e for e in self.retriever.entries if e.id == entry_id)
-                         for entry_id in asked[:2])
+        first, second = (self._entry(entry_id) for entry_id in asked[:2])
         self.state.confirming = (asked, question)
-        which = self._t(self.plan.prompts.choose_which).format(
-            first=self.entry_question(first), second=self.entry_question(second))
+        which = self._either(self.plan.prompts.choose_which, first, second)
         return Step([Say(which)], "kb_choose", self.state.node, {**evidence, "again": True})
 
     def _named(self, asked: tuple[str, ...], text: str, answer: str | None) -> str | None:
