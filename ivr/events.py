@@ -199,10 +199,12 @@ CATALOGUE: dict[str, EventKind] = {
                        "there is none (the caller heard prompts.lookup_failed)",
                        {"tool": str, "ms": int, "fields": list, "error": str},
                        optional=("fields", "error"), raw=("tool", "fields")),
-    "kb.document_answer": _kind("an answer from document passages: sentences kept, those dropped "
-                                "as unsupported (none kept: the caller heard prompts.dont_know)",
-                                {"sentences": int, "dropped": list, "documents": list},
-                                raw=("documents",)),
+    "kb.document_answer": _kind("an answer from document passages: the LLM's sentences kept, "
+                                "those dropped as unsupported (none kept: the caller heard "
+                                "prompts.dont_know); or `quoted`: the documents' own sentences "
+                                "said as written", {"sentences": int, "dropped": list,
+                                                    "quoted": bool, "documents": list},
+                                optional=("dropped", "quoted"), raw=("documents",)),
     "tts.first_audio": _kind("first synthesised audio of a reply; `source`: memory, disk "
                              "(the pre-spoken store) or synthesis", {
         "compute_s": NUMBER, "rtf": NUMBER, "source": str}, optional=("source",)),

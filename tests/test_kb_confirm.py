@@ -130,6 +130,22 @@ def test_at_a_menu_no_names_the_choices_again(carrier) -> None:
     assert step.reason == "menu_choice" and step.node == "roaming_questions"
 
 
+def test_at_a_menu_an_entry_without_a_clear_lead_is_asked_about(carrier) -> None:
+    # autopay leads pay_bill by ~0.012: no clear lead to answer at once, no tie to ask which of
+    # two, so the bot asks about the best entry instead of "sorry, I didn't catch that"
+    question = "Can you just take the money automatically every month?"
+    match = carrier.retriever.search(question)
+    assert match.entry.id == "autopay"
+    assert carrier.plan.answers.tie_margin <= match.score - match.runner_up \
+        < carrier.plan.menus.question_margin
+    dialog = carrier.engine()
+    dialog.start()
+    step = dialog.on_text(question, "en")
+    assert step.reason == "kb_confirm" and step.evidence["asked_about"] == "autopay"
+    step = dialog.on_text("yes", "en")
+    assert step.evidence.get("entry") == "autopay"
+
+
 def test_a_choice_whose_answer_node_cannot_answer_the_question_leaves_no_trace(carrier) -> None:
     # the outage answers are tried on the caller's words; they do not answer, so the caller
     # hears the outage prompt with no miss counted and nothing asked about
@@ -145,7 +161,8 @@ def test_the_kb_eval_answers_what_is_asked_once_a_kept_question_is_taken_up(runn
     # an entry at the menu behind it, so the bot asks about it once the serial is given
     hardware = KBRunner(load_dialplan(PLANS / "it-hardware-support.yaml"),
                         embedder=runner.embedder.inner)
-    question = KBQuestion("what order should i flash the bmc and the bios in", "en", "faq", "dev",
+    question = KBQuestion("how do i get the latest version for the management controller", "en",
+                          "faq", "dev",
                           "firmware_update", slots=(("serial_number", "S N 4 4 7 1 9 2"),))
     result = asyncio.run(hardware.ask(question))
     assert result.confirm == ("firmware_update",) and result.correct and result.path == "faq"

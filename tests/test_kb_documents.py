@@ -4,6 +4,7 @@ retrieval across English and Chinese, and grounded answers (or "I don't know") i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ivr.kb.documents import Block, approx_tokens, chunk_document, read_document
 from ivr.kb.embedder import E5Embedder, Embedder
 from ivr.kb.index import build_index, index_paths
 from ivr.kb.passages import PassageRetriever, plan_documents
+from ivr.kb.quote import same_units, states, wants_amount
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.llm.client import LLMClient, LLMSettings
 
@@ -138,6 +140,22 @@ def documents(shipped, embedder) -> PassageRetriever:
     return retriever
 
 
+@pytest.fixture(scope="module")
+def written(shipped) -> LoadedPlan:
+    """The shipped plan with `documents.answer: llm`: the LLM writes answers from passages."""
+    settings = shipped.plan.documents.model_copy(update={"answer": "llm"})
+    return dataclasses.replace(shipped, plan=shipped.plan.model_copy(
+        update={"documents": settings}))
+
+
+@pytest.fixture(scope="module")
+def passages(written, embedder) -> PassageRetriever:
+    """The shipped documents' retriever, passages only (no quoting)."""
+    retriever = plan_documents(written, embedder)
+    assert retriever is not None and retriever.quoter is None
+    return retriever
+
+
 def copy_plan(tmp_path: Path) -> Path:
     shutil.copytree(PLAN.parent / "knowledge", tmp_path / "knowledge")
     shutil.copy(PLAN, tmp_path / PLAN.name)
@@ -150,13 +168,17 @@ def test_the_index_persists_and_only_a_changed_file_is_embedded_again(tmp_path, 
     index, report = build_index(load_dialplan(plan), counting)
     npz, manifest = index_paths(plan)
     assert npz.exists() and manifest.exists() and len(report.embedded) == 4
-    assert len(counting.embedded) == len(index.chunks) == index.vectors.shape[0]
+    assert len(index.chunks) == index.vectors.shape[0]
+    assert len(index.sentences) == index.sentence_vectors.shape[0] > len(index.chunks)
+    assert len(counting.embedded) == len(index.chunks) + len(index.sentences)
 
     counting.embedded.clear()
     again, report = build_index(load_dialplan(plan), counting)
     assert counting.embedded == [] and report.embedded == ()
     assert len(again.chunks) == len(index.chunks)
     assert np.array_equal(again.vectors, index.vectors)
+    assert np.array_equal(again.sentence_vectors, index.sentence_vectors)
+    assert again.sentences == index.sentences
 
     refunds = plan.parent / "knowledge" / "it-hardware-docs" / "returns-policy.html"
     refunds.write_text(refunds.read_text().replace("within 14 days", "within 9 days"))
@@ -164,7 +186,9 @@ def test_the_index_persists_and_only_a_changed_file_is_embedded_again(tmp_path, 
     assert report.embedded == ("knowledge/it-hardware-docs/returns-policy.html",)
     assert counting.embedded and all("Returns and RMA Policy" in t for t in counting.embedded)
     assert any("within 9 days" in c.text for c in updated.chunks)
-    assert len(counting.embedded) == sum(c.source.endswith(".html") for c in updated.chunks)
+    html = [c for c in updated.chunks if c.source.endswith(".html")]
+    assert len(counting.embedded) == len(html) + sum(len(c.sentences) for c in html)
+    assert any("within 9 days" in text for _, text in updated.sentences)
 
 
 def test_an_edited_document_reloads_the_plan(tmp_path):
@@ -198,8 +222,8 @@ def test_a_missing_document_folder_is_reported_at_its_line(tmp_path):
     ("风扇一直很吵怎么办", "Fan noise"),
     ("退款多久到账？", "Refunds"),
 ])
-def test_hybrid_retrieval_finds_the_passage_for_paraphrases(documents, question, heading):
-    found = documents.search(question)
+def test_hybrid_retrieval_finds_the_passage_for_paraphrases(passages, question, heading):
+    found = passages.search(question)
     assert found.answerable
     assert found.passages[0].chunk.headings[-1] == heading
 
@@ -254,8 +278,8 @@ def spoken(engine: DialogEngine, action: DocumentAnswer) -> list[str]:
     return asyncio.run(go())
 
 
-def test_a_sentence_with_a_number_not_in_the_passages_is_dropped(shipped, embedder, documents):
-    engine, events = dialog(shipped, embedder, documents, ScriptedLLM(
+def test_a_sentence_with_a_number_not_in_the_passages_is_dropped(written, embedder, passages):
+    engine, events = dialog(written, embedder, passages, ScriptedLLM(
         "Refunds are paid within 14 days. Refunds are paid within forty-five days."))
     step = engine.on_text("when will I get my refund")
     assert step.reason == "document_answer"
@@ -267,8 +291,8 @@ def test_a_sentence_with_a_number_not_in_the_passages_is_dropped(shipped, embedd
     assert not engine.state.offered_human
 
 
-def test_the_answer_stops_after_two_supported_sentences(shipped, embedder, documents):
-    engine, _ = dialog(shipped, embedder, documents, ScriptedLLM(
+def test_the_answer_stops_after_two_supported_sentences(written, embedder, passages):
+    engine, _ = dialog(written, embedder, passages, ScriptedLLM(
         "Refunds are paid within 14 days. Refunds go to the original payment method. "
         "Refunds are paid after the returned goods arrive at our warehouse."))
     step = engine.on_text("when will I get my refund")
@@ -276,8 +300,8 @@ def test_the_answer_stops_after_two_supported_sentences(shipped, embedder, docum
                                               "Refunds go to the original payment method."]
 
 
-def test_when_nothing_is_supported_the_bot_says_it_does_not_know(shipped, embedder, documents):
-    engine, events = dialog(shipped, embedder, documents, ScriptedLLM(
+def test_when_nothing_is_supported_the_bot_says_it_does_not_know(written, embedder, passages):
+    engine, events = dialog(written, embedder, passages, ScriptedLLM(
         "Water damage is covered by Dell."))
     step = engine.on_text("is water damage covered")
     assert step.reason == "document_answer"
@@ -300,11 +324,11 @@ def test_an_uncovered_question_gets_dont_know_and_a_person_on_yes(shipped, embed
     assert isinstance(accepted.transfer, Transfer)
 
 
-def test_a_grounded_answer_from_the_embedded_llm(shipped, embedder, documents, llm_server):
+def test_a_grounded_answer_from_the_embedded_llm(written, embedder, passages, llm_server):
     # a generous first-token wait: the 2 test cores are shared, prompt reading slows under load
     llm = LLMClient(LLMSettings(base_url=llm_server.base_url, first_token_timeout_s=60,
                                 total_timeout_s=120, max_tokens=60))
-    engine, events = dialog(shipped, embedder, documents, llm)
+    engine, events = dialog(written, embedder, passages, llm)
     step = engine.on_text("when will I get my refund")
     assert step.reason == "document_answer" and isinstance(step.actions[0], DocumentAnswer)
     said = spoken(engine, step.actions[0])
@@ -319,3 +343,111 @@ def test_a_grounded_answer_from_the_embedded_llm(shipped, embedder, documents, l
         assert numbers(" ".join(said)) <= numbers(passages)
     else:         # a 135M model may stray from the passages: then "I don't know", no invention
         assert said == [engine.plan.text(engine.plan.prompts.dont_know, "en")]
+
+
+# ---- quoted answers (the shipped default) -----------------------------------------------------
+
+def test_a_quoted_answer_is_the_documents_own_sentence_with_no_llm(shipped, embedder, documents):
+    engine, events = dialog(shipped, embedder, documents, None)    # no model at all
+    step = engine.on_text("what voltage range will the power supplies accept")
+    assert step.reason == "document_answer" and step.evidence["quote_score"] >= \
+        shipped.plan.documents.quote_min_score
+    said = spoken(engine, step.actions[0])
+    assert said[0] == "The power supplies accept 100 to 240 volts."
+    written_sentences = {text for _, text in documents.index.sentences}
+    assert set(said) <= written_sentences
+    [answer] = events.of_kind("kb.document_answer")
+    assert answer.data["quoted"] and answer.data["documents"] == [
+        "knowledge/it-hardware-docs/rack-installation.txt"]
+
+
+def test_a_price_question_is_not_answered_by_a_price_of_something_else(shipped, embedder,
+                                                                       documents):
+    # the passages pass the retrieval bar, but the only sentence with a price is about the
+    # keep-your-disk option: not quoted, the caller hears "I don't know" and is offered a person
+    assert documents.search("how much does a 4U server cost").quote is None
+    engine, _ = dialog(shipped, embedder, documents, None)
+    step = engine.on_text("how much does a 4U server cost")
+    assert step.reason == "dont_know" and engine.state.offered_human
+
+
+@pytest.mark.parametrize("question, sentence, answers", [
+    ("how many watts does it draw", "A 1U server weighs up to 18 kilograms.", False),
+    ("what voltage do the power supplies take", "The power supplies accept 100 to 240 volts.",
+     True),
+    ("how far from the wall in centimetres", "Leave at least 80 centimetres of space.", True),
+    ("what does the option cost", "The option costs 60 euros per server per year.", True),
+    ("what does the option cost", "A 2U server weighs up to 28 kilograms.", False),
+    ("how long is the warranty", "The warranty covers the system board.", False),
+    ("多少钱", "每年六十欧元。", True),
+    ("多少钱", "每年检查两次。", False),
+    ("多少钱", "这项服务免费。", True),
+])
+def test_a_quoted_sentence_must_state_what_was_asked(question, sentence, answers):
+    assert (states(wants_amount(question), sentence) and same_units(question, sentence)) \
+        is answers
+
+
+def test_an_faq_answer_without_the_asked_time_gives_way_to_the_documents(shipped, embedder,
+                                                                         documents):
+    engine, _ = dialog(shipped, embedder, documents, None)
+    step = engine.on_text(
+        "after the replacement arrives how many days until I must send the broken part back")
+    assert step.reason == "document_answer" and step.evidence["entry_unsaid"] == "return_part"
+    assert "within 15 days" in spoken(engine, step.actions[0])[0]
+
+
+def test_a_question_kept_at_the_serial_prompt_is_answered_from_the_documents(shipped, embedder,
+                                                                             documents):
+    engine = hardware_line(shipped, embedder, documents)
+    assert engine.state.node == "serial"
+    kept = engine.on_text("how much space should I leave behind the rack")
+    assert kept.reason == "question_kept"
+    step = engine.on_text("S N 4 4 7 1 9 2")
+    assert step.reason == "slot_filled" and step.evidence["pending"] == "document_answer"
+    assert engine.state.node == "problem_menu"
+    answer = next(a for a in step.actions if isinstance(a, DocumentAnswer))
+    assert "80 centimetres" in spoken(engine, answer)[0]
+    assert isinstance(step.actions[-1], Say) and "power" in step.actions[-1].text  # the choices
+
+
+def test_a_question_in_another_language_than_the_documents_is_not_quoted(documents):
+    found = documents.search("退款多久到账？")
+    assert found.answerable and found.quote is None     # the LLM answers it, in Chinese
+
+
+def hardware_line(shipped, embedder, documents) -> DialogEngine:
+    """The hardware line from its start (the serial number prompt), with no LLM."""
+    entries = [KBEntry(k.id, tuple(k.questions), dict(k.answer)) for k in shipped.plan.knowledge]
+    faq = Retriever(entries, embedder, shipped.plan.answers.min_score)
+    engine = DialogEngine(shipped.plan, faq, None, EventLog(ManualClock()), documents=documents)
+    engine.start()
+    return engine
+
+
+def serial_given(shipped, embedder, documents) -> DialogEngine:
+    """The hardware line at its problem menu, the serial number given."""
+    engine = hardware_line(shipped, embedder, documents)
+    engine.on_text("S N 4 4 7 1 9 2")
+    assert engine.state.node == "problem_menu"
+    return engine
+
+
+def test_a_question_with_a_menu_word_is_answered_from_the_documents_first(shipped, embedder,
+                                                                          documents):
+    # "power" picks the does-not-power-on checks; the question is answered before they start
+    engine = serial_given(shipped, embedder, documents)
+    step = engine.on_text("what voltage do the power supplies accept")
+    assert step.reason == "menu_choice" and step.evidence["answered_first"] == "documents"
+    assert isinstance(step.actions[0], DocumentAnswer)
+    assert spoken(engine, step.actions[0])[0] == "The power supplies accept 100 to 240 volts."
+    assert engine.state.node == "power_intro" or engine.state.node.startswith("power_")
+
+
+def test_a_question_naming_a_year_at_the_serial_prompt_is_kept_not_read_as_the_serial(
+        shipped, embedder, documents):
+    engine = hardware_line(shipped, embedder, documents)
+    assert engine.on_text("where are the drivers for windows server 2019 please").reason \
+        == "question_kept"
+    engine.start()
+    assert engine.on_text("it's S N 4 4 7 1 9 2").reason == "slot_filled"

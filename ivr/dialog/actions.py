@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ivr.kb.passages import Passage
+from ivr.kb.quote import Quote
 from ivr.kb.retriever import KBEntry
 
 
@@ -46,11 +47,13 @@ class Lookup:
 
 @dataclass(frozen=True)
 class DocumentAnswer:
-    """Let the LLM answer from retrieved document passages only; if nothing it says is
-    supported by them, say that the bot does not know and offer a person."""
+    """Say `quote` (sentences of the documents, as written), or without one let the LLM answer
+    from retrieved document passages only; if nothing it says is supported by them, say that
+    the bot does not know and offer a person."""
 
     question: str
     passages: tuple[Passage, ...]
+    quote: Quote | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, 
                                 TransferNode)
 from ivr.events import EventLog
 from ivr.kb.passages import PassageRetriever
+from ivr.kb.quote import states, wants_amount
 from ivr.kb.retriever import KBEntry, Match, Retriever
 from ivr.llm.client import LLMClient
 from ivr.safety.anger import AngerAssessment
@@ -49,6 +50,7 @@ CONFIRM_LEAD = 0.005   # "is your question ...?" only about an entry ahead of th
 # "is the network down" 0.961); "no, neither of those", "nope", "不是" score 0.81-0.85
 NAMED_MIN_SCORE = 0.86
 BARE_REPLY_TOKENS = 3   # "no, neither", "不是", "都不是": a yes or no this short names nothing
+DIGIT_SHARE = 0.4       # of a turn's words, for it to be a read-out number, not a question
 QUESTION_MIN_WORDS = 5  # a menu turn this long may be the caller's question, not just a choice
 
 
@@ -274,8 +276,14 @@ class DialogEngine:
         """The LLM's supported sentences, or the don't-know prompt (offering a person) when
         none is left; what was dropped goes into a `kb.document_answer` event."""
         assert self.plan.documents is not None
-        passages = [f"[{' > '.join((p.chunk.title, *p.chunk.headings))}]\n{p.chunk.text}"
-                    for p in action.passages]
+        if action.quote is not None:
+            for sentence in action.quote.sentences:
+                yield sentence
+            self.events.emit("kb.document_answer", sentences=len(action.quote.sentences),
+                             quoted=True,
+                             documents=sorted({c.source for c in action.quote.chunks}))
+            return
+        passages = [f"[{p.chunk.place}]\n{p.chunk.text}" for p in action.passages]
         dropped: list[str] = []
         said = 0
         async for sentence in self.writer.from_passages(
@@ -461,7 +469,7 @@ class DialogEngine:
         # answer it at the node the choice leads to, instead of asking them to say it again.
         saved = (self.state.unresolved, self.state.confirming, self.state.offered_human)
         answered = self._answer_text(target, text)
-        if answered.reason != "kb_match":
+        if answered.reason not in ("kb_match", "document_answer"):
             # not answered: the caller hears the node's prompt, and nothing the try did stays
             # ("is your question ...?" asked in passing, a miss counted)
             self.state.unresolved, self.state.confirming, self.state.offered_human = saved
@@ -478,12 +486,18 @@ class DialogEngine:
         if not self.plan.menus.questions:
             return step
         match = self.retriever.search(text)
-        if not self._clear_lead(match):
+        if self._clear_lead(match):
+            answer, evidence = self._faq_or_quote(text, match, {})
+        elif self.documents is not None:
+            # no entry fits: the documents' own sentences, where they answer it
+            answer, evidence = self._from_passages(text, {})
+            if answer is None or answer.quote is None:
+                return step
+        else:
             return step
-        answer = Answer(text, match.entry, self._t(match.entry.answer), match.score)
         return Step([answer, *step.actions], step.reason, step.node,
-                    {**step.evidence, "answered_first": match.entry.id,
-                     "answer_score": round(match.score, 3)})
+                    {**step.evidence, "answered_first": evidence.get("entry", "documents"),
+                     "answer_score": evidence.get("quote_score", round(match.score, 3))})
 
     def _clear_lead(self, match: Match) -> bool:
         """An entry matched, `menus.question_margin` ahead of the next: sure enough to answer
@@ -514,27 +528,71 @@ class DialogEngine:
         if not self.plan.menus.questions or len(tokenize(text)) < QUESTION_MIN_WORDS:
             return None
         match = self.retriever.search(text)
+        evidence = {"text": text, "score": round(match.score, 3),
+                    "runner_up": round(match.runner_up, 3)}
         if match.entry is None and chosen is None:
-            # no choice and no confident answer: a near match is asked about, as at an answer node
-            return self._confirm(match, text, {"text": text, "score": round(match.score, 3),
-                                               "runner_up": round(match.runner_up, 3)})
+            # no choice and no confident answer: the plan's documents may answer it, else a
+            # near match is asked about, as at an answer node
+            return self._menu_documents(node, text, evidence) \
+                or self._confirm(match, text, evidence)
         if not self._clear_lead(match):
             if match.entry is None or chosen is not None:
                 return None
             # no choice fits, but two entries do, about equally: which does the caller mean?
-            return self._choose_entry(match, text, {"text": text, "score": round(match.score, 3),
-                                                    "runner_up": round(match.runner_up, 3)})
+            # Else the documents may answer it; else, not sure enough to answer but sure
+            # enough to ask: "is your question ...?"
+            return self._choose_entry(match, text, evidence) \
+                or self._menu_documents(node, text, evidence) \
+                or self._confirm(match, text, evidence)
         if chosen is not None:
             meant = chosen if chosen.get("matched") == "meaning" else self._menu_meant(node, text)[1]
             if self.menus is None or \
                     match.score - meant.get("score", 1.0) < self.plan.menus.question_margin:
                 return None
+        answer, evidence = self._faq_or_quote(text, match, evidence)
         self.state.attempts = self.state.unresolved = 0
-        return Step([Answer(text, match.entry, self._t(match.entry.answer), match.score),
-                     self._after_menu_answer(node)],
-                    "menu_question", self.state.node,
-                    {"text": text, "score": round(match.score, 3),
-                     "runner_up": round(match.runner_up, 3), "entry": match.entry.id})
+        return Step([answer, self._after_menu_answer(node)],
+                    "menu_question" if isinstance(answer, Answer) else "document_answer",
+                    self.state.node, evidence)
+
+    def _faq_or_quote(self, text: str, match: Match, evidence: dict
+                      ) -> tuple[Answer | DocumentAnswer, dict]:
+        """The matched entry's answer, or the documents' own sentences where the entry's
+        answer does not say what was asked ("how long have I got to return the faulty part?"
+        and an answer without a time) and the documents do; with `evidence` for the step."""
+        assert match.entry is not None
+        answer = self._t(match.entry.answer)
+        if self.documents is not None and not states(wants_amount(text), answer):
+            quoted, found = self._from_passages(text, evidence)
+            if quoted is not None and quoted.quote is not None:
+                return quoted, {**found, "entry_unsaid": match.entry.id}
+        return Answer(text, match.entry, answer, match.score), {**evidence, "entry": match.entry.id}
+
+    def _menu_documents(self, node: MenuNode, text: str, evidence: dict) -> Step | None:
+        """A question no choice and no FAQ entry fits, asked at a menu of a plan with documents
+        ("will Red Hat 9 run on my server?"): answered from the passages when they score high
+        enough, then the choices named briefly; None when they do not (the menu's retry)."""
+        if self.documents is None:
+            return None
+        answer, evidence = self._from_passages(text, evidence)
+        if answer is None:
+            return None
+        self.state.attempts = self.state.unresolved = 0
+        return Step([answer, self._after_menu_answer(node)], "document_answer", self.state.node,
+                    evidence)
+
+    def _from_passages(self, text: str, evidence: dict) -> tuple[DocumentAnswer | None, dict]:
+        """The answer the plan's documents give `text` (None where they do not answer it), and
+        `evidence` with the passages' scores."""
+        assert self.documents is not None
+        found = self.documents.search(text)
+        evidence = {**evidence, "passage_score": round(found.score, 3),
+                    "passages": [p.evidence() for p in found.passages]}
+        if found.quote is not None:
+            evidence["quote_score"] = found.quote.score
+        if not found.answerable:
+            return None, evidence
+        return DocumentAnswer(text, found.passages, found.quote), evidence
 
     def _after_menu_answer(self, node: MenuNode) -> Say:
         """What follows an answer given at a menu: the choices, named briefly."""
@@ -649,32 +707,34 @@ class DialogEngine:
     def _answer_text(self, node: AnswerNode, text: str) -> Step:
         match = self.retriever.search(text, frozenset(node.topics) or None)
         evidence = {"score": round(match.score, 3), "runner_up": round(match.runner_up, 3)}
-        if match.entry is None and self.documents is not None and not node.topics:
+        documents = self.documents is not None and not node.topics
+        if match.entry is None and documents:
             return self._document_text(node, text, match, evidence)
         if match.entry is None:
             return self._confirm(match, text, evidence) or self._miss(node.on_miss, evidence)
         if (choose := self._choose_entry(match, text, evidence)) is not None:
             return choose
         self.state.unresolved = 0
-        answer = Answer(text, match.entry, self._t(match.entry.answer), match.score)
+        if documents:
+            answer, evidence = self._faq_or_quote(text, match, evidence)
+        else:
+            answer, evidence = Answer(text, match.entry, self._t(match.entry.answer),
+                                      match.score), {**evidence, "entry": match.entry.id}
+        if isinstance(answer, DocumentAnswer):
+            return Step([answer], "document_answer", self.state.node, evidence)
         after = self._enter(node.next) if node.next else []
-        return Step([answer, *after], "kb_match", self.state.node,
-                    {**evidence, "entry": match.entry.id})
+        return Step([answer, *after], "kb_match", self.state.node, evidence)
 
     def _document_text(self, node: AnswerNode, text: str, match: Match, evidence: dict) -> Step:
         """No FAQ entry matched: answer from the best passages if they score high enough, else
         ask about the FAQ entry that nearly matched, else say so and offer a person. The caller
         stays at this node for the next question."""
-        assert self.documents is not None
-        found = self.documents.search(text)
-        evidence = {**evidence, "passage_score": round(found.score, 3),
-                    "passages": [p.evidence() for p in found.passages]}
-        if not found.answerable:
+        answer, evidence = self._from_passages(text, evidence)
+        if answer is None:
             return self._confirm(match, text, evidence) \
                 or self._miss(node.on_miss, evidence, dont_know=True)
         self.state.unresolved = 0
-        return Step([DocumentAnswer(text, found.passages)], "document_answer", self.state.node,
-                    evidence)
+        return Step([answer], "document_answer", self.state.node, evidence)
 
     def _confirm(self, match: Match, text: str, evidence: dict) -> Step | None:
         """A question that nearly matched an FAQ entry (`answers.confirm_score` up to
@@ -904,8 +964,12 @@ class DialogEngine:
 
 
 def _reads_out_digits(text: str) -> bool:
-    """Three or more digits or digit words ("S N 4 4 7", "four four seven"): a try at a slot."""
-    return sum(1 for t in tokenize(text) if t.norm.isdigit() or t.norm in UNITS) >= 3
+    """Three or more digits or digit words ("S N 4 4 7", "four four seven") making up a good
+    part of the turn: a try at a slot ("where are the drivers for Windows Server 2022?" is
+    a question)."""
+    tokens = tokenize(text)
+    digits = sum(1 for t in tokens if t.norm.isdigit() or t.norm in UNITS)
+    return digits >= 3 and digits >= DIGIT_SHARE * len(tokens)
 
 
 async def _single(text: str) -> AsyncIterator[str]:

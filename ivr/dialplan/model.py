@@ -396,12 +396,21 @@ class KnowledgeEntry(Strict):
 class Documents(Strict):
     """Folders of Markdown, text, HTML and PDF files (relative to the plan) that answer nodes
     answer from when no FAQ entry matches. `ivr kb build` indexes them into `.kb/` beside the
-    plan (calls build it when missing). The LLM answers from the best passages only; each
-    sentence it says is checked against them (numbers and names must occur there) and dropped
-    if unsupported. When the best passage scores under `min_score`, or nothing supported is
-    left, the caller hears `prompts.dont_know`."""
+    plan (calls build it when missing). The answer quotes the passages' own sentences, or
+    (`answer: llm`) the LLM answers from the best passages only, each sentence it says checked
+    against them (numbers and names must occur there) and dropped if unsupported. When the
+    best passage scores under `min_score`, no sentence is good enough to quote, or nothing
+    supported is left, the caller hears `prompts.dont_know`."""
 
     folders: list[str] = Field(min_length=1)
+    answer: Literal["quote", "llm"] = "quote"
+    """`quote`: the documents' own sentences that answer the question are said as written
+    (`ivr.kb.quote`; nothing can be invented, and it suits a small CPU model); `llm`: the model
+    writes the answer from the passages, every sentence checked against them."""
+    quote_min_score: float = Field(0.895, gt=0, le=1.2)
+    """With `answer: quote`, the score the best sentence needs (e5 cosine plus small lexical and
+    number shares; calibrated on the hardware line's development questions: answering sentences
+    0.90-0.96, the best sentence for questions the documents do not answer 0.86-0.88)."""
     # e5 query-passage cosine of the best passage, calibrated on the shipped hardware documents
     # (in-scope English questions scored 0.83-0.92, unrelated ones 0.70-0.83; Chinese questions
     # on English text 0.79-0.82 in scope, 0.77 out of it).

@@ -20,6 +20,7 @@ from ivr.tts.sentences import split_sentences
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf"})
 _CJK = re.compile(f"[{CJK_CHARS}]")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,19 @@ class Chunk:
     @property
     def indexed_text(self) -> str:
         """What retrieval sees: the title and headings give a short paragraph its topic."""
-        return " > ".join((self.title, *self.headings)) + "\n" + self.text
+        return f"{self.place}\n{self.text}"
+
+    @property
+    def place(self) -> str:
+        """The document's title and the headings above the passage: "Manual > Beep codes"."""
+        return " > ".join((self.title, *self.headings))
+
+    @property
+    def sentences(self) -> list[str]:
+        """The passage's sentences and list items, as written (list marks dropped): what a
+        quoted answer is made of."""
+        lines = (_LIST_MARK.sub("", line).strip() for line in self.text.split("\n"))
+        return [s for line in lines if line for s in split_sentences(line)]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ivr.kb.documents import Chunk, approx_tokens
 from ivr.kb.embedder import Embedder
 from ivr.dialplan.loader import LoadedPlan
 from ivr.kb.index import DocumentIndex, build_index
+from ivr.kb.quote import Quote, Quoter
 from ivr.text.normalize import has_cjk
 
 RRF_K = 60
@@ -40,22 +41,27 @@ class Passage:
 
 @dataclass(frozen=True)
 class PassageMatch:
-    """The passages for a question (best first) and whether they are good enough to answer."""
+    """The passages for a question (best first) and whether they are good enough to answer;
+    `quote`: the sentences to say, where the plan's documents answer by quoting."""
 
     passages: tuple[Passage, ...]
     score: float
     answerable: bool
+    quote: Quote | None = None
 
 
 class PassageRetriever:
     """Searches a `DocumentIndex`; `min_score` is the calibrated e5 similarity the best
     passage needs (`cross_language_min_score` when one of question and passage is Chinese and
     the other is not: e5 scores across languages run lower), `top` how many passages an answer
-    may use, within `prompt_tokens`."""
+    may use, within `prompt_tokens`. With a `quoter`, the documents answer only what it finds
+    sentences for."""
 
     def __init__(self, index: DocumentIndex, embedder: Embedder, min_score: float,
-                 cross_language_min_score: float, top: int = 3, prompt_tokens: int = 500) -> None:
+                 cross_language_min_score: float, top: int = 3, prompt_tokens: int = 500,
+                 quoter: Quoter | None = None) -> None:
         self.index = index
+        self.quoter = quoter
         self.embedder = embedder
         self.min_score = min_score
         self.cross_language_min_score = cross_language_min_score
@@ -70,9 +76,10 @@ class PassageRetriever:
         similarity = self.index.vectors @ self.embedder.queries([text])[0]
         lexical = self._bm25.scores(text)
         fused = _rrf(similarity) + _rrf(lexical)
+        order = [int(i) for i in np.argsort(-fused, kind="stable")]
         chosen: list[Passage] = []
         tokens = 0
-        for i in np.argsort(-fused, kind="stable")[:self.top]:
+        for i in order[:self.top]:
             chunk = self.index.chunks[i]
             tokens += approx_tokens(chunk.text)
             if chosen and tokens > self.prompt_tokens:
@@ -81,7 +88,12 @@ class PassageRetriever:
         best = max(chosen, key=lambda p: p.similarity)
         needed = self.cross_language_min_score if has_cjk(text) != has_cjk(best.chunk.text) \
             else self.min_score
-        return PassageMatch(tuple(chosen), best.similarity, best.similarity >= needed)
+        answerable = best.similarity >= needed
+        if self.quoter is None or not answerable or has_cjk(text) != has_cjk(best.chunk.text):
+            # across languages the documents' sentences cannot be quoted: the LLM answers
+            return PassageMatch(tuple(chosen), best.similarity, answerable)
+        quote = self.quoter.quote(text, order)
+        return PassageMatch(tuple(chosen), best.similarity, quote is not None, quote)
 
 
 def _rrf(scores: np.ndarray) -> np.ndarray:
@@ -101,6 +113,8 @@ def plan_documents(loaded: LoadedPlan, embedder: Embedder) -> PassageRetriever |
     if settings is None:
         return None
     index, _ = build_index(loaded, embedder)
+    quoter = Quoter(index, embedder, settings.quote_min_score) \
+        if settings.answer == "quote" else None
     return PassageRetriever(index, embedder, settings.min_score,
                             settings.cross_language_min_score, settings.passages,
-                            settings.prompt_tokens)
+                            settings.prompt_tokens, quoter)

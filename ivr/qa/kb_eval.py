@@ -207,7 +207,9 @@ class KBRunner:
                 elif isinstance(action, Converse):
                     path, sources = "converse", [action.facts]
                 elif not engine.state.offered_human:   # the don't-know prompt offers a person
-                    path, sources = "documents", [p.chunk.text for p in action.passages]
+                    chunks = action.quote.chunks if action.quote is not None \
+                        else [p.chunk for p in action.passages]
+                    path, sources = "documents", [c.text for c in chunks]
         seconds = time.perf_counter() - started
         text = " ".join(said)
         if path == "declined" and (spoken := self.approved_in(text, question.lang)) is not None:
