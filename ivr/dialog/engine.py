@@ -555,14 +555,15 @@ class DialogEngine:
                     "menu_question" if isinstance(answer, Answer) else "document_answer",
                     self.state.node, evidence)
 
-    def _faq_or_quote(self, text: str, match: Match, evidence: dict
+    def _faq_or_quote(self, text: str, match: Match, evidence: dict, documents: bool = True
                       ) -> tuple[Answer | DocumentAnswer, dict]:
-        """The matched entry's answer, or the documents' own sentences where the entry's
-        answer does not say what was asked ("how long have I got to return the faulty part?"
-        and an answer without a time) and the documents do; with `evidence` for the step."""
+        """The matched entry's answer, or (`documents`: where the node may use them) the
+        documents' own sentences where the entry's answer does not say what was asked ("how
+        long have I got to return the faulty part?" and an answer without a time) and the
+        documents do; with `evidence` for the step."""
         assert match.entry is not None
         answer = self._t(match.entry.answer)
-        if self.documents is not None and not states(wants_amount(text), answer):
+        if documents and self.documents is not None and not states(wants_amount(text), answer):
             quoted, found = self._from_passages(text, evidence)
             if quoted is not None and quoted.quote is not None:
                 return quoted, {**found, "entry_unsaid": match.entry.id}
@@ -715,11 +716,7 @@ class DialogEngine:
         if (choose := self._choose_entry(match, text, evidence)) is not None:
             return choose
         self.state.unresolved = 0
-        if documents:
-            answer, evidence = self._faq_or_quote(text, match, evidence)
-        else:
-            answer, evidence = Answer(text, match.entry, self._t(match.entry.answer),
-                                      match.score), {**evidence, "entry": match.entry.id}
+        answer, evidence = self._faq_or_quote(text, match, evidence, documents)
         if isinstance(answer, DocumentAnswer):
             return Step([answer], "document_answer", self.state.node, evidence)
         after = self._enter(node.next) if node.next else []

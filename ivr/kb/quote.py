@@ -98,6 +98,7 @@ class Quoter:
         # the headings count as words of each sentence: "E2011" is in the heading only
         self._bm25 = BM25([f"{index.chunks[row].place}: {text}" for row, text in index.sentences])
         self._rows = np.array([row for row, _ in index.sentences], dtype=int)
+        self._numbers = [numbers(text) for _, text in index.sentences]
 
     def quote(self, question: str, passages: list[int]) -> Quote | None:
         """The sentences of the passages at `passages` (rows, best first; the first
@@ -113,8 +114,7 @@ class Quoter:
         lexical = self._bm25.scores(question)
         lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
         asked = numbers(question)
-        named = np.array([bool(asked) and asked <= numbers(text)
-                          for _, text in self.index.sentences])
+        named = np.array([bool(asked) and asked <= stated for stated in self._numbers])
         score = np.where(within, cosine + LEXICAL_WEIGHT * lexical + NUMBER_BONUS * named, -1.0)
         order = [int(i) for i in np.argsort(-score, kind="stable")[:2] if within[i]]
         if score[order[0]] < self.min_score:
