@@ -444,6 +444,19 @@ def test_a_question_with_a_menu_word_is_answered_from_the_documents_first(shippe
     assert engine.state.node == "power_intro" or engine.state.node.startswith("power_")
 
 
+@pytest.mark.parametrize("problem", ["the server won't power on", "my server has no power"])
+def test_a_problem_told_with_a_menu_word_goes_to_the_flow_without_a_quote(shipped, embedder,
+                                                                          documents, problem):
+    # the documents have a sentence near it ("A server that does not work when first powered
+    # on is dead on arrival"), but a problem told is not a question: the checks start at once
+    assert documents.search(problem).quote is not None
+    engine = serial_given(shipped, embedder, documents)
+    step = engine.on_text(problem)
+    assert step.reason == "menu_choice" and "answered_first" not in step.evidence
+    assert not any(isinstance(a, DocumentAnswer) for a in step.actions)
+    assert engine.state.node.startswith("power_")
+
+
 def test_a_question_naming_a_year_at_the_serial_prompt_is_kept_not_read_as_the_serial(
         shipped, embedder, documents):
     engine = hardware_line(shipped, embedder, documents)

@@ -38,7 +38,7 @@ from ivr.safety.anger import AngerAssessment
 from ivr.safety.guard import EscalationGuard, Verdict
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
-from ivr.text.normalize import is_cjk, tokenize
+from ivr.text.normalize import asks_something, is_cjk, tokenize
 from ivr.tools.http import ToolBox, ToolOutcome
 from ivr.tools.results import fill
 
@@ -488,8 +488,9 @@ class DialogEngine:
         match = self.retriever.search(text)
         if self._clear_lead(match):
             answer, evidence = self._faq_or_quote(text, match, {})
-        elif self.documents is not None:
-            # no entry fits: the documents' own sentences, where they answer it
+        elif self.documents is not None and asks_something(text):
+            # no entry fits a question: the documents' own sentences, where they answer it (a
+            # problem told, "the server won't power on", is the flow's to solve)
             answer, evidence = self._from_passages(text, {})
             if answer is None or answer.quote is None:
                 return step

@@ -172,6 +172,24 @@ def content_units(text: str) -> set[str]:
     return {stem(t.norm) for t in toks if len(t.norm) > 2 and t.norm not in STOPWORDS}
 
 
+_QUESTION_WORDS = frozenset("what how when where which who whom whose why".split())
+_QUESTION_OPENERS = frozenset("""is are was were am do does did can could will would shall should
+may might must have has had cannot""".split())
+_LEAD_FILLERS = frozenset("um uh er erm so well hi hello hey ok okay yeah yes right and but oh".split())
+_CJK_QUESTION = re.compile("[吗呢么？?]|什么|怎么|怎样|多少|多久|多长|几[个点天号月年次]|哪|是否|能不能|可不可以|"
+                           "有没有|是不是|会不会|要不要|行不行")
+
+
+def asks_something(text: str) -> bool:
+    """Whether `text` is put as a question ("what voltage do the supplies take", "can I ...",
+    "...?", 要多久) rather than told ("the server won't power on")."""
+    if "?" in text or (has_cjk(text) and _CJK_QUESTION.search(text)):
+        return True
+    words = [t.norm for t in tokenize(text) if not t.cjk]
+    opener = next((w for w in words if w not in _LEAD_FILLERS), "")
+    return opener in _QUESTION_OPENERS or any(w in _QUESTION_WORDS for w in words)
+
+
 # ---- stems and sounds ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
