@@ -78,6 +78,26 @@ def test_without_confirm_score_a_near_match_is_a_miss(runner) -> None:
     assert step.reason == "out_of_scope"
 
 
+@pytest.mark.parametrize("scores, reason", [({"en": 0.85}, "kb_confirm"),
+                                             ({"zh": 0.85}, "out_of_scope")])
+def test_confirm_score_per_language_asks_only_callers_of_those_languages(runner, scores,
+                                                                         reason) -> None:
+    answers = runner.plan.answers.model_copy(update={"confirm_score": scores})
+    _, step = asked(runner, plan=runner.plan.model_copy(update={"answers": answers}))
+    assert step.reason == reason
+
+
+def test_the_clinic_asks_english_callers_about_a_near_match() -> None:
+    # its confirm_score is English only: "should I bring my old medical records" scores just
+    # under min_score against what to bring, and is asked about instead of "didn't catch that"
+    clinic = KBRunner(load_dialplan(PLANS / "clinic-appointments.yaml"))
+    assert clinic.plan.answers.confirm_floor("zh") is None
+    dialog = clinic.engine()
+    dialog.start()
+    step = dialog.on_text("should i bring my old medical records along", "en")
+    assert step.reason == "kb_confirm" and step.evidence["asked_about"] == "what_to_bring"
+
+
 def test_an_unrelated_question_is_not_asked_about(runner) -> None:
     _, step = asked(runner, "What is the capital of France?")
     assert step.reason == "out_of_scope"
@@ -89,6 +109,9 @@ def test_confirm_score_must_be_below_min_score(tmp_path: Path) -> None:
     bad.write_text(text.replace("  confirm_score: 0.85", "  confirm_score: 0.9"))
     with pytest.raises(IvrError, match=r"plan.yaml:\d+:\d+: answers: confirm_score \(0.9\) must "
                                        r"be below min_score"):
+        load_dialplan(bad)
+    bad.write_text(text.replace("  confirm_score: 0.85", "  confirm_score: {en: 0.85, zh: 0.9}"))
+    with pytest.raises(IvrError, match=r"answers: confirm_score.zh \(0.9\) must be below"):
         load_dialplan(bad)
 
 

@@ -738,7 +738,7 @@ class DialogEngine:
         """A question that nearly matched an FAQ entry (`answers.confirm_score` up to
         `min_score`): "Is your question: <the entry's own question>?" instead of "I can't help".
         The caller's yes answers it; no (or another question) goes on as a miss would."""
-        floor = self.plan.answers.confirm_score
+        floor = self.plan.answers.confirm_floor(self.state.language)
         entry = match.nearest
         if floor is None or entry is None or match.score < floor \
                 or match.score - match.runner_up < CONFIRM_LEAD:

@@ -273,10 +273,12 @@ class AnswerPolicy(Strict):
     llm_budget_ms: int = Field(700, ge=50, le=10000)
     """With `style: llm`, the model's first supported sentence must come within this budget
     of the decision; otherwise the approved text is read as written."""
-    confirm_score: float | None = Field(None, gt=0, le=1)
+    confirm_score: float | dict[str, float] | None = None
     """A question whose best entry scores this much but under `min_score` gets "Is your
     question: <the entry's first question>?" (`prompts.confirm_question`) instead of a miss;
-    yes answers it. Unset: no such question."""
+    yes answers it. One score for every language, or per language (`{en: 0.85}`: e5 scores
+    Chinese questions higher against entries they are not about, so a plan may ask only in
+    English). Unset (or a language left out): no such question."""
     tie_margin: float = Field(0.012, ge=0, le=0.2)
     """A question whose best entry leads the next one by less than this is not answered at
     once: the caller is asked which of the two they mean (`prompts.choose_question`). e5
@@ -285,10 +287,20 @@ class AnswerPolicy(Strict):
 
     @model_validator(mode="after")
     def _confirm_below_min(self) -> "AnswerPolicy":
-        if self.confirm_score is not None and self.confirm_score >= self.min_score:
-            raise ValueError(f"confirm_score ({self.confirm_score}) must be below min_score "
-                             f"({self.min_score}): it asks about questions that nearly match")
+        scores = self.confirm_score if isinstance(self.confirm_score, dict) \
+            else {"": self.confirm_score} if self.confirm_score is not None else {}
+        for language, score in scores.items():
+            where = f"confirm_score.{language}" if language else "confirm_score"
+            if not 0 < score < self.min_score:
+                raise ValueError(f"{where} ({score}) must be below min_score ({self.min_score}) "
+                                 f"and above 0: it asks about questions that nearly match")
         return self
+
+    def confirm_floor(self, language: str) -> float | None:
+        """The `confirm_score` for a caller speaking `language` (None: never ask)."""
+        if isinstance(self.confirm_score, dict):
+            return self.confirm_score.get(language)
+        return self.confirm_score
 
 
 class RedactionPattern(Strict):
