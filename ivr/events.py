@@ -174,6 +174,10 @@ CATALOGUE: dict[str, EventKind] = {
         "reason": str, "node": _OPT_STR, "actions": list}, raw=("node",), open=True),
     "dialog.question_kept": _kind("a problem or question told at a slot prompt, kept for the "
                                   "next menu or answer node", {"node": str}, raw=("node",)),
+    "dialog.instruction_attempt": _kind(
+        "the caller tried to change what the bot is or says (`refused`: they demanded it assert "
+        "something or reveal its instructions, and heard prompts.instructions_refused)",
+        {"matched": str, "refused": bool}),
     "dialog.node": _kind("the dialog entered a node", {"node": str, "type": str},
                          raw=("node",)),
     "slot": _kind("a slot was filled (`heard_earlier`: from a sentence said before its prompt)",

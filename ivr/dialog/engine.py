@@ -36,6 +36,7 @@ from ivr.kb.retriever import KBEntry, Match, Retriever
 from ivr.llm.client import LLMClient
 from ivr.safety.anger import AngerAssessment
 from ivr.safety.guard import EscalationGuard, Verdict
+from ivr.safety.instructions import instruction_attempt
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
 from ivr.text.normalize import asks_something, is_cjk, tokenize
@@ -134,6 +135,17 @@ class DialogEngine:
             if confirmed is not None:
                 return confirmed
         node = self.plan.nodes[self.state.node]
+        attempt = instruction_attempt(text)
+        if attempt is not None:
+            self.events.emit("dialog.instruction_attempt", matched=attempt.matched,
+                             refused=attempt.refuse)
+            if attempt.refuse:
+                # answering the nearest approved entry would sound like agreement
+                follow = [self._after_menu_answer(node)] if isinstance(node, MenuNode) \
+                    else self._prompt_again(node)
+                return Step([Say(self._t(self.plan.prompts.instructions_refused)), *follow],
+                            "instructions_refused", self.state.node,
+                            {"text": text, "instruction_attempt": attempt.matched})
         if self.plan.slots.free_speech and isinstance(node, (MenuNode, CollectNode)):
             self.state.heard.update(take_slots(text, self._slots_ahead(node), self.state.language,
                                                self.now.date()))
