@@ -179,6 +179,24 @@ def test_a_choice_whose_answer_node_cannot_answer_the_question_leaves_no_trace(c
     assert dialog.state.unresolved == 0 and dialog.state.confirming == ((), "")
 
 
+def test_a_question_asked_with_a_choice_is_asked_about_at_its_answer_node(runner) -> None:
+    # "warranty" picks the hardware line's other-questions node; the question fits two of its
+    # entries about equally, so the caller is asked which instead of "What would you like to
+    # know?", and the second one is answered
+    hardware = KBRunner(load_dialplan(PLANS / "it-hardware-support.yaml"),
+                        embedder=runner.embedder.inner)
+    dialog = hardware.engine()
+    dialog.start()
+    dialog.on_text("S N 4 4 7 1 9 2", "en")
+    step = dialog.on_text("what kind of warranty comes as standard like next day or what", "en")
+    assert step.reason == "menu_answer" and step.node == "general_questions"
+    assert step.evidence["asked_about"] == ["warranty_extension", "warranty_status"]
+    assert [a.text for a in step.actions if isinstance(a, Say)] == [
+        "Is your question: Can I extend my warranty, or Is my server still under warranty?"]
+    step = dialog.on_text("the second one", "en")
+    assert [a.entry.id for a in step.actions if isinstance(a, Answer)] == ["warranty_status"]
+
+
 def test_the_kb_eval_answers_what_is_asked_once_a_kept_question_is_taken_up(runner) -> None:
     # the hardware line asks for the serial number first; the question kept there nearly matches
     # an entry at the menu behind it, so the bot asks about it once the serial is given

@@ -481,9 +481,12 @@ class DialogEngine:
         # answer it at the node the choice leads to, instead of asking them to say it again.
         saved = (self.state.unresolved, self.state.confirming, self.state.offered_human)
         answered = self._answer_text(target, text)
-        if answered.reason not in ("kb_match", "document_answer"):
-            # not answered: the caller hears the node's prompt, and nothing the try did stays
-            # ("is your question ...?" asked in passing, a miss counted)
+        asked = ("kb_match", "document_answer") + (("kb_confirm", "kb_choose")
+                                                    if asks_something(text) else ())
+        if answered.reason not in asked:
+            # not answered (or "is your question ...?" about words that pick a choice but ask
+            # nothing, "it's about the signal where I live"): the caller hears the node's
+            # prompt, and nothing the try did stays (a pending confirmation, a miss counted)
             self.state.unresolved, self.state.confirming, self.state.offered_human = saved
             return step
         return Step([*self._without_prompt(step, target), *answered.actions], "menu_answer",

@@ -175,6 +175,7 @@ def content_units(text: str) -> set[str]:
 _QUESTION_WORDS = frozenset("what how when where which who whom whose why".split())
 _QUESTION_OPENERS = frozenset("""is are was were am do does did can could will would shall should
 may might must have has had cannot""".split())
+_ASKING = _QUESTION_OPENERS | frozenset("much many long often far soon kind time".split())
 _LEAD_FILLERS = frozenset("um uh er erm so well hi hello hey ok okay yeah yes right and but oh".split())
 _CJK_QUESTION = re.compile("[吗呢么？?]|什么|怎么|怎样|多少|多久|多长|几[个点天号月年次]|哪|是否|能不能|可不可以|"
                            "有没有|是不是|会不会|要不要|行不行")
@@ -187,7 +188,12 @@ def asks_something(text: str) -> bool:
         return True
     words = [t.norm for t in tokenize(text) if not t.cjk]
     opener = next((w for w in words if w not in _LEAD_FILLERS), "")
-    return opener in _QUESTION_OPENERS or any(w in _QUESTION_WORDS for w in words)
+    if opener in _QUESTION_OPENERS or opener in _QUESTION_WORDS:
+        return True
+    # a question word inside, asking ("... how does that work"), not joining a clause ("the
+    # signal where I live")
+    return any(w in _QUESTION_WORDS and following in _ASKING
+               for w, following in zip(words, words[1:]))
 
 
 # ---- stems and sounds ---------------------------------------------------------------------------
