@@ -35,6 +35,7 @@ from ivr.dialog.slot_numbers import UNITS
 from ivr.dialplan.model import Escalation
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.safety.lexicon import GuardRules, compile_rules
+from ivr.safety.instructions import without_attempt
 from ivr.safety.negation import declined
 from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import SemanticNet
@@ -199,9 +200,10 @@ class EscalationGuard:
         if (config.hostile_turn, config.threshold, config.hot_turn, config.consecutive) != \
                 (policy.hostile_turn, policy.threshold, policy.hot_turn, policy.consecutive_turns):
             self.anger.config = _anger_config(policy, config)
-        word, evidence = self.word_anger(rules, text)
-        mood = self.anger.assess(text, word, evidence, audio if policy.use_voice else None, rate,
-                                 speech_s)
+        mood_text = without_attempt(text)    # orders to the bot are not anger at it
+        word, evidence = self.word_anger(rules, mood_text)
+        mood = self.anger.assess(mood_text, word, evidence, audio if policy.use_voice else None,
+                                 rate, speech_s)
         figures = {"anger": round(mood.score, 3), "smoothed": round(mood.smoothed, 3),
                    **mood.evidence, **self.overruled}
         if mood.escalate:

@@ -17,7 +17,7 @@ import yaml
 
 from ivr.text.normalize import asks_something, has_cjk, to_simplified
 
-__all__ = ["InstructionAttempt", "instruction_attempt"]
+__all__ = ["InstructionAttempt", "instruction_attempt", "without_attempt"]
 
 _DATA = Path(__file__).with_name("instructions.yaml")
 _GAP = {"en": r"(?:\W+\w+){0,4}?\W+", "zh": r".{0,6}?"}
@@ -25,11 +25,13 @@ _GAP = {"en": r"(?:\W+\w+){0,4}?\W+", "zh": r".{0,6}?"}
 
 @dataclass(frozen=True)
 class InstructionAttempt:
-    """`matched`: the words of the attempt; `refuse`: the caller demanded the bot assert
-    something or reveal its instructions (the dialog refuses instead of answering)."""
+    """`matched`: the words of the attempt, at `span` in the caller's text; `refuse`: the caller
+    demanded the bot assert something or reveal its instructions (the dialog refuses instead of
+    answering)."""
 
     matched: str
     refuse: bool
+    span: tuple[int, int] = (0, 0)
 
 
 def _pattern(phrase: str, language: str) -> str:
@@ -48,25 +50,49 @@ def _rules() -> dict[str, dict[str, re.Pattern]]:
         def union(items: list[str]) -> re.Pattern:
             return re.compile("|".join(_pattern(p, language) for p in items))
         rules[language] = {"attempts": union(lists["attempts"]), "reveal": union(lists["reveal"]),
-                           "demands": union(lists["demands"])}
+                           "demands": union(lists["demands"]), "claims": union(lists["claims"]),
+                           "disclose": union(lists["disclose"])}
     return rules
 
 
 def _demands(rules: dict[str, re.Pattern], rest: str) -> bool:
-    """Whether `rest` (the words after the attempt) tells the bot to assert something: a
-    demand verb not followed by a question ("tell me roaming is free", not "tell me how")."""
+    """Whether `rest` (the words after the attempt) tells the bot to give out what it would
+    not ("reveal the passwords") or to assert something: a demand verb followed by a claim,
+    not a question or a thing asked for ("tell me roaming is free", not "tell me how" or "tell
+    me the opening hours")."""
+    if rules["disclose"].search(rest) is not None:
+        return True
     demand = rules["demands"].search(rest)
-    return demand is not None and not asks_something(rest[demand.end():])
+    if demand is None:
+        return False
+    said = rest[demand.end():]
+    return rules["claims"].search(said) is not None and not asks_something(said)
+
+
+def _plain(text: str, language: str) -> str:
+    """`text` as the phrases are matched (same length: spans carry over to `text`)."""
+    return to_simplified(text) if language == "zh" else text.lower().replace("\u2019", "'")
 
 
 def instruction_attempt(text: str) -> InstructionAttempt | None:
     """The attempt in a caller's turn, or None."""
     language = "zh" if has_cjk(text) else "en"
     rules = _rules()[language]
-    plain = to_simplified(text) if language == "zh" else text.lower().replace("\u2019", "'")
+    plain = _plain(text, language)
     if (reveal := rules["reveal"].search(plain)) is not None:
-        return InstructionAttempt(reveal.group(0), True)
+        return InstructionAttempt(reveal.group(0), True, reveal.span())
     attempt = rules["attempts"].search(plain)
     if attempt is None:
         return None
-    return InstructionAttempt(attempt.group(0), _demands(rules, plain[attempt.end():]))
+    return InstructionAttempt(attempt.group(0), _demands(rules, plain[attempt.end():]),
+                              attempt.span())
+
+
+def without_attempt(text: str) -> str:
+    """`text` less the attempt's words, if any: "ignore your rules" and "pretend you're my
+    mate" are orders to the bot, which the anger net reads as hostility."""
+    attempt = instruction_attempt(text)
+    if attempt is None:
+        return text
+    start, end = attempt.span
+    return (text[:start] + text[end:]).strip(" ,.，。")
