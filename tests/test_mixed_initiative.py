@@ -113,3 +113,15 @@ def test_a_question_asked_with_a_menu_choice_that_needs_a_slot_is_answered_after
     assert "question_kept" not in dialog.on_text("billing please", "en").evidence
     filled = dialog.on_text("five five five, one two three, four five six seven", "en")
     assert any("What would you like to know about your bill" in text for text in said(filled))
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("is esxi eight certified", True),       # a short question is a question
+    ("can you repeat that", False),          # a repeat request is not kept
+    ("I don't know", False),                 # short and not a question: a failed try
+])
+def test_a_short_english_question_at_a_slot_prompt_is_kept(hardware, engines, text, kept):
+    dialog, _ = at_serial_prompt(hardware, engines)
+    step = dialog.on_text(text, "en")
+    assert (step.reason == "question_kept") is kept
+    assert dialog.state.pending == (text if kept else "")

@@ -630,7 +630,7 @@ class DialogEngine:
         value = self.state.heard.pop(node.slot, None) or parse_slot(
             node.kind, text, node.length, self.state.language, self.now.date())
         if value is None and not self.state.pending and node.kind != "text" \
-                and len(tokenize(text)) >= QUESTION_MIN_WORDS and not _reads_out_digits(text):
+                and _tells_something(text) and not _reads_out_digits(text):
             # Mixed initiative: the caller told their problem instead of the slot ("my server
             # won't power on" at the serial number; a turn reading out digits is a try at the
             # slot). Keep it, say so, ask again, and take it up at the node the slot leads to,
@@ -974,6 +974,16 @@ class DialogEngine:
 
     def _t(self, texts: LanguageText) -> str:
         return self.plan.text(texts, self.state.language)
+
+
+def _tells_something(text: str) -> bool:
+    """A turn long enough to be the caller's problem or question rather than a try at a slot:
+    five words (Chinese: characters) or more, or three English words put as a question ("is
+    ESXi 8 certified?"; not "can you repeat that")."""
+    tokens = tokenize(text)
+    return len(tokens) >= QUESTION_MIN_WORDS or (
+        len(tokens) >= 3 and not any(t.cjk for t in tokens) and asks_something(text)
+        and not is_repeat_request(text))
 
 
 def _reads_out_digits(text: str) -> bool:
