@@ -76,6 +76,23 @@ def call(engines: Engines, plan: LoadedPlan, caller_pcm: bytes,
     return result, events
 
 
+def scripted_call(engines: Engines, plan: LoadedPlan, voice, turns: list[str | tuple[str, str]],
+                  **session_options) -> tuple[OfflineResult, EventLog, CallSession]:
+    """One offline call with a scripted caller: each turn is spoken text (`voice` through
+    G.711) or ("keys", "123#"), played once the bot has finished speaking."""
+    from ivr.audio.g711 import phone_line
+    from ivr.session.offline import ScriptTurn, run_script
+
+    script = [ScriptTurn(keys=t[1]) if isinstance(t, tuple) else
+              ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice.speak_all(t))))
+              for t in turns]
+    clock = ManualClock()
+    events = EventLog(clock)
+    session = CallSession("scripted", plan, engines, events, **session_options)
+    result = asyncio.run(run_script(session, clock, script))
+    return result, events, session
+
+
 def run_lookup(dialog: DialogEngine, action: Lookup) -> Step:
     """What `dialog` says and does once the look-up `action` has run (as a call session runs
     it), on a loop of its own."""

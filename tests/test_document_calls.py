@@ -4,18 +4,12 @@ document's own sentence, and the caller hears it (transcribed back from the bot'
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from ivr.audio.frames import FRAME_BYTES
-from ivr.audio.g711 import phone_line
 from ivr.dialplan.loader import load_dialplan
-from ivr.events import EventLog, ManualClock
-from ivr.session.offline import ScriptTurn, run_script
-from ivr.session.session import CallSession
 
-from conftest import ROOT, transcribe, words
+from conftest import ROOT, scripted_call, transcribe, words
 
 PLAN = ROOT / "dialplans" / "it-hardware-support.yaml"
 
@@ -25,23 +19,11 @@ def hardware_plan():
     return load_dialplan(PLAN)
 
 
-def scripted_call(engines, plan, voice, turns: list[str | tuple[str, str]]):
-    """Turns are spoken text, or ("keys", "123#")."""
-    script = [ScriptTurn(keys=t[1]) if isinstance(t, tuple) else
-              ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice.speak_all(t))))
-              for t in turns]
-    clock = ManualClock()
-    events = EventLog(clock)
-    session = CallSession("documents", plan, engines, events)
-    result = asyncio.run(run_script(session, clock, script))
-    return result, events
-
-
 def test_a_question_the_documents_answer_is_heard_as_their_own_sentence(engines, hardware_plan,
                                                                          voice_en):
     # the serial number first (spoken as callers read a tag), then, at the problem menu, a
     # question no FAQ entry and no menu choice covers
-    result, events = scripted_call(engines, hardware_plan, voice_en, [
+    result, events, _ = scripted_call(engines, hardware_plan, voice_en, [
         "S N 4 4 7 1 9 2", "How much space should I leave behind the rack?"])
     heard = [e.data["text"] for e in events.of_kind("asr.final")]
     assert len(heard) == 2 and {"space", "behind", "rack"} <= words(heard[1])

@@ -13,10 +13,9 @@ from ivr.audio.frames import frames
 from ivr.audio.g711 import phone_line
 from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
-from ivr.session.offline import ScriptTurn, run_script
 from ivr.session.session import CallSession
 
-from conftest import ROOT, transcribe, words
+from conftest import ROOT, scripted_call, transcribe, words
 from llm_stub import ScriptedLLM
 
 PLAN = ROOT / "tests" / "data" / "flows" / "all-nodes.yaml"
@@ -32,14 +31,7 @@ def plan():
 def converse(engines, plan, voice, turns: list[str | tuple[str, str]], now=OPEN,
              caller_number: str = "+15550100"):
     """Turns are spoken text, or ("keys", "123#")."""
-    script = [ScriptTurn(keys=t[1]) if isinstance(t, tuple) else
-              ScriptTurn(audio=phone_line(b"".join(s.pcm for s in voice.speak_all(t))))
-              for t in turns]
-    clock = ManualClock()
-    events = EventLog(clock)
-    session = CallSession("flow", plan, engines, events, caller_number=caller_number, now=now)
-    result = asyncio.run(run_script(session, clock, script))
-    return result, events, session
+    return scripted_call(engines, plan, voice, turns, caller_number=caller_number, now=now)
 
 
 async def drain(session: CallSession, clock: ManualClock) -> None:
