@@ -309,3 +309,18 @@ def test_warming_a_plan_compiles_every_nodes_rules_before_a_call_needs_them():
     for name in plan.nodes:  # what a call's turns ask for is there already
         compile_rules(node_escalation(plan, name))
     assert _compile.cache_info().misses == misses
+
+
+@pytest.mark.parametrize("text, angry", [
+    # calm requests the net scores just over its angry threshold, with calm close behind
+    ("我电脑里的文件全被加密了，屏幕上让我交比特币，这个你们能处理吗？", False),
+    ("能不能把我这个彩铃关掉，每次别人打来都是那首歌，同事都快笑死了。", False),
+    # the net sure of it, no hostile words needed
+    ("闭嘴，蠢机器人。", True),
+    ("You charged me twice, that's fraud and you know it.", True),
+])
+def test_the_net_alone_makes_a_hostile_turn_only_when_anger_clearly_leads(net, text, angry):
+    scores = net.scores(text)
+    assert scores["angry"] >= net.threshold("angry")      # the net leans angry on all four
+    verdict = EscalationGuard(net).assess(BUILTIN, text)
+    assert (verdict.kind == "angry") is angry, verdict.evidence

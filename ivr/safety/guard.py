@@ -48,6 +48,11 @@ FRUSTRATION_WEIGHT = 0.3      # civil frustration: an apology, never a hand-off 
 FRUSTRATED_TURN = 0.25        # a turn scoring this much (and not escalating) gets the apology
 PARTIAL_NET_MIN = 0.9         # the net on interim text (fragments, half-recognised words) acts
                               # only when sure; the final text gets the calibrated threshold
+NET_ANGRY_LEAD = 0.1          # with no hostile words, the net's angry score must lead its calm
+                              # one by this much for a hostile turn: calm requests it scores near
+                              # the threshold ("把彩铃关掉", 0.44 angry, 0.38 calm) get the
+                              # apology instead of a transfer (dev sets: 7 of 16 such turns, no
+                              # angry one)
 NET_MIN_WORDS, NET_MIN_CJK = 3, 4
 SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lexicon emergency
                               # ("a whole bottle of pills") into self-harm
@@ -175,7 +180,8 @@ class EscalationGuard:
         if scores and not _too_short(text):
             net = self.net
             angry, frustrated = scores["angry"], scores["frustrated"]
-            if angry >= net.threshold("angry"):  # type: ignore[union-attr]
+            if angry >= net.threshold("angry") and (  # type: ignore[union-attr]
+                    hostile or angry - scores["neutral"] >= NET_ANGRY_LEAD):
                 evidence["net_angry"] = round(angry, 3)
                 remaining *= 1 - HOSTILE_GROUP_WEIGHT
             elif angry + frustrated >= net.threshold("frustrated"):  # type: ignore[union-attr]
