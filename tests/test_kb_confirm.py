@@ -113,6 +113,10 @@ def test_confirm_score_must_be_below_min_score(tmp_path: Path) -> None:
     bad.write_text(text.replace("  confirm_score: 0.85", "  confirm_score: {en: 0.85, zh: 0.9}"))
     with pytest.raises(IvrError, match=r"answers: confirm_score.zh \(0.9\) must be below"):
         load_dialplan(bad)
+    bad.write_text(text.replace("  confirm_score: 0.85", "  confirm_score: {EN: 0.85}"))
+    with pytest.raises(IvrError, match=r"plan.yaml:\d+:\d+: answers.confirm_score.EN: unknown "
+                                       r"language 'EN', expected one of: en"):
+        load_dialplan(bad)
 
 
 def test_the_kb_eval_answers_like_a_caller(runner) -> None:

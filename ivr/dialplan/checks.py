@@ -14,8 +14,9 @@ Problem = tuple[tuple[str | int, ...], str]
 
 
 def check(plan: Dialplan) -> list[Problem]:
-    return [*_references(plan), *_languages(plan), *_topics(plan), *_reachability(plan),
-            *_input_free_loops(plan), *_hotline(plan), *_raw_copy(plan), *_tools(plan)]
+    return [*_references(plan), *_languages(plan), *_confirm_languages(plan), *_topics(plan),
+            *_reachability(plan), *_input_free_loops(plan), *_hotline(plan), *_raw_copy(plan),
+            *_tools(plan)]
 
 
 def _tools(plan: Dialplan) -> Iterator[Problem]:
@@ -147,6 +148,16 @@ def _languages(plan: Dialplan) -> Iterator[Problem]:
         if missing:
             yield path, (f"missing text for declared language(s) {', '.join(missing)} "
                          f"(found {', '.join(sorted(texts)) or 'none'})")
+
+
+def _confirm_languages(plan: Dialplan) -> Iterator[Problem]:
+    """A per-language `answers.confirm_score` names declared languages only (a misspelt one,
+    "EN", would leave the question silently off)."""
+    scores = plan.answers.confirm_score
+    for language in scores if isinstance(scores, dict) else ():
+        if language not in plan.languages:
+            yield ("answers", "confirm_score", language), (
+                f"unknown language '{language}', expected one of: {', '.join(plan.languages)}")
 
 
 def _topics(plan: Dialplan) -> Iterator[Problem]:
