@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from ivr.text.normalize import AUXILIARIES
+
 TRAILING_WORDS = frozenset("""
 and or but because so if that than then when while although though
 to of for with about from in on at by into like as
@@ -31,7 +33,6 @@ SUBORDINATORS = frozenset("if when whenever while although though unless".split(
 """Words that open a clause which needs a main clause after it ("since", "after", "because" also
 open short complete answers: "Since yesterday.")."""
 
-AUXILIARIES = frozenset("do does did can could will would should may might must".split())
 QUESTION_WORDS = frozenset("what when where why how which who whose much many time long "
                            "often far".split())
 """An inverted question: question words, then an auxiliary, then (at least) subject and verb."""

@@ -20,9 +20,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["CJK_CHARS", "STOPWORDS", "NEGATIONS", "Token", "content_units", "has_cjk", "is_cjk",
-           "normalize_text", "pinyin", "prepare", "simple_normalize", "stem", "to_simplified",
-           "tokenize", "digits_as_hanzi"]
+__all__ = ["AUXILIARIES", "CJK_CHARS", "STOPWORDS", "NEGATIONS", "Token", "asks_something",
+           "content_units", "has_cjk", "is_cjk", "normalize_text", "pinyin", "prepare",
+           "simple_normalize", "stem", "to_simplified", "tokenize", "digits_as_hanzi"]
 
 CJK_CHARS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 """Character-class body of the CJK ideographs (for regular expressions)."""
@@ -173,8 +173,9 @@ def content_units(text: str) -> set[str]:
 
 
 _QUESTION_WORDS = frozenset("what how when where which who whom whose why".split())
-_QUESTION_OPENERS = frozenset("""is are was were am do does did can could will would shall should
-may might must have has had cannot""".split())
+AUXILIARIES = frozenset("do does did can could will would should may might must".split())
+"""Auxiliaries that open or invert a question ("can I ...", "how much does ...")."""
+_QUESTION_OPENERS = AUXILIARIES | frozenset("is are was were am shall have has had cannot".split())
 _ASKING = _QUESTION_OPENERS | frozenset("much many long often far soon kind time".split())
 _LEAD_FILLERS = frozenset("um uh er erm so well hi hello hey ok okay yeah yes right and but oh".split())
 _CJK_QUESTION = re.compile("[吗呢么？?]|什么|怎么|怎样|多少|多久|多长|几[个点天号月年次]|哪|是否|能不能|可不可以|"
