@@ -8,6 +8,7 @@ import yaml
 
 from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
 from ivr.kb.embedder import CachingEmbedder, E5Embedder
+from ivr.safety.denial import without_denials
 from ivr.safety.guard import EscalationGuard
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
 from ivr.safety.past import placed_in_past
@@ -324,3 +325,41 @@ def test_the_net_alone_makes_a_hostile_turn_only_when_anger_clearly_leads(net, t
     assert scores["angry"] >= net.threshold("angry")      # the net leans angry on all four
     verdict = EscalationGuard(net).assess(BUILTIN, text)
     assert (verdict.kind == "angry") is angry, verdict.evidence
+
+
+@pytest.mark.parametrize("text,denied", [
+    ("Nothing's on fire, relax, the oven clock just keeps beeping, can someone fix the display?",
+     "Nothing's on fire"),
+    ("I'm not going to hurt myself, I only want my repeat prescription moved to Friday.",
+     "not going to hurt myself"),
+    ("放心，没有着火，就是插线板有点烫，想问问要不要换。", "没有着火"),
+    ("我并没有想不开，就是想把宽带停一个月，出去旅游。", "并没有想不开"),
+])
+def test_a_denied_danger_is_no_emergency(guard, text, denied) -> None:
+    """The caller says what is not happening: judged without those words, calm."""
+    scores = guard.net.scores(text)
+    assert (BUILTIN.matchers["emergency"].find(text) or BUILTIN.matchers["self_harm"].find(text)
+            or scores["emergency"] + scores["self_harm"] >= load_head().thresholds["urgent"]), \
+        "judged with its denial, this caller would go to emergency help"
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind not in ("emergency", "self_harm"), verdict
+    assert verdict.evidence.get("denied") == [denied], verdict
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("nobody's hurt yet but a man is kicking my door in and he has a knife", "emergency"),
+    ("I'm not suicidal, I just took every pill in the cupboard and I can't keep my eyes open",
+     "self_harm"),
+    ("我不是想不开，就是觉得活着太累了，药已经攒够了", "self_harm"),
+    ("没人受伤，可是厨房的火越烧越大，我们出不去了", "emergency"),
+    ("he's not breathing and his lips are blue", "emergency"),
+    ("我是不是想不开了，今晚总想从楼上跳下去", "self_harm"),
+])
+def test_what_the_caller_says_besides_a_denial_is_judged(guard, text, kind) -> None:
+    assert guard.assess(BUILTIN, text).kind == kind, text
+
+
+@pytest.mark.parametrize("text", ["It's an emergency, my wife collapsed", "有没有危险啊，他喝了农药",
+                                  "会不会伤害自己我也说不好", "没钱了就自杀算了"])
+def test_no_denial_inside_a_question_or_an_affirmation(text) -> None:
+    assert without_denials(text) == (text, [])

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from ivr.audio.frames import PHONE_RATE
 from ivr.dialog.slot_numbers import UNITS
 from ivr.dialplan.model import Escalation
+from ivr.safety.denial import without_denials
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.instructions import without_attempt
@@ -107,7 +108,19 @@ class EscalationGuard:
 
     def urgent(self, rules: GuardRules, text: str, partial: bool = False) -> Verdict | None:
         """Self-harm or an emergency in `text` (`partial`: an interim result whose last word
-        may be unfinished; only complete evidence counts)."""
+        may be unfinished; only complete evidence counts), judged without the caller's denials
+        ("nobody's hurt", 没着火: `ivr.safety.denial`)."""
+        text, denied = without_denials(text)   # "nothing's on fire": judged without those words
+        verdict = self._urgent(rules, text, partial)
+        if denied and verdict is not None:
+            return Verdict(verdict.kind, verdict.escalate, {**verdict.evidence, "denied": denied})
+        if denied:
+            self.overruled = {**self.overruled, "denied": denied}
+        return verdict
+
+    def _urgent(self, rules: GuardRules, text: str, partial: bool) -> Verdict | None:
+        if not text:
+            return None
         found = []
         for kind in ("self_harm", "emergency"):
             match = rules.matchers[kind].find(text, partial=partial)

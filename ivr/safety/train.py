@@ -164,6 +164,7 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     texts -> query embeddings)."""
     from ivr.dialplan.model import Escalation
     from ivr.qa.escalation_eval import load_set
+    from ivr.safety.denial import without_denials
     from ivr.safety.guard import _too_short
     from ivr.safety.lexicon import compile_rules
     from ivr.safety.negation import declined
@@ -175,23 +176,34 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     col = {c: probs[:, k] for k, c in enumerate(head.classes)}
     labels = np.array([i.label for i in items])
 
-    def hits(cls: str) -> np.ndarray:
-        return np.array([rules.matchers[cls].find(t) is not None for t in texts])
+    def hits(cls: str, among: Sequence[str] = texts) -> np.ndarray:
+        return np.array([bool(t) and rules.matchers[cls].find(t) is not None for t in among])
 
     judged = ~np.array([_too_short(t) for t in texts])   # turns the net may overrule
+    # urgency is judged as the guard judges it: without the caller's denials ("nobody's hurt")
+    calm_words = [without_denials(t)[0] for t in texts]
+    changed = [k for k, (t, c) in enumerate(zip(texts, calm_words)) if t != c]
+    urgent_probs = probs.copy()
+    if changed:
+        urgent_probs[changed] = head.probabilities(embed([calm_words[k] or "." for k in changed]))
+        for k in changed:
+            judged[k] = not _too_short(calm_words[k])
+    ucol = {c: urgent_probs[:, k] for k, c in enumerate(head.classes)}
 
-    def veto(found: np.ndarray, positive: np.ndarray) -> float:
-        calm_of_real = col["neutral"][found & positive & judged]
+    def veto(found: np.ndarray, positive: np.ndarray, scores: dict = col) -> float:
+        calm_of_real = scores["neutral"][found & positive & judged]
         return round(min(0.95, float(calm_of_real.max(initial=0.0)) + VETO_MARGIN), 4)
 
     urgent_label = np.isin(labels, ("emergency", "self_harm"))
-    urgent_lex = hits("emergency") | hits("self_harm")
-    urgent = col["emergency"] + col["self_harm"]
-    thresholds = {"urgent_veto": veto(urgent_lex, urgent_label),
+    urgent_lex = hits("emergency", calm_words) | hits("self_harm", calm_words)
+    urgent = ucol["emergency"] + ucol["self_harm"]
+    urgent[[k for k in changed if not calm_words[k]]] = 0.0   # nothing left to judge
+    thresholds = {"urgent_veto": veto(urgent_lex, urgent_label, ucol),
                   "urgent_floor": round(FLOOR_MARGIN * float(
                       urgent[urgent_lex & urgent_label & judged].min(initial=1.0)), 4)}
-    urgent_lex &= ~(judged & ((col["neutral"] >= thresholds["urgent_veto"])
+    urgent_lex &= ~(judged & ((ucol["neutral"] >= thresholds["urgent_veto"])
                               | (urgent < thresholds["urgent_floor"])))
+    judged = ~np.array([_too_short(t) for t in texts])
     human_lex = np.array([(m := rules.matchers["human"].find(t)) is not None
                           and not declined(t, m.span) for t in texts])
     thresholds["human_veto"] = veto(human_lex, labels == "human")

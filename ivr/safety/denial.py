@@ -1,0 +1,46 @@
+"""Denials: a caller saying what is not happening ("nothing's on fire, the charger just smells
+warm", 我不是想不开，就是想把号销了). The guard judges the urgency of a turn without the words
+of its denials (`denials.yaml`), so neither the lexicon ("on fire", 想不开) nor the learned net,
+which reads the danger words and not the "not", sends a calm caller to emergency help; what the
+caller says besides is judged as usual ("nobody's hurt yet but he has a knife").
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ivr.text.normalize import has_cjk, to_simplified
+
+__all__ = ["without_denials"]
+
+_DATA = Path(__file__).with_name("denials.yaml")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict[str, re.Pattern]:
+    data = yaml.safe_load(_DATA.read_text(encoding="utf-8"))
+    return {language: re.compile("|".join(f"(?:{p})" for p in items))
+            for language, items in data.items()}
+
+
+def without_denials(text: str) -> tuple[str, list[str]]:
+    """(`text` less the words of its denials, the denials found); `text` itself when there are
+    none."""
+    language = "zh" if has_cjk(text) else "en"
+    plain = to_simplified(text) if language == "zh" else \
+        text.lower().replace("\u2019", "'")     # same length: spans carry over to `text`
+    found = [m for m in _patterns()[language].finditer(plain) if m.group(0)]
+    if not found:
+        return text, []
+    kept, start = [], 0
+    for match in found:
+        kept.append(text[start:match.start()])
+        start = match.end()
+    kept.append(text[start:])
+    joiner = "" if language == "zh" else " "
+    rest = re.sub(r"\s+", " ", joiner.join(k.strip() for k in kept)).strip(" ,.，。！!？?")
+    return rest, [text[m.start():m.end()] for m in found]
