@@ -511,10 +511,10 @@ class CallSession:
     async def _interject(self, audio: bytes) -> None:
         transcript = await self._recognise(audio)
         async with self._dialog_lock:
-            if transcript is not None:
-                await self._prepare_retrieval(transcript.text)
-            meaning = (self.dialog.classify_interjection(transcript.text) if transcript
-                       else "backchannel")
+            # the guard's and the knowledge base's embeddings, off the event loop
+            meaning = "backchannel" if transcript is None else await self._in_executor(
+                self.dialog.classify_interjection, transcript.text,
+                timeout=self.config.asr_timeout_s)
         if meaning == "backchannel":
             self.events.emit("backchannel", text=transcript.text if transcript else "")
             return
