@@ -178,6 +178,9 @@ CATALOGUE: dict[str, EventKind] = {
         "the caller tried to change what the bot is or says (`refused`: they demanded it assert "
         "something or reveal its instructions, and heard prompts.instructions_refused)",
         {"matched": str, "refused": bool}),
+    "dialog.safety_check": _kind(
+        "the caller's answer to prompts.safety_check (`answer`: safe, unsafe - handed to the "
+        "emergency target - or other, taken as a new turn)", {"answer": str}),
     "dialog.node": _kind("the dialog entered a node", {"node": str, "type": str},
                          raw=("node",)),
     "slot": _kind("a slot was filled (`heard_earlier`: from a sentence said before its prompt)",

@@ -22,11 +22,13 @@ def hardware_plan():
 def test_a_question_the_documents_answer_is_heard_as_their_own_sentence(engines, hardware_plan,
                                                                          voice_en):
     # the serial number first (spoken as callers read a tag), then, at the problem menu, a
-    # question no FAQ entry and no menu choice covers
+    # question no FAQ entry and no menu choice covers; "leave behind" sounds enough like
+    # self-harm to the guard's net (0.37) that the caller may be asked whether they are safe
+    # first ("yes")
     result, events, _ = scripted_call(engines, hardware_plan, voice_en, [
-        "S N 4 4 7 1 9 2", "How much space should I leave behind the rack?"])
+        "S N 4 4 7 1 9 2", "How much space should I leave behind the rack?", "Yes."])
     heard = [e.data["text"] for e in events.of_kind("asr.final")]
-    assert len(heard) == 2 and {"space", "behind", "rack"} <= words(heard[1])
+    assert len(heard) == 3 and {"space", "behind", "rack"} <= words(heard[1])
     [answer] = events.of_kind("kb.document_answer")
     assert answer.data["quoted"] is True
     assert answer.data["documents"] == ["knowledge/it-hardware-docs/rack-installation.txt"]

@@ -12,6 +12,7 @@ from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
 from ivr.qa.synth import synth_caller
 from ivr.session.offline import ScriptTurn, run_script
+from ivr.safety.semantic import load_head
 from ivr.session.session import CallSession
 
 from conftest import DEMO_PLAN, call
@@ -147,3 +148,35 @@ def test_offer_policy_asks_before_handing_a_hostile_caller_over(engines, demo_pl
     assert "put you through" in " ".join(a.text for a in first.actions if isinstance(a, Say))
     accepted = dialog.on_text("Yes please.")
     assert accepted.reason == "caller_accepted_offer" and accepted.transfer is not None
+
+
+VEILED = "My sister should have my phone because I'm tired of it all"
+
+
+def test_a_caller_who_sounds_somewhat_like_self_harm_is_asked_and_handed_over_on_no(
+        engines, demo_plan, voice_en):
+    """Below the hand-off, above the calibrated check bar: asked once, then "no" is a hand-off."""
+    result, events = _script_call(engines, demo_plan, voice_en, [VEILED, "No."])
+    decisions = [e.data for e in events.of_kind("dialog.decision")]
+    asked = next(d for d in decisions if d["reason"] == "safety_check")
+    assert load_head().thresholds["self_harm_check"] <= asked["safety_check"]
+    said = " ".join(e.data["text"] for e in events.of_kind("bot.say"))
+    assert "Are you safe right now?" in said
+    heard = [e.data["text"] for e in events.of_kind("asr.final")]
+    assert [e.data["answer"] for e in events.of_kind("dialog.safety_check")] == ["unsafe"], heard
+    assert result.transfer is not None and result.transfer.reason == "self_harm"
+    assert result.transfer.target.startswith("sip:emergency")
+
+
+def test_a_caller_who_is_fine_goes_on_with_what_they_asked(engines, demo_plan, voice_en):
+    result, events = _script_call(engines, demo_plan, voice_en, [
+        "Please move my number to my sister, she'll look after it from now on.",
+        "Yes, I'm fine, thanks.", "Is my number moved?"])
+    reasons = [e.data["reason"] for e in events.of_kind("dialog.decision")]
+    assert "safety_check" in reasons and result.transfer is None, reasons
+    assert [e.data["answer"] for e in events.of_kind("dialog.safety_check")] == ["safe"]
+    # the request held during the check is what the bot answers next, not "yes I'm fine";
+    # and the check is asked once a call
+    after = reasons[reasons.index("safety_check") + 1]
+    assert after not in ("safety_check", "not_understood"), reasons
+    assert reasons.count("safety_check") == 1, reasons

@@ -8,6 +8,7 @@ import yaml
 
 from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
 from ivr.kb.embedder import CachingEmbedder, E5Embedder
+from ivr.safety.check import safety_answer
 from ivr.safety.denial import without_denials
 from ivr.safety.guard import EscalationGuard
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
@@ -285,7 +286,7 @@ def test_shipped_head_matches_the_shipped_training_data() -> None:
     assert head.training_sha256 == training_sha256(), \
         "retrain: python -m ivr.safety.train (the training data changed since the head was fit)"
     assert set(head.thresholds) == {"urgent", "human", "angry", "frustrated", "urgent_veto",
-                                    "urgent_floor", "human_veto"}
+                                    "urgent_floor", "human_veto", "self_harm_check"}
     assert all(0 < t < 1 for t in head.thresholds.values())
     assert head.memory is not None and len(head.memory) == len(head.memory_labels)
     texts, labels, _ = read_training()
@@ -363,3 +364,27 @@ def test_what_the_caller_says_besides_a_denial_is_judged(guard, text, kind) -> N
                                   "会不会伤害自己我也说不好", "没钱了就自杀算了"])
 def test_no_denial_inside_a_question_or_an_affirmation(text) -> None:
     assert without_denials(text) == (text, [])
+
+
+@pytest.mark.parametrize("text,answer", [
+    ("Yes, I'm fine.", "safe"), ("No, I'm okay, honestly", "safe"), ("I'm not okay", "unsafe"),
+    ("No.", "unsafe"), ("I don't know", "unsafe"), ("not really", "unsafe"),
+    ("是的，我没事", "safe"), ("不太好", "unsafe"), ("不安全", "unsafe"), ("不知道", "unsafe"),
+    ("I just want to cancel my line", None), ("我就是想把号销了", None)])
+def test_answers_to_the_safety_check(text, answer) -> None:
+    assert safety_answer(text) == answer
+
+
+def test_a_turn_somewhat_like_self_harm_gets_the_safety_check_unless_the_plan_turns_it_off(
+        guard) -> None:
+    text = "My sister should have my phone because I'm tired of it all"
+    scores = guard.net.scores(text)
+    head = load_head().thresholds
+    assert head["self_harm_check"] <= scores["self_harm"] \
+        and scores["self_harm"] + scores["emergency"] < head["urgent"], scores
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == "check_in" and not verdict.escalate, verdict
+    assert verdict.evidence["safety_check"] == round(scores["self_harm"], 3)
+    off = compile_rules(Escalation(safety_check=False))
+    assert EscalationGuard(guard.net).assess(off, text).kind == "calm"
+    assert guard.assess(BUILTIN, "How much is roaming in Spain this summer?").kind == "calm"

@@ -184,7 +184,9 @@ def run_escalation(args: argparse.Namespace) -> int:
                     f"{cls} {_fmt(s.precision)}/{_fmt(s.recall)}"
                     for cls, s in part.per_class.items() if s.support or s.predicted)
                     + f"  (precision/recall); calm sent to emergency "
-                      f"{part.calm_false_urgent[0]}/{part.calm_false_urgent[1]}")
+                      f"{part.calm_false_urgent[0]}/{part.calm_false_urgent[1]}; asked whether "
+                      f"safe: self-harm {part.safety_checks['self_harm'][0]}, calm "
+                      f"{part.safety_checks['neutral'][0]}")
             print()
             if args.min_recall is not None:
                 low += [f"{plan.name} {set_path.name} {cls}" for cls, s in report.per_class.items()

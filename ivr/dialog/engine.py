@@ -37,6 +37,7 @@ from ivr.llm.client import LLMClient
 from ivr.safety.anger import AngerAssessment
 from ivr.safety.guard import EscalationGuard, Verdict
 from ivr.safety.instructions import instruction_attempt
+from ivr.safety.check import safety_answer
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
 from ivr.text.normalize import asks_something, is_cjk, tokenize
@@ -70,6 +71,8 @@ class DialogState:
     mood: AngerAssessment | None = None
     upset: bool = False            # the last turn was frustrated or angry (no topic lists)
     offered_human: bool = False    # the bot just offered a person and waits for yes or no
+    checking: str = ""             # the turn held while the bot asks whether the caller is safe
+    safety_checked: bool = False   # asked once a call
     pending: str = ""              # a problem told at a slot prompt, for the node the slot leads to
     heard: dict[str, str] = field(default_factory=dict)  # slot values said before their prompt
     looked_up: list[str] = field(default_factory=list)  # what look-ups told the caller: facts
@@ -121,7 +124,21 @@ class DialogEngine:
         guard = self._guard_step(verdict)
         if guard is not None:
             self.state.confirming = ((), "")   # handed over: no "yes" may answer it later
+            self.state.checking = ""
             return guard
+        if self.state.checking:
+            held, self.state.checking = self.state.checking, ""
+            answer = safety_answer(text)
+            self.events.emit("dialog.safety_check", answer=answer or "other")
+            if answer == "unsafe":
+                return self._urgent("self_harm", {"safety_check": "unsafe", "text": text})
+            if answer == "safe":
+                text = held     # go on with what they asked before the check
+        elif verdict.kind == "check_in" and not self.state.safety_checked:
+            self.state.safety_checked = True
+            self.state.checking = text
+            return Step([Say(self._t(self.plan.prompts.safety_check))], "safety_check",
+                        self.state.node, verdict.evidence)
         if self.state.offered_human:
             self.state.offered_human = False
             answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
@@ -164,6 +181,7 @@ class DialogEngine:
         """A key: menu choice, digits for a slot, 1/2 for yes/no and surveys, or the "human"
         key."""
         self.state.confirming = ((), "")   # a key is no answer to "is your question ...?"
+        self.state.checking = ""             # nor to "are you safe right now?"
         node = self.plan.nodes[self.state.node]
         if isinstance(node, CollectNode) and node.kind in KEYED_KINDS:
             self._digits = self._digits or DigitCollector(node.length)

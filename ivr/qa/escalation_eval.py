@@ -5,7 +5,9 @@ the turn's `context` (earlier turns of the same call). The label is read from wh
 did: transferred as an emergency or self-harm, as a request for a person, for anger (transfer or
 an offer of a person), or treated the caller as upset (frustrated); else neutral. A hand-off on
 one of the context turns ends the call there: it is the outcome when it is of the labelled kind
-(caught early) or the label is calm (a false alarm); one of another kind is left aside.
+(caught early) or the label is calm (a false alarm); one of another kind is left aside. A turn
+that gets the safety check ("are you safe right now?") is no hand-off: it counts as neutral (or
+frustrated), and the table says how many turns of each label were asked.
 
 Text mode gives the dialog the written text. Audio mode speaks each utterance (English with
 piper, Mandarin with Kokoro's zf_xiaoyi: a caller's voice, not the bot's) at normal gain and at
@@ -183,6 +185,13 @@ class EscalationReport:
         calm = [r for r in self.results if r.item.label == "neutral"]
         return sum(1 for r in calm if r.predicted in ("emergency", "self_harm")), len(calm)
 
+    @property
+    def safety_checks(self) -> dict[str, tuple[int, int]]:
+        """{label: (turns that got the safety check instead of a hand-off, turns)}."""
+        return {cls: (sum(1 for r in self.results if r.item.label == cls
+                          and r.detail.get("reason") == "safety_check"),
+                      self.per_class[cls].support) for cls in CLASSES}
+
     def by_language(self) -> dict[str, "EscalationReport"]:
         """This report split by the utterances' language."""
         languages = sorted({r.item.lang for r in self.results})
@@ -206,6 +215,9 @@ class EscalationReport:
                   f"{fmt(urgent.precision):>9} {fmt(urgent.recall):>6} {fmt(urgent.f1):>5}"
                   f"   (emergency + self_harm)",
                   f"calm callers sent to emergency help: {false_urgent}/{calm}",
+                  "asked whether they are safe (no hand-off): " + ", ".join(
+                      f"{cls} {n}/{total}" for cls, (n, total) in self.safety_checks.items()
+                      if total),
                   f"accuracy {fmt(self.accuracy)}", "",
                   "confusion (rows: label, columns: predicted)",
                   f"{'':10} " + " ".join(f"{c:>10}" for c in CLASSES)]

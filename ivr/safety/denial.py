@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from ivr.text.normalize import has_cjk, to_simplified
+from ivr.text.normalize import pattern_form
 
 __all__ = ["without_denials"]
 
@@ -30,9 +30,7 @@ def _patterns() -> dict[str, re.Pattern]:
 def without_denials(text: str) -> tuple[str, list[str]]:
     """(`text` less the words of its denials, the denials found); `text` itself when there are
     none."""
-    language = "zh" if has_cjk(text) else "en"
-    plain = to_simplified(text) if language == "zh" else \
-        text.lower().replace("\u2019", "'")     # same length: spans carry over to `text`
+    language, plain = pattern_form(text)
     found = [m for m in _patterns()[language].finditer(plain) if m.group(0)]
     if not found:
         return text, []

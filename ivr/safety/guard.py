@@ -5,6 +5,8 @@ In priority order it decides whether a turn is
   * self_harm or emergency (urgent: transfer to the emergency target at once),
   * a request for a person,
   * hostile or angry (transfer or offer a person, per the plan's anger policy),
+  * somewhat like self-harm, though not enough for the hand-off ("check_in": the caller is
+    asked whether they are safe, `ivr.safety.check`),
   * frustrated (an apology, and a person offered rather than a topic list on a miss),
   * or calm.
 
@@ -63,9 +65,9 @@ SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lex
 class Verdict:
     """What the guard decided about one turn.
 
-    `kind`: "self_harm", "emergency", "human", "angry", "frustrated" or "calm"; `escalate`: hand
-    the caller over now (for "angry": per the policy, transfer or offer); `evidence`: the phrase
-    matched, the net's score, the anger figures."""
+    `kind`: "self_harm", "emergency", "human", "angry", "check_in", "frustrated" or "calm";
+    `escalate`: hand the caller over now (for "angry": per the policy, transfer or offer);
+    `evidence`: the phrase matched, the net's score, the anger figures."""
 
     kind: str
     escalate: bool = False
@@ -176,6 +178,20 @@ class EscalationGuard:
             return Verdict("human", True, {"net": "semantic", "score": round(scores["human"], 3)})
         return None
 
+    def safety_check(self, rules: GuardRules, text: str) -> dict | None:
+        """Evidence for asking the caller whether they are safe (`Verdict` kind "check_in"): the
+        net hears something of self-harm in a turn it does not hand over (its denials set
+        aside), from the calibrated `self_harm_check` bar; None otherwise, or where the plan
+        turns the check off (`escalation.safety_check`)."""
+        bar = self.net.thresholds().get("self_harm_check") if self.net is not None else None
+        if bar is None or not rules.escalation.safety_check or not rules.escalation.semantic:
+            return None
+        rest, _ = without_denials(text)
+        if not rest or _too_short(rest):
+            return None
+        score = self.net.scores(rest)["self_harm"]  # type: ignore[union-attr]
+        return {"safety_check": round(score, 3)} if score >= bar else None
+
     def word_anger(self, rules: GuardRules, text: str) -> tuple[float, dict]:
         """Anger carried by the words of one turn, 0..1, with its evidence: hostile phrases and
         civil frustration from the lexicon, the net's angry and frustrated scores."""
@@ -227,6 +243,8 @@ class EscalationGuard:
                    **mood.evidence, **self.overruled}
         if mood.escalate:
             return Verdict("angry", True, figures, mood)
+        if (check := self.safety_check(rules, text)) is not None:
+            return Verdict("check_in", False, {**figures, **check}, mood)
         if mood.score >= FRUSTRATED_TURN and word > 0:
             return Verdict("frustrated", False, figures, mood)
         return Verdict("calm", False, figures, mood)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ivr.text.normalize import asks_something, has_cjk, to_simplified
+from ivr.text.normalize import asks_something, pattern_form
 
 __all__ = ["InstructionAttempt", "instruction_attempt", "without_attempt"]
 
@@ -69,16 +69,10 @@ def _demands(rules: dict[str, re.Pattern], rest: str) -> bool:
     return rules["claims"].search(said) is not None and not asks_something(said)
 
 
-def _plain(text: str, language: str) -> str:
-    """`text` as the phrases are matched (same length: spans carry over to `text`)."""
-    return to_simplified(text) if language == "zh" else text.lower().replace("\u2019", "'")
-
-
 def instruction_attempt(text: str) -> InstructionAttempt | None:
     """The attempt in a caller's turn, or None."""
-    language = "zh" if has_cjk(text) else "en"
+    language, plain = pattern_form(text)
     rules = _rules()[language]
-    plain = _plain(text, language)
     if (reveal := rules["reveal"].search(plain)) is not None:
         return InstructionAttempt(reveal.group(0), True, reveal.span())
     attempt = rules["attempts"].search(plain)

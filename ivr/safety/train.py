@@ -18,6 +18,9 @@
    * urgent (emergency + self-harm probability): the highest threshold that keeps every urgent
      dev turn the lexicon misses, raised only if it flags more than 2.5 % of the calm dev turns
      (lexicon and net together);
+   * self_harm_check: the self-harm probability from which a turn the guard does not hand over
+     gets the safety check ("are you safe right now?"): at most 5 % of the calm turns are asked
+     in each language, on every development set (the read ones too), and never below 0.2;
    * human: the best F2 (a missed request for a person is worse than a false one) among the
      thresholds that send at most 3 % of the calm dev turns to a person; angry and frustrated:
      the best F1 on the dev sets.
@@ -45,7 +48,7 @@ DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
 # training/train_dev9.tsv: calibrated on, its indirect self-harm turns, which the net then scored
 # near 0, brought the floor to 0.0015 and the urgent threshold to 0.84.)
 READ_ONLY_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                       for name in ("dev11", "dev12"))
+                       for name in ("dev11", "dev12", "dev14"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                      for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12",
                                   "holdout13", "holdout14"))
@@ -55,6 +58,10 @@ FLOOR_MARGIN = 0.3
 # three times as often as on the development sets the threshold was chosen on.
 MAX_CALM_FALSE_URGENT = 0.025
 MAX_CALM_FALSE_HUMAN = 0.03
+# A calm caller asked "are you safe right now?" is puzzled for a moment, not handed over: a
+# wider budget than for the hand-off, and never below the floor.
+MAX_CALM_SAFETY_CHECK = 0.05
+SAFETY_CHECK_MIN = 0.2
 EMBEDDING_CACHE = Path.home() / ".cache" / "ivr" / "guard_embeddings.npz"
 
 
@@ -256,6 +263,48 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     return thresholds
 
 
+class _Embedded:
+    """Precomputed query embeddings as an embedder (for running the guard itself)."""
+
+    def __init__(self, texts: list[str], vectors: np.ndarray) -> None:
+        self._vectors = dict(zip(texts, vectors))
+
+    def queries(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._vectors[t] for t in texts])
+
+
+def calibrate_safety_check(head: Head, paths: Sequence[Path],
+                           embed: Callable[[list[str]], np.ndarray]) -> float:
+    """The self-harm probability from which a calm-sounding turn gets the safety check ("are you
+    safe right now?"), run through the guard itself: in each language at most
+    `MAX_CALM_SAFETY_CHECK` of the calm turns of `paths` are asked (turns the guard already hands
+    over are not), and never below `SAFETY_CHECK_MIN`."""
+    from ivr.dialplan.model import Escalation
+    from ivr.qa.escalation_eval import load_set
+    from ivr.safety.denial import without_denials
+    from ivr.safety.guard import EscalationGuard, _too_short
+    from ivr.safety.lexicon import compile_rules
+    from ivr.safety.semantic import SemanticNet
+
+    calm = [i for path in paths for i in load_set(path) if i.label == "neutral" and not i.context]
+    rests = [without_denials(i.text)[0] for i in calm]
+    texts = sorted({t for t in (*(i.text for i in calm), *rests) if t})
+    net = SemanticNet(_Embedded(texts, embed(texts)), head)  # type: ignore[arg-type]
+    rules = compile_rules(Escalation())
+    asked: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+    for item, rest in zip(calm, rests):
+        counts[item.lang] = counts.get(item.lang, 0) + 1
+        if EscalationGuard(net).urgent(rules, item.text) is None and not _too_short(rest):
+            asked.setdefault(item.lang, []).append(net.scores(rest)["self_harm"])
+    bars = []
+    for language, scores in asked.items():
+        ranked = sorted(scores, reverse=True)
+        quota = int(MAX_CALM_SAFETY_CHECK * counts[language])
+        bars.append(ranked[quota] + 1e-6 if quota < len(ranked) else 0.0)
+    return round(max([SAFETY_CHECK_MIN, *bars]), 4)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ivr.safety.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -289,7 +338,12 @@ def main(argv: list[str] | None = None) -> int:
                 training_sha256(), vectors.astype(np.float32), y)
     train_acc = float((head.probabilities(vectors).argmax(axis=1) == y).mean())
     print(f"training accuracy {train_acc:.3f}", file=sys.stderr)
-    thresholds = calibrate(head, dev, lambda t: embed_cached(embedder, t, args.cache))
+    embed = lambda t: embed_cached(embedder, t, args.cache)  # noqa: E731
+    thresholds = calibrate(head, dev, embed)
+    # every development set, the read ones too: the check's budget is per language, and most of
+    # the Chinese calm turns are in the newer sets
+    thresholds["self_harm_check"] = calibrate_safety_check(
+        replace(head, thresholds=thresholds), [*dev, *READ_ONLY_SETS], embed)
     head = replace(head, thresholds=thresholds)
     head.save(args.out)
     print(f"wrote {args.out}: thresholds {thresholds}")

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = ["AUXILIARIES", "CJK_CHARS", "STOPWORDS", "NEGATIONS", "Token", "asks_something",
-           "content_units", "has_cjk", "is_cjk", "normalize_text", "pinyin", "prepare",
+           "content_units", "has_cjk", "is_cjk", "normalize_text", "pattern_form", "pinyin",
+           "prepare",
            "simple_normalize", "stem", "to_simplified", "tokenize", "digits_as_hanzi"]
 
 CJK_CHARS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -61,6 +62,15 @@ def to_simplified(text: str) -> str:
     if not has_cjk(text):
         return text
     return "".join(_simplified_char(ch) if is_cjk(ch) else ch for ch in text)
+
+
+def pattern_form(text: str) -> tuple[str, str]:
+    """(language, text) as the safety data files' regular expressions match it: "zh" and the text
+    folded to simplified characters when it holds any, else "en" and the text in lower case with
+    typographic apostrophes straightened. Same length, so a match's span is a span of `text`."""
+    if has_cjk(text):
+        return "zh", to_simplified(text)
+    return "en", text.lower().replace("\u2019", "'")
 
 
 def prepare(text: str) -> str:
