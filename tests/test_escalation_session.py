@@ -170,8 +170,7 @@ def test_a_caller_who_sounds_somewhat_like_self_harm_is_asked_and_handed_over_on
 
 def test_a_caller_who_is_fine_goes_on_with_what_they_asked(engines, demo_plan, voice_en):
     result, events = _script_call(engines, demo_plan, voice_en, [
-        "Please move my number to my sister, she'll look after it from now on.",
-        "Yes, I'm fine, thanks.", "Is my number moved?"])
+        VEILED, "Yes, I'm fine.", "How do I pay my bill?"])
     reasons = [e.data["reason"] for e in events.of_kind("dialog.decision")]
     assert "safety_check" in reasons and result.transfer is None, reasons
     assert [e.data["answer"] for e in events.of_kind("dialog.safety_check")] == ["safe"]

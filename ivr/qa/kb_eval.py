@@ -39,6 +39,7 @@ import numpy as np
 from ivr.dialog.grounding import numbers as grounded_numbers
 from ivr.errors import IvrError
 from ivr.qa.set_files import read_set_file
+from ivr.safety.check import CALM_REPLY
 
 EXPECTS = ("faq", "facts", "decline")
 PARTS = ("dev", "heldout")
@@ -75,6 +76,7 @@ class KBResult:
     entry: str | None = None
     invented: tuple[str, ...] = ()
     confirm: tuple[str, ...] | None = None  # entries the bot asked "is your question ...?" about
+    checked: bool = False   # asked "are you safe right now?" first (the caller said yes)
 
     @property
     def correct(self) -> bool:
@@ -170,6 +172,10 @@ class KBRunner:
         started = time.perf_counter()
         step = engine.on_text(question.text, question.lang)
         steps = [step]
+        checked = step.reason == "safety_check"
+        if checked:     # asked whether they are safe, the calm caller says so
+            step = engine.on_text(CALM_REPLY[question.lang], question.lang)
+            steps.append(step)
         node = self.plan.nodes.get(engine.state.node)
         given = dict(question.slots).get(getattr(node, "slot", ""))
         if given and (step.reason == "question_kept" or step.evidence.get("question_kept")):
@@ -217,7 +223,7 @@ class KBRunner:
         invented = invented_numbers(" ".join(answer), [*sources, question.text]) \
             if path in ANSWERED else ()
         return KBResult(question, path, text, step.reason, seconds, self.rank(question), entry,
-                        invented, confirm)
+                        invented, confirm, checked)
 
     def approved_in(self, said: str, lang: str) -> Any:
         """The knowledge entry whose approved answer (in `lang`) the bot said word for word
@@ -308,6 +314,8 @@ class KBReport:
                  f"  invented facts                {self.invented}",
                  f"  FAQ retrieval top-1 / top-3   {share(self.top(1))} / {share(self.top(3))}",
                  f"  asked \"is your question ...?\" {self.confirmed()}",
+                 f"  asked whether safe first      "
+                 f"{sum(r.checked for r in self.results)}x (the caller said yes)",
                  "  latency by path (text in to last sentence): " + ", ".join(
                      f"{p} {n}x p50 {a:.2f} s p95 {b:.2f} s"
                      for p, (n, a, b) in self.latency().items())]

@@ -19,6 +19,7 @@ from ivr.dialplan.model import MenuNode
 from ivr.errors import IvrError
 from ivr.events import EventLog, ManualClock
 from ivr.kb.embedder import CachingEmbedder, Embedder
+from ivr.safety.check import CALM_REPLY
 from ivr.kb.retriever import KBEntry, Retriever
 
 
@@ -86,6 +87,8 @@ class MenuRunner:
                               menus=menus if meaning else None)
         engine.state.node, engine.state.language = node, lang
         step = engine.on_text(text, lang)
+        if step.reason == "safety_check":   # asked whether they are safe, the caller says so
+            step = engine.on_text(CALM_REPLY[lang], lang)
         if step.reason in ("menu_choice", "menu_answer"):   # routed, or answered there at once
             target = step.evidence.get("choice", step.node)
             return next((c.key or f"#{i}" for i, c in enumerate(menu.choices)

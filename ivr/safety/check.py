@@ -18,9 +18,11 @@ import yaml
 
 from ivr.text.normalize import pattern_form
 
-__all__ = ["safety_answer"]
+__all__ = ["CALM_REPLY", "safety_answer"]
 
 _DATA = Path(__file__).with_name("safety_check.yaml")
+# what a calm caller answers to the check, in the evaluations that play calm callers (kb, menus)
+CALM_REPLY = {"en": "Yes, I'm fine.", "zh": "是的，我没事。"}
 
 
 @lru_cache(maxsize=1)

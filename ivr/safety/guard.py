@@ -44,7 +44,7 @@ from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import SemanticNet
 from ivr.text.normalize import tokenize
 
-__all__ = ["EscalationGuard", "Verdict", "HOSTILE_GROUP_WEIGHT", "FRUSTRATION_WEIGHT"]
+__all__ = ["EscalationGuard", "Verdict", "HOSTILE_GROUP_WEIGHT", "FRUSTRATION_WEIGHT", "checkable"]
 
 HOSTILE_GROUP_WEIGHT = 0.6    # one hostile phrase makes a hostile turn (with the default policy)
 FRUSTRATION_WEIGHT = 0.3      # civil frustration: an apology, never a hand-off by itself
@@ -57,6 +57,7 @@ NET_ANGRY_LEAD = 0.1          # with no hostile words, the net's angry score mus
                               # apology instead of a transfer (dev sets: 7 of 16 such turns, no
                               # angry one)
 NET_MIN_WORDS, NET_MIN_CJK = 3, 4
+SAFETY_CHECK_MIN_TOKENS = 8   # words or Chinese characters: 我想取消预约 (0.38) is asked nothing
 SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lexicon emergency
                               # ("a whole bottle of pills") into self-harm
 
@@ -187,7 +188,7 @@ class EscalationGuard:
         if bar is None or not rules.escalation.safety_check or not rules.escalation.semantic:
             return None
         rest, _ = without_denials(text)
-        if not rest or _too_short(rest):
+        if not checkable(rest):
             return None
         score = self.net.scores(rest)["self_harm"]  # type: ignore[union-attr]
         return {"safety_check": round(score, 3)} if score >= bar else None
@@ -258,6 +259,14 @@ def _too_short(text: str) -> bool:
     cjk = sum(1 for t in tokens if t.cjk)
     words = sum(1 for t in tokens if not t.cjk and t.norm not in UNITS and not t.norm.isdigit())
     return words < NET_MIN_WORDS and cjk < NET_MIN_CJK
+
+
+def checkable(text: str) -> bool:
+    """Whether a turn is long enough for the safety check: the net judges it, and it has
+    `SAFETY_CHECK_MIN_TOKENS` words or Chinese characters. The net scores the clinic's commonest
+    short requests near the check's bar (我想预约 0.31, 我想取消预约 0.38), while the veiled
+    self-harm the check is for is told at length."""
+    return bool(text) and not _too_short(text) and len(tokenize(text)) >= SAFETY_CHECK_MIN_TOKENS
 
 
 def _anger_config(policy, base: AngerConfig) -> AngerConfig:

@@ -19,7 +19,7 @@
      dev turn the lexicon misses, raised only if it flags more than 2.5 % of the calm dev turns
      (lexicon and net together);
    * self_harm_check: the self-harm probability from which a turn the guard does not hand over
-     gets the safety check ("are you safe right now?"): at most 5 % of the calm turns are asked
+     gets the safety check ("are you safe right now?"): at most 3 % of the calm turns are asked
      in each language, on every development set (the read ones too), and never below 0.2;
    * human: the best F2 (a missed request for a person is worse than a false one) among the
      thresholds that send at most 3 % of the calm dev turns to a person; angry and frustrated:
@@ -59,8 +59,9 @@ FLOOR_MARGIN = 0.3
 MAX_CALM_FALSE_URGENT = 0.025
 MAX_CALM_FALSE_HUMAN = 0.03
 # A calm caller asked "are you safe right now?" is puzzled for a moment, not handed over: a
-# wider budget than for the hand-off, and never below the floor.
-MAX_CALM_SAFETY_CHECK = 0.05
+# budget a little wider than the hand-off's, and never below the floor. (At 5 % the bar was
+# 0.31, and the menus' and FAQ questions' calm service talk was asked 3-5 % of the time.)
+MAX_CALM_SAFETY_CHECK = 0.03
 SAFETY_CHECK_MIN = 0.2
 EMBEDDING_CACHE = Path.home() / ".cache" / "ivr" / "guard_embeddings.npz"
 
@@ -282,7 +283,7 @@ def calibrate_safety_check(head: Head, paths: Sequence[Path],
     from ivr.dialplan.model import Escalation
     from ivr.qa.escalation_eval import load_set
     from ivr.safety.denial import without_denials
-    from ivr.safety.guard import EscalationGuard, _too_short
+    from ivr.safety.guard import EscalationGuard, checkable
     from ivr.safety.lexicon import compile_rules
     from ivr.safety.semantic import SemanticNet
 
@@ -295,7 +296,7 @@ def calibrate_safety_check(head: Head, paths: Sequence[Path],
     counts: dict[str, int] = {}
     for item, rest in zip(calm, rests):
         counts[item.lang] = counts.get(item.lang, 0) + 1
-        if EscalationGuard(net).urgent(rules, item.text) is None and not _too_short(rest):
+        if EscalationGuard(net).urgent(rules, item.text) is None and checkable(rest):
             asked.setdefault(item.lang, []).append(net.scores(rest)["self_harm"])
     bars = []
     for language, scores in asked.items():
