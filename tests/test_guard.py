@@ -387,4 +387,6 @@ def test_a_turn_somewhat_like_self_harm_gets_the_safety_check_unless_the_plan_tu
     assert verdict.evidence["safety_check"] == round(scores["self_harm"], 3)
     off = compile_rules(Escalation(safety_check=False))
     assert EscalationGuard(guard.net).assess(off, text).kind == "calm"
+    no_anger = compile_rules(Escalation(anger={"enabled": False}))   # the check is no mood
+    assert EscalationGuard(guard.net).assess(no_anger, text).kind == "check_in"
     assert guard.assess(BUILTIN, "How much is roaming in Spain this summer?").kind == "calm"

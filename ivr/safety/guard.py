@@ -229,9 +229,11 @@ class EscalationGuard:
             return verdict
         if verdict := self.human(rules, text):
             return verdict
+        check = self.safety_check(rules, text)
         policy = rules.escalation.anger
         if not policy.enabled:
-            return Verdict("calm", False, dict(self.overruled))
+            return Verdict("check_in" if check else "calm", False, {**self.overruled,
+                                                                    **(check or {})})
         config = self.anger.config
         if (config.hostile_turn, config.threshold, config.hot_turn, config.consecutive) != \
                 (policy.hostile_turn, policy.threshold, policy.hot_turn, policy.consecutive_turns):
@@ -244,7 +246,7 @@ class EscalationGuard:
                    **mood.evidence, **self.overruled}
         if mood.escalate:
             return Verdict("angry", True, figures, mood)
-        if (check := self.safety_check(rules, text)) is not None:
+        if check is not None:
             return Verdict("check_in", False, {**figures, **check}, mood)
         if mood.score >= FRUSTRATED_TURN and word > 0:
             return Verdict("frustrated", False, figures, mood)
