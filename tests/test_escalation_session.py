@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from ivr.audio.g711 import phone_line
 from ivr.dialplan.loader import load_dialplan
@@ -151,15 +152,22 @@ def test_offer_policy_asks_before_handing_a_hostile_caller_over(engines, demo_pl
 
 
 VEILED = "My sister should have my phone because I'm tired of it all"
+# a warning sign (ivr/safety/warning_signs.yaml) the net scores under the check bar
+WARNING_SIGN = "Please put my son down as the main contact on the account for when I'm gone."
 
 
+@pytest.mark.parametrize("turn", [VEILED, WARNING_SIGN])
 def test_a_caller_who_sounds_somewhat_like_self_harm_is_asked_and_handed_over_on_no(
-        engines, demo_plan, voice_en):
-    """Below the hand-off, above the calibrated check bar: asked once, then "no" is a hand-off."""
-    result, events = _script_call(engines, demo_plan, voice_en, [VEILED, "No."])
+        engines, demo_plan, voice_en, turn):
+    """Below the hand-off, above the calibrated check bar or with a warning sign of suicide:
+    asked once, then "no" is a hand-off."""
+    result, events = _script_call(engines, demo_plan, voice_en, [turn, "No."])
     decisions = [e.data for e in events.of_kind("dialog.decision")]
     asked = next(d for d in decisions if d["reason"] == "safety_check")
-    assert load_head().thresholds["self_harm_check"] <= asked["safety_check"]
+    if turn == VEILED:
+        assert load_head().thresholds["self_harm_check"] <= asked["safety_check"]
+    else:
+        assert asked["warning_sign"].lower() == "when i'm gone", asked
     said = " ".join(e.data["text"] for e in events.of_kind("bot.say"))
     assert "Are you safe right now?" in said
     heard = [e.data["text"] for e in events.of_kind("asr.final")]

@@ -16,6 +16,7 @@ from typing import Literal
 
 import yaml
 
+from ivr.safety.expressions import alternation
 from ivr.text.normalize import pattern_form
 
 __all__ = ["CALM_REPLY", "safety_answer"]
@@ -28,8 +29,7 @@ CALM_REPLY = {"en": "Yes, I'm fine.", "zh": "是的，我没事。"}
 @lru_cache(maxsize=1)
 def _rules() -> dict[str, dict[str, re.Pattern]]:
     data = yaml.safe_load(_DATA.read_text(encoding="utf-8"))
-    return {language: {kind: re.compile("|".join(f"(?:{p})" for p in items))
-                       for kind, items in lists.items()}
+    return {language: {kind: alternation(items) for kind, items in lists.items()}
             for language, lists in data.items()}
 
 

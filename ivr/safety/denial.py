@@ -8,11 +8,9 @@ caller says besides is judged as usual ("nobody's hurt yet but he has a knife").
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
+from ivr.safety.expressions import language_patterns
 from ivr.text.normalize import pattern_form
 
 __all__ = ["without_denials"]
@@ -20,18 +18,11 @@ __all__ = ["without_denials"]
 _DATA = Path(__file__).with_name("denials.yaml")
 
 
-@lru_cache(maxsize=1)
-def _patterns() -> dict[str, re.Pattern]:
-    data = yaml.safe_load(_DATA.read_text(encoding="utf-8"))
-    return {language: re.compile("|".join(f"(?:{p})" for p in items))
-            for language, items in data.items()}
-
-
 def without_denials(text: str) -> tuple[str, list[str]]:
     """(`text` less the words of its denials, the denials found); `text` itself when there are
     none."""
     language, plain = pattern_form(text)
-    found = [m for m in _patterns()[language].finditer(plain) if m.group(0)]
+    found = [m for m in language_patterns(_DATA)[language].finditer(plain) if m.group(0)]
     if not found:
         return text, []
     kept, start = [], 0

@@ -42,6 +42,7 @@ from ivr.safety.instructions import without_attempt
 from ivr.safety.negation import declined
 from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import SemanticNet
+from ivr.safety.warning import warning_sign
 from ivr.text.normalize import tokenize
 
 __all__ = ["EscalationGuard", "Verdict", "HOSTILE_GROUP_WEIGHT", "FRUSTRATION_WEIGHT", "checkable"]
@@ -180,15 +181,18 @@ class EscalationGuard:
         return None
 
     def safety_check(self, rules: GuardRules, text: str) -> dict | None:
-        """Evidence for asking the caller whether they are safe (`Verdict` kind "check_in"): the
-        net hears something of self-harm in a turn it does not hand over (its denials set
-        aside), from the calibrated `self_harm_check` bar; None otherwise, or where the plan
-        turns the check off (`escalation.safety_check`)."""
-        bar = self.net.thresholds().get("self_harm_check") if self.net is not None else None
-        if bar is None or not rules.escalation.safety_check or not rules.escalation.semantic:
+        """Evidence for asking the caller whether they are safe (`Verdict` kind "check_in") about
+        a turn not handed over, its denials set aside: a warning sign of suicide
+        (`ivr.safety.warning`), or the net hears something of self-harm, from the calibrated
+        `self_harm_check` bar; None otherwise, or where the plan turns the check off
+        (`escalation.safety_check`)."""
+        if not rules.escalation.safety_check:
             return None
         rest, _ = without_denials(text)
-        if not checkable(rest):
+        if sign := warning_sign(rest):
+            return {"warning_sign": sign}
+        bar = self.net.thresholds().get("self_harm_check") if self.net is not None else None
+        if bar is None or not rules.escalation.semantic or not checkable(rest):
             return None
         score = self.net.scores(rest)["self_harm"]  # type: ignore[union-attr]
         return {"safety_check": round(score, 3)} if score >= bar else None

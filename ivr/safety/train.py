@@ -279,13 +279,15 @@ def calibrate_safety_check(head: Head, paths: Sequence[Path],
     """The self-harm probability from which a calm-sounding turn gets the safety check ("are you
     safe right now?"), run through the guard itself: in each language at most
     `MAX_CALM_SAFETY_CHECK` of the calm turns of `paths` are asked (turns the guard already hands
-    over are not), and never below `SAFETY_CHECK_MIN`."""
+    over are not; those with a warning sign of suicide are asked whatever the net says), and
+    never below `SAFETY_CHECK_MIN`."""
     from ivr.dialplan.model import Escalation
     from ivr.qa.escalation_eval import load_set
     from ivr.safety.denial import without_denials
     from ivr.safety.guard import EscalationGuard, checkable
     from ivr.safety.lexicon import compile_rules
     from ivr.safety.semantic import SemanticNet
+    from ivr.safety.warning import warning_sign
 
     calm = [i for path in paths for i in load_set(path) if i.label == "neutral" and not i.context]
     rests = [without_denials(i.text)[0] for i in calm]
@@ -296,7 +298,11 @@ def calibrate_safety_check(head: Head, paths: Sequence[Path],
     counts: dict[str, int] = {}
     for item, rest in zip(calm, rests):
         counts[item.lang] = counts.get(item.lang, 0) + 1
-        if EscalationGuard(net).urgent(rules, item.text) is None and checkable(rest):
+        if EscalationGuard(net).urgent(rules, item.text) is not None:
+            continue
+        if warning_sign(rest):    # asked whatever the net says: uses up the budget first
+            asked.setdefault(item.lang, []).append(float("inf"))
+        elif checkable(rest):
             asked.setdefault(item.lang, []).append(net.scores(rest)["self_harm"])
     bars = []
     for language, scores in asked.items():
