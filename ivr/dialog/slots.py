@@ -40,7 +40,8 @@ _YES = ["yes", "yeah", "yea", "yep", "yup", "ya", "yah", "correct", "thats corre
 _NO = ["no", "nope", "nah", "not", "not really", "wrong", "incorrect", "negative", "never",
        "no way", "dont", "doesnt", "didnt", "isnt", "wasnt", "havent", "hasnt", "cant",
        "cannot", "not right", "not correct", "thats wrong", "thats not right", "it is not",
-       "it isnt", "it does not", "it did not", "i do not", "i did not", "nothing",
+       "it isnt", "it does not", "it did not", "i do not", "i did not", "nothing", "none",
+       "neither", "none of them", "neither of them", "neither one",
        "不", "不是", "不对", "没有", "没", "不行", "不用", "不要", "错", "错了", "不可以", "否",
        "不需要", "不正确", "没用", "不好"]
 _UNSURE = ["maybe", "perhaps", "not sure", "im not sure", "dont know", "i dont know", "no idea",
