@@ -158,6 +158,55 @@ def test_dtmf_zero_transfers(engines, demo_plan):
     assert events.of_kind("call.end")[0].data["reason"] == "test"
 
 
+def test_a_turn_is_decided_off_the_loop_and_a_key_waits_for_it(engines, demo_plan):
+    """The dialog step (guard, retrieval, embeddings) runs on the executor, so the loop keeps
+    serving audio meanwhile; a key pressed during it is taken once the step is done, never
+    beside it."""
+    import threading
+
+    from ivr.asr.base import Transcript
+
+    loop_thread = threading.get_ident()
+    log: list[tuple[str, bool]] = []
+
+    async def scenario():
+        session = CallSession("off-loop", demo_plan, engines, EventLog(ManualClock()))
+        session.start()
+        await session.settle()
+        dialog = session.dialog
+        on_text, on_dtmf = dialog.on_text, dialog.on_dtmf
+
+        def slow_text(*args):
+            log.append(("text-start", threading.get_ident() == loop_thread))
+            time.sleep(0.3)
+            step = on_text(*args)
+            log.append(("text-end", threading.get_ident() == loop_thread))
+            return step
+
+        def key(digit):
+            log.append(("key", threading.get_ident() == loop_thread))
+            return on_dtmf(digit)
+
+        dialog.on_text, dialog.on_dtmf = slow_text, key
+        heard = Transcript("How do I pay my bill?", "en", 0.0, 0.0, 1.5, 0.1)
+        turn = asyncio.get_running_loop().create_task(session._respond(heard, b"", None))
+        ticks = 0
+        while not log:  # the step has started
+            await asyncio.sleep(0.01)
+        session.dtmf("0")
+        while len(log) < 2 and ticks < 500:
+            await asyncio.sleep(0.01)   # the loop runs while the step is computed
+            ticks += 1
+        await session.settle()
+        turn.cancel()
+        await session.close("test")
+        return ticks
+
+    ticks = asyncio.run(scenario())
+    assert ticks >= 10, ticks
+    assert log == [("text-start", False), ("text-end", False), ("key", True)], log
+
+
 def test_asr_timeout_falls_back_and_transfers(engines, demo_plan, voice_en):
     caller = synth_caller(voice_en, [(4.0, "How do I pay my bill?")])
     result, events = call(engines, demo_plan, caller, SessionConfig(asr_timeout_s=0.001))

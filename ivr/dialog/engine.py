@@ -913,9 +913,8 @@ class DialogEngine:
         return self.guard.rules(self.escalation())
 
     def prepare_turn(self, text: str, audio: bytes | None, speech_s: float | None) -> None:
-        """Run the guard on the coming `on_text(text, ...)` ahead of time: the embedding (a
-        model-service call on a SIP worker) and the voice analysis are work a session runs off
-        its event loop."""
+        """Run the guard on the coming `on_text(text, ...)` ahead of time, so `read_slots` knows
+        whether the turn is handed over (`on_text` uses this verdict, not a second one)."""
         self._assessed = (text, self.guard.assess(self._rules(), text, audio, speech_s))
 
     async def read_slots(self, text: str) -> None:

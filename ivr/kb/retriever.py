@@ -51,12 +51,6 @@ class Retriever:
                 self._owner.append(index)
         self._vectors = embedder.queries(texts) if texts else np.zeros((0, 1), np.float32)
 
-    def prepare(self, text: str) -> None:
-        """Embed `text` now (e.g. on a worker thread), so a later `search` on the event loop
-        finds it in a `CachingEmbedder` and does no model or network work."""
-        if text.strip():
-            self.embedder.queries([text])
-
     def ranked(self, text: str) -> list[tuple[KBEntry, float]]:
         """Every entry with its score for `text`, best first (what `search` picks from)."""
         if not self.entries or not text.strip():

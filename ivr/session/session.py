@@ -194,10 +194,8 @@ class CallSession:
         """A key the caller pressed (RFC 2833 or SIP INFO: the driver does not care which)."""
         self.events.emit("dtmf", digit=self.recorded_key(digit))
         self._quiet_since = self.events.clock.now()
-        step = self.dialog.on_dtmf(digit)
-        if step is not None:
-            self._stop_bot()
-            self._run(self._execute(step, caller_said=f"[key {digit}]"))
+        self._step_now_or_after(lambda: self.dialog.on_dtmf(digit), f"[key {digit}]",
+                                interrupt=True)
 
     def recorded_key(self, digit: str) -> str:
         """`digit` as the record may keep it: "•" while a secret slot is being collected."""
@@ -206,8 +204,8 @@ class CallSession:
     def transfer_failed(self, request: TransferRequest, status: str) -> None:
         """The driver could not connect the transfer: tell the caller, follow the fallback."""
         self.events.emit("transfer.failed", target=request.target, status=status)
-        self._run(self._execute(self.dialog.on_transfer_failed(status, request.fallback),
-                                caller_said=""))
+        self._step_now_or_after(lambda: self.dialog.on_transfer_failed(status, request.fallback),
+                                "")
 
     def next_frame(self) -> bytes | None:
         """The bot's next 20 ms frame, or None for silence."""
@@ -314,7 +312,8 @@ class CallSession:
             log.error("call %s: %s; the caller hears the fallback", self.call_id, error,
                       exc_info=True)
             self.events.emit("error", error=error)
-            step = self.dialog.technical_fallback(error)
+            async with self._dialog_lock:
+                step = self.dialog.technical_fallback(error)
             try:
                 await self._execute(step, caller_said="")
             except Exception as speak_exc:  # noqa: BLE001 - TTS itself is down: transfer anyway
@@ -440,7 +439,7 @@ class CallSession:
         elif now - self._quiet_since >= self.plan.no_input_timeout_s:
             self._quiet_since = now
             self.events.emit("no_input", node=self.dialog.state.node)
-            self._run(self._execute(self.dialog.on_no_input(), caller_said=""))
+            self._step_now_or_after(self.dialog.on_no_input, "")
 
     def _maybe_check_partial(self, now: float) -> None:
         """While the caller talks, re-recognise the utterance so far about once a second and act
@@ -463,8 +462,7 @@ class CallSession:
         step = None
         if not transcript.rejected:
             async with self._dialog_lock:
-                step = await self._in_executor(self.dialog.check_partial, transcript.text,
-                                               timeout=self.config.asr_timeout_s)
+                step = await self._off_loop(self.dialog.check_partial, transcript.text)
         if step is None or self._utterance_handled:
             return
         self._utterance_handled = True
@@ -512,9 +510,8 @@ class CallSession:
         transcript = await self._recognise(audio)
         async with self._dialog_lock:
             # the guard's and the knowledge base's embeddings, off the event loop
-            meaning = "backchannel" if transcript is None else await self._in_executor(
-                self.dialog.classify_interjection, transcript.text,
-                timeout=self.config.asr_timeout_s)
+            meaning = "backchannel" if transcript is None else await self._off_loop(
+                self.dialog.classify_interjection, transcript.text)
         if meaning == "backchannel":
             self.events.emit("backchannel", text=transcript.text if transcript else "")
             return
@@ -522,21 +519,56 @@ class CallSession:
         if meaning == "turn" and transcript is not None:
             self._run(self._respond(transcript, audio, None))
 
-    async def _prepare_retrieval(self, text: str) -> None:
-        """The knowledge-base embedding runs off the event loop: on a SIP worker it is a network
-        call to the model service and must not stall other calls' 20 ms audio."""
-        await self._in_executor(self.dialog.retriever.prepare, text,
-                                timeout=self.config.asr_timeout_s)
-
     async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
         async with self._dialog_lock:
-            await self._prepare_retrieval(transcript.text)
-            # the guard's embedding and voice analysis, off the event loop
-            await self._in_executor(self.dialog.prepare_turn, transcript.text, audio, speech_s,
-                                    timeout=self.config.asr_timeout_s)
+            # the guard first: a turn it hands over never waits for the LLM's slot reading
+            await self._off_loop(self.dialog.prepare_turn, transcript.text, audio, speech_s)
             await self.dialog.read_slots(transcript.text)
-            step = self.dialog.on_text(transcript.text, transcript.language, audio, speech_s)
+            step = await self._off_loop(self.dialog.on_text, transcript.text,
+                                        transcript.language, audio, speech_s)
         await self._execute(step, caller_said=transcript.text)
+
+    async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)`, a dialog step, on the executor: its embeddings (a model-service call on a
+        SIP worker), voice analysis and retrieval never stall the 20 ms audio of the calls on
+        this loop. The caller holds the dialog lock. A turn cancelled meanwhile (the caller
+        spoke again, pressed a key, hung up) still waits for the step to finish, so the lock is
+        never free while a step is changing the dialog."""
+        work = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            while not work.done():
+                try:
+                    await asyncio.wait([work])
+                except asyncio.CancelledError:
+                    continue
+            raise
+
+    def _step_now_or_after(self, decide: Callable[[], Step | None], caller_said: str,
+                           interrupt: bool = False) -> None:
+        """A quick dialog step (a key, the caller's silence, a failed transfer): now, on the loop,
+        when no other step holds the dialog, else as soon as that one is done, so two steps never
+        change the dialog at once. `interrupt`: a step stops what the bot is saying."""
+        def act(step: Step | None) -> None:
+            if step is None:
+                return
+            if interrupt:
+                self._stop_bot()
+            self._run(self._execute(step, caller_said=caller_said))
+
+        if not self._dialog_lock.locked():
+            act(decide())
+            return
+
+        async def after() -> None:
+            async with self._dialog_lock:
+                step = decide()
+            act(step)
+
+        task = asyncio.get_running_loop().create_task(self._guarded(after()))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ---- acting ------------------------------------------------------------------------------
     def _decided(self, step: Step) -> None:
