@@ -533,10 +533,11 @@ class CallSession:
         SIP worker), voice analysis and retrieval never stall the 20 ms audio of the calls on
         this loop. The caller holds the dialog lock. A turn cancelled meanwhile (the caller
         spoke again, pressed a key, hung up) still waits for the step to finish, so the lock is
-        never free while a step is changing the dialog."""
+        never free while a step is changing the dialog; a step over `asr_timeout_s` (a hung model
+        service) fails the turn, and the caller hears the fallback."""
         work = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
         try:
-            return await asyncio.shield(work)
+            return await asyncio.wait_for(asyncio.shield(work), self.config.asr_timeout_s)
         except asyncio.CancelledError:
             while not work.done():
                 try:
