@@ -19,9 +19,9 @@ DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8",
                               "dev11", "dev12", "dev14"))
-HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12, 13, 14)}
+HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12, 13, 14, 15)}
 # written as single turns, recogniser errors tagged "asr_error"
-SINGLE_TURN_SETS = {*DEV_SETS[-7:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14))}
+SINGLE_TURN_SETS = {*DEV_SETS[-7:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14, 15))}
 PLANS = Path(__file__).parent.parent / "dialplans"
 
 

@@ -51,7 +51,7 @@ READ_ONLY_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                        for name in ("dev11", "dev12", "dev14"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                      for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12",
-                                  "holdout13", "holdout14"))
+                                  "holdout13", "holdout14", "holdout15"))
 VETO_MARGIN = 0.3
 FLOOR_MARGIN = 0.3
 # Half the 5 % target: on every blind set so far, calm callers were sent to emergency help two to
