@@ -18,10 +18,12 @@ from ivr.text.normalize import normalize_text
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8",
-                              "dev11", "dev12", "dev14"))
+                              "dev11", "dev12", "dev14", "dev15"))
 HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12, 13, 14, 15)}
 # written as single turns, recogniser errors tagged "asr_error"
-SINGLE_TURN_SETS = {*DEV_SETS[-7:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14, 15))}
+SINGLE_TURN_SETS = {*DEV_SETS[-8:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14, 15))}
+# written to find the misses of veiled self-harm and look-alikes: few turns of the other classes
+FOCUSED_SETS = {DATA / "escalation_dev15.yaml"}
 PLANS = Path(__file__).parent.parent / "dialplans"
 
 
@@ -32,7 +34,7 @@ def test_sets_are_large_split_and_disjoint() -> None:
         english, chinese = (sum(1 for i in holdout if i.lang == lang) for lang in ("en", "zh"))
         assert english >= 130 and chinese >= 150 and english + chinese >= 420
     for path, items in zip(paths, sets):
-        for cls in CLASSES:
+        for cls in CLASSES if path not in FOCUSED_SETS else ():
             for lang in ("en", "zh"):
                 assert sum(1 for i in items if i.label == cls and i.lang == lang) >= 8, (cls, lang)
         assert sum(1 for i in items if "hard_negative" in i.tags) >= 25
@@ -99,6 +101,8 @@ HELD_OUT_FLOORS = {
     (13, "clinic", "zh"): (0.92, 0.04, 0.95, 0.85), # measured 0.95 (70/74), 3/130, 1.00, 0.89
     (14, "acme", "en"): (0.95, 0.06, 0.95, 0.8),    # measured 0.97 (38/39), 3/64, 1.00, 0.85
     (14, "clinic", "zh"): (0.88, 0.04, 0.95, 0.9),  # measured 0.91 (77/85), 3/133, 1.00, 0.96
+    (15, "acme", "en"): (0.98, 0.07, 0.95, 0.9),    # measured 1.00 (59/59), 5/87, 1.00, 0.96
+    (15, "clinic", "zh"): (0.92, 0.04, 0.9, 0.92),  # measured 0.95 (57/60), 2/89, 0.96, 1.00
 }
 
 
