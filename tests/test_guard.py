@@ -262,6 +262,9 @@ def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, ki
     ("不用转人工，我自己查就行", True),
     ("别给我转客服，我就问个时间", True),
     ("I don't want the robot, I want a person", False),
+    ("I don't want to deal with a machine, put me through to someone", False),
+    ("I don't need a bot, get me a real person", False),
+    ("No, I don't want an agent, thanks", True),
     ("为什么不转人工", False),
     ("别废话，转人工", False),
 ])

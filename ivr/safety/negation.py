@@ -2,8 +2,10 @@
 
 A request-for-a-person phrase that the caller negates is a caller saying they are fine on their
 own, not a request. Only the want/need verb nearest before the phrase, in the same clause and
-within a few words of it, is looked at, so "I don't want the robot, I want a person" is still a
-request (its nearest verb, the second "want", is not negated). Negated emergencies are not
+within a few words of it and with no comma between, is looked at, so "I don't want the robot, I
+want a person" is still a request (its nearest verb, the second "want", is not negated), and so
+is "I don't want to talk to a machine, put me through to someone" (the comma ends what the
+negated verb governs). Negated emergencies are not
 handled here on purpose: "I can't breathe" is itself negated (see ivr.dialog.phrases).
 """
 
@@ -19,6 +21,7 @@ _WINDOW = 6                        # words before the phrase in which its verb i
 _VERBS = {"need", "needs", "want", "wants", "require", "necessary"}
 _NEGATORS = {"not", "no", "never", "without"}
 # a negated want/need/use verb, then at most three characters up to the phrase, no clause break
+_COMMA = re.compile(r"[,，、]")
 _CJK_DECLINED = re.compile(r"(不|没|别|甭|无)(需要|用|要|想要|想|必)[^，,、。！？；.!?;]{0,3}$"
                            r"|别(给我|帮我)?$")
 
@@ -39,5 +42,6 @@ def declined(text: str, span: tuple[int, int]) -> bool:
         if tokens[k].clause != clause:
             break
         if tokens[k].norm in _VERBS:
-            return k > 0 and tokens[k - 1].clause == clause and tokens[k - 1].norm in _NEGATORS
+            return k > 0 and tokens[k - 1].clause == clause and tokens[k - 1].norm in _NEGATORS \
+                and not _COMMA.search(text, tokens[k].end, start)
     return False
