@@ -68,6 +68,14 @@ def test_a_human_being_is_a_person_not_an_exclusion(guard) -> None:
     assert guard.human(LEXICON_ONLY, "human resources told me to call") is None
 
 
+@pytest.mark.parametrize("text", ["化验单上的数字我看不懂，我想直接跟护士说。",
+                                  "麻烦让值班医生亲自跟我说一下这个结果。"])
+def test_asking_to_speak_with_the_nurse_or_doctor_is_a_request_for_a_person(text) -> None:
+    verdict = EscalationGuard(None).human(BUILTIN, text)   # the lexicon alone
+    assert verdict is not None and verdict.kind == "human", text
+    assert EscalationGuard(None).human(BUILTIN, "护士说没事，我再确认一下要不要热敷。") is None
+
+
 def test_plan_phrases_add_to_the_builtins_and_groups_can_be_switched_off(guard) -> None:
     text = "the flux capacitor is leaking plasma"
     assert guard.urgent(LEXICON_ONLY, text) is None
