@@ -207,6 +207,51 @@ def test_a_turn_is_decided_off_the_loop_and_a_key_waits_for_it(engines, demo_pla
     assert log == [("text-start", False), ("text-end", False), ("key", True)], log
 
 
+def test_a_key_waits_for_a_step_that_overran_its_timeout(engines, demo_plan):
+    """A dialog step past `asr_timeout_s` fails the turn (the caller hears the fallback), but its
+    thread cannot be stopped: a key pressed meanwhile is taken once that step is done, never
+    beside it."""
+    from ivr.asr.base import Transcript
+
+    log: list[str] = []
+
+    async def scenario():
+        session = CallSession("straggler", demo_plan, engines, EventLog(ManualClock()),
+                              config=SessionConfig(asr_timeout_s=0.1))
+        session.start()
+        await session.settle()
+        dialog = session.dialog
+        prepare, on_dtmf = dialog.prepare_turn, dialog.on_dtmf
+
+        def slow_prepare(*args):
+            log.append("step-start")
+            time.sleep(0.6)
+            prepare(*args)
+            log.append("step-end")
+
+        def key(digit):
+            log.append("key")
+            return on_dtmf(digit)
+
+        dialog.prepare_turn, dialog.on_dtmf = slow_prepare, key
+        heard = Transcript("How do I pay my bill?", "en", 0.0, 0.0, 1.5, 0.1)
+        session._run(session._respond(heard, b"", None))
+        while not session.events.of_kind("error"):   # the step timed out; still running
+            await asyncio.sleep(0.01)
+        session.dtmf("1")
+        for _ in range(200):
+            if "key" in log:
+                break
+            await asyncio.sleep(0.01)
+        await session.settle()
+        await session.close("test")
+        return session.events
+
+    events = asyncio.run(scenario())
+    assert "TimeoutError" in events.of_kind("error")[0].data["error"]
+    assert log == ["step-start", "step-end", "key"], log
+
+
 def test_asr_timeout_falls_back_and_transfers(engines, demo_plan, voice_en):
     caller = synth_caller(voice_en, [(4.0, "How do I pay my bill?")])
     result, events = call(engines, demo_plan, caller, SessionConfig(asr_timeout_s=0.001))

@@ -12,6 +12,7 @@ reply, `on_transfer(request)` and `on_hangup(reason)` once the bot has finished 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import logging
@@ -136,6 +137,8 @@ class CallSession:
         # The dialog engine is used from executor threads (interim checks, the final turn's
         # embeddings and guard) and from the loop: one call's uses never overlap.
         self._dialog_lock = asyncio.Lock()
+        # a step that overran `asr_timeout_s`: its thread may still be changing the dialog
+        self._straggler: asyncio.Future[Any] | None = None
         self._after_playout: Transfer | Hangup | None = None
         self._speech_started_busy = False
         self._barged = False
@@ -312,7 +315,7 @@ class CallSession:
             log.error("call %s: %s; the caller hears the fallback", self.call_id, error,
                       exc_info=True)
             self.events.emit("error", error=error)
-            async with self._dialog_lock:
+            async with self._dialog_lock:  # it only reads the plan: no wait for a straggler
                 step = self.dialog.technical_fallback(error)
             try:
                 await self._execute(step, caller_said="")
@@ -461,7 +464,7 @@ class CallSession:
             return
         step = None
         if not transcript.rejected:
-            async with self._dialog_lock:
+            async with self._dialog_held():
                 step = await self._off_loop(self.dialog.check_partial, transcript.text)
         if step is None or self._utterance_handled:
             return
@@ -508,7 +511,7 @@ class CallSession:
 
     async def _interject(self, audio: bytes) -> None:
         transcript = await self._recognise(audio)
-        async with self._dialog_lock:
+        async with self._dialog_held():
             # the guard's and the knowledge base's embeddings, off the event loop
             meaning = "backchannel" if transcript is None else await self._off_loop(
                 self.dialog.classify_interjection, transcript.text)
@@ -520,7 +523,7 @@ class CallSession:
             self._run(self._respond(transcript, audio, None))
 
     async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
-        async with self._dialog_lock:
+        async with self._dialog_held():
             # the guard first: a turn it hands over never waits for the LLM's slot reading
             await self._off_loop(self.dialog.prepare_turn, transcript.text, audio, speech_s)
             await self.dialog.read_slots(transcript.text)
@@ -531,13 +534,16 @@ class CallSession:
     async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)`, a dialog step, on the executor: its embeddings (a model-service call on a
         SIP worker), voice analysis and retrieval never stall the 20 ms audio of the calls on
-        this loop. The caller holds the dialog lock. A turn cancelled meanwhile (the caller
+        this loop. The caller holds `_dialog_held`. A turn cancelled meanwhile (the caller
         spoke again, pressed a key, hung up) still waits for the step to finish, so the lock is
         never free while a step is changing the dialog; a step over `asr_timeout_s` (a hung model
         service) fails the turn, and the caller hears the fallback."""
         work = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
         try:
             return await asyncio.wait_for(asyncio.shield(work), self.config.asr_timeout_s)
+        except asyncio.TimeoutError:
+            self._straggler = work   # the next step waits for it (`_dialog_held`)
+            raise
         except asyncio.CancelledError:
             while not work.done():
                 try:
@@ -545,6 +551,21 @@ class CallSession:
                 except asyncio.CancelledError:
                     continue
             raise
+
+    @property
+    def _dialog_busy(self) -> bool:
+        return self._dialog_lock.locked() or (self._straggler is not None
+                                              and not self._straggler.done())
+
+    @contextlib.asynccontextmanager
+    async def _dialog_held(self) -> AsyncIterator[None]:
+        """The dialog to oneself: the lock, and any step abandoned on a timeout finished, since
+        its thread cannot be stopped and would otherwise change the dialog beside the next one."""
+        async with self._dialog_lock:
+            if self._straggler is not None:
+                await asyncio.wait([self._straggler])
+                self._straggler = None
+            yield
 
     def _step_now_or_after(self, decide: Callable[[], Step | None], caller_said: str,
                            interrupt: bool = False) -> None:
@@ -558,12 +579,12 @@ class CallSession:
                 self._stop_bot()
             self._run(self._execute(step, caller_said=caller_said))
 
-        if not self._dialog_lock.locked():
+        if not self._dialog_busy:
             act(decide())
             return
 
         async def after() -> None:
-            async with self._dialog_lock:
+            async with self._dialog_held():
                 step = decide()
             act(step)
 
