@@ -18,10 +18,10 @@ from ivr.text.normalize import normalize_text
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8",
-                              "dev11", "dev12", "dev14", "dev15"))
+                              "dev15"))
 HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml" for n in (4, 5, 7, 11, 12, 13, 14, 15)}
 # written as single turns, recogniser errors tagged "asr_error"
-SINGLE_TURN_SETS = {*DEV_SETS[-8:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14, 15))}
+SINGLE_TURN_SETS = {*DEV_SETS[-5:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14, 15))}
 # written to find the misses of veiled self-harm and look-alikes: few turns of the other classes
 FOCUSED_SETS = {DATA / "escalation_dev15.yaml"}
 PLANS = Path(__file__).parent.parent / "dialplans"
@@ -95,14 +95,18 @@ HELD_OUT_FLOORS = {
     (7, "clinic", "zh"): (0.98, 0.05, 0.95, 0.92),  # measured 1.00 (45/45), 3/93, 1.00, 1.00
     (11, "acme", "en"): (0.98, 0.03, 0.9, 0.9),     # measured 1.00 (73/73), 2/140, 0.95, 0.93
     (11, "clinic", "zh"): (0.98, 0.04, 0.95, 0.9),  # measured 1.00 (57/57), 2/103, 1.00, 0.93
-    (12, "acme", "en"): (0.97, 0.05, 0.92, 0.9),    # measured 0.98 (87/89), 7/157, 0.93, 0.93
+    (12, "acme", "en"): (0.96, 0.05, 0.92, 0.9),    # measured 0.97 (86/89; 87 before dev sets
+                                                    # 11, 12, 14 were trained on), 7/157, 0.96, 0.93
     (12, "clinic", "zh"): (0.97, 0.09, 0.8, 0.88),  # measured 0.99 (68/69), 9/121, 0.85, 0.92
-    (13, "acme", "en"): (0.98, 0.055, 0.94, 0.9),   # measured 0.99 (87/88), 8/164, 0.97, 0.94
+    (13, "acme", "en"): (0.98, 0.04, 0.94, 0.9),    # measured 0.99 (87/88), 4/164 (7 before),
+                                                    # 0.97, 0.97
     (13, "clinic", "zh"): (0.92, 0.04, 0.95, 0.85), # measured 0.95 (70/74), 3/130, 1.00, 0.89
     (14, "acme", "en"): (0.95, 0.06, 0.95, 0.8),    # measured 0.97 (38/39), 3/64, 1.00, 0.85
-    (14, "clinic", "zh"): (0.88, 0.04, 0.95, 0.9),  # measured 0.91 (77/85), 3/133, 1.00, 0.96
+    (14, "clinic", "zh"): (0.91, 0.04, 0.95, 0.9),  # measured 0.94 (80/85; 77 before), 3/133,
+                                                    # 1.00, 0.96
     (15, "acme", "en"): (0.98, 0.07, 0.95, 0.9),    # measured 1.00 (59/59), 5/87, 1.00, 0.96
-    (15, "clinic", "zh"): (0.92, 0.04, 0.9, 0.92),  # measured 0.95 (57/60), 2/89, 0.96, 1.00
+    (15, "clinic", "zh"): (0.95, 0.04, 0.9, 0.92),  # measured 0.98 (59/60; 57 before), 2/89,
+                                                    # 0.96, 1.00
 }
 
 
