@@ -97,6 +97,9 @@ def test_meaning_understands_more_callers_without_more_wrong_routes(engines):
         assert both["none_routed"] <= 4, (section, both)
         # a question the knowledge base knows is answered at the menu: rarely off-menu talk
         assert both["none_answered"] <= 2 and both["answered"] >= 10, (section, both)
+        # calm callers all: a hand-off guard takes few (measured 8 and 4 of 90); "is your
+        # question ...?" is the knowledge base asking, not a guard
+        assert both["guarded"] <= 10 and both["asked"] >= 10, (section, both)
 
 
 def test_a_question_asked_at_the_menu_is_answered_there_and_a_topic_word_is_routed(engines):

@@ -35,6 +35,7 @@ class MenuReport:
     none_kept: int = 0
     none_routed: int = 0
     guarded: int = 0      # a hand-off guard acted instead (the menu never saw the turn)
+    asked: int = 0        # asked "is your question ...?" or which of two questions was meant
     answered: int = 0     # a caller who named a choice heard a knowledge-base answer instead
     none_answered: int = 0   # off-menu talk answered from the knowledge base
     errors: list[str] = field(default_factory=list)
@@ -50,8 +51,8 @@ class MenuReport:
                 f"not understood {self.missed}, answered from the knowledge base "
                 f"{self.answered}; off-menu left alone {self.none_kept}/"
                 f"{self.none_kept + self.none_routed + self.none_answered} (answered "
-                f"{self.none_answered}); taken by a guard {self.guarded}; "
-                f"n={total + self.guarded}")
+                f"{self.none_answered}); asked which question was meant {self.asked}; "
+                f"taken by a guard {self.guarded}; n={total + self.asked + self.guarded}")
 
 
 class MenuRunner:
@@ -78,7 +79,8 @@ class MenuRunner:
 
     def decide(self, plan: str, node: str, lang: str, text: str, meaning: bool) -> str:
         """The key the dialog routes `text` to at menu `node`, or `none`, or `answer:<entry>`
-        (a knowledge-base answer at the menu), or `guard:<reason>`."""
+        (a knowledge-base answer at the menu, `answer:documents` from the plan's documents), or
+        `ask:<reason>` (the caller is asked which question they meant), or `guard:<reason>`."""
         loaded, retriever, menus = self.plan(plan)
         menu = loaded.plan.nodes.get(node)
         if not isinstance(menu, MenuNode):
@@ -97,6 +99,10 @@ class MenuRunner:
             return "none"
         if step.reason == "menu_question":
             return f"answer:{step.evidence['entry']}"
+        if step.reason == "document_answer":
+            return "answer:documents"
+        if step.reason in ("kb_confirm", "kb_choose"):
+            return f"ask:{step.reason}"
         return f"guard:{step.reason}"
 
 
@@ -121,6 +127,8 @@ def evaluate_menus(rows: list[dict], runner: MenuRunner, meaning: bool) -> dict[
             report = reports.setdefault(name, MenuReport(name))
             if got.startswith("guard:"):
                 report.guarded += 1
+            elif got.startswith("ask:"):
+                report.asked += 1
             elif expect == "none":
                 if got == "none":
                     report.none_kept += 1
@@ -146,5 +154,6 @@ def outcome_counts(reports: dict[str, MenuReport]) -> Counter:
     """The 'all' report as a Counter (for tests and summaries)."""
     r = reports["all"]
     return Counter(right=r.right, wrong=r.wrong, missed=r.missed, none_kept=r.none_kept,
-                   none_routed=r.none_routed, guarded=r.guarded, answered=r.answered,
+                   none_routed=r.none_routed, guarded=r.guarded, asked=r.asked,
+                   answered=r.answered,
                    none_answered=r.none_answered)
