@@ -162,6 +162,7 @@ _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 _FUZZY_FINALS = (("ang", "an"), ("eng", "en"), ("ing", "in"))
 
 
+@lru_cache(maxsize=65536)
 def _fuzzy_pinyin(syllable: str) -> str:
     """Pinyin with the distinctions southern and accented Mandarin blurs merged (zh/z, ch/c,
     sh/s, n/l, -ng/-n): how a recogniser's near-homophones are found."""
@@ -174,6 +175,12 @@ def _fuzzy_pinyin(syllable: str) -> str:
         if syllable.endswith(hard):
             syllable = syllable[: -len(hard)] + soft
     return syllable
+
+
+@lru_cache(maxsize=65536)
+def _sound(char: str) -> str:
+    """A Chinese character's pinyin with the near-homophones merged (`_fuzzy_pinyin`)."""
+    return _fuzzy_pinyin(pinyin(char))
 
 
 CJK_HOMOPHONE = 0.9
@@ -354,11 +361,17 @@ class PhraseMatcher:
             return []
         wanted = set(languages) if languages is not None else None
         blocked = self._excluded_ranges(tokens)
+        # read once per text, not once per phrase: where each word occurs, and the sounds of
+        # its Chinese characters
+        starts: dict[str, list[int]] = {}
+        for i, token in enumerate(tokens):
+            starts.setdefault(token.norm, []).append(i)
+        sounds = {_sound(t.norm) for t in tokens if t.cjk}
         matches: list[PhraseMatch] = []
         for phrase in self._phrases:
             if wanted is not None and phrase.language not in wanted:
                 continue
-            found = self._match(phrase, tokens, partial, blocked)
+            found = self._match(phrase, tokens, partial, blocked, starts, sounds)
             if found is None:
                 continue
             score, first, last, complete = found
@@ -383,16 +396,18 @@ class PhraseMatcher:
         return self.cjk_threshold if phrase.cjk else self.threshold
 
     def _match(self, phrase: _Phrase, tokens: list[Token], partial: bool,
-               blocked: list[tuple[int, int]]) -> tuple[float, int, int, bool] | None:
+               blocked: list[tuple[int, int]], starts: dict[str, list[int]],
+               sounds: set[str]) -> tuple[float, int, int, bool] | None:
         """(score, first token, last token, complete) of the best alignment that no exclusion
-        overlaps, or None."""
+        overlaps, or None. `starts`: each word's positions in `tokens`; `sounds`: the sounds of
+        their Chinese characters."""
         def free(first: int, last: int) -> bool:
             return not any(first <= b_last and b_first <= last for b_first, b_last in blocked)
 
-        best = self._exact(phrase, tokens, free)
+        best = self._exact(phrase, tokens, free, starts)
         if best is not None:
             return best
-        if not self._possible(phrase, tokens, partial):
+        if not self._possible(phrase, tokens, partial, sounds):
             return self._joined(phrase, tokens, free) if phrase.fuzzy and not phrase.cjk else None
         if not phrase.fuzzy:
             return self._aligned(phrase, tokens, partial, False, free)
@@ -431,11 +446,12 @@ class PhraseMatcher:
         return best
 
     @staticmethod
-    def _exact(phrase: _Phrase, tokens: list[Token],
-               free: Callable[[int, int], bool]) -> tuple[float, int, int, bool] | None:
+    def _exact(phrase: _Phrase, tokens: list[Token], free: Callable[[int, int], bool],
+               starts: dict[str, list[int]]) -> tuple[float, int, int, bool] | None:
         n = len(phrase.tokens)
-        for i in range(len(tokens) - n + 1):
-            if all(tokens[i + k].norm == phrase.tokens[k] for k in range(n)) \
+        for i in starts.get(phrase.tokens[0], ()):
+            if i + n <= len(tokens) \
+                    and all(tokens[i + k].norm == phrase.tokens[k] for k in range(1, n)) \
                     and free(i, i + n - 1):
                 return 1.0, i, i + n - 1, True
         return None
@@ -505,12 +521,13 @@ class PhraseMatcher:
                 best = (score, first, last, done[m][j])
         return best
 
-    def _possible(self, phrase: _Phrase, tokens: list[Token], partial: bool) -> bool:
+    def _possible(self, phrase: _Phrase, tokens: list[Token], partial: bool,
+                  sounds: set[str]) -> bool:
         """Cheap necessary condition for an alignment: every content word of the phrase is close
-        to some text word (CJK: half of the phrase's characters occur in the text)."""
+        to some text word (CJK: half of the phrase's characters sound like one in the text,
+        `sounds`)."""
         if phrase.cjk:
-            present = {_fuzzy_pinyin(pinyin(t.norm)) for t in tokens if t.cjk}
-            return 2 * sum(1 for ch in phrase.tokens if _fuzzy_pinyin(pinyin(ch)) in present) \
+            return 2 * sum(1 for ch in phrase.tokens if _sound(ch) in sounds) \
                 >= len(phrase.tokens)
         last = tokens[-1].norm
         for word in phrase.tokens:
