@@ -9,6 +9,7 @@ import datetime
 
 import pytest
 
+from ivr.asr.whisper import ZH_PROMPT, echoes_prompt
 from ivr.audio.g711 import phone_line
 from ivr.audio.frames import PHONE_RATE
 from ivr.events import EventLog, ManualClock
@@ -59,3 +60,24 @@ def test_mandarin_emergency_in_own_words_goes_to_the_duty_nurse(zh_engines, clin
     transfer, = events.of_kind("transfer.request")
     assert transfer.data["target"] == "sip:duty-nurse@127.0.0.1:5070", transfer.data
     assert transfer.data["reason"] == "emergency"
+
+
+def test_a_long_mandarin_turn_is_heard_to_its_end(zh_engines, caller_voice):
+    # a caller who tells the whole story at once, 24 s: more tokens than one turn's 96 (whisper
+    # writes a Mandarin character as one to three, traditional ones most), which once cut the
+    # turn off before its last clause
+    text = ("我上个星期在你们诊所做了血常规检查，医生说三天以后就能出结果，可是到现在我还没有"
+            "收到任何短信通知，我想问一下怎么查询检查结果，需要带什么证件过来取报告，还有就是"
+            "如果结果有问题的话，是不是要重新挂号再看一次医生。另外我想问一下，你们周六上午开不开"
+            "门，我平时要上班，只有周末才有时间过来，诊所旁边停车方便吗？")
+    pcm = synth_caller(caller_voice, [(0.2, text)])
+    assert len(pcm) / 2 / PHONE_RATE > 20
+    heard = zh_engines.asr.transcribe(pcm, PHONE_RATE, ("zh",)).text
+    assert "常规" in heard[:30] and "重新挂号" in heard and "停车" in heard[-15:], heard
+
+
+def test_whisper_writing_its_own_prompt_back_is_not_taken_for_the_caller():
+    assert echoes_prompt(ZH_PROMPT) and echoes_prompt("以下是普通话电话录音的简体中文转写")
+    assert echoes_prompt("普通话电话录音")             # a piece of it, as the whole turn
+    assert not echoes_prompt("你好，我要挂号") and not echoes_prompt("以下")
+    assert not echoes_prompt("我想转写一下电话号码")

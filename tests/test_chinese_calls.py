@@ -46,16 +46,18 @@ CASES = [
         "the shouted phone number is misheard; and since 2026-12-02 the misheard first turn "
         "('我要起乡议院') scores angry 0.40 against the retrained head's 0.35, which the loud voice "
         "makes a hostile turn")),
-    pytest.param("dev", "hours", "zm_yunxi", "normal", marks=known_failure(
-        "the bot's opening-hours sentence is heard back with CER 0.27 (诊所 -> 整锁)")),
+    # heard the opening hours twice (the menu's FAQ answer, then the choice's own node) until
+    # 2026-12-04, and so failed on the bot's words heard back
+    pytest.param("dev", "hours", "zm_yunxi", "normal"),
     pytest.param("dev", "person", "zf_xiaoyi", "normal", marks=known_failure(
         "the bot's transfer announcement is heard back with CER 0.42 (诊所 -> 阵俗)")),
     pytest.param("dev", "emergency", "zm_yunjian", "shouted"),
     pytest.param("dev", "angry", "zm_yunxia", "shouted", marks=known_failure(
         "transferred as it should be, but the bot's apology is heard back with CER 0.16 "
         "(抱歉 -> 报线, 不便 -> 不变; measured 2026-12-02, on the commit before this one too)")),
-    pytest.param("holdout", "book", "zf_xiaoyi", "normal", marks=known_failure(
-        "'你好，我要挂号' is heard as '以后我要挂后' and the semantic hand-off net transfers")),
+    # the first turn came back as whisper's own prompt, and the bot's 62-character booking
+    # confirmation was cut at whisper's 96-token limit, until 2026-12-04
+    pytest.param("holdout", "book", "zf_xiaoyi", "normal"),
 ]
 HEARD = ("asr.final", "asr.partial")  # an emergency is acted on from an interim result
 BOT_CER_MAX = 0.15  # the bot's last words, transcribed back through the line

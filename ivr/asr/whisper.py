@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Iterable
@@ -11,13 +12,34 @@ import numpy as np
 from ivr.asr.base import ASREngine, Hypothesis, Word
 from ivr.asr.guard import PhantomGuard, repetitive
 from ivr.audio.resample import resample
-from ivr.text.normalize import to_simplified
+from ivr.text.normalize import simple_normalize, to_simplified
 
 WHISPER_RATE = 16000
 MAX_TOKENS_PER_TURN = 96
+# A long turn gets more: a Mandarin character is one to three of whisper's tokens, so 96 cut a
+# 13 s Chinese sentence off before its last clause (26 s of Mandarin took 210).
+TOKENS_PER_SECOND = 12
+WHISPER_CONTEXT = 448    # tokens: the prompt faster-whisper builds, then what it writes
+PROMPT_OVERHEAD = 6      # the start-of-transcript sequence and the markers around the prompt
 # Whisper writes Mandarin in traditional characters as often as not; a prompt in simplified
 # characters steers it, and the output is converted anyway (homophones stay for the matchers).
 ZH_PROMPT = "以下是普通话电话录音的简体中文转写。"
+# Part of the prompt this long, written back as the whole turn, is the prompt and not the caller.
+PROMPT_ECHO_MIN_CHARS = 4
+
+
+def token_budget(per_turn: int, seconds: float, room: int) -> int:
+    """The most tokens one decoding of `seconds` of audio may write: `per_turn` (the cap that
+    stops a hallucination loop early), or more for a turn too long to fit in it; never more
+    than the `room` the prompt leaves in whisper's context."""
+    return max(1, min(room, max(per_turn, math.ceil(seconds * TOKENS_PER_SECOND))))
+
+
+def echoes_prompt(text: str) -> bool:
+    """Whisper wrote its own prompt back instead of the caller's words (it does on some short
+    Mandarin turns: "你好，我要挂号" came back as the prompt, and the caller was lost)."""
+    heard, prompt = simple_normalize(text), simple_normalize(ZH_PROMPT)
+    return prompt in heard or (len(heard) >= PROMPT_ECHO_MIN_CHARS and heard in prompt)
 
 
 @dataclass(frozen=True)
@@ -131,18 +153,23 @@ class WhisperASR(ASREngine):
                 hyp = self._decode(audio, language, opts.beam_size, opts.hotwords)
         if opts.loop_retry_beam and repetitive(hyp.text):
             hyp = self._decode(audio, language, opts.loop_retry_beam, hotwords=False)
+        if language == "zh" and echoes_prompt(hyp.text):
+            hyp = self._decode(audio, language, opts.beam_size, opts.hotwords, prompt=False)
         return hyp
 
     def _decode(self, audio: np.ndarray, language: str, beam_size: int,
-                hotwords: bool) -> Hypothesis:
-        """One decoding of a turn in `language` (simplified characters for Mandarin)."""
+                hotwords: bool, prompt: bool = True) -> Hypothesis:
+        """One decoding of a turn in `language` (simplified characters for Mandarin; `prompt`:
+        steered by `ZH_PROMPT`)."""
         opts = self.options
+        initial = ZH_PROMPT if language == "zh" and prompt else None
+        words = self.vocabulary.get(language) if hotwords else None
         segments, _ = self.model.transcribe(
             audio, language=language, beam_size=beam_size, vad_filter=False,
             condition_on_previous_text=False, without_timestamps=True,
-            temperature=list(opts.temperatures), max_new_tokens=opts.max_new_tokens,
-            initial_prompt=ZH_PROMPT if language == "zh" else None,
-            hotwords=self.vocabulary.get(language) if hotwords else None)
+            temperature=list(opts.temperatures), max_new_tokens=token_budget(
+                opts.max_new_tokens, audio.size / WHISPER_RATE, self._room(initial, words)),
+            initial_prompt=initial, hotwords=words)
         segments = list(segments)
         if not segments:
             return Hypothesis("", language, 1.0, 0.0)
@@ -152,6 +179,14 @@ class WhisperASR(ASREngine):
         return Hypothesis(text, language,
                           no_speech_prob=max(s.no_speech_prob for s in segments),
                           avg_logprob=float(np.mean([s.avg_logprob for s in segments])))
+
+    def _room(self, *prompts: str | None) -> int:
+        """Tokens whisper may still write after a prompt of these texts (faster-whisper keeps
+        at most half its context of each, and refuses a decoding that would overrun it)."""
+        half = WHISPER_CONTEXT // 2 - 1
+        used = sum(min(half, len(self.model.hf_tokenizer.encode(" " + text.strip()).ids))
+                   for text in prompts if text)
+        return WHISPER_CONTEXT - PROMPT_OVERHEAD - used
 
     def words(self, pcm: bytes, rate: int, languages: tuple[str, ...] = ()) -> list[Word]:
         """Every word of a long recording (a call's caller channel) with its timing: silence

@@ -40,7 +40,7 @@ from ivr.safety.instructions import instruction_attempt
 from ivr.safety.check import safety_answer
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
-from ivr.text.normalize import asks_something, is_cjk, tokenize
+from ivr.text.normalize import asks_something, is_cjk, simple_normalize, tokenize
 from ivr.tools.http import ToolBox, ToolOutcome
 from ivr.tools.results import fill
 
@@ -529,9 +529,18 @@ class DialogEngine:
                 return step
         else:
             return step
+        if isinstance(answer, Answer) and self._says_already(step, self._t(answer.entry.answer)):
+            return step   # the choice's own flow says this answer ("几点开门" -> the hours)
         return Step([answer, *step.actions], step.reason, step.node,
                     {**step.evidence, "answered_first": evidence.get("entry", "documents"),
                      "answer_score": evidence.get("quote_score", round(match.score, 3))})
+
+    @staticmethod
+    def _says_already(step: Step, text: str) -> bool:
+        """Whether one of `step`'s own sentences says `text` (punctuation and case aside)."""
+        wanted = simple_normalize(text)
+        return bool(wanted) and any(wanted in simple_normalize(a.text)
+                                    for a in step.actions if isinstance(a, Say))
 
     def _clear_lead(self, match: Match) -> bool:
         """An entry matched, `menus.question_margin` ahead of the next: sure enough to answer
