@@ -404,3 +404,33 @@ def test_a_paced_call_charges_model_work_its_compute_time(engines, demo_plan, vo
     paced = reply(paced=True)
     assert paced >= 0.12 + 0.6
     assert reply(paced=False) < 0.6
+
+
+def _said_over(events) -> tuple[float, float]:
+    """When the caller's last turn began, and when the last sentence of the bot's reply to the
+    second turn (the sentence queued last: its question) began, on the call's clock."""
+    first = events.of_kind("asr.final")[1].t
+    sentences = [e for e in events.of_kind("bot.say") if e.t == first]
+    question_at = first + sum(e.data["audio_s"] for e in sentences[:-1])
+    return events.of_kind("speech.start")[-1].data["at"], question_at
+
+
+@pytest.mark.parametrize("gap,answer,heard_as", [
+    (8.5, "Yes.", "yes"),    # over "... is the light on each power supply green?": the answer
+    (8.5, "No.", "no"),      # not taken for "no, stop" there
+    (2.0, "Yes.", None),     # over "Let's check a few things together.": an acknowledgement
+])
+def test_an_answer_said_over_the_end_of_the_question_is_the_answer(engines, voice_en, gap,
+                                                                   answer, heard_as):
+    from ivr.dialplan.loader import load_dialplan
+    from conftest import ROOT
+
+    plan = load_dialplan(ROOT / "dialplans" / "it-hardware-support.yaml")
+    caller = synth_caller(voice_en, [(10.0, "Hi, our server will not power on at all."),
+                                     (7.0, "S N 4 4 7 1 9 2"), (gap, answer)])
+    _, events = call(engines, plan, caller)
+    started, question_at = _said_over(events)
+    assert (started > question_at) == (heard_as is not None), (started, question_at)
+    slots = {e.data["name"]: e.data["value"] for e in events.of_kind("slot")}
+    assert slots.get("psu_led_green") == heard_as, slots
+    assert len(events.of_kind("backchannel")) == (heard_as is None)

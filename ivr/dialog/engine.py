@@ -227,10 +227,15 @@ class DialogEngine:
                               self.plan.transfer.fallback)],
                     "technical_failure", self.state.node, {"error": error})
 
-    def classify_interjection(self, text: str) -> Literal["backchannel", "stop", "turn"]:
+    def classify_interjection(self, text: str, over_question: bool = False
+                              ) -> Literal["backchannel", "stop", "turn"]:
         """What short talk over the bot means. Only something the bot can act on (a guard phrase,
         a menu word, a known question, or a longer sentence) interrupts it; "mhm", a cough misheard
-        as a word, or a stray syllable does not. "Stop"/"wait" stop the bot so it listens."""
+        as a word, or a stray syllable does not. "Stop"/"wait" stop the bot so it listens.
+        `over_question`: said over the last sentence of what the bot had to say, its question:
+        an answer to it ("no" to "does the server power on now?") is the caller's turn."""
+        if over_question and self.answers_prompt(text):
+            return "turn"
         if is_backchannel(text):
             return "backchannel"
         if is_stop_request(text):
@@ -245,6 +250,16 @@ class DialogEngine:
         if len(text.split()) >= 4 or self.retriever.search(text).entry is not None:
             return "turn"
         return "backchannel"
+
+    def answers_prompt(self, text: str) -> bool:
+        """Whether `text` is a value for the slot the current node asks for, or yes or no to an
+        "is your question ...?" the bot asked."""
+        if self.state.confirming[0]:
+            return parse_slot("yes_no", text, None, self.state.language,
+                              self.now.date()) is not None
+        node = self.plan.nodes[self.state.node]
+        return isinstance(node, CollectNode) and parse_slot(
+            node.kind, text, node.length, self.state.language, self.now.date()) is not None
 
     # ---- LLM-backed speech ---------------------------------------------------------------------
     def speak(self, action: Answer | Converse | DocumentAnswer) -> AsyncIterator[str]:
