@@ -24,8 +24,6 @@ PROMPT_OVERHEAD = 6      # the start-of-transcript sequence and the markers arou
 # Whisper writes Mandarin in traditional characters as often as not; a prompt in simplified
 # characters steers it, and the output is converted anyway (homophones stay for the matchers).
 ZH_PROMPT = "以下是普通话电话录音的简体中文转写。"
-# Part of the prompt this long, written back as the whole turn, is the prompt and not the caller.
-PROMPT_ECHO_MIN_CHARS = 4
 
 
 def token_budget(per_turn: int, seconds: float, room: int) -> int:
@@ -36,10 +34,12 @@ def token_budget(per_turn: int, seconds: float, room: int) -> int:
 
 
 def echoes_prompt(text: str) -> bool:
-    """Whisper wrote its own prompt back instead of the caller's words (it does on some short
-    Mandarin turns: "你好，我要挂号" came back as the prompt, and the caller was lost)."""
+    """Whisper wrote its prompt, or a piece of it, back instead of the caller's words (it does on
+    some short Mandarin turns: "你好，我要挂号" came back as the whole prompt, "是的" as 下). Such
+    a turn is decoded again without the prompt; a caller who really said a piece of it ("是")
+    is heard so again."""
     heard, prompt = simple_normalize(text), simple_normalize(ZH_PROMPT)
-    return prompt in heard or (len(heard) >= PROMPT_ECHO_MIN_CHARS and heard in prompt)
+    return bool(heard) and (prompt in heard or heard in prompt)
 
 
 @dataclass(frozen=True)
