@@ -232,8 +232,9 @@ class DialogEngine:
         """What short talk over the bot means. Only something the bot can act on (a guard phrase,
         a menu word, a known question, or a longer sentence) interrupts it; "mhm", a cough misheard
         as a word, or a stray syllable does not. "Stop"/"wait" stop the bot so it listens.
-        `over_question`: said over the last sentence of what the bot had to say, its question:
-        an answer to it ("no" to "does the server power on now?") is the caller's turn."""
+        `over_question`: said over the last thing the bot had to say (the node's prompt, after
+        any message before it): an answer to it ("no" to "does the server power on now?") is
+        the caller's turn."""
         if over_question and self.answers_prompt(text):
             return "turn"
         if is_backchannel(text):

@@ -141,9 +141,9 @@ class CallSession:
         self._straggler: asyncio.Future[Any] | None = None
         self._after_playout: Transfer | Hangup | None = None
         self._speech_started_busy = False
-        # the caller began talking over the last sentence the bot had to say (its question)
-        self._over_last_sentence = False
-        self._last_sentence_s = 0.0   # audio seconds of the last sentence queued
+        # the caller began talking over the last thing the bot had to say (a node's question)
+        self._over_question = False
+        self._last_said_s = 0.0   # audio seconds of the last action spoken (all its sentences)
         self._barged = False
         self._paused_at: float | None = None  # call time the bot's audio was paused
         self._first_frame_pending = False
@@ -182,8 +182,8 @@ class CallSession:
             elif event.kind.name == "START":
                 self._speculation = None
                 self._speech_started_busy = self.bot_busy
-                self._over_last_sentence = self.bot_busy and not self._work_running \
-                    and self.playout.duration_s <= self._last_sentence_s
+                self._over_question = self.bot_busy and not self._work_running \
+                    and self.playout.duration_s <= self._last_said_s
                 self._barged = self._utterance_handled = False
                 self._next_partial_t = now + self.config.partial_every_s
                 self.events.emit("speech.start", at=round(event.t, 3), bot_busy=self.bot_busy)
@@ -522,7 +522,7 @@ class CallSession:
         async with self._dialog_held():
             # the guard's and the knowledge base's embeddings, off the event loop
             meaning = "backchannel" if transcript is None else await self._off_loop(
-                self.dialog.classify_interjection, transcript.text, self._over_last_sentence)
+                self.dialog.classify_interjection, transcript.text, self._over_question)
         if meaning == "backchannel":
             self.events.emit("backchannel", text=transcript.text if transcript else "")
             return
@@ -685,6 +685,7 @@ class CallSession:
         language = self.dialog.state.language
         voice = self.engines.voice(language)
         first = True
+        self._last_said_s = 0.0
         async for text in sentences:
             for sentence in split_sentences(text):
                 if fixed:
@@ -701,7 +702,7 @@ class CallSession:
                                      source=speech.source)
                 pad = (-len(speech.pcm)) % FRAME_BYTES
                 self.playout.push(speech.pcm + bytes(pad))
-                self._last_sentence_s = (len(speech.pcm) + pad) / (2 * PHONE_RATE)
+                self._last_said_s += (len(speech.pcm) + pad) / (2 * PHONE_RATE)
                 self.events.emit("bot.say", text=speech.text, audio_s=round(speech.audio_s, 3))
                 yield sentence
 
