@@ -71,12 +71,30 @@ def test_short_noise_is_not_kept_and_a_kept_problem_is_taken_up_when_the_slot_is
     assert dialog.state.pending == ""
     first = "my server won't power on at all when I press the button"
     assert dialog.on_text(first, "en").reason == "question_kept"
-    # the third miss gives up on the serial (on_fail: the problem menu), where the kept
-    # problem routes the caller; a second problem does not replace the first
-    again = dialog.on_text("also the fans seem louder than usual since yesterday", "en")
-    assert again.reason == "slot_not_understood_gave_up", again
-    assert again.evidence["pending"] == "menu_choice" and again.evidence["text"] == first
+    # the third miss gives up on the serial (on_fail: the problem menu), where what the caller
+    # told routes them; a second problem is kept with the first, not in its place
+    second = "also the fans seem louder than usual since yesterday"
+    again = dialog.on_text(second, "en")
+    assert again.reason == "question_kept_gave_up", again
+    assert again.evidence["pending"] == "menu_choice"
+    assert again.evidence["text"] == f"{first} {second}"
     assert dialog.state.node not in ("serial", "problem_menu") and dialog.state.pending == ""
+
+
+def test_a_second_question_at_a_slot_prompt_is_noted_too(engines):
+    # "my bill is higher", then "what are the extra charges for?" at the number prompt: both
+    # noted (the second once heard "Sorry, I didn't catch that"), and answered once it is given
+    plan = load_dialplan(ROOT / "dialplans" / "mobile-carrier.yaml").plan
+    dialog, _ = started(plan, engines)
+    first = dialog.on_text("I am calling because my bill is way higher than usual this month",
+                           "en")
+    assert first.evidence.get("question_kept") or first.reason == "question_kept", first
+    second = dialog.on_text("what are the extra charges for?", "en")
+    assert second.reason == "question_kept" and said(second)[0] == "Thanks, I've noted that."
+    assert dialog.state.pending.endswith("what are the extra charges for?")
+    filled = dialog.on_text("five five five, one two three, four five six seven", "en")
+    answers = [a for a in filled.actions if isinstance(a, Answer)]
+    assert [a.entry.id for a in answers] == ["bill_higher"], filled
 
 
 def test_a_number_at_a_slot_prompt_is_a_try_at_the_slot_not_a_problem(hardware, engines):

@@ -672,13 +672,14 @@ class DialogEngine:
     def _collect_text(self, node: CollectNode, text: str) -> Step:
         value = self.state.heard.pop(node.slot, None) or parse_slot(
             node.kind, text, node.length, self.state.language, self.now.date())
-        if value is None and not self.state.pending and node.kind != "text" \
+        if value is None and node.kind != "text" \
                 and _tells_something(text) and not _reads_out_digits(text):
             # Mixed initiative: the caller told their problem instead of the slot ("my server
             # won't power on" at the serial number; a turn reading out digits is a try at the
             # slot). Keep it, say so, ask again, and take it up at the node the slot leads to,
-            # once the slot is filled.
-            self.state.pending = text
+            # once the slot is filled. A second one is kept with the first ("what are the
+            # extra charges?" after "my bill is higher"), not met with "didn't catch that".
+            self.state.pending = f"{self.state.pending} {text}".strip()
             self.events.emit("dialog.question_kept", node=self.state.node)
             retry = self._retry(node, "question_kept")
             if retry.reason.endswith("_gave_up"):   # out of retries: on_fail took it up
