@@ -15,7 +15,7 @@ from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup
                                 Step, Transfer)
 from ivr.dialog.answers import GroundedWriter
 from ivr.dialog.converse import converse_messages, persona
-from ivr.dialog.guards import is_backchannel, is_stop_request
+from ivr.dialog.guards import closing, is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.ordinals import ordinal_choice
 from ivr.dialog.phrases import PhraseMatcher
@@ -166,6 +166,13 @@ class DialogEngine:
         if self.plan.slots.free_speech and isinstance(node, (MenuNode, CollectNode)):
             self.state.heard.update(take_slots(text, self._slots_ahead(node), self.state.language,
                                                self.now.date()))
+        if isinstance(node, (AnswerNode, ConverseNode)) and (ending := closing(text)):
+            # a caller closing the call asked nothing: no miss counted, no one to hand over to
+            if ending == "goodbye":
+                return Step([Say(self._t(self.plan.prompts.goodbye)), Hangup("caller_goodbye")],
+                            "caller_goodbye", self.state.node, {"text": text})
+            return Step([Say(self._t(self.plan.prompts.thanks_reply))], "caller_thanks",
+                        self.state.node, {"text": text})
         handler = {"menu": self._menu_text, "collect": self._collect_text,
                    "answer": self._answer_text, "converse": self._converse_text,
                    "survey": self._survey_text, "lookup": self._lookup_again}.get(node.type)

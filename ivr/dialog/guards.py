@@ -1,4 +1,5 @@
-"""What short talk over the bot means: a backchannel ("mhm") or a request to stop."""
+"""What short talk means: a backchannel ("mhm"), a request to stop, or the caller closing the
+call ("thanks", "that's all, bye")."""
 
 from __future__ import annotations
 
@@ -24,3 +25,43 @@ STOP_PHRASES = frozenset({"stop", "wait", "hold on", "no", "no no", "sorry", "ex
 def is_stop_request(text: str) -> bool:
     """True for a caller asking the bot to stop talking (and then listen)."""
     return simple_normalize(text) in STOP_PHRASES
+
+
+# English closings: every word from this vocabulary, with a thanks or goodbye marker among them
+# ("okay, thank you very much", "no that's all, bye"); a question or a topic word is not one.
+_CLOSING_WORDS = frozenset({
+    "ok", "okay", "alright", "all", "right", "great", "perfect", "lovely", "brilliant", "awesome",
+    "cool", "good", "fine", "thanks", "thank", "you", "very", "much", "so", "a", "lot", "cheers",
+    "many", "bye", "goodbye", "no", "nope", "that", "s", "thats", "is", "it", "was", "helpful",
+    "nothing", "else", "um", "uh", "oh", "yeah", "yes", "for", "your", "the", "help", "then",
+    "have", "nice", "day", "i", "needed", "just", "wanted", "to", "know",
+})
+_THANKS = frozenset({"thanks", "thank", "cheers"})
+_GOODBYE = frozenset({"bye", "goodbye"})
+_DONE = (("that", "s", "all"), ("thats", "all"), ("that", "is", "all"), ("that", "s", "it"),
+         ("thats", "it"), ("nothing", "else"))   # as simple_normalize writes them
+# Chinese: the whole turn, punctuation aside, is one of these
+_ZH_THANKS = frozenset({"谢谢", "谢谢你", "谢谢您", "多谢", "好的谢谢", "嗯谢谢", "好谢谢", "太好了谢谢",
+                        "好的谢谢你", "好的谢谢您", "知道了谢谢", "明白了谢谢", "行谢谢"})
+_ZH_GOODBYE = frozenset({"再见", "拜拜", "谢谢再见", "好的再见", "没有了", "没有了谢谢", "没事了",
+                         "没事了谢谢", "就这些", "就这些谢谢", "没有别的了", "没有其他问题了",
+                         "没有了再见", "好的谢谢再见"})
+
+
+def closing(text: str) -> str | None:
+    """"goodbye" when the caller ends the call ("thanks, bye", "that's all", 没有了), "thanks" when
+    they only thank the bot ("okay, thank you very much", 好的谢谢), else None (anything more is a
+    new turn: "thanks, and what about the US?")."""
+    norm = simple_normalize(text)
+    joined = norm.replace(" ", "")
+    if joined in _ZH_GOODBYE:
+        return "goodbye"
+    if joined in _ZH_THANKS:
+        return "thanks"
+    words = norm.split()
+    if not words or not set(words) <= _CLOSING_WORDS:
+        return None
+    done = any(tuple(words[i:i + len(p)]) == p for p in _DONE for i in range(len(words)))
+    if _GOODBYE & set(words) or done:
+        return "goodbye"
+    return "thanks" if _THANKS & set(words) else None

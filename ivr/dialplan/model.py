@@ -92,6 +92,10 @@ class Prompts(Strict):
         "en": "Sorry, I'm having a technical problem. Let me put you through to a colleague.",
         "zh": "抱歉，系统出现问题，我为您转接人工客服。"}
     goodbye: LanguageText = {"en": "Thank you for calling. Goodbye.", "zh": "感谢您的来电，再见。"}
+    thanks_reply: LanguageText = {"en": "You're welcome. Is there anything else I can help with?",
+                                  "zh": "不客气。还有什么可以帮您？"}
+    """Said when a caller at a question node only thanks the bot ("okay, thanks"): no question
+    missed, nothing handed over; "thanks, bye" hears `goodbye` and the call ends."""
     menu_options: LanguageText = {
         "en": "You can say {options}, or say repeat to hear all the options.",
         "zh": "您可以说{options}，或者说“重复”再听一遍。"}
