@@ -15,7 +15,7 @@ from ivr.dialog.actions import (Action, Answer, Converse, DocumentAnswer, Hangup
                                 Step, Transfer)
 from ivr.dialog.answers import GroundedWriter
 from ivr.dialog.converse import converse_messages, persona
-from ivr.dialog.guards import closing, is_backchannel, is_stop_request
+from ivr.dialog.guards import closing, follows_up, is_backchannel, is_stop_request
 from ivr.dialog.menus import MenuMeaning, is_repeat_request, options_text
 from ivr.dialog.ordinals import ordinal_choice
 from ivr.dialog.phrases import PhraseMatcher
@@ -79,6 +79,7 @@ class DialogState:
     no_person_at: str = ""         # the node a failed transfer fell back to (taking a message)
     # (entry ids, question): the bot asked "is it ...?" about one entry or "... or ...?" about two
     confirming: tuple[tuple[str, ...], str] = ((), "")
+    last_entry: str = ""           # the knowledge entry the last answer at a question node gave
 
 
 class DialogEngine:
@@ -779,13 +780,15 @@ class DialogEngine:
         if match.entry is None and documents:
             return self._document_text(node, text, match, evidence)
         if match.entry is None:
-            return self._confirm(match, text, evidence) or self._miss(node.on_miss, evidence)
+            return self._confirm(match, text, evidence) or self._follow_up(text, evidence) \
+                or self._miss(node.on_miss, evidence)
         if (choose := self._choose_entry(match, text, evidence)) is not None:
             return choose
         self.state.unresolved = 0
         answer, evidence = self._faq_or_quote(text, match, evidence, documents)
         if isinstance(answer, DocumentAnswer):
             return Step([answer], "document_answer", self.state.node, evidence)
+        self.state.last_entry = match.entry.id
         after = self._enter(node.next) if node.next else []
         return Step([answer, *after], "kb_match", self.state.node, evidence)
 
@@ -813,6 +816,22 @@ class DialogEngine:
         self.state.confirming = ((entry.id,), text)
         return Step([Say(self._t(self.plan.prompts.confirm_question).format(question=asked))],
                     "kb_confirm", self.state.node, {**evidence, "asked_about": entry.id})
+
+    def _follow_up(self, text: str, evidence: dict) -> Step | None:
+        """"And what about the United States?" right after the roaming answer: too short to match
+        an entry on its own words, so the bot asks whether it is about the entry it just
+        answered ("Is your question: how much does roaming cost?"); yes answers it again for
+        this case, no goes on as a miss. (Searching with the earlier question prepended was
+        tried: it matched the earlier entry above the bar whatever followed, "and what about
+        the weather?" too.)"""
+        entry = self._entry(self.state.last_entry)
+        if entry is None or self.plan.answers.confirm_floor(self.state.language) is None \
+                or not follows_up(text):
+            return None
+        self.state.confirming = ((entry.id,), text)
+        return Step([Say(self._t(self.plan.prompts.confirm_question).format(
+            question=self.entry_question(entry)))], "kb_confirm", self.state.node,
+            {**evidence, "asked_about": entry.id, "follow_up": True})
 
     def _choose_entry(self, match: Match, text: str, evidence: dict) -> Step | None:
         """A question that fits two FAQ entries about equally (the best leads by less than
@@ -873,6 +892,7 @@ class DialogEngine:
             after = [self._after_menu_answer(node)]
         else:
             after = self._enter(node.next) if isinstance(node, AnswerNode) and node.next else []
+        self.state.last_entry = entry.id
         # score 1.0: the caller chose the approved question itself, so it is read as written
         return Step([Answer(question, entry, self._t(entry.answer), 1.0), *after], "kb_match",
                     self.state.node, {"text": text, "entry": entry.id, "confirmed": True})

@@ -1,7 +1,10 @@
-"""What short talk means: a backchannel ("mhm"), a request to stop, or the caller closing the
-call ("thanks", "that's all, bye")."""
+"""What short talk means: a backchannel ("mhm"), a request to stop, the caller closing the
+call ("thanks", "that's all, bye"), or a follow-up that leans on the last answer ("and what
+about Japan?")."""
 
 from __future__ import annotations
+
+import re
 
 from ivr.text.normalize import simple_normalize
 
@@ -65,3 +68,20 @@ def closing(text: str) -> str | None:
     if _GOODBYE & set(words) or done:
         return "goodbye"
     return "thanks" if _THANKS & set(words) else None
+
+
+_FOLLOW_UP_EN = re.compile(r"^(?:(?:and|so|okay|ok|um|uh)\s+)*(?:(?:what|how)\s+about|what\s+if|"
+                           r"and\s+(?:in|for|on|with|if|from|to)|same\s+(?:for|in|with))\b")
+_FOLLOW_UP_WORDS = 8
+
+
+def follows_up(text: str) -> bool:
+    """A short turn that only makes sense after the last answer: "and what about the United
+    States?", "what if I'm in Japan?", "那美国呢？", "日本呢"."""
+    norm = simple_normalize(text)
+    if not norm or len(norm.split()) > _FOLLOW_UP_WORDS:
+        return False
+    joined = norm.replace(" ", "")
+    if joined.endswith("呢") and len(joined) <= 10:
+        return True
+    return _FOLLOW_UP_EN.match(norm) is not None

@@ -1,6 +1,7 @@
-"""A caller closing the call at a question node ("okay, thanks", "that's all, bye", 没有了) asked
-nothing: they are thanked or said goodbye to, never counted as a question the bot could not
-answer, and never handed to a person for it."""
+"""Short talk at a question node. A caller closing the call ("okay, thanks", "that's all, bye",
+没有了) asked nothing: they are thanked or said goodbye to, never counted as a question the bot
+could not answer, and never handed to a person for it. A follow-up that leans on the last answer
+("and what about the United States?") is asked about that answer's entry."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from ivr.dialog.actions import Hangup, Say, Transfer
 from ivr.dialog.engine import DialogEngine
-from ivr.dialog.guards import closing
+from ivr.dialog.guards import closing, follows_up
 from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
 from ivr.kb.retriever import KBEntry, Retriever
@@ -57,3 +58,26 @@ def test_goodbye_ends_the_call(engines):
     step = dialog.on_text("no that's all, bye", "en")
     assert step.reason == "caller_goodbye"
     assert isinstance(step.actions[-1], Hangup) and step.actions[-1].reason == "caller_goodbye"
+
+
+@pytest.mark.parametrize("text,follow", [
+    ("and what about the United States?", True), ("what if I'm in Japan?", True),
+    ("那美国呢？", True), ("日本呢", True),
+    ("How much is roaming in Spain?", False), ("what is a PUK code", False),
+    ("and I also want to know how much the unlimited plan costs per month in total", False),
+])
+def test_what_leans_on_the_last_answer(text, follow):
+    assert follows_up(text) is follow
+
+
+def test_a_follow_up_is_asked_about_the_entry_just_answered(engines):
+    dialog = at_questions(engines)
+    assert dialog.on_text("How much is roaming in Spain?", "en").reason == "kb_match"
+    asked = dialog.on_text("and what about the United States?", "en")
+    assert asked.reason == "kb_confirm" and asked.evidence["asked_about"] == "roaming"
+    assert asked.evidence["follow_up"] is True
+    answered = dialog.on_text("yes", "en")
+    assert answered.reason == "kb_match" and answered.evidence["entry"] == "roaming"
+    # before any answer, the same words are a miss as before
+    fresh = at_questions(engines)
+    assert fresh.on_text("and what about the United States?", "en").reason == "out_of_scope"
