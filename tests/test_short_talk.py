@@ -23,6 +23,7 @@ from conftest import ROOT
     ("没有了，谢谢", "goodbye"), ("再见", "goodbye"),
     ("thank you, and what about data plans?", None), ("is that all?", None), ("okay", None),
     ("no", None), ("谢谢，那漫游怎么收费？", None), ("thanks for nothing, I want a refund", None),
+    ("thanks for nothing, bye", None), ("nothing else, thanks", "goodbye"),
 ])
 def test_what_closes_a_call(text, kind):
     assert closing(text) == kind

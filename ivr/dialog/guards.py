@@ -62,8 +62,9 @@ def closing(text: str) -> str | None:
     if joined in _ZH_THANKS:
         return "thanks"
     words = norm.split()
-    if not words or not set(words) <= _CLOSING_WORDS:
-        return None
+    if not words or not set(words) <= _CLOSING_WORDS or any(
+            w == "nothing" and words[i + 1:i + 2] != ["else"] for i, w in enumerate(words)):
+        return None   # "thanks for nothing" is no thanks
     done = any(tuple(words[i:i + len(p)]) == p for p in _DONE for i in range(len(words)))
     if _GOODBYE & set(words) or done:
         return "goodbye"
