@@ -245,9 +245,6 @@ class CallSession:
         if self.echo is not None and self.echo.converged:
             floor = min(floor, max(self._echo_levels, default=-math.inf) - self.echo.erle_db
                         + self.config.echo_residual_margin_db)
-        elif self.echo is not None and self.echo.echo_free_dbfs is not None:
-            # a line without echo: only what it carries while the bot talks is below a caller
-            floor = min(floor, self.echo.echo_free_dbfs + self.config.echo_residual_margin_db)
         self.endpointer.echo_floor_dbfs = floor
 
     @property
