@@ -812,10 +812,14 @@ class DialogEngine:
         if floor is None or entry is None or match.score < floor \
                 or match.score - match.runner_up < CONFIRM_LEAD:
             return None
-        asked = self.entry_question(entry)
+        return self._ask_about(entry, text, evidence)
+
+    def _ask_about(self, entry: KBEntry, text: str, evidence: dict) -> Step:
+        """"Is your question: <the entry's own question>?", its yes or no awaited."""
         self.state.confirming = ((entry.id,), text)
-        return Step([Say(self._t(self.plan.prompts.confirm_question).format(question=asked))],
-                    "kb_confirm", self.state.node, {**evidence, "asked_about": entry.id})
+        return Step([Say(self._t(self.plan.prompts.confirm_question).format(
+            question=self.entry_question(entry)))], "kb_confirm", self.state.node,
+            {**evidence, "asked_about": entry.id})
 
     def _follow_up(self, text: str, evidence: dict) -> Step | None:
         """"And what about the United States?" right after the roaming answer: too short to match
@@ -828,10 +832,7 @@ class DialogEngine:
         if entry is None or self.plan.answers.confirm_floor(self.state.language) is None \
                 or not follows_up(text):
             return None
-        self.state.confirming = ((entry.id,), text)
-        return Step([Say(self._t(self.plan.prompts.confirm_question).format(
-            question=self.entry_question(entry)))], "kb_confirm", self.state.node,
-            {**evidence, "asked_about": entry.id, "follow_up": True})
+        return self._ask_about(entry, text, {**evidence, "follow_up": True})
 
     def _choose_entry(self, match: Match, text: str, evidence: dict) -> Step | None:
         """A question that fits two FAQ entries about equally (the best leads by less than
