@@ -151,7 +151,7 @@ def test_offer_policy_asks_before_handing_a_hostile_caller_over(engines, demo_pl
     assert accepted.reason == "caller_accepted_offer" and accepted.transfer is not None
 
 
-VEILED = "My sister should have my phone because I'm tired of it all"
+VEILED = "I'm so tired of everything so please cancel the extra line for me"
 # a warning sign (ivr/safety/warning_signs.yaml) the net scores under the check bar
 WARNING_SIGN = "Please put my son down as the main contact on the account for when I'm gone."
 

@@ -38,7 +38,7 @@ def guard_timings(texts: Iterable[str], embedder: Embedder,
         vector = embedder.queries([text])
         out["embedding (shared with KB search)"].append(time.perf_counter() - started)
         started = time.perf_counter()
-        net.head.probabilities(vector)
+        net.head.probabilities(vector, [text])
         out["net head"].append(time.perf_counter() - started)
         started = time.perf_counter()
         EscalationGuard(net).assess(net_rules, text)

@@ -6,8 +6,9 @@
    drops any that also occur in the development or held-out sets (after normalisation), and
    embeds them with the shipped multilingual e5 model (embeddings cached in
    ~/.cache/ivr/guard_embeddings.npz, so a run after a small data change takes seconds).
-2. Fits a softmax layer (multinomial logistic regression, class-balanced, L2) with numpy, and
-   keeps the training embeddings for the head's nearest-neighbour vote.
+2. Fits a softmax layer (multinomial logistic regression, class-balanced, L2) with numpy, keeps
+   the training embeddings for the head's nearest-neighbour vote, and fits a second softmax layer
+   over the turns' hashed n-grams (`ivr.safety.ngrams`) the same way.
 3. Calibrates the thresholds on the development sets only (`DEV_SETS`: escalation_dev.yaml to
    _dev8.yaml; never on the held-out sets, nor on `READ_ONLY_SETS`), for the
    net as it runs beside the built-in lexicon in `EscalationGuard`:
@@ -38,6 +39,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ivr.safety.ngrams import BUCKETS, NgramLayer, NgramRows, softmax
 from ivr.safety.semantic import HEAD_PATH, NET_CLASSES, Head
 
 TRAINING_DIR = Path(__file__).parent / "training"
@@ -118,12 +120,16 @@ def embed_cached(embedder, texts: list[str], cache: Path) -> np.ndarray:
     return np.stack([known[k] for k in keys])
 
 
-def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-5,
-                epochs: int = 600, lr: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Class-balanced multinomial logistic regression by full-batch Adam: (weights, bias)."""
-    rng = np.random.default_rng(seed)
-    n, d = x.shape
-    w = rng.normal(0, 0.01, (classes, d))
+def fit_softmax(x: np.ndarray | NgramRows, y: np.ndarray, classes: int, l2: float = 1e-5,
+                epochs: int = 600, lr: float = 0.05, init_scale: float = 0.01,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced multinomial logistic regression by full-batch Adam: (weights, bias). `x`:
+    dense rows (embeddings) or a text batch's sparse n-grams."""
+    if isinstance(x, NgramRows):
+        n, d, times, gradient = x.count, BUCKETS, x.times, x.transposed_times
+    else:
+        (n, d), times, gradient = x.shape, (lambda w: x @ w.T), (lambda e: e.T @ x)
+    w = np.random.default_rng(seed).normal(0, init_scale, (classes, d))
     b = np.zeros(classes)
     counts = np.bincount(y, minlength=classes).astype(float)
     sample_weight = (n / (classes * np.maximum(counts, 1)))[y]
@@ -131,12 +137,9 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-5,
     m = [np.zeros_like(w), np.zeros_like(b)]
     v = [np.zeros_like(w), np.zeros_like(b)]
     for step in range(1, epochs + 1):
-        logits = x @ w.T + b
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
+        p = softmax(times(w) + b)
         err = (p - onehot) * sample_weight[:, None] / sample_weight.sum()
-        grads = [err.T @ x + l2 * w, err.sum(axis=0)]
+        grads = [gradient(err) + l2 * w, err.sum(axis=0)]
         for i, (param, grad) in enumerate(zip((w, b), grads)):
             m[i] = 0.9 * m[i] + 0.1 * grad
             v[i] = 0.999 * v[i] + 0.001 * grad ** 2
@@ -180,7 +183,7 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     items = [item for path in dev_paths for item in load_set(path)]
     rules = compile_rules(Escalation())
     texts = [i.text for i in items]
-    probs = head.probabilities(embed(texts))
+    probs = head.probabilities(embed(texts), texts)
     col = {c: probs[:, k] for k, c in enumerate(head.classes)}
     labels = np.array([i.label for i in items])
 
@@ -193,7 +196,8 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     changed = [k for k, (t, c) in enumerate(zip(texts, calm_words)) if t != c]
     urgent_probs = probs.copy()
     if changed:
-        urgent_probs[changed] = head.probabilities(embed([calm_words[k] or "." for k in changed]))
+        rests = [calm_words[k] or "." for k in changed]
+        urgent_probs[changed] = head.probabilities(embed(rests), rests)
         for k in changed:
             judged[k] = not _too_short(calm_words[k])
     ucol = {c: urgent_probs[:, k] for k, c in enumerate(head.classes)}
@@ -222,7 +226,7 @@ def calibrate(head: Head, dev_paths: Sequence[Path], embed: Callable[[list[str]]
     for k, item in enumerate(items):
         if item.context:
             earlier = list(item.context)
-            scores = head.probabilities(embed(earlier))
+            scores = head.probabilities(embed(earlier), earlier)
             neutral = scores[:, head.classes.index("neutral")]
             said = (scores[:, head.classes.index("emergency")]
                     + scores[:, head.classes.index("self_harm")])
@@ -341,9 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     vectors = embed_cached(embedder, texts, args.cache)
     y = np.array([NET_CLASSES.index(label) for label in labels])
     weights, bias = fit_softmax(vectors, y, len(NET_CLASSES))
+    print("fitting the n-gram layer", file=sys.stderr)
+    ngram_weights, ngram_bias = fit_softmax(NgramRows(texts), y, len(NET_CLASSES), epochs=300,
+                                            lr=0.1, init_scale=0.0)
     head = Head(NET_CLASSES, weights.astype(np.float32), bias.astype(np.float32), {},
-                training_sha256(), vectors.astype(np.float32), y)
-    train_acc = float((head.probabilities(vectors).argmax(axis=1) == y).mean())
+                training_sha256(), vectors.astype(np.float32), y,
+                NgramLayer(ngram_weights.astype(np.float16), ngram_bias.astype(np.float32)))
+    train_acc = float((head.probabilities(vectors, texts).argmax(axis=1) == y).mean())
     print(f"training accuracy {train_acc:.3f}", file=sys.stderr)
     embed = lambda t: embed_cached(embedder, t, args.cache)  # noqa: E731
     thresholds = calibrate(head, dev, embed)
