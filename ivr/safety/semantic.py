@@ -7,10 +7,9 @@ training data).
 Its probabilities blend three voices: a softmax layer over the embedding and the votes of the
 nearest training turns (k nearest by cosine, weighted by similarity, class-balanced), in equal
 parts, with a softmax layer over the text's hashed word and character n-grams
-(`ivr.safety.ngrams`) at `NGRAM_WEIGHT`. The
-embedding layer draws one straight line per class through the embedding space, the neighbours
-keep the local exceptions it smooths over ("I don't need a person" near requests for one), the
-n-grams keep the wording the embedding blurs. On a development set none was fit on, each blend
+(`ivr.safety.ngrams`) at `NGRAM_WEIGHT`. The embedding layer draws one straight line per class
+through the embedding space, the neighbours keep the local exceptions it smooths over ("I don't
+need a person" near requests for one), the n-grams keep the wording the embedding blurs. On a development set none was fit on, each blend
 caught more urgent turns at the same calm false-alarm rate than its parts.
 
 Keyword lists miss how people describe emergencies ("dad's lips are blue and he's gasping");
