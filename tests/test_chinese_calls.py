@@ -61,7 +61,7 @@ CASES = [
     # the next session with either guard head: the first turn is heard there as 您和我要挂手,
     # which the net scores angry (0.46 against 0.425; 0.60 with the head before), a hostile turn
     pytest.param("holdout", "book", "zf_xiaoyi", "normal", marks=pytest.mark.xfail(
-        strict=False, reason="whisper base's int8 decoding of the first turn differs by CPU; "
+        strict=False, reason="whisper base's decoding of the first turn seems to differ by CPU; "
         "on AVX-512 it is heard as 您和我要挂手 and the net takes it for a hostile turn")),
 ]
 HEARD = ("asr.final", "asr.partial")  # an emergency is acted on from an interim result
