@@ -152,6 +152,10 @@ CATALOGUE: dict[str, EventKind] = {
                          "the transcript so far that confirmed or vetoed a complete verdict)", {
         "at": NUMBER, "complete": bool, "probability": (float, type(None)), "compute_s": NUMBER,
         "ended": bool, "error": str, "text": _OPT_STR}, optional=("text",)),
+    "turn.continued": _kind("the caller went on talking right after their turn ended "
+                            "(`after`: the call time it ended) as the bot began to reply: the "
+                            "reply stops, the dialog takes that turn back and hears both parts "
+                            "as one (the next asr.final)", {"after": NUMBER}),
     "asr.final": _kind("what the caller said (`speculative_at`: the call time its recognition "
                        "started, at a pause before the end of the turn)", {
         "text": str, "language": str, "rtf": NUMBER, "compute_s": NUMBER,

@@ -21,10 +21,10 @@ ECHO_GAIN = 0.1         # -20 dB
 
 
 def echo_call(engines, plan, caller_pcm: bytes, seconds: float = 12.0,
-              config: SessionConfig | None = None, queued: int = 0):
-    """A call whose line returns the bot's own audio (delayed, attenuated) on top of the caller.
-    The line holds up to `queued` bot frames ahead of the one it sends, as the SIP driver does
-    (it drops them when the session flushes)."""
+              config: SessionConfig | None = None, queued: int = 0, echo_gain: float = ECHO_GAIN):
+    """A call whose line returns the bot's own audio (delayed, attenuated by `echo_gain`) on top
+    of the caller. The line holds up to `queued` bot frames ahead of the one it sends, as the
+    SIP driver does (it drops them when the session flushes)."""
     clock = ManualClock()
     events = EventLog(clock)
     queue: deque[bytes] = deque()  # what the line holds to send
@@ -45,7 +45,7 @@ def echo_call(engines, plan, caller_pcm: bytes, seconds: float = 12.0,
             mine = np.frombuffer(caller[i] if i < len(caller) else bytes(FRAME_BYTES), "<i2")
             echoed = (np.frombuffer(bot[i - ECHO_DELAY_FRAMES], "<i2")
                       if i >= ECHO_DELAY_FRAMES else np.zeros(FRAME_BYTES // 2))
-            line = np.clip(mine.astype(np.float32) + ECHO_GAIN * echoed, -32768, 32767)
+            line = np.clip(mine.astype(np.float32) + echo_gain * echoed, -32768, 32767)
             session.feed(phone_line(line.astype("<i2").tobytes()))
             await session.settle()
             while len(queue) <= queued and (frame := session.next_frame()) is not None:
@@ -130,6 +130,19 @@ def test_the_level_gate_alone_does_not_hear_a_quiet_caller(engines, demo_plan, l
     voiced = sum(e.data["speech_ms"] for e in events.of_kind("speech.end"))
     assert voiced < 600, voiced
     assert "lost_phone" not in [e.data.get("entry") for e in events.of_kind("dialog.decision")]
+
+
+@pytest.mark.parametrize("dbfs", [-30, -40])
+def test_a_quiet_caller_on_a_line_without_echo_is_heard(engines, demo_plan, lost_phone, dbfs):
+    """No echo to fit (a softphone with its own echo control, a recording into `ivr talk`): the
+    level gate once kept a -35 dBFS caller to a fragment there too; the line's silence while the
+    bot talks shows there is nothing to gate."""
+    _, events = echo_call(engines, demo_plan, at_level(lost_phone, dbfs), echo_gain=0.0)
+    (start, *_) = events.of_kind("speech.start")
+    assert start.data["bot_busy"] and abs(start.data["at"] - 1.0) < 0.2, start.data
+    assert len(events.of_kind("barge_in")) == 1
+    decisions = [e.data.get("entry") for e in events.of_kind("dialog.decision")]
+    assert decisions[1:] == ["lost_phone"], decisions
 
 
 def test_the_canceller_finds_the_echo_path_and_keeps_the_caller(voice_en):

@@ -181,7 +181,10 @@ def test_a_caller_who_is_fine_goes_on_with_what_they_asked(engines, demo_plan, v
         VEILED, "Yes, I'm fine.", "How do I pay my bill?"])
     reasons = [e.data["reason"] for e in events.of_kind("dialog.decision")]
     assert "safety_check" in reasons and result.transfer is None, reasons
-    assert [e.data["answer"] for e in events.of_kind("dialog.safety_check")] == ["safe"]
+    # ("Yes." and "I'm fine." may come as two turns, the second going on with the first: the
+    # check is answered again with both parts)
+    answers = [e.data["answer"] for e in events.of_kind("dialog.safety_check")]
+    assert answers and set(answers) == {"safe"}, answers
     # the request held during the check is what the bot answers next, not "yes I'm fine";
     # and the check is asked once a call
     after = reasons[reasons.index("safety_check") + 1]

@@ -15,7 +15,7 @@ from ivr.audio.g711 import phone_line
 from ivr.qa.synth import synth_caller
 from ivr.events import EventLog, ManualClock
 from ivr.session.offline import run_offline
-from ivr.session.session import CallSession, SessionConfig
+from ivr.session.session import CallSession, SessionConfig, TakenTurn
 
 from conftest import call, transcribe, words
 
@@ -189,7 +189,7 @@ def test_a_turn_is_decided_off_the_loop_and_a_key_waits_for_it(engines, demo_pla
 
         dialog.on_text, dialog.on_dtmf = slow_text, key
         heard = Transcript("How do I pay my bill?", "en", 0.0, 0.0, 1.5, 0.1)
-        turn = asyncio.get_running_loop().create_task(session._respond(heard, b"", None))
+        turn = asyncio.get_running_loop().create_task(session._respond(heard, TakenTurn(b"", 0.0, None)))
         ticks = 0
         while not log:  # the step has started
             await asyncio.sleep(0.01)
@@ -235,7 +235,7 @@ def test_a_key_waits_for_a_step_that_overran_its_timeout(engines, demo_plan):
 
         dialog.prepare_turn, dialog.on_dtmf = slow_prepare, key
         heard = Transcript("How do I pay my bill?", "en", 0.0, 0.0, 1.5, 0.1)
-        session._run(session._respond(heard, b"", None))
+        session._run(session._respond(heard, TakenTurn(b"", 0.0, None)))
         while not session.events.of_kind("error"):   # the step timed out; still running
             await asyncio.sleep(0.01)
         session.dtmf("1")

@@ -18,7 +18,10 @@ adopted when it explains most of the caller channel (`converged_erle_db` of echo
 enhancement: the bot's echo alone); fits during double talk explain less and are not adopted, so
 the filter stays the echo's. Nothing is subtracted before a fit is adopted (a filter fitted to
 no echo would add the bot's voice to a silent line), and an adopted filter that no longer takes
-anything out (the echo went away) is dropped. Until then the session keeps the level gate.
+anything out (the echo went away) is dropped. Until then the session keeps the level gate,
+except on a line that returns nothing of the bot (a softphone with its own echo control, a
+recording played into `ivr talk`): while the bot talks the caller channel stays `no_echo_db`
+below it, and `echo_free_dbfs` records how quiet it stays, the most an echo there could be.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class EchoCanceller:
 
     def __init__(self, window_ms: int = 600, max_delay_ms: int = 600, taps: int = 16,
                  update_frames: int = 5, refit_frames: int = 25,
-                 converged_erle_db: float = 12.0,
+                 converged_erle_db: float = 12.0, no_echo_db: float = 40.0,
                  rate: int = PHONE_RATE) -> None:
         self.window = rate * window_ms // 1000
         self.max_delay = rate * max_delay_ms // 1000
@@ -59,6 +62,7 @@ class EchoCanceller:
         self.update_frames = update_frames
         self.refit_frames = refit_frames
         self.converged_erle_db = converged_erle_db
+        self.no_echo_db = no_echo_db
         self._ref = np.zeros(self.window + self.max_delay + taps + 4 * _FRAME, np.float32)
         self._ref_end = 0  # samples of bot audio seen (the absolute index after the last)
         self._near = np.zeros(self.window, np.float32)
@@ -68,6 +72,9 @@ class EchoCanceller:
         self.erle_db = 0.0  # echo return loss enhancement of the adopted fit
         self._voiced_end = -self.max_delay - self.window  # after the bot's last non-silent frame
         self.echo_dbfs = -math.inf  # level of the echo estimate in the last frame
+        # the caller channel's level while the bot talked, on a line found to return no echo
+        # (None: not found so)
+        self.echo_free_dbfs: float | None = None
 
     def reference(self, frame: bytes | None) -> None:
         """The bot's frame sent at this tick (None: silence)."""
@@ -111,7 +118,12 @@ class EchoCanceller:
     def _fit(self) -> None:
         near, w, dmax = self._near.astype(np.float64), self.window, self.max_delay
         seg = self._bot(self._near_end - w - dmax, w + dmax).astype(np.float64)
-        if _dbfs(seg) < -60 or _dbfs(near) < -70:
+        bot_dbfs, near_dbfs = _dbfs(seg), _dbfs(near)
+        if bot_dbfs >= -60 and near_dbfs < bot_dbfs - self.no_echo_db:
+            # nothing of the bot comes back (a caller talking over it would be louder: such
+            # windows leave the finding as it was)
+            self.echo_free_dbfs = near_dbfs
+        if bot_dbfs < -60 or near_dbfs < -70:
             return  # the bot said nothing lately (or the line is dead): keep what we had
         size = 1 << (len(seg) + w).bit_length()
         # xcorr[m] = sum_i near[i] * seg[m + i]; lag d sits at m = dmax - d

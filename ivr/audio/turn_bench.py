@@ -3,7 +3,10 @@ the transcript of the turn so far (the shipped default of English plans).
 
 Each item of the paused-utterance set is voiced (piper through G.711) and replayed through the
 production endpointer and judge (turn_eval.replay) under each way of ending turns; dev and
-held-out are reported side by side, with the model's inference time on this machine.
+held-out are reported side by side, with the model's inference time on this machine. With
+`--calls PLAN` every paused turn is also played into a whole call on that plan (model work
+taking its measured time), once without and once with the session's continuation (talk resumed
+right after a turn joins it): how many the dialog heard whole, as one turn.
 """
 
 from __future__ import annotations
@@ -137,6 +140,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="paused-utterance set (default: tests/data/paused_utterances.yaml)")
     parser.add_argument("--thresholds", default="", metavar="P,P...",
                         help="also measure the model at these thresholds (tune on dev only)")
+    parser.add_argument("--calls", type=Path, default=None, metavar="PLAN.yaml",
+                        help="also play every paused turn into a call on this plan, without and "
+                             "with the continuation: how many the dialog heard whole")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -154,8 +160,65 @@ def run(args: argparse.Namespace) -> int:
         figures = bench(sets, lambda item: voice_turn(item, voices),
                         TurnJudge(shared_turn_model()), text_judge(), thresholds,
                         progress=lambda _: bar.update())
-    print(json.dumps(figures, indent=2) if args.json else render(figures))
+    lines = [render(figures)]
+    if args.calls is not None:
+        with tqdm(desc="calls", unit="call") as bar:
+            figures["calls"] = heard_whole(sets, lambda item: voice_turn(item, voices), args.calls,
+                                           progress=lambda: bar.update())
+        lines += ["", f"paused turns in whole calls on {args.calls.name} (model work takes its "
+                      "measured time): heard whole, as one turn"]
+        lines += [f"  {way:34}" + "".join(f" | {p}: {f['whole']:2d}/{f['paused']:<2d}"
+                                          for p, f in by_part.items())
+                  for way, by_part in figures["calls"].items()]
+    print(json.dumps(figures, indent=2) if args.json else "\n".join(lines))
     return 0
+
+
+CONTINUATION = {"continuation off": 0, "shipped continuation": None}
+"""`SessionConfig.continue_ms` per way (None: the default)."""
+
+
+def heard_whole(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], VoicedTurn],
+                plan_path: Path, progress: Callable[[], None] = lambda: None) -> dict:
+    """Each paused turn played after the greeting of a call on `plan_path`, paced: whether the
+    last turn the dialog heard holds the turn's first and last parts (their longest words)."""
+    import asyncio
+    import dataclasses
+
+    from ivr.audio.frames import silence
+    from ivr.dialplan.loader import load_dialplan
+    from ivr.events import EventLog, ManualClock
+    from ivr.session.engines import build_engines
+    from ivr.session.offline import run_offline
+    from ivr.session.session import CallSession, SessionConfig
+    from ivr.text.normalize import simple_normalize
+
+    loaded = load_dialplan(plan_path)
+    engines = build_engines(loaded.plan.asr_model, loaded.plan.languages[:1])
+    default = SessionConfig()
+
+    def key(text: str) -> str:
+        return max(simple_normalize(text).split(), key=len, default="")
+
+    figures: dict = {}
+    for part, items in sets.items():
+        voiced = [voice(item) for item in items if item.paused]
+        for way, continue_ms in CONTINUATION.items():
+            config = default if continue_ms is None else dataclasses.replace(
+                default, continue_ms=continue_ms)
+            whole = 0
+            for turn in voiced:
+                clock = ManualClock()
+                events = EventLog(clock)
+                session = CallSession("bench", loaded, engines, events, config=config)
+                asyncio.run(run_offline(session, clock, silence(6000) + turn.pcm, paced=True))
+                finals = events.of_kind("asr.final")
+                heard = "".join(simple_normalize(finals[-1].data["text"]).split()) if finals \
+                    else ""
+                whole += key(turn.item.texts[0]) in heard and key(turn.item.texts[-1]) in heard
+                progress()
+            figures.setdefault(way, {})[part] = {"whole": whole, "paused": len(voiced)}
+    return figures
 
 
 def text_judge() -> TurnJudge:

@@ -7,6 +7,7 @@ LLM reply is kept only where approved text supports it.
 
 from __future__ import annotations
 
+import copy
 import datetime
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal
@@ -82,6 +83,13 @@ class DialogState:
     last_entry: str = ""           # the knowledge entry the last answer at a question node gave
 
 
+@dataclass(frozen=True)
+class DialogCheckpoint:
+    """The dialog before a caller turn (`DialogEngine.checkpoint`); opaque to its holder."""
+
+    saved: tuple
+
+
 class DialogEngine:
     def __init__(self, plan: Dialplan, retriever: Retriever, llm: LLMClient | None,
                  events: EventLog, caller_number: str = "",
@@ -111,6 +119,15 @@ class DialogEngine:
             asks is True or (asks == "auto" and not llm.settings.embedded)) else None
 
     # ---- inputs -------------------------------------------------------------------------------
+    def checkpoint(self) -> DialogCheckpoint:
+        """What a caller turn may change (the conversation, keyed digits, the call's anger), to
+        take the turn back with `rewind` when the caller turns out to have gone on talking."""
+        return DialogCheckpoint(copy.deepcopy((self.state, self._digits, self.guard.anger)))
+
+    def rewind(self, checkpoint: DialogCheckpoint) -> None:
+        """The conversation as it was at `checkpoint` (which stays usable for another rewind)."""
+        self.state, self._digits, self.guard.anger = copy.deepcopy(checkpoint.saved)
+
     def start(self) -> Step:
         closed = self.plan.hours is not None and not is_open(self.plan.hours, self.now)
         first = self.plan.hours.closed_node if closed and self.plan.hours else self.plan.start
@@ -235,20 +252,23 @@ class DialogEngine:
                               self.plan.transfer.fallback)],
                     "technical_failure", self.state.node, {"error": error})
 
-    def classify_interjection(self, text: str, over_question: bool = False
-                              ) -> Literal["backchannel", "stop", "turn"]:
+    def classify_interjection(self, text: str, over_question: bool = False,
+                              continuing: bool = False) -> Literal["backchannel", "stop", "turn"]:
         """What short talk over the bot means. Only something the bot can act on (a guard phrase,
         a menu word, a known question, or a longer sentence) interrupts it; "mhm", a cough misheard
         as a word, or a stray syllable does not. "Stop"/"wait" stop the bot so it listens.
         `over_question`: said over the last thing the bot had to say (the node's prompt, after
         any message before it): an answer to it ("no" to "does the server power on now?") is
-        the caller's turn."""
+        the caller's turn. `continuing`: said as the bot only began to reply, right after the
+        caller's own turn: anything but a backchannel or a stop is the rest of that turn."""
         if over_question and self.answers_prompt(text):
             return "turn"
         if is_backchannel(text):
             return "backchannel"
         if is_stop_request(text):
             return "stop"
+        if continuing:
+            return "turn"
         rules = self._rules()
         node = self.plan.nodes[self.state.node]
         if self.guard.urgent(rules, text) or self.guard.human(rules, text):
@@ -806,10 +826,12 @@ class DialogEngine:
     def _confirm(self, match: Match, text: str, evidence: dict) -> Step | None:
         """A question that nearly matched an FAQ entry (`answers.confirm_score` up to
         `min_score`): "Is your question: <the entry's own question>?" instead of "I can't help".
-        The caller's yes answers it; no (or another question) goes on as a miss would."""
+        The caller's yes answers it; no (or another question) goes on as a miss would. Not to an
+        upset caller: complaints sit near many entries (a broken fridge near the outage entry),
+        and a guess is the wrong reply to them; the miss offers a person instead."""
         floor = self.plan.answers.confirm_floor(self.state.language)
         entry = match.nearest
-        if floor is None or entry is None or match.score < floor \
+        if floor is None or entry is None or self.state.upset or match.score < floor \
                 or match.score - match.runner_up < CONFIRM_LEAD:
             return None
         return self._ask_about(entry, text, evidence)

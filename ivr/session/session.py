@@ -29,7 +29,7 @@ from ivr.audio.turn import (FIXED_WAIT, TurnJudge, TurnPolicy, policy_for, share
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer, rms_dbfs
 from ivr.dialog.actions import (Answer, Converse, DocumentAnswer, Hangup, Lookup, Say, Step,
                                 Transfer)
-from ivr.dialog.engine import DialogEngine
+from ivr.dialog.engine import DialogCheckpoint, DialogEngine
 from ivr.dialog.summary import SummaryTurn
 from ivr.dialplan.loader import LoadedPlan
 from ivr.dialplan.model import Dialplan
@@ -71,6 +71,22 @@ class Speculation:
     result: asyncio.Task
 
 
+@dataclass
+class TakenTurn:
+    """The caller's last turn, kept so that talk resumed right after it joins it: its audio, the
+    call time its speech ended, its voiced seconds, the dialog before it (None until the turn
+    reaches the dialog) and whether its step hands the call over or ends it (never taken back)."""
+
+    audio: bytes
+    t_end: float
+    speech_s: float | None
+    before: DialogCheckpoint | None = None
+    final: bool = False
+
+
+JOIN_PAUSE = bytes(2 * PHONE_RATE // 5)  # 200 ms of silence between the two parts of a joined turn
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     endpointer: EndpointerConfig = field(default_factory=EndpointerConfig)
@@ -85,6 +101,10 @@ class SessionConfig:
     tts_timeout_s: float = 10.0
     partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
                                     # (0 turns it off)
+    continue_ms: int = 800          # caller talk that starts this soon after the end of their
+                                    # turn, while the bot only begins its reply, is the rest of
+                                    # that turn (a pause the end of turn took for the end): the
+                                    # reply stops and the two parts are heard as one (0: off)
     speculative_asr_ms: int = 120   # after this much silence, recognise the turn so far; kept
                                     # as the final result if the turn ends without more speech,
                                     # so recognition overlaps the end-of-turn wait (0: off); the
@@ -145,6 +165,8 @@ class CallSession:
         self._over_question = False
         self._last_said_s = 0.0   # audio seconds of the last action spoken (all its sentences)
         self._barged = False
+        self._taken: TakenTurn | None = None      # the caller's last turn
+        self._continues: TakenTurn | None = None  # the turn the caller's current talk goes on with
         self._paused_at: float | None = None  # call time the bot's audio was paused
         self._first_frame_pending = False
         self._quiet_since = 0.0
@@ -185,6 +207,7 @@ class CallSession:
                 self._over_question = self.bot_busy and not self._work_running \
                     and self.playout.duration_s <= self._last_said_s
                 self._barged = self._utterance_handled = False
+                self._continues = self._taken if self._continuing(event.t) else None
                 self._next_partial_t = now + self.config.partial_every_s
                 self.events.emit("speech.start", at=round(event.t, 3), bot_busy=self.bot_busy)
             elif event.dropped:
@@ -202,6 +225,7 @@ class CallSession:
         """A key the caller pressed (RFC 2833 or SIP INFO: the driver does not care which)."""
         self.events.emit("dtmf", digit=self.recorded_key(digit))
         self._quiet_since = self.events.clock.now()
+        self._taken = None   # talk after a key goes on with nothing said before it
         self._step_now_or_after(lambda: self.dialog.on_dtmf(digit), f"[key {digit}]",
                                 interrupt=True)
 
@@ -245,6 +269,9 @@ class CallSession:
         if self.echo is not None and self.echo.converged:
             floor = min(floor, max(self._echo_levels, default=-math.inf) - self.echo.erle_db
                         + self.config.echo_residual_margin_db)
+        elif self.echo is not None and self.echo.echo_free_dbfs is not None:
+            # a line without echo: only what it carries while the bot talks is below a caller
+            floor = min(floor, self.echo.echo_free_dbfs + self.config.echo_residual_margin_db)
         self.endpointer.echo_floor_dbfs = floor
 
     @property
@@ -479,19 +506,27 @@ class CallSession:
         self._stop_bot()
         self._run(self._execute(step, caller_said=transcript.text))
 
+    def _continuing(self, start: float) -> bool:
+        """Whether caller speech starting at call time `start` goes on with their last turn."""
+        taken = self._taken
+        return (self.bot_busy and taken is not None and not taken.final
+                and 0 <= start - taken.t_end <= self.config.continue_ms / 1000)
+
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
         speculation, self._speculation = self._speculation, None
         if speculation is not None and abs(speculation.voiced_end - t_end) > 0.005:
             speculation = None        # the caller spoke again after that pause
+        continues, self._continues = self._continues, None
         if self._utterance_handled:
             return  # already acted on from an interim result
+        taken = TakenTurn(audio, t_end, speech_ms / 1000)
         if self._speech_started_busy and not self._barged:
             # Short talk over the bot: the bot keeps speaking while we find out what it was.
             self._interjection = asyncio.get_running_loop().create_task(
-                self._guarded(self._interject(audio)))
+                self._guarded(self._interject(taken, continues)))
             return
-        self._run(self._turn(audio, speech_ms / 1000, speculation))
+        self._run(self._turn(taken, speculation, continues))
 
     async def _recognise(self, audio: bytes,
                          speculation: Speculation | None = None) -> Transcript | None:
@@ -509,32 +544,63 @@ class CallSession:
                          else round(speculation.at, 3))
         return transcript
 
-    async def _turn(self, audio: bytes, speech_s: float,
-                    speculation: Speculation | None = None) -> None:
-        if transcript := await self._recognise(audio, speculation):
-            await self._respond(transcript, audio, speech_s)
+    async def _turn(self, taken: TakenTurn, speculation: Speculation | None = None,
+                    continues: TakenTurn | None = None) -> None:
+        """Recognise a caller turn and respond. A turn that `continues` the one before (the
+        caller paused, the bot began to reply, the caller went on) is joined to it, unless that
+        one's step hands over or ends the call: the two parts are recognised as one utterance
+        and the dialog, taken back to before the first part, hears them together."""
+        before = None
+        if continues is not None:
+            async with self._dialog_held():  # the first part's step, if it started, is done
+                joined = not continues.final
+            if joined:
+                self.events.emit("turn.continued", after=round(continues.t_end, 3))
+                taken = TakenTurn(continues.audio + JOIN_PAUSE + taken.audio, taken.t_end,
+                                  (continues.speech_s or 0.0) + (taken.speech_s or 0.0))
+                before, speculation = continues.before, None
+        self._taken = taken
+        if transcript := await self._recognise(taken.audio, speculation):
+            await self._respond(transcript, taken, before)
 
-    async def _interject(self, audio: bytes) -> None:
-        transcript = await self._recognise(audio)
+    async def _interject(self, taken: TakenTurn, continues: TakenTurn | None) -> None:
+        transcript = await self._recognise(taken.audio)
         async with self._dialog_held():
             # the guard's and the knowledge base's embeddings, off the event loop
             meaning = "backchannel" if transcript is None else await self._off_loop(
-                self.dialog.classify_interjection, transcript.text, self._over_question)
+                self.dialog.classify_interjection, transcript.text, self._over_question,
+                continues is not None)
         if meaning == "backchannel":
             self.events.emit("backchannel", text=transcript.text if transcript else "")
             return
         self._barge_in()
-        if meaning == "turn" and transcript is not None:
-            self._run(self._respond(transcript, audio, None))
+        if meaning == "turn" and continues is not None:
+            self._run(self._turn(taken, None, continues))
+        elif meaning == "turn" and transcript is not None:
+            self._taken = taken = replace(taken, speech_s=None)  # too short for its voice to tell
+            self._run(self._respond(transcript, taken))
 
-    async def _respond(self, transcript: Transcript, audio: bytes, speech_s: float | None) -> None:
+    async def _respond(self, transcript: Transcript, taken: TakenTurn,
+                       rewind: DialogCheckpoint | None = None) -> None:
+        """The dialog's step on a recognised turn (first taken back to `rewind`), then acted on."""
+        text, audio, speech_s = transcript.text, taken.audio, taken.speech_s
         async with self._dialog_held():
+            if rewind is not None:
+                self.dialog.rewind(rewind)
+            taken.before = rewind or self.dialog.checkpoint()
             # the guard first: a turn it hands over never waits for the LLM's slot reading
-            await self._off_loop(self.dialog.prepare_turn, transcript.text, audio, speech_s)
-            await self.dialog.read_slots(transcript.text)
-            step = await self._off_loop(self.dialog.on_text, transcript.text,
-                                        transcript.language, audio, speech_s)
-        await self._execute(step, caller_said=transcript.text)
+            await self._off_loop(self.dialog.prepare_turn, text, audio, speech_s)
+            await self.dialog.read_slots(text)
+            step = await self._off_loop(self._decide, taken, text, transcript.language, audio,
+                                        speech_s)
+        await self._execute(step, caller_said=text)
+
+    def _decide(self, taken: TakenTurn, *turn: Any) -> Step:
+        """`dialog.on_text(*turn)`, noting on `taken` whether it hands over or ends the call
+        (noted even when the turn is cancelled meanwhile: the step runs to its end)."""
+        step = self.dialog.on_text(*turn)
+        taken.final = any(isinstance(a, (Transfer, Hangup)) for a in step.actions)
+        return step
 
     async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)`, a dialog step, on the executor: its embeddings (a model-service call on a

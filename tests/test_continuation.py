@@ -1,0 +1,43 @@
+"""A caller who pauses mid-sentence: the end of turn takes the pause for the end and the bot
+begins to reply; the caller goes on. The rest joins the turn (the reply stops, the dialog takes
+the first part back and hears the whole sentence), except after a hand-off or a backchannel."""
+
+from __future__ import annotations
+
+from ivr.qa.synth import synth_caller
+
+from conftest import call
+
+
+def _decisions(events) -> list[dict]:
+    return [e.data for e in events.of_kind("dialog.decision")]
+
+
+def test_the_rest_of_a_sentence_joins_the_turn(engines, demo_plan, voice_en):
+    # "I am abroad next week." alone nearly matches the data plans entry ("Is your question:
+    # What data plans do you have?"); the whole sentence asks about roaming
+    caller = synth_caller(voice_en, [(4.0, "I am abroad next week."),
+                                     (0.6, "How much will calls cost me there?")])
+    result, events = call(engines, demo_plan, caller)
+    (went_on,) = events.of_kind("turn.continued")
+    heard = [e.data["text"] for e in events.of_kind("asr.final")]
+    assert "abroad" in heard[-1].lower() and "cost" in heard[-1].lower(), heard
+    assert events.of_kind("barge_in")[0].t <= went_on.t
+    final = _decisions(events)[-1]
+    assert final["reason"] == "kb_match" and final["entry"] == "roaming", _decisions(events)
+
+
+def test_going_on_never_takes_back_a_hand_off(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "My husband has chest pain."),
+                                     (0.6, "And he is sweating a lot.")])
+    result, events = call(engines, demo_plan, caller)
+    assert not events.of_kind("turn.continued")
+    assert result.transfer is not None and result.transfer.reason == "emergency"
+
+
+def test_a_backchannel_right_after_the_turn_lets_the_answer_play(engines, demo_plan, voice_en):
+    caller = synth_caller(voice_en, [(4.0, "How do I pay my bill?"), (0.6, "Okay.")])
+    result, events = call(engines, demo_plan, caller)
+    assert not events.of_kind("turn.continued")
+    assert [d["reason"] for d in _decisions(events)] == ["start", "kb_match"]
+    assert not events.of_kind("barge_in")
