@@ -204,6 +204,20 @@ def test_bench_turn_measures_cut_ins_and_delay_on_real_voiced_turns(voices, tmp_
     assert figures["inference_ms"]["n"] >= 2
 
 
+def test_bench_turn_counts_paused_turns_heard_whole_in_calls(voices) -> None:
+    """`--calls`: a caller who pauses 0.9 s while spelling an ID at an open question: the turn
+    ends at the pause, and only the continuation lets the dialog hear the ID as one turn."""
+    from conftest import DEMO_PLAN
+    from ivr.audio.turn_bench import heard_whole
+
+    spelled = {"dev": [TurnItem("spelled", ("My customer ID is A B,", "7 7,", "Q X."),
+                                (0.9, 0.7))]}
+    figures = heard_whole(spelled, lambda item: voice_turn(item, voices), DEMO_PLAN)
+    off, shipped = figures["continuation off"]["dev"], figures["shipped continuation"]["dev"]
+    assert (off["whole"], off["paused"]) == (0, 1), off
+    assert (shipped["whole"], shipped["paused"]) == (1, 1), shipped
+
+
 def test_a_process_that_started_the_turn_model_child_exits() -> None:
     """A replay or SIP worker process with the model's child must exit when its work is done:
     an exiting process joins its children before its own exit hooks run, and the child waited

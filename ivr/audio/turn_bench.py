@@ -170,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
         lines += [f"  {way:34}" + "".join(f" | {p}: {f['whole']:2d}/{f['paused']:<2d}"
                                           for p, f in by_part.items())
                   for way, by_part in figures["calls"].items()]
+        lines += [f"not whole ({way}, {part}): {'; '.join(f['missed'])}"
+                  for way, by_part in figures["calls"].items()
+                  for part, f in by_part.items() if f["missed"]]
     print(json.dumps(figures, indent=2) if args.json else "\n".join(lines))
     return 0
 
@@ -181,7 +184,8 @@ CONTINUATION = {"continuation off": 0, "shipped continuation": None}
 def heard_whole(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], VoicedTurn],
                 plan_path: Path, progress: Callable[[], None] = lambda: None) -> dict:
     """Each paused turn played after the greeting of a call on `plan_path`, paced: whether the
-    last turn the dialog heard holds the turn's first and last parts (their longest words)."""
+    dialog heard it whole, as one turn: every piece the endpointer ended but the first joined
+    the turn before it (`turn.continued`), none taken for a backchannel and dropped."""
     import asyncio
     import dataclasses
 
@@ -191,14 +195,10 @@ def heard_whole(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], Voi
     from ivr.session.engines import build_engines
     from ivr.session.offline import run_offline
     from ivr.session.session import CallSession, SessionConfig
-    from ivr.text.normalize import simple_normalize
 
     loaded = load_dialplan(plan_path)
     engines = build_engines(loaded.plan.asr_model, loaded.plan.languages[:1])
     default = SessionConfig()
-
-    def key(text: str) -> str:
-        return max(simple_normalize(text).split(), key=len, default="")
 
     figures: dict = {}
     for part, items in sets.items():
@@ -206,18 +206,20 @@ def heard_whole(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], Voi
         for way, continue_ms in CONTINUATION.items():
             config = default if continue_ms is None else dataclasses.replace(
                 default, continue_ms=continue_ms)
-            whole = 0
+            missed = []
             for turn in voiced:
                 clock = ManualClock()
                 events = EventLog(clock)
                 session = CallSession("bench", loaded, engines, events, config=config)
                 asyncio.run(run_offline(session, clock, silence(6000) + turn.pcm, paced=True))
-                finals = events.of_kind("asr.final")
-                heard = "".join(simple_normalize(finals[-1].data["text"]).split()) if finals \
-                    else ""
-                whole += key(turn.item.texts[0]) in heard and key(turn.item.texts[-1]) in heard
+                pieces = [e for e in events.of_kind("speech.end") if not e.data.get("dropped")]
+                if len(pieces) - len(events.of_kind("turn.continued")) != 1 \
+                        or events.of_kind("backchannel"):
+                    heard = " / ".join(e.data["text"] for e in events.of_kind("asr.final"))
+                    missed.append(f"{turn.item.id} ({heard})")
                 progress()
-            figures.setdefault(way, {})[part] = {"whole": whole, "paused": len(voiced)}
+            figures.setdefault(way, {})[part] = {"whole": len(voiced) - len(missed),
+                                                 "paused": len(voiced), "missed": missed}
     return figures
 
 

@@ -101,7 +101,7 @@ class SessionConfig:
     tts_timeout_s: float = 10.0
     partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
                                     # (0 turns it off)
-    continue_ms: int = 800          # caller talk that starts this soon after the end of their
+    continue_ms: int = 1000         # caller talk that starts this soon after the end of their
                                     # turn, while the bot only begins its reply, is the rest of
                                     # that turn (a pause the end of turn took for the end): the
                                     # reply stops and the two parts are heard as one (0: off)
