@@ -62,6 +62,20 @@ def test_mandarin_emergency_in_own_words_goes_to_the_duty_nurse(zh_engines, clin
     assert transfer.data["reason"] == "emergency"
 
 
+def test_a_mandarin_caller_who_goes_on_after_a_pause_is_heard_as_one_turn(zh_engines, clinic,
+                                                                          caller_voice):
+    """The clinic ends turns after 700 ms of silence: 我想问一下 [0.9 s] 你们几点开门 was two
+    turns, and the second alone was heard as 你们起点开门 and transferred as an angry caller.
+    Going on as the bot begins to reply continues the turn, heard whole."""
+    events = chinese_call(zh_engines, clinic, caller_voice,
+                          [(4.0, "我想问一下，"), (0.9, "你们几点开门？")])
+    assert len(events.of_kind("turn.continued")) == 1
+    heard = events.of_kind("asr.final")[-1].data["text"]
+    assert "问" in heard and "开门" in heard, heard
+    assert not events.of_kind("transfer.request")
+    assert "hours_info" in [e.data["node"] for e in events.of_kind("dialog.node")]
+
+
 def test_a_long_mandarin_turn_is_heard_to_its_end(zh_engines, caller_voice):
     # a caller who tells the whole story at once, 24 s: more tokens than one turn's 96 (whisper
     # writes a Mandarin character as one to three, traditional ones most), which once cut the

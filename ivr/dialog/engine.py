@@ -253,16 +253,18 @@ class DialogEngine:
                     "technical_failure", self.state.node, {"error": error})
 
     def classify_interjection(self, text: str, over_question: bool = False,
-                              continuing: bool = False) -> Literal["backchannel", "stop", "turn"]:
+                              continuing: bool = False
+                              ) -> Literal["backchannel", "stop", "answer", "turn"]:
         """What short talk over the bot means. Only something the bot can act on (a guard phrase,
         a menu word, a known question, or a longer sentence) interrupts it; "mhm", a cough misheard
         as a word, or a stray syllable does not. "Stop"/"wait" stop the bot so it listens.
         `over_question`: said over the last thing the bot had to say (the node's prompt, after
         any message before it): an answer to it ("no" to "does the server power on now?") is
-        the caller's turn. `continuing`: said as the bot only began to reply, right after the
-        caller's own turn: anything but a backchannel or a stop is the rest of that turn."""
+        the caller's turn ("answer": never the rest of the turn before). `continuing`: said as
+        the bot only began to reply, right after the caller's own turn: anything else but a
+        backchannel or a stop is the rest of that turn."""
         if over_question and self.answers_prompt(text):
-            return "turn"
+            return "answer"
         if is_backchannel(text):
             return "backchannel"
         if is_stop_request(text):

@@ -38,6 +38,7 @@ from ivr.dialog.menus import MenuMeaning
 from ivr.kb.passages import PassageRetriever, plan_documents
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.session.engines import Engines
+from ivr.text.normalize import tokenize
 from ivr.text.redact import Redactor
 from ivr.tts.base import Speech
 from ivr.tts.sentences import split_sentences
@@ -82,9 +83,15 @@ class TakenTurn:
     speech_s: float | None
     before: DialogCheckpoint | None = None
     final: bool = False
+    reply_at: float | None = None  # call time the first frame of the bot's reply to it played
+    text: str = ""                 # what the dialog heard of it
 
 
 JOIN_PAUSE = bytes(2 * PHONE_RATE // 5)  # 200 ms of silence between the two parts of a joined turn
+JOIN_KEEP = 0.75  # a joined turn recognised with fewer words than this share of its parts' own
+                  # lost some (whisper at times stops where the first part ended): the parts' text
+LONGEST_PAUSE_S = 1.5  # the dialplan's bound on `end_of_turn.max_silence_ms`: a silence this long
+                       # ends any turn, so talk after it is never the rest of one
 
 
 @dataclass(frozen=True)
@@ -101,10 +108,11 @@ class SessionConfig:
     tts_timeout_s: float = 10.0
     partial_every_s: float = 1.0    # interim ASR for emergency phrases while the caller talks
                                     # (0 turns it off)
-    continue_ms: int = 1000         # caller talk that starts this soon after the end of their
-                                    # turn, while the bot only begins its reply, is the rest of
-                                    # that turn (a pause the end of turn took for the end): the
-                                    # reply stops and the two parts are heard as one (0: off)
+    continue_ms: int = 1000         # caller talk after a pause in which the bot began its reply,
+                                    # when the caller has heard at most this much of it (too
+                                    # little to be answering it), is the rest of their turn (a
+                                    # pause the end of turn took for the end): the reply stops
+                                    # and the two parts are heard as one (0: off)
     speculative_asr_ms: int = 120   # after this much silence, recognise the turn so far; kept
                                     # as the final result if the turn ends without more speech,
                                     # so recognition overlaps the end-of-turn wait (0: off); the
@@ -244,6 +252,8 @@ class CallSession:
         frame = None if self.paused else self.playout.pop()
         self._bot_levels.append(rms_dbfs(frame) if frame is not None else float("-inf"))
         self._set_echo_floor()
+        if frame is not None and self._taken is not None and self._taken.reply_at is None:
+            self._taken.reply_at = self.events.clock.now()
         if frame is not None and self._first_frame_pending:
             self._first_frame_pending = False
             self.events.emit("playout.first_frame")
@@ -509,8 +519,10 @@ class CallSession:
     def _continuing(self, start: float) -> bool:
         """Whether caller speech starting at call time `start` goes on with their last turn."""
         taken = self._taken
-        return (self.bot_busy and taken is not None and not taken.final
-                and 0 <= start - taken.t_end <= self.config.continue_ms / 1000)
+        if not self.bot_busy or taken is None or taken.final or self.config.continue_ms <= 0:
+            return False
+        heard = 0.0 if taken.reply_at is None else start - taken.reply_at
+        return 0 <= start - taken.t_end < LONGEST_PAUSE_S and heard <= self.config.continue_ms / 1000
 
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
@@ -528,12 +540,19 @@ class CallSession:
             return
         self._run(self._turn(taken, speculation, continues))
 
-    async def _recognise(self, audio: bytes,
-                         speculation: Speculation | None = None) -> Transcript | None:
+    async def _recognise(self, audio: bytes, speculation: Speculation | None = None,
+                         parts: tuple[str, str] | None = None) -> Transcript | None:
+        """The caller's `audio` recognised (the speculative result if there is one) and
+        recorded; None if nothing usable was said. `parts`: the texts of a joined turn's two
+        parts as each was heard alone, taken instead where the whole lost words (`JOIN_KEEP`)."""
         transcript = await speculation.result if speculation is not None else None
         if transcript is None:
             speculation = None
             transcript = await self._transcribe(audio)
+        if parts is not None and len(tokenize(transcript.text)) < JOIN_KEEP * sum(
+                len(tokenize(part)) for part in parts):
+            transcript = replace(transcript, text=" ".join(part for part in parts if part),
+                                 rejected=None)
         if transcript.rejected:
             self.events.emit("asr.rejected", reason=transcript.rejected, raw=transcript.raw_text)
             return None
@@ -545,22 +564,29 @@ class CallSession:
         return transcript
 
     async def _turn(self, taken: TakenTurn, speculation: Speculation | None = None,
-                    continues: TakenTurn | None = None) -> None:
+                    continues: TakenTurn | None = None, heard: Transcript | None = None) -> None:
         """Recognise a caller turn and respond. A turn that `continues` the one before (the
         caller paused, the bot began to reply, the caller went on) is joined to it, unless that
         one's step hands over or ends the call: the two parts are recognised as one utterance
-        and the dialog, taken back to before the first part, hears them together."""
-        before = None
+        and the dialog, taken back to before the first part, hears them together. `heard`: the
+        second part already recognised alone (an interjection's)."""
+        before, parts = None, None
         if continues is not None:
             async with self._dialog_held():  # the first part's step, if it started, is done
                 joined = not continues.final
             if joined:
                 self.events.emit("turn.continued", after=round(continues.t_end, 3))
+                rest = heard
+                if rest is None and speculation is not None:
+                    rest = await speculation.result
+                if rest is None:
+                    rest = await self._transcribe(taken.audio)
+                parts = (continues.text, rest.text)
                 taken = TakenTurn(continues.audio + JOIN_PAUSE + taken.audio, taken.t_end,
                                   (continues.speech_s or 0.0) + (taken.speech_s or 0.0))
                 before, speculation = continues.before, None
         self._taken = taken
-        if transcript := await self._recognise(taken.audio, speculation):
+        if transcript := await self._recognise(taken.audio, speculation, parts):
             await self._respond(transcript, taken, before)
 
     async def _interject(self, taken: TakenTurn, continues: TakenTurn | None) -> None:
@@ -575,8 +601,8 @@ class CallSession:
             return
         self._barge_in()
         if meaning == "turn" and continues is not None:
-            self._run(self._turn(taken, None, continues))
-        elif meaning == "turn" and transcript is not None:
+            self._run(self._turn(taken, None, continues, transcript))
+        elif meaning in ("turn", "answer") and transcript is not None:
             self._taken = taken = replace(taken, speech_s=None)  # too short for its voice to tell
             self._run(self._respond(transcript, taken))
 
@@ -584,6 +610,7 @@ class CallSession:
                        rewind: DialogCheckpoint | None = None) -> None:
         """The dialog's step on a recognised turn (first taken back to `rewind`), then acted on."""
         text, audio, speech_s = transcript.text, taken.audio, taken.speech_s
+        taken.text = text
         async with self._dialog_held():
             if rewind is not None:
                 self.dialog.rewind(rewind)
