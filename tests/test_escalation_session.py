@@ -78,8 +78,7 @@ def test_suicidal_caller_is_put_through_to_help(engines, demo_plan, voice_en):
 
 def test_frustrated_caller_out_of_scope_is_offered_a_person(engines, demo_plan, voice_en):
     result, events = _script_call(engines, demo_plan, voice_en, [
-        "This is the third time I'm calling about my broken fridge, it's getting tiresome.",
-        "Yes please."])
+        "I'm fed up, the fridge you repaired broke again for the third time.", "Yes please."])
     decisions = [e.data["reason"] for e in events.of_kind("dialog.decision")]
     assert "offer_human" in decisions, decisions
     said = " ".join(e.data["text"] for e in events.of_kind("bot.say"))

@@ -828,12 +828,10 @@ class DialogEngine:
     def _confirm(self, match: Match, text: str, evidence: dict) -> Step | None:
         """A question that nearly matched an FAQ entry (`answers.confirm_score` up to
         `min_score`): "Is your question: <the entry's own question>?" instead of "I can't help".
-        The caller's yes answers it; no (or another question) goes on as a miss would. Not to an
-        upset caller: complaints sit near many entries (a broken fridge near the outage entry),
-        and a guess is the wrong reply to them; the miss offers a person instead."""
+        The caller's yes answers it; no (or another question) goes on as a miss would."""
         floor = self.plan.answers.confirm_floor(self.state.language)
         entry = match.nearest
-        if floor is None or entry is None or self.state.upset or match.score < floor \
+        if floor is None or entry is None or match.score < floor \
                 or match.score - match.runner_up < CONFIRM_LEAD:
             return None
         return self._ask_about(entry, text, evidence)
