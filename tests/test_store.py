@@ -118,6 +118,44 @@ def test_a_transferred_call_becomes_its_call_turns_and_events_rows(store):
     writer.close()
 
 
+def test_a_turn_the_caller_went_on_with_is_marked_and_the_ticket_has_the_whole(store):
+    first = "I am abroad next week."
+    whole = f"{first} How much will calls cost me there?"
+    heard = {"language": "en", "rtf": 0.1, "compute_s": 0.1}
+    steps = [
+        (0.0, "call.start", {"call_id": "went-on", "caller": "+15550100",
+                             "dialplan": "/plans/acme-mobile.yaml", "dialplan_sha256": "ab" * 32}),
+        (0.0, "dialog.decision", {"reason": "start", "node": "welcome", "actions": ["say"]}),
+        (0.1, "bot.say", {"text": "How can I help you today?", "audio_s": 1.3}),
+        (2.0, "speech.start", {"at": 0.0, "bot_busy": False}),
+        (1.2, "speech.end", {"at": -0.2, "speech_ms": 1100}),
+        (0.1, "asr.final", {"text": first, **heard}),
+        (0.0, "dialog.decision", {"reason": "kb_confirm", "node": "questions", "actions": ["say"],
+                                  "asked_about": "data_plans"}),
+        (0.0, "bot.say", {"text": "Is your question: What data plans do you have?",
+                          "audio_s": 2.7}),
+        (0.5, "speech.start", {"at": 0.0, "bot_busy": True}),
+        (0.6, "barge_in", {"dropped_s": 1.9}),
+        (1.0, "speech.end", {"at": -0.2, "speech_ms": 1500}),
+        (0.0, "turn.continued", {"after": 3.1}),
+        (0.1, "asr.final", {"text": whole, **heard}),
+        (0.0, "dialog.decision", {"reason": "kb_match", "node": "questions",
+                                  "actions": ["answer"], "entry": "roaming"}),
+        (0.1, "bot.say", {"text": "Roaming costs five dollars a day.", "audio_s": 2.0}),
+        (3.0, "call.end", {"reason": "caller_hangup", "turns": 2, "slots": {}, "summary": "",
+                           "summary_full": ""}),
+    ]
+    writer = StoreWriter(store, "w1")
+    feed(writer, "went-on", iter(steps))
+    assert writer.flush()
+    greeting, asked, answered = store.turns("went-on")
+    assert asked["caller_text"] == first and asked["evidence"] == {
+        "asked_about": "data_plans", "taken_back": True}
+    assert answered["caller_text"] == whole and "taken_back" not in answered["evidence"]
+    assert store.call("went-on")["ticket"]["problem"] == whole
+    writer.close()
+
+
 def test_a_resolved_call_keeps_slots_survey_and_the_llm_source(store):
     steps = list(call_events("call-2", questions=1, end="caller_hangup"))
     at = next(i for i, s in enumerate(steps) if s[1] == "llm.sentence")

@@ -43,6 +43,8 @@ class _Turn:
     idx: int
     actions: list[str]
     decision: str
+    evidence: dict = field(default_factory=dict)
+    problem: bool = False  # the ticket's problem is this turn's caller text
     bot: list[str] = field(default_factory=list)
     llm_kept: bool = False
 
@@ -144,13 +146,14 @@ class CallRows:
     def _decision(self, event: Event, data: dict) -> list[Write]:
         actions = list(data.get("actions", []))
         evidence = {k: v for k, v in data.items() if k not in ("reason", "node", "actions")}
-        self.turn = _Turn(self.turns, actions, data.get("reason", ""))
+        self.turn = _Turn(self.turns, actions, data.get("reason", ""), evidence)
         self.turns += 1
         self._decisions.append(self.turn.decision)
         if data.get("entry"):
             self._entries.append(str(data["entry"]))
         if not self._problem and any(self._caller):
             self._problem = " ".join(self._caller)
+            self.turn.problem = True
         row = {"call_id": self.call_id, "idx": self.turn.idx,
                "t_start": self._caller_t if self._caller_t is not None else event.t,
                "caller_text": " ".join(self._caller), "node": data.get("node"),
@@ -159,6 +162,17 @@ class CallRows:
         self._caller, self._caller_t, self._speech_end_wall = [], None, None
         self._latency_from = latency_from
         return [Write(schema.turns, row)]
+
+    def _continued(self, event: Event, data: dict) -> list[Write]:
+        """The caller went on: the last turn is taken back and heard again with the rest (the
+        next decision); its row stays, marked, and the ticket's problem comes from the whole."""
+        turn = self.turn
+        if turn is None:
+            return []
+        if turn.problem:
+            self._problem = ""
+        turn.evidence = {**turn.evidence, "taken_back": True}
+        return self._turn_update(evidence=turn.evidence)
 
     def _llm_sentence(self, event: Event, data: dict) -> list[Write]:
         if self.turn is not None and data.get("supported"):
@@ -237,6 +251,7 @@ _HANDLERS = {
     "asr.final": CallRows._heard,
     "dtmf": CallRows._heard,
     "dialog.decision": CallRows._decision,
+    "turn.continued": CallRows._continued,
     "llm.sentence": CallRows._llm_sentence,
     "bot.say": CallRows._say,
     "slot": CallRows._slot,
