@@ -77,3 +77,19 @@ def test_a_joined_turn_keeps_the_words_of_both_parts(engines, demo_plan):
 
     heard = asyncio.run(recognise()).text
     assert "customer" in heard.lower() and "7" in heard and "x" in heard.lower(), heard
+
+
+def test_joins_stop_where_a_turn_would_end(engines, demo_plan):
+    """Each join recognises the whole turn again: a caller going on piece after piece is joined
+    only until the turn reaches the endpointer's longest turn, as one breath would be."""
+    from ivr.audio.frames import silence
+    from ivr.events import EventLog, ManualClock
+    from ivr.session.session import CallSession, TakenTurn
+
+    session = CallSession("chain", demo_plan, engines, EventLog(ManualClock()))
+    session.playout.push(silence(1000))        # the bot is replying
+    longest_s = session.config.endpointer.max_turn_ms / 1000
+    session._taken = TakenTurn(silence(int(longest_s * 1000) - 2000), t_end=30.0, speech_s=17.0)
+    assert session._continuing(30.5)
+    session._taken = TakenTurn(silence(int(longest_s * 1000)), t_end=30.0, speech_s=20.0)
+    assert not session._continuing(30.5)

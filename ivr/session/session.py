@@ -522,7 +522,10 @@ class CallSession:
         if not self.bot_busy or taken is None or taken.final or self.config.continue_ms <= 0:
             return False
         heard = 0.0 if taken.reply_at is None else start - taken.reply_at
-        return 0 <= start - taken.t_end < LONGEST_PAUSE_S and heard <= self.config.continue_ms / 1000
+        long_s = len(taken.audio) / (2 * PHONE_RATE)  # a chain of joins stops where a turn would
+        return (0 <= start - taken.t_end < LONGEST_PAUSE_S
+                and heard <= self.config.continue_ms / 1000
+                and long_s * 1000 < self.config.endpointer.max_turn_ms)
 
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
