@@ -176,6 +176,27 @@ def test_emergency_described_in_own_words_is_referred_to_emergency_help(bot, sip
     assert "emergency help" in call.said()
 
 
+def test_a_caller_who_goes_on_after_a_pause_is_answered_whole(bot, sip_voice, tmp_path):
+    """Over a real call: the end of turn takes the caller's pause for the end and the bot sets
+    to work on the first half; the caller goes on, and the sentence is answered whole (roaming,
+    not the first half's near match)."""
+    write_ulaw(tmp_path / "caller.ulaw", synth_caller(
+        sip_voice, [(GREETING_S, "I am abroad next week."),
+                    (0.5, "How much will calls cost me there?")]))
+    before = records(bot.recordings)
+    result = run_sipp("uac_rtp_stream.xml", bot.port, tmp_path, hold_ms=16000)
+    assert result.returncode == 0, result
+    call, = new_records(bot.recordings, before)
+    ends = [e["at"] for e in call.of("speech.end")]
+    went_on, = call.of("turn.continued")
+    assert went_on["after"] in ends[:-1]        # the first half had been taken as a turn
+    heard = call.of("asr.final")[-1]["text"].lower()
+    assert "abroad" in heard and "cost" in heard, heard
+    decisions = [e.data for e in call.of("dialog.decision")]
+    assert decisions[-1]["reason"] == "kb_match" and decisions[-1]["entry"] == "roaming", decisions
+    assert "five dollars a day" in call.said()
+
+
 def test_cancel_before_answer_is_recorded(bot, tmp_path):
     before = records(bot.recordings)
     result = run_sipp("uac_cancel.xml", bot.port, tmp_path)

@@ -156,6 +156,38 @@ def test_a_turn_the_caller_went_on_with_is_marked_and_the_ticket_has_the_whole(s
     writer.close()
 
 
+def test_a_turn_taken_back_unfills_its_slots_and_marks_its_look_up(store):
+    """The first part filled a slot and its look-up said the free times (a row of its own); the
+    whole turn fills no slot: the call keeps none, and both rows of the first part are marked."""
+    heard = {"language": "en", "rtf": 0.1, "compute_s": 0.1}
+    steps = [
+        (0.0, "call.start", {"call_id": "unfilled", "caller": "+15550100",
+                             "dialplan": "/plans/clinic.yaml", "dialplan_sha256": "ab" * 32}),
+        (0.0, "dialog.decision", {"reason": "start", "node": "welcome", "actions": ["say"]}),
+        (2.0, "asr.final", {"text": "Next Monday.", **heard}),
+        (0.0, "slot", {"name": "appointment_date", "value": "2026-12-07"}),
+        (0.0, "dialog.decision", {"reason": "slot_filled", "node": "book_date",
+                                  "actions": ["lookup"]}),
+        (0.1, "dialog.decision", {"reason": "looked_up", "node": "book_times",
+                                  "actions": ["say"], "tool": "free_slots"}),
+        (0.5, "turn.continued", {"after": 2.0}),
+        (0.1, "asr.final", {"text": "Next Monday. No, I want to cancel instead.", **heard}),
+        (0.0, "dialog.decision", {"reason": "menu", "node": "cancel", "actions": ["say"]}),
+        (3.0, "call.end", {"reason": "caller_hangup", "turns": 2, "slots": {}, "summary": "",
+                           "summary_full": ""}),
+    ]
+    writer = StoreWriter(store, "w1")
+    feed(writer, "unfilled", iter(steps))
+    assert writer.flush()
+    _, filled, looked, cancelled = store.turns("unfilled")
+    assert filled["evidence"] == {"taken_back": True}
+    assert looked["evidence"] == {"tool": "free_slots", "taken_back": True}
+    assert not (cancelled["evidence"] or {}).get("taken_back")
+    call = store.call("unfilled")
+    assert call["slots"] == {} and call["ticket"]["slots"] == {}
+    writer.close()
+
+
 def test_a_resolved_call_keeps_slots_survey_and_the_llm_source(store):
     steps = list(call_events("call-2", questions=1, end="caller_hangup"))
     at = next(i for i, s in enumerate(steps) if s[1] == "llm.sentence")

@@ -196,6 +196,41 @@ def test_what_a_tool_answers_is_said_only_when_the_node_can_say_it(engines, cann
         assert said(step)[0] == "I'm sorry, I can't look that up right now."
 
 
+@pytest.mark.parametrize("tool,taken_back", [
+    ({}, True),                                      # the shipped clinic tool, read-only
+    ({"read_only": None}, False),                    # a POST may act (a booking, a payment)
+    ({"read_only": None, "method": "GET"}, True),    # a GET only reads
+    ({"read_only": False, "method": "GET"}, False),
+], ids=["read-only", "post", "get", "get-that-acts"])
+def test_a_turn_whose_look_up_may_have_acted_is_never_taken_back(engines, canned, tool,
+                                                                 taken_back):
+    """A caller who goes on after a pause has their turn taken back and heard again whole, and
+    its look-up is sent again; not when that look-up may have acted, so nothing acts twice."""
+    from ivr.audio.frames import silence
+    from ivr.session.session import CallSession, TakenTurn
+
+    canned.body = b'{"times": ["9:00"]}'
+
+    async def going_on_after_the_look_up() -> bool:
+        session = CallSession("booking", clinic_with(canned.url, **tool), engines,
+                              EventLog(ManualClock()), now=NOON)
+        session.dialog.start()
+        before = session.dialog.checkpoint()
+        lookup = book(session.dialog, "next Monday")
+        session.playout.push(silence(1000))           # the bot is replying
+        session._taken = TakenTurn(silence(1500), t_end=10.0, speech_s=1.0, before=before)
+        assert session._continuing(10.5)              # nothing sent yet
+        try:
+            looked = await session.dialog.look_up(lookup)
+        finally:
+            await session.dialog.aclose()
+        assert looked.reason == "looked_up", looked
+        return session._continuing(10.5)
+
+    assert asyncio.run(going_on_after_the_look_up()) is taken_back
+    assert canned.requests == [{"appointment_date": "2026-12-07"}]
+
+
 def test_arguments_are_checked_and_read_slots_come_from_the_call_not_the_model(canned):
     canned.body = b'{"ok": 1}'
     tool = HttpTool(description="Orders of a customer.", url=canned.url, reads=["phone"],

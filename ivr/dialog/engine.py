@@ -88,6 +88,7 @@ class DialogCheckpoint:
     """The dialog before a caller turn (`DialogEngine.checkpoint`); opaque to its holder."""
 
     saved: tuple
+    tool_changes: int
 
 
 class DialogEngine:
@@ -122,7 +123,13 @@ class DialogEngine:
     def checkpoint(self) -> DialogCheckpoint:
         """What a caller turn may change (the conversation, keyed digits, the call's anger), to
         take the turn back with `rewind` when the caller turns out to have gone on talking."""
-        return DialogCheckpoint(copy.deepcopy((self.state, self._digits, self.guard.anger)))
+        return DialogCheckpoint(copy.deepcopy((self.state, self._digits, self.guard.anger)),
+                                self.tools.changes)
+
+    def acted_since(self, checkpoint: DialogCheckpoint) -> bool:
+        """Whether a tool that is not read-only was called since `checkpoint`: the turn then
+        cannot be taken back (the service may have acted on the call)."""
+        return self.tools.changes > checkpoint.tool_changes
 
     def rewind(self, checkpoint: DialogCheckpoint) -> None:
         """The conversation as it was at `checkpoint` (which stays usable for another rewind)."""

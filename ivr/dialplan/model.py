@@ -485,14 +485,25 @@ class HttpTool(Strict):
     against it before it is sent. `reads` names slots the bot adds to the arguments itself,
     each under its own name, from what this caller said: the model never chooses them, so a
     caller cannot have another caller's data looked up. A failed, slow or unusable look-up is
-    never guessed at: the caller hears `prompts.lookup_failed`."""
+    never guessed at: the caller hears `prompts.lookup_failed`.
+
+    `read_only`: the service only reads (free times, a balance), so a call may be sent again.
+    Default: true for GET, false for POST. A caller turn that sent a call to a tool that is not
+    read-only is never taken back when the caller goes on talking after a pause (the service
+    may have acted on it: a booking, a payment); the rest is heard as a turn of its own."""
 
     description: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
     method: Literal["GET", "POST"] = "POST"
+    read_only: bool | None = None
     timeout_ms: int = Field(2000, ge=100, le=10000)
     parameters: dict[str, Any] = {"type": "object", "properties": {}}
     reads: list[str] = []
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether a call may be sent again (`read_only`, by default whether it is a GET)."""
+        return self.method == "GET" if self.read_only is None else self.read_only
 
     @field_validator("parameters")
     @classmethod

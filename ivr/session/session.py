@@ -76,7 +76,8 @@ class Speculation:
 class TakenTurn:
     """The caller's last turn, kept so that talk resumed right after it joins it: its audio, the
     call time its speech ended, its voiced seconds, the dialog before it (None until the turn
-    reaches the dialog) and whether its step hands the call over or ends it (never taken back)."""
+    reaches the dialog) and whether its step hands the call over or ends it (never taken back, nor
+    is a turn that sent a look-up to a tool that is not read-only: `CallSession._settled`)."""
 
     audio: bytes
     t_end: float
@@ -519,13 +520,19 @@ class CallSession:
     def _continuing(self, start: float) -> bool:
         """Whether caller speech starting at call time `start` goes on with their last turn."""
         taken = self._taken
-        if not self.bot_busy or taken is None or taken.final or self.config.continue_ms <= 0:
+        if not self.bot_busy or taken is None or self._settled(taken) \
+                or self.config.continue_ms <= 0:
             return False
         heard = 0.0 if taken.reply_at is None else start - taken.reply_at
         long_s = len(taken.audio) / (2 * PHONE_RATE)  # a chain of joins stops where a turn would
         return (0 <= start - taken.t_end < LONGEST_PAUSE_S
                 and heard <= self.config.continue_ms / 1000
                 and long_s * 1000 < self.config.endpointer.max_turn_ms)
+
+    def _settled(self, taken: TakenTurn) -> bool:
+        """Whether `taken` can no longer be taken back: its step hands the call over or ends
+        it, or it sent a look-up that may have acted (a tool that is not read-only)."""
+        return taken.final or (taken.before is not None and self.dialog.acted_since(taken.before))
 
     def _on_utterance(self, audio: bytes, t_end: float, speech_ms: int) -> None:
         self.events.emit("speech.end", at=round(t_end, 3), speech_ms=speech_ms)
@@ -576,7 +583,7 @@ class CallSession:
         before, parts = None, None
         if continues is not None:
             async with self._dialog_held():  # the first part's step, if it started, is done
-                joined = not continues.final
+                joined = not self._settled(continues)
             if joined:
                 self.events.emit("turn.continued", after=round(continues.t_end, 3))
                 rest = heard

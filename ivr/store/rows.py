@@ -73,6 +73,11 @@ class CallRows:
         self.turns = 0
         self._caller: list[str] = []
         self._caller_t: float | None = None
+        # the caller's last turn, for taking it back (`turn.continued`): its rows (a look-up
+        # adds one) and the slots as they were before the caller spoke
+        self._answered: list[_Turn] = []
+        self._slots_heard: dict[str, Any] = {}
+        self._slots_before: dict[str, Any] = {}
         self._speech_end_wall: float | None = None
         self._latency_from: float | None = None  # the answered turn's end of caller speech
         # for the ticket: the caller's first words, each turn's decision, KB entries answered
@@ -107,9 +112,11 @@ class CallRows:
     def _call(self, **values: Any) -> list[Write]:
         return [Write(schema.calls, values, {"call_id": self.call_id})]
 
-    def _turn_update(self, **values: Any) -> list[Write]:
-        assert self.turn is not None
-        return [Write(schema.turns, values, {"call_id": self.call_id, "idx": self.turn.idx})]
+    def _turn_update(self, turn: _Turn | None = None, **values: Any) -> list[Write]:
+        """`values` written to `turn`'s row (default: the current turn)."""
+        turn = turn or self.turn
+        assert turn is not None
+        return [Write(schema.turns, values, {"call_id": self.call_id, "idx": turn.idx})]
 
     # ---- event handlers ---------------------------------------------------------------------
     def _invite(self, event: Event, data: dict) -> list[Write]:
@@ -134,6 +141,8 @@ class CallRows:
     def _heard(self, event: Event, data: dict) -> list[Write]:
         if self._caller_t is None:
             self._caller_t = event.t
+        if not self._caller:
+            self._slots_heard = dict(self.slots)
         if event.kind == "dtmf":
             self._caller.append(f"[key {data.get('digit')}]")
             return []
@@ -148,6 +157,9 @@ class CallRows:
         evidence = {k: v for k, v in data.items() if k not in ("reason", "node", "actions")}
         self.turn = _Turn(self.turns, actions, data.get("reason", ""), evidence)
         self.turns += 1
+        if self._caller:
+            self._answered, self._slots_before = [], self._slots_heard
+        self._answered.append(self.turn)
         self._decisions.append(self.turn.decision)
         if data.get("entry"):
             self._entries.append(str(data["entry"]))
@@ -164,15 +176,20 @@ class CallRows:
         return [Write(schema.turns, row)]
 
     def _continued(self, event: Event, data: dict) -> list[Write]:
-        """The caller went on: the last turn is taken back and heard again with the rest (the
-        next decision); its row stays, marked, and the ticket's problem comes from the whole."""
-        turn = self.turn
-        if turn is None:
-            return []
-        if turn.problem:
-            self._problem = ""
-        turn.evidence = {**turn.evidence, "taken_back": True}
-        return self._turn_update(evidence=turn.evidence)
+        """The caller went on: their last turn is taken back and heard again with the rest (the
+        next decision). Its rows stay, marked; the slots it filled are unfilled (the dialog
+        fills them again from the whole); the ticket's problem comes from the whole turn."""
+        writes: list[Write] = []
+        for turn in self._answered:
+            if turn.problem:
+                self._problem = ""
+            turn.evidence = {**turn.evidence, "taken_back": True}
+            writes += self._turn_update(turn, evidence=turn.evidence)
+        if self._answered and self.slots != self._slots_before:
+            self.slots = dict(self._slots_before)
+            writes += self._call(slots=dict(self.slots))
+        self._answered = []
+        return writes
 
     def _llm_sentence(self, event: Event, data: dict) -> list[Write]:
         if self.turn is not None and data.get("supported"):

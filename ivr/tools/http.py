@@ -42,6 +42,7 @@ class ToolBox:
         self.tools = tools
         self.events = events
         self._http: httpx.AsyncClient | None = None
+        self.changes = 0  # calls sent to tools that are not read-only (`HttpTool.repeatable`)
 
     def specs(self, names: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
         """The OpenAI tools API's `tools` for `names`: the tools' schemas less the slots the
@@ -99,6 +100,8 @@ class ToolBox:
             return ToolOutcome(name, None, f"arguments do not fit the tool's schema: {exc.message}")
         if self._http is None:
             self._http = httpx.AsyncClient()
+        if not tool.repeatable:
+            self.changes += 1  # counted before it goes: a call cut off may still have acted
         try:
             if tool.method == "GET":
                 response = await self._http.get(tool.url, params=sent,
