@@ -279,12 +279,32 @@ def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, ki
     ("No, I don't want an agent, thanks", True),
     ("为什么不转人工", False),
     ("别废话，转人工", False),
+    # the request phrase's own verb negated
+    ("no, don't transfer me, I'll stay with you", True),
+    ("please do not put me through, I only have a quick question", True),
+    # no request phrase: the net alone hears a person in these
+    ("no thanks, I don't need to talk to anyone", True),
+    ("I don't want anyone from sales, I want someone in billing", False),
 ])
 def test_a_declined_person_is_no_request(guard, text, declines) -> None:
     verdict = guard.assess(BUILTIN, text)
     assert (verdict.kind != "human") == declines, verdict
     if declines:
         assert verdict.evidence.get("declined"), verdict
+
+
+@pytest.mark.parametrize("text,asks", [
+    ("the agent I spoke to yesterday said my refund would take five days, has it gone through",
+     False),
+    ("thanks, the person on the chat already helped me", False),
+    ("之前的客服说三天到账，现在还没到", False),
+    ("the agent I spoke to was useless, I want a manager", True),
+    ("I spoke to someone twice already, put me through to a supervisor", True),
+    ("上次客服没解决，给我转人工", True),
+])
+def test_staff_dealt_with_before_are_no_request_unless_one_is_asked_for(guard, text, asks) -> None:
+    verdict = guard.assess(BUILTIN, text)
+    assert (verdict.kind == "human") == asks, verdict
 
 
 def test_anger_policy_off_and_net_off(guard) -> None:

@@ -23,7 +23,10 @@ above the calm score of every real emergency and request in the development sets
 short for the net keep the lexicon's word. So is an emergency phrase in a turn the net finds
 nothing urgent in at all ("the printer keeps choking on thick card": below `urgent_floor`, 0.3 x
 the lowest urgent score of any real emergency or self-harm turn the lexicon finds in those sets).
-A request for a person the caller negates ("no need for a person", 不用转人工) is no request. A
+A request for a person the caller negates ("no need for a person", "don't transfer me", 不用转人工)
+is no request, nor is a turn the net hears as one where the caller declines anyone ("I don't need
+to talk to anyone"), nor one that tells of staff the caller dealt with before and asks for no
+one ("the agent I spoke to yesterday said...", `ivr.safety.contact`). A
 phrase in a turn that places it in the past ("a heart attack last year", 去年心脏病发作过) counts
 only if the net finds the turn urgent too.
 """
@@ -37,9 +40,10 @@ from ivr.dialog.slot_numbers import UNITS
 from ivr.dialplan.model import Escalation
 from ivr.safety.denial import without_denials
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
+from ivr.safety.contact import dealt_with_before
 from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.instructions import without_attempt
-from ivr.safety.negation import declined
+from ivr.safety.negation import declined, declines_a_person
 from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import SemanticNet
 from ivr.safety.warning import warning_sign
@@ -168,6 +172,11 @@ class EscalationGuard:
         if match is not None and declined(text, match.span):
             self.overruled = {"declined": match.matched}
             return None
+        net_says = bool(scores) and not _too_short(text) \
+            and scores["human"] >= self.net.threshold("human")  # type: ignore[union-attr]
+        if (match is not None or net_says) and dealt_with_before(text):
+            self.overruled = {"dealt_with_before": match.matched if match else "a person"}
+            return None
         if match is not None:
             calm = self._calm_by_net(scores, text, "human_veto")
             if calm is None:
@@ -175,8 +184,10 @@ class EscalationGuard:
                                                "net": "lexicon"})
             self.overruled = {"overruled": match.matched, "calm_score": round(calm, 3)}
             return None
-        if scores and not _too_short(text) \
-                and scores["human"] >= self.net.threshold("human"):  # type: ignore[union-attr]
+        if net_says:
+            if declines_a_person(text):
+                self.overruled = {"declined": "a person", "score": round(scores["human"], 3)}
+                return None
             return Verdict("human", True, {"net": "semantic", "score": round(scores["human"], 3)})
         return None
 

@@ -15,11 +15,20 @@ import re
 
 from ivr.text.normalize import tokenize
 
-__all__ = ["declined"]
+__all__ = ["declined", "declines_a_person"]
 
 _WINDOW = 6                        # words before the phrase in which its verb is looked for
 _VERBS = {"need", "needs", "want", "wants", "require", "necessary"}
 _NEGATORS = {"not", "no", "never", "without"}
+# verbs a request phrase may begin with ("transfer me", "put me through"): negated right before
+# the phrase ("don't transfer me", "please do not put me through"), the request is declined
+_ASKING = {"transfer", "put", "connect", "escalate", "pass", "forward", "get", "give", "speak",
+           "talk"}
+# who a caller may decline to be put through to, where no request phrase names them ("I don't
+# need to talk to anyone"): the learned net alone hears such turns, and a decline is no request
+_PERSON = re.compile(r"\b(?:any|some|no)(?:one|body)\b|\b(?:person|people|human|agent|operator"
+                     r"|representative|adviser|advisor|manager|staff)s?\b|人工|客服|真人|接线员|专员",
+                     re.IGNORECASE)
 # a negated want/need/use verb, then at most three characters up to the phrase, no clause break
 _COMMA = re.compile(r"[,，、]")
 _CJK_DECLINED = re.compile(r"(不|没|别|甭|无)(需要|用|要|想要|想|必)[^，,、。！？；.!?;]{0,3}$"
@@ -37,6 +46,10 @@ def declined(text: str, span: tuple[int, int]) -> bool:
         return False
     last = max(k for k, t in enumerate(tokens) if t.start < span[1])
     clause = tokens[last].clause
+    if tokens[first].norm in _ASKING and tokens[first - 1].norm in _NEGATORS \
+            and tokens[first - 1].clause == clause \
+            and not _COMMA.search(text, tokens[first - 1].end, start):
+        return True
     # the phrase may hold its own verb ("want a person"): look up to its last word
     for k in range(last - 1, max(-1, first - _WINDOW - 1), -1):
         if tokens[k].clause != clause:
@@ -45,3 +58,11 @@ def declined(text: str, span: tuple[int, int]) -> bool:
             return k > 0 and tokens[k - 1].clause == clause and tokens[k - 1].norm in _NEGATORS \
                 and not _COMMA.search(text, tokens[k].end, start)
     return False
+
+
+def declines_a_person(text: str) -> bool:
+    """Whether the caller declines to be put through to anyone ("no thanks, I don't need to
+    talk to anyone", 我不需要人工): every word for a person in `text` is negated (`declined`),
+    so "I don't want anyone from sales, I want someone in billing" still asks for one."""
+    negated = [declined(text, found.span()) for found in _PERSON.finditer(text)]
+    return bool(negated) and all(negated)
