@@ -284,6 +284,7 @@ def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, ki
     ("please do not put me through, I only have a quick question", True),
     # no request phrase: the net alone hears a person in these
     ("no thanks, I don't need to talk to anyone", True),
+    ("please send me a link to the self service portal, no agent needed", True),
     ("I don't want anyone from sales, I want someone in billing", False),
 ])
 def test_a_declined_person_is_no_request(guard, text, declines) -> None:
@@ -301,6 +302,7 @@ def test_a_declined_person_is_no_request(guard, text, declines) -> None:
     ("the agent I spoke to was useless, I want a manager", True),
     ("I spoke to someone twice already, put me through to a supervisor", True),
     ("上次客服没解决，给我转人工", True),
+    ("这个预约我改不了，想找工作人员帮我弄一下", True),
 ])
 def test_staff_dealt_with_before_are_no_request_unless_one_is_asked_for(guard, text, asks) -> None:
     verdict = guard.assess(BUILTIN, text)

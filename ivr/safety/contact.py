@@ -27,14 +27,15 @@ _EN = re.compile(
 # Chinese verbs carry no tense: a past marker must be in the turn too ("客服给我回个电话" asks)
 _ZH = re.compile(r"(?:客服|人工|工作人员|营业员|店员|那个人|那位|专员|经理)[^，。！？；,.!?;]{0,8}?"
                  r"(?:说|告诉|讲|帮|给|发|打|办|弄|处理|答应|承诺|推荐|建议)")
-_PAST_ZH = re.compile(r"已经|之前|上次|昨天|前天|刚才|早上|上午|上周|那天|过了|了")
+_PAST_ZH = re.compile(r"已经|之前|上次|昨天|前天|刚才|早上|上午|上周|那天")
 
 # A request for someone in so many words: a turn with one of these asks for a person whatever
 # else it tells.
 _ASKS_EN = re.compile(
     r"\b(?:want|wanna|need|like to|let me|can i|could i|may i|get me|give me|put me|transfer"
     r"|connect|speak to|talk to|speak with|talk with|ask for|find me)\b", re.IGNORECASE)
-_ASKS_ZH = re.compile(r"我要|我想|要找|给我转|帮我转|转人工|转客服|找人工|找客服|请|能不能|可不可以|让我")
+_ASKS_ZH = re.compile(r"我要|我想|想找|要找|找个|给我转|帮我转|转人工|转客服|请|能不能|可不可以|让我"
+                      r"|找(?:人工|客服|工作人员|护士|医生|前台|人)")
 
 
 def dealt_with_before(text: str) -> bool:

@@ -24,6 +24,7 @@ _NEGATORS = {"not", "no", "never", "without"}
 # the phrase ("don't transfer me", "please do not put me through"), the request is declined
 _ASKING = {"transfer", "put", "connect", "escalate", "pass", "forward", "get", "give", "speak",
            "talk"}
+_NEEDED = {"needed", "necessary", "required"}
 # who a caller may decline to be put through to, where no request phrase names them ("I don't
 # need to talk to anyone"): the learned net alone hears such turns, and a decline is no request
 _PERSON = re.compile(r"\b(?:any|some|no)(?:one|body)\b|\b(?:person|people|human|agent|operator"
@@ -46,9 +47,12 @@ def declined(text: str, span: tuple[int, int]) -> bool:
         return False
     last = max(k for k, t in enumerate(tokens) if t.start < span[1])
     clause = tokens[last].clause
-    if tokens[first].norm in _ASKING and tokens[first - 1].norm in _NEGATORS \
-            and tokens[first - 1].clause == clause \
-            and not _COMMA.search(text, tokens[first - 1].end, start):
+    # negated right before: the phrase's own verb ("don't transfer me"), or a need said after
+    # it ("no agent needed")
+    needed = last + 1 < len(tokens) and tokens[last + 1].norm in _NEEDED
+    if tokens[first - 1].norm in _NEGATORS and tokens[first - 1].clause == clause \
+            and not _COMMA.search(text, tokens[first - 1].end, start) \
+            and (tokens[first].norm in _ASKING or needed):
         return True
     # the phrase may hold its own verb ("want a person"): look up to its last word
     for k in range(last - 1, max(-1, first - _WINDOW - 1), -1):
