@@ -309,16 +309,6 @@ def test_staff_dealt_with_before_are_no_request_unless_one_is_asked_for(guard, t
     assert (verdict.kind == "human") == asks, verdict
 
 
-def test_a_request_said_outright_is_not_overruled_by_the_nets_calm(guard) -> None:
-    # the net hears a lost phone and is sure the turn is calm (above the person veto); the caller
-    # still asks for someone in so many words
-    text = ("my phone was stolen last night and I really need to speak with somebody about "
-            "blocking it")
-    assert guard.net.scores(text)["neutral"] >= guard.net.thresholds()["human_veto"]
-    verdict = guard.assess(BUILTIN, text)
-    assert verdict.kind == "human" and verdict.evidence["net"] == "lexicon", verdict
-
-
 def test_anger_policy_off_and_net_off(guard) -> None:
     calm = compile_rules(Escalation(anger={"enabled": False}))
     assert guard.assess(calm, "You stupid useless machine!").kind == "calm"

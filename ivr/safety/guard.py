@@ -20,8 +20,7 @@ The net is also the lexicon's second opinion on context: a phrase found in a tur
 sure is calm ("my mum had a heart attack two years back, I'm booking her review", "the monitor
 keeps dying", "I'm a machine operator") is overruled. The bar (`*_veto`, calibrated) sits well
 above the calm score of every real emergency and request in the development sets, and turns too
-short for the net keep the lexicon's word, and so do request phrases said with their own verb
-("I need to speak with somebody about blocking it": asked outright, whatever the topic). So is an emergency phrase in a turn the net finds
+short for the net keep the lexicon's word. So is an emergency phrase in a turn the net finds
 nothing urgent in at all ("the printer keeps choking on thick card": below `urgent_floor`, 0.3 x
 the lowest urgent score of any real emergency or self-harm turn the lexicon finds in those sets).
 A request for a person the caller negates ("no need for a person", "don't transfer me", 不用转人工)
@@ -63,12 +62,6 @@ NET_ANGRY_LEAD = 0.1          # with no hostile words, the net's angry score mus
                               # apology instead of a transfer (dev sets: 7 of 16 such turns, no
                               # angry one)
 NET_MIN_WORDS, NET_MIN_CJK = 3, 4
-# A request phrase the caller said with its verb as is ("I need to speak with somebody about
-# blocking it", "put me through"): asked outright, whatever the topic the net hears, so the
-# net's calm score does not overrule it (the veto is for words that may mean no request: "I'm a
-# machine operator", "the agent told me"). Past forms ("I spoke to someone") are not these words.
-ASKING_VERBS = frozenset({"speak", "talk", "transfer", "put", "connect", "give", "get", "want",
-                          "need"})
 SAFETY_CHECK_MIN_TOKENS = 8   # words or Chinese characters: 我想取消预约 (0.38) is asked nothing
 SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lexicon emergency
                               # ("a whole bottle of pills") into self-harm
@@ -86,12 +79,6 @@ class Verdict:
     escalate: bool = False
     evidence: dict = field(default_factory=dict)
     mood: AngerAssessment | None = None
-
-
-def _asked_outright(matched: str) -> bool:
-    """Whether a request phrase was said with its own verb, in the present (`ASKING_VERBS`)."""
-    words = tokenize(matched)
-    return bool(words) and words[0].norm in ASKING_VERBS
 
 
 class EscalationGuard:
@@ -191,8 +178,7 @@ class EscalationGuard:
             self.overruled = {"dealt_with_before": match.matched if match else "a person"}
             return None
         if match is not None:
-            calm = None if _asked_outright(match.matched) \
-                else self._calm_by_net(scores, text, "human_veto")
+            calm = self._calm_by_net(scores, text, "human_veto")
             if calm is None:
                 return Verdict("human", True, {"phrase": match.phrase, "matched": match.matched,
                                                "net": "lexicon"})
