@@ -20,10 +20,10 @@ _STAFF_EN = (r"(?:agent|person|guy|lady|woman|man|someone|somebody|staff|team|re
 _DID_EN = (r"(?:told|said|gave|helped|sorted|emailed|texted|sent|called|rang|promised"
            r"|explained|fixed|set|changed|assured|confirmed|mentioned|offered|booked|activated"
            r"|cancelled|canceled|processed|refunded|unlocked|suggested|recommended|advised)")
-_EN = re.compile(
-    rf"\b{_STAFF_EN}\b[^,.;!?]{{0,40}}?\b{_DID_EN}\b"
-    rf"|\b(?:spoke|talked|chatted|dealt)\s+(?:to|with)\b[^,.;!?]{{0,12}}\b{_STAFF_EN}\b",
-    re.IGNORECASE)
+_CONTACT = r"\b(?:spoke|talked|chatted|dealt)\s+(?:to|with)\b"
+_EN = re.compile(rf"\b{_STAFF_EN}\b[^,.;!?]{{0,40}}?\b{_DID_EN}\b"
+                 rf"|{_CONTACT}[^,.;!?]{{0,12}}\b{_STAFF_EN}\b", re.IGNORECASE)
+_CONTACT_RE = re.compile(_CONTACT, re.IGNORECASE)
 # Chinese verbs carry no tense: a past marker must be in the turn too ("客服给我回个电话" asks)
 _ZH = re.compile(r"(?:客服|人工|工作人员|营业员|店员|那个人|那位|专员|经理)[^，。！？；,.!?;]{0,8}?"
                  r"(?:说|告诉|讲|帮|给|发|打|办|弄|处理|答应|承诺|推荐|建议)")
@@ -50,5 +50,4 @@ def dealt_with_before(text: str) -> bool:
 
 def _without_contact(text: str) -> str:
     """`text` less the past contact itself ("I spoke to someone" is no "speak to" request)."""
-    return re.sub(r"\b(?:spoke|talked|chatted|dealt)\s+(?:to|with)\b", " ", text,
-                  flags=re.IGNORECASE)
+    return _CONTACT_RE.sub(" ", text)
