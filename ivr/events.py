@@ -160,6 +160,11 @@ CATALOGUE: dict[str, EventKind] = {
                        "started, at a pause before the end of the turn)", {
         "text": str, "language": str, "rtf": NUMBER, "compute_s": NUMBER,
         "speculative_at": (int, float, type(None))}, optional=("speculative_at",)),
+    "asr.reread": _kind("a read-out number the waiting node could not take (`first`), read "
+                        "again from the same audio with the recogniser's careful decoding "
+                        "(`text`); `taken`: the node takes that one, which the next asr.final "
+                        "then carries", {"first": str, "text": str, "taken": bool,
+                                         "compute_s": NUMBER}),
     "asr.partial": _kind("an interim result acted on before the caller finished",
                          {"text": str}),
     "asr.partial_error": _kind("interim recognition failed", {"error": str}),

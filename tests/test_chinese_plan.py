@@ -66,3 +66,32 @@ def test_asking_for_a_person_in_chinese(dialog):
     dialog.start()
     step = dialog.on_text("帮我转人工", "zh")
     assert step.transfer is not None and step.reason == "caller_asked_for_human"
+
+
+@pytest.mark.parametrize("text,misread,reads", [
+    ("我的手机号是138123455678", True, False),    # a digit gained: 12 for an 11-digit mobile
+    ("一三九零零一二二三三", True, False),          # a digit lost: 10 digits, still a number
+    ("我的手机号是13812345678", False, True),
+    ("+44 7700 900123", False, True),              # a foreign number keeps its own length
+    ("我要转人工", False, False),                   # no number read out: nothing to read again
+    ("一二三", False, False),                      # too few digits to be a try at the number
+])
+def test_a_mobile_number_of_another_length_is_worth_a_careful_second_reading(
+        dialog, text, misread, reads):
+    dialog.start()
+    dialog.on_text("我要取消预约", "zh")
+    assert dialog.state.node == "cancel_phone"
+    assert dialog.misread_number(text) is misread
+    assert dialog.reads_number(text) is reads
+    filled = dialog.on_text(text, "zh").reason == "slot_filled"
+    # `usual_length` only asks for a second reading; what was heard still fills the slot
+    assert filled is (reads or misread), filled
+
+
+def test_only_a_node_waiting_for_a_number_asks_for_a_second_reading(dialog):
+    dialog.start()
+    assert dialog.state.node == "main_menu"
+    assert not dialog.misread_number("我的手机号是138123455678")
+    dialog.on_text("我要预约", "zh")
+    assert dialog.state.node == "book_date"
+    assert not dialog.misread_number("十二月一二三四号")

@@ -72,6 +72,14 @@ def test_asr_through_service_recognises_the_sentence(engines: Engines, sentence_
     assert transcript.compute_s > 0
 
 
+def test_the_service_reads_a_turn_carefully_when_asked(engines: Engines,
+                                                      sentence_pcm: bytes) -> None:
+    assert engines.asr.careful_decoding  # whisper's beam-5 reading, as the service reports it
+    careful = engines.asr.transcribe(sentence_pcm, 8000, ("en",), careful=True)
+    heard, said = normalize(careful.text).split(), normalize(SENTENCE).split()
+    assert difflib.SequenceMatcher(None, heard, said).ratio() >= 0.8, careful.text
+
+
 def test_silence_is_rejected_by_the_service_guard(engines: Engines) -> None:
     transcript = engines.asr.transcribe(bytes(2 * 8000 * 2), 8000, ("en",))
     assert transcript.rejected == "silence"

@@ -61,6 +61,8 @@ nodes:
 class ScriptedASR:
     """Hears the next scripted text in each utterance."""
 
+    careful_decoding = False
+
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts
 

@@ -54,17 +54,22 @@ class ASREngine(ABC):
     """Speech to text for 8 kHz (or any rate) PCM16 mono utterances."""
 
     name = "asr"
+    # Whether `transcribe(..., careful=True)` decodes differently (and slower): a second reading
+    # of a turn whose first one did not fit what the dialog waited for.
+    careful_decoding = False
 
     def __init__(self, guard: PhantomGuard | None = None) -> None:
         self.guard = guard or PhantomGuard()
 
-    def transcribe(self, pcm: bytes, rate: int, languages: tuple[str, ...] = ()) -> Transcript:
-        """Recognise one utterance. `languages`: one fixes it, several restrict detection to them."""
+    def transcribe(self, pcm: bytes, rate: int, languages: tuple[str, ...] = (),
+                   careful: bool = False) -> Transcript:
+        """Recognise one utterance. `languages`: one fixes it, several restrict detection to them.
+        `careful`: the engine's slower, more thorough decoding, where it has one."""
         audio_s = len(pcm) / 2 / rate
         started = time.perf_counter()
         quiet = self.guard.too_quiet(pcm)
         hyp = Hypothesis("", languages[0] if languages else "", 1.0, 0.0) if quiet \
-            else self._transcribe_impl(pcm, rate, languages)
+            else self._transcribe_impl(pcm, rate, languages, careful)
         compute_s = time.perf_counter() - started
         reason = "silence" if quiet else self.guard.reject_reason(hyp.text, hyp.no_speech_prob, hyp.avg_logprob)
         return Transcript(text="" if reason else hyp.text.strip(), language=hyp.language,
@@ -73,5 +78,6 @@ class ASREngine(ABC):
                           rejected=reason)
 
     @abstractmethod
-    def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> Hypothesis:
+    def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...],
+                         careful: bool = False) -> Hypothesis:
         """Run the model on one utterance."""

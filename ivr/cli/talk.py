@@ -62,6 +62,8 @@ def print_event(event: Event) -> None:
     line = {
         "asr.final": lambda: f"caller: {event.data['text']}",
         "asr.rejected": lambda: f"        (ignored {event.data['reason']}: {event.data['raw']!r})",
+        "asr.reread": lambda: f"        (number read again: {event.data['first']!r} -> "
+                              f"{event.data['text']!r}, {'taken' if event.data['taken'] else 'not taken'})",
         "bot.say": lambda: f"   bot: {event.data['text']}",
         "barge_in": lambda: "        (caller interrupted the bot)",
         "bot.paused": lambda: "        (bot pauses: the caller is talking)",

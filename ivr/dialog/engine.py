@@ -24,6 +24,7 @@ from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
 from ivr.dialog.slot_llm import read_slots
 from ivr.dialog.slot_numbers import UNITS
 from ivr.dialog.slot_spans import FREE_SPEECH_KINDS, Wanted, take_slots
+from ivr.dialog.slot_numbers import spoken_digits, tokenize as number_words
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
@@ -53,6 +54,7 @@ CONFIRM_LEAD = 0.005   # "is your question ...?" only about an entry ahead of th
 # "is the network down" 0.961); "no, neither of those", "nope", "不是" score 0.81-0.85
 NAMED_MIN_SCORE = 0.86
 BARE_REPLY_TOKENS = 3   # "no, neither", "不是", "都不是": a yes or no this short names nothing
+MISREAD_MIN_DIGITS = 4  # a turn read out at least this many digits to be a try at a number
 DIGIT_SHARE = 0.4       # of a turn's words, for it to be a read-out number, not a question
 QUESTION_MIN_WORDS = 5  # a menu turn this long may be the caller's question, not just a choice
 
@@ -220,8 +222,7 @@ class DialogEngine:
             keyed = self._digits.push(digit)
             if keyed is None:
                 return None
-            return self._slot_filled(node, parse_slot(node.kind, keyed, node.length,
-                                                      self.state.language, self.now.date()))
+            return self._slot_filled(node, self._slot_value(node, keyed))
         if isinstance(node, CollectNode) and node.kind == "yes_no" and digit in "12":
             return self._slot_filled(node, "yes" if digit == "1" else "no")
         esc = self.escalation()
@@ -296,8 +297,7 @@ class DialogEngine:
             return parse_slot("yes_no", text, None, self.state.language,
                               self.now.date()) is not None
         node = self.plan.nodes[self.state.node]
-        return isinstance(node, CollectNode) and parse_slot(
-            node.kind, text, node.length, self.state.language, self.now.date()) is not None
+        return isinstance(node, CollectNode) and self._slot_value(node, text) is not None
 
     # ---- LLM-backed speech ---------------------------------------------------------------------
     def speak(self, action: Answer | Converse | DocumentAnswer) -> AsyncIterator[str]:
@@ -707,8 +707,7 @@ class DialogEngine:
         return Step(self._enter(choice.next), "menu_choice", choice.next, evidence)
 
     def _collect_text(self, node: CollectNode, text: str) -> Step:
-        value = self.state.heard.pop(node.slot, None) or parse_slot(
-            node.kind, text, node.length, self.state.language, self.now.date())
+        value = self.state.heard.pop(node.slot, None) or self._slot_value(node, text)
         if value is None and node.kind != "text" \
                 and _tells_something(text) and not _reads_out_digits(text):
             # Mixed initiative: the caller told their problem instead of the slot ("my server
@@ -724,6 +723,32 @@ class DialogEngine:
             return Step([Say(self._t(self.plan.prompts.question_kept)), *retry.actions[1:]],
                         "question_kept", self.state.node, retry.evidence)
         return self._slot_filled(node, value)
+
+    def misread_number(self, text: str) -> bool:
+        """Whether `text` reads out a number (four digits or more) that this node, waiting for
+        one (a phone number, digits, an account code), cannot take or would take at another
+        length than its `usual_length`: recognisers gain or lose a digit in a long read-out
+        number, and a second, careful reading of the audio may give one it takes
+        (`reads_number`)."""
+        return (self._number_node() is not None and not self.reads_number(text)
+                and len(spoken_digits(number_words(text))) >= MISREAD_MIN_DIGITS)
+
+    def reads_number(self, text: str) -> bool:
+        """Whether this node, waiting for a number, takes one from `text` at its usual length."""
+        node = self._number_node()
+        value = None if node is None else self._slot_value(node, text)
+        return value is not None and (node.usual_length is None or value.startswith("+")
+                                      or len(value) == node.usual_length)
+
+    def _number_node(self) -> CollectNode | None:
+        node = self.plan.nodes[self.state.node]
+        if isinstance(node, CollectNode) and node.kind in KEYED_KINDS \
+                and node.slot not in self.state.heard:
+            return node
+        return None
+
+    def _slot_value(self, node: CollectNode, text: str) -> str | None:
+        return parse_slot(node.kind, text, node.length, self.state.language, self.now.date())
 
     def _slot_filled(self, node: CollectNode, value: str | None) -> Step:
         self._digits = None

@@ -636,6 +636,11 @@ class CollectNode(NodeBase):
     slot: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
     kind: SlotKind
     length: int | None = Field(None, ge=1, le=32)
+    usual_length: int | None = Field(None, ge=1, le=32)
+    """Digits a number here usually has (11 for a mainland mobile): a read-out number of
+    another length is read once more from the audio with the recogniser's careful decoding,
+    which is taken if it has this length; otherwise what was heard stands (unlike `length`,
+    which refuses it). A number said with + is never re-read for its length."""
     prompt: LanguageText
     reprompt: LanguageText | None = None
     retries: int = Field(2, ge=0, le=5)

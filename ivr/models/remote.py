@@ -107,19 +107,24 @@ class RemoteASR(ASREngine):
 
     name = "remote-asr"
 
-    def __init__(self, client: ModelServiceClient) -> None:
+    def __init__(self, client: ModelServiceClient, careful_decoding: bool = False) -> None:
         super().__init__()
         self.client = client
+        self.careful_decoding = careful_decoding  # as the service's engine reports it
 
-    def _request(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> dict[str, Any]:
-        return self.client.post("/asr", content=pcm,
-                                params={"rate": rate, "languages": ",".join(languages)},
+    def _request(self, pcm: bytes, rate: int, languages: tuple[str, ...],
+                 careful: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"rate": rate, "languages": ",".join(languages)}
+        if careful:
+            params["careful"] = "true"
+        return self.client.post("/asr", content=pcm, params=params,
                                 headers={"Content-Type": "application/octet-stream"})
 
-    def transcribe(self, pcm: bytes, rate: int, languages: tuple[str, ...] = ()) -> Transcript:
+    def transcribe(self, pcm: bytes, rate: int, languages: tuple[str, ...] = (),
+                   careful: bool = False) -> Transcript:
         """Recognise one utterance on the service (guarded there)."""
         started = time.perf_counter()
-        data = self._request(pcm, rate, languages)
+        data = self._request(pcm, rate, languages, careful)
         fields = {k: v for k, v in data.items() if k in _TRANSCRIPT_FIELDS}
         fields["compute_s"] = time.perf_counter() - started
         return Transcript(**fields)
@@ -132,8 +137,9 @@ class RemoteASR(ASREngine):
                                 headers={"Content-Type": "application/octet-stream"})
         return [Word(w["start"], w["end"], w["text"]) for w in data["words"]]
 
-    def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> Hypothesis:
-        data = self._request(pcm, rate, languages)
+    def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...],
+                         careful: bool = False) -> Hypothesis:
+        data = self._request(pcm, rate, languages, careful)
         return Hypothesis(data["raw_text"], data["language"], data["no_speech_prob"],
                           data["avg_logprob"])
 
@@ -214,8 +220,12 @@ def remote_engines(base_url: str, languages: list[str], llm: LLMClient | None,
         raise IvrError(f"model service at {client.base_url} has no voice for any of {languages} "
                        f"(it has {sorted(served)})")
     _read_service_store(health.get("tts_store"), voices)
-    asr_client = client if asr_url is None else ModelServiceClient(asr_url, timeout_s=timeout_s)
-    return Engines(RemoteASR(asr_client), voices, RemoteEmbedder(client), llm,
+    asr_client, asr_health = client, health
+    if asr_url is not None:
+        asr_client = ModelServiceClient(asr_url, timeout_s=timeout_s)
+        asr_health = asr_client.health()
+    asr = RemoteASR(asr_client, careful_decoding=bool(asr_health.get("asr_careful", False)))
+    return Engines(asr, voices, RemoteEmbedder(client), llm,
                    timings=dict(health.get("timings", {})))
 
 

@@ -96,6 +96,7 @@ def create_app(engines: Engines) -> FastAPI:
     @app.get("/health")
     def health() -> dict[str, object]:
         return {"status": "ok", "pid": os.getpid(), "asr": engines.asr.name,
+                "asr_careful": engines.asr.careful_decoding,
                 "voices": {lang: v.name for lang, v in engines.voices.items()},
                 "embedder": type(engines.embedder).__name__, "timings": engines.timings,
                 **tts_store}
@@ -103,12 +104,12 @@ def create_app(engines: Engines) -> FastAPI:
     @app.post("/asr")
     def asr(pcm: Annotated[bytes, Body(media_type="application/octet-stream")],
             rate: Annotated[int, Query(gt=0)] = 8000,
-            languages: str = "") -> dict[str, object]:
+            languages: str = "", careful: bool = False) -> dict[str, object]:
         if len(pcm) % 2:
             raise HTTPException(422, f"PCM16 body has an odd byte count ({len(pcm)})")
         langs = tuple(lang for lang in (s.strip() for s in languages.split(",")) if lang)
         with asr_lock:
-            transcript = engines.asr.transcribe(pcm, rate, langs)
+            transcript = engines.asr.transcribe(pcm, rate, langs, careful)
         return dataclasses.asdict(transcript)
 
     @app.post("/asr/words")

@@ -123,17 +123,19 @@ class CachedASR(ASREngine):
     def __init__(self, inner: ASREngine, identity: str, cache: TranscriptCache) -> None:
         super().__init__(inner.guard)
         self.inner, self.identity, self.cache = inner, identity, cache
-        self.name = inner.name
+        self.name, self.careful_decoding = inner.name, inner.careful_decoding
         self.hits = self.misses = 0
 
-    def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...]) -> Hypothesis:
-        key = self.cache.key(self.identity, pcm, rate, languages)
+    def _transcribe_impl(self, pcm: bytes, rate: int, languages: tuple[str, ...],
+                         careful: bool = False) -> Hypothesis:
+        key = self.cache.key(self.identity, pcm, rate,
+                             languages + (("careful",) if careful else ()))
         found = self.cache.get(key)
         if found is not None:
             self.hits += 1
             return Hypothesis(**found)
         self.misses += 1
-        hypothesis = self.inner._transcribe_impl(pcm, rate, languages)  # noqa: SLF001
+        hypothesis = self.inner._transcribe_impl(pcm, rate, languages, careful)  # noqa: SLF001
         self.cache.put(key, dataclasses.asdict(hypothesis))
         return hypothesis
 

@@ -440,11 +440,34 @@ class CallSession:
         task.add_done_callback(self._background.discard)
         self._speculation = Speculation(pause.t, self.events.clock.now(), task)
 
-    async def _transcribe(self, audio: bytes) -> Transcript:
-        """The recogniser on `audio`, off the event loop, within the ASR timeout."""
-        return await self._in_executor(self.engines.asr.transcribe, audio, PHONE_RATE,
-                                       tuple(self.plan.languages),
+    async def _transcribe(self, audio: bytes, careful: bool = False) -> Transcript:
+        """The recogniser on `audio`, off the event loop, within the ASR timeout (`careful`:
+        its slower, more thorough decoding)."""
+        transcribe = self.engines.asr.transcribe
+        if careful:
+            transcribe = functools.partial(transcribe, careful=True)
+        return await self._in_executor(transcribe, audio, PHONE_RATE, tuple(self.plan.languages),
                                        timeout=self.config.asr_timeout_s, stage="asr")
+
+    async def _read_number_again(self, transcript: Transcript, audio: bytes) -> Transcript:
+        """A read-out number the waiting node cannot take, or not at its usual length (a digit
+        gained or lost: 12 digits for an 11-digit mobile number), read once more from the
+        audio, carefully; that reading is kept when the node takes it at that length, else
+        the first one."""
+        if not self.engines.asr.careful_decoding:
+            return transcript
+        async with self._dialog_held():
+            if not self.dialog.misread_number(transcript.text):
+                return transcript
+        try:
+            again = await self._transcribe(audio, careful=True)
+        except Exception:  # noqa: BLE001 - the first reading stands
+            return transcript
+        async with self._dialog_held():
+            taken = not again.rejected and self.dialog.reads_number(again.text)
+        self.events.emit("asr.reread", first=transcript.text, text=again.text, taken=taken,
+                         compute_s=round(again.compute_s, 3))
+        return again if taken else transcript
 
     async def _try_recognise(self, audio: bytes) -> Transcript | None:
         try:
@@ -566,6 +589,7 @@ class CallSession:
         if transcript.rejected:
             self.events.emit("asr.rejected", reason=transcript.rejected, raw=transcript.raw_text)
             return None
+        transcript = await self._read_number_again(transcript, audio)
         self._heard(transcript.text)
         self.events.emit("asr.final", text=transcript.text, language=transcript.language,
                          rtf=round(transcript.rtf, 3), compute_s=round(transcript.compute_s, 3),
