@@ -31,6 +31,7 @@ EXPECTED = [
     ("bad_sip_uri.yaml", 7, 5, "transfer.named.billing", "expected a SIP URI like sip:agent@example.org, found 'billing@127.0.0.1:5070'"),
     ("unknown_transfer_target.yaml", 16, 5, "nodes.to_sales.target", "unknown transfer target 'sales', expected default, emergency"),
     ("digits_without_length.yaml", 8, 3, "nodes.pin.length", "a digits slot needs a length"),
+    ("usual_length_on_a_date.yaml", 12, 5, "nodes.day.usual_length", "usual_length applies to digits, phone and account slots, not 'date'"),
     ("unknown_topic.yaml", 16, 24, "nodes.questions.topics.1", "unknown knowledge entry 'refunds', expected one of: pay_bill"),
     ("missing_knowledge_file.yaml", 6, 1, "knowledge_file", "knowledge/no-such-file.yaml not found"),
     ("knowledge_file_error.yaml", 7, 3, "knowledge.1.questions", "List should have at least 1 item"),

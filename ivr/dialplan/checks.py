@@ -124,6 +124,10 @@ def _references(plan: Dialplan) -> Iterator[Problem]:
                 f"under transfer.named, or a SIP URI")
         if isinstance(node, CollectNode) and node.kind == "digits" and node.length is None:
             yield ("nodes", name, "length"), "a digits slot needs a length"
+        if isinstance(node, CollectNode) and node.usual_length is not None \
+                and node.kind not in ("digits", "phone", "account"):
+            yield ("nodes", name, "usual_length"), (
+                f"usual_length applies to digits, phone and account slots, not '{node.kind}'")
         if isinstance(node, MenuNode):
             keys = [c.key for c in node.choices if c.key]
             for key in {k for k in keys if keys.count(k) > 1}:
