@@ -190,6 +190,9 @@ CATALOGUE: dict[str, EventKind] = {
     "dialog.safety_check": _kind(
         "the caller's answer to prompts.safety_check (`answer`: safe, unsafe - handed to the "
         "emergency target - or other, taken as a new turn)", {"answer": str}),
+    "dialog.number_check": _kind(
+        "the caller's yes or no to a number of unusual length read back (prompts.number_check; "
+        "`answer`: yes keeps it, no asks for it again)", {"answer": str}),
     "dialog.node": _kind("the dialog entered a node", {"node": str, "type": str},
                          raw=("node",)),
     "slot": _kind("a slot was filled (`heard_earlier`: from a sentence said before its prompt)",

@@ -83,9 +83,51 @@ def test_a_mobile_number_of_another_length_is_worth_a_careful_second_reading(
     assert dialog.state.node == "cancel_phone"
     assert dialog.misread_number(text) is misread
     assert dialog.reads_number(text) is reads
-    filled = dialog.on_text(text, "zh").reason == "slot_filled"
-    # `usual_length` only asks for a second reading; what was heard still fills the slot
-    assert filled is (reads or misread), filled
+    step = dialog.on_text(text, "zh")
+    # what the careful reading cannot mend is read back for a yes or no, not taken unasked
+    assert step.reason == ("slot_filled" if reads else "number_check" if misread
+                           else step.reason), step
+    assert ("phone" in dialog.state.slots) is reads
+
+
+def test_a_number_of_unusual_length_is_read_back_and_kept_on_yes(dialog):
+    dialog.start()
+    dialog.on_text("我要取消预约", "zh")
+    step = dialog.on_text("一三九零零一二二三三", "zh")
+    assert spoken(step) == "我听到的号码是一三九，零零一二，二三三，一共10位。请问对吗？"
+    assert "phone" not in dialog.state.slots
+    dialog.on_text("对", "zh")
+    assert dialog.state.slots["phone"] == "1390012233"     # a landline, say: the caller's word
+    assert dialog.state.node == "cancel_date"
+
+
+def test_a_number_read_back_wrongly_is_asked_again_and_heard_anew(dialog):
+    dialog.start()
+    dialog.on_text("I'd like to cancel my appointment", "en")
+    assert dialog.state.node == "cancel_phone"
+    step = dialog.on_text("one three nine zero zero one two two three three", "en")
+    assert spoken(step) == "I heard 1 3 9, 0 0 1 2, 2 3 3. That's 10 digits. Is that right?"
+    again = dialog.on_text("no", "en")
+    assert again.reason == "number_refused" and dialog.state.node == "cancel_phone"
+    assert "mobile number" in spoken(again) and "phone" not in dialog.state.slots
+    dialog.on_text("1 3 9 0 0 1 1 2 2 3 3", "en")            # said again: 11 digits, taken
+    assert dialog.state.slots["phone"] == "13900112233"
+
+
+def test_a_number_said_ahead_at_another_length_is_read_back_at_its_node(dialog):
+    dialog.start()
+    step = dialog.on_text("我要取消预约，手机号一三九零零一二二三三", "zh")
+    assert dialog.state.node == "cancel_phone" and step.actions[-1].text.startswith("我听到的号码是")
+    dialog.on_text("是的", "zh")
+    assert dialog.state.slots["phone"] == "1390012233"
+
+
+def test_a_keyed_number_is_taken_as_keyed(dialog):
+    dialog.start()
+    dialog.on_text("我要取消预约", "zh")
+    for key in "1390012233#":
+        step = dialog.on_dtmf(key)
+    assert step.reason == "slot_filled" and dialog.state.slots["phone"] == "1390012233"
 
 
 def test_only_a_node_waiting_for_a_number_asks_for_a_second_reading(dialog):

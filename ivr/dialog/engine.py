@@ -42,7 +42,8 @@ from ivr.safety.instructions import instruction_attempt
 from ivr.safety.check import safety_answer
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
-from ivr.text.normalize import asks_something, is_cjk, simple_normalize, tokenize
+from ivr.text.normalize import (asks_something, is_cjk, simple_normalize, spoken_number,
+                                tokenize)
 from ivr.tools.http import ToolBox, ToolOutcome
 from ivr.tools.results import fill
 
@@ -83,6 +84,7 @@ class DialogState:
     # (entry ids, question): the bot asked "is it ...?" about one entry or "... or ...?" about two
     confirming: tuple[tuple[str, ...], str] = ((), "")
     last_entry: str = ""           # the knowledge entry the last answer at a question node gave
+    number_heard: str = ""         # a number of unusual length read back for a yes or no
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,10 @@ class DialogEngine:
             confirmed = self._confirmed(text)
             if confirmed is not None:
                 return confirmed
+        if self.state.number_heard:
+            checked = self._number_checked(text)
+            if checked is not None:
+                return checked
         node = self.plan.nodes[self.state.node]
         attempt = instruction_attempt(text)
         if attempt is not None:
@@ -216,13 +222,14 @@ class DialogEngine:
         key."""
         self.state.confirming = ((), "")   # a key is no answer to "is your question ...?"
         self.state.checking = ""             # nor to "are you safe right now?"
+        self.state.number_heard = ""         # keys give the number again, exactly
         node = self.plan.nodes[self.state.node]
         if isinstance(node, CollectNode) and node.kind in KEYED_KINDS:
             self._digits = self._digits or DigitCollector(node.length)
             keyed = self._digits.push(digit)
             if keyed is None:
                 return None
-            return self._slot_filled(node, self._slot_value(node, keyed))
+            return self._slot_filled(node, self._slot_value(node, keyed), checked=True)
         if isinstance(node, CollectNode) and node.kind == "yes_no" and digit in "12":
             return self._slot_filled(node, "yes" if digit == "1" else "no")
         esc = self.escalation()
@@ -293,7 +300,7 @@ class DialogEngine:
     def answers_prompt(self, text: str) -> bool:
         """Whether `text` is a value for the slot the current node asks for, or yes or no to an
         "is your question ...?" the bot asked."""
-        if self.state.confirming[0]:
+        if self.state.confirming[0] or self.state.number_heard:
             return parse_slot("yes_no", text, None, self.state.language,
                               self.now.date()) is not None
         node = self.plan.nodes[self.state.node]
@@ -422,8 +429,12 @@ class DialogEngine:
             elif isinstance(node, BranchNode):
                 name = next((r.next for r in node.rules if self._holds(r.when)), node.otherwise)
             elif isinstance(node, CollectNode) and node.slot in self.state.heard:
-                # Said already ("next Tuesday, my number is ..." at the menu): not asked again.
-                self._keep_slot(node, self.state.heard.pop(node.slot), heard_earlier=True)
+                # Said already ("next Tuesday, my number is ..." at the menu): not asked again,
+                # unless it is a number of an unusual length, which is read back first.
+                value = self.state.heard.pop(node.slot)
+                if not self._usual(node, value):
+                    return actions + [self._read_back(value)]
+                self._keep_slot(node, value, heard_earlier=True)
                 name = node.next
             elif isinstance(node, TransferNode):
                 announce = node.announce or self.plan.prompts.transfer
@@ -737,8 +748,21 @@ class DialogEngine:
         """Whether this node, waiting for a number, takes one from `text` at its usual length."""
         node = self._number_node()
         value = None if node is None else self._slot_value(node, text)
-        return value is not None and (node.usual_length is None or value.startswith("+")
-                                      or len(value) == node.usual_length)
+        return node is not None and value is not None and self._usual(node, value)
+
+    def _read_back(self, value: str) -> Say:
+        """"I heard 1 3 9 ..., is that right?" for a number of unusual length, which waits in
+        `state.number_heard` for the caller's yes or no."""
+        self.state.number_heard = value
+        return Say(self._t(self.plan.prompts.number_check).format(
+            number=spoken_number(value, self.state.language), digits=len(value)))
+
+    @staticmethod
+    def _usual(node: CollectNode, value: str) -> bool:
+        """Whether `value` has the node's usual length (or the node has none, or it is a number
+        said with its country code)."""
+        return node.usual_length is None or node.kind not in KEYED_KINDS \
+            or value.startswith("+") or len(value) == node.usual_length
 
     def _number_node(self) -> CollectNode | None:
         node = self.plan.nodes[self.state.node]
@@ -750,10 +774,26 @@ class DialogEngine:
     def _slot_value(self, node: CollectNode, text: str) -> str | None:
         return parse_slot(node.kind, text, node.length, self.state.language, self.now.date())
 
-    def _slot_filled(self, node: CollectNode, value: str | None) -> Step:
+    def _number_checked(self, text: str) -> Step | None:
+        """The caller's answer to a number read back: "yes" fills the slot, "no" asks for the
+        number again; anything else (the number said again) is heard as a new answer (None)."""
+        node = self.plan.nodes[self.state.node]
+        value, self.state.number_heard = self.state.number_heard, ""
+        answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
+        if not isinstance(node, CollectNode) or answer is None:
+            return None
+        self.events.emit("dialog.number_check", answer=answer)
+        if answer == "yes":
+            return self._slot_filled(node, value, checked=True)
+        return self._retry(node, "number_refused")
+
+    def _slot_filled(self, node: CollectNode, value: str | None, checked: bool = False) -> Step:
         self._digits = None
         if value is None:
             return self._retry(node, "slot_not_understood")
+        if not checked and not self._usual(node, value):
+            return Step([self._read_back(value)], "number_check", self.state.node,
+                        {"digits": len(value)})
         recorded = self._keep_slot(node, value)
         return self._take_up_pending(Step(self._enter(node.next), "slot_filled", node.next,
                                           {node.slot: recorded}))

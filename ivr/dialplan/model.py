@@ -78,6 +78,12 @@ class Prompts(Strict):
     """Asked once a call when a caller's words sound somewhat like self-harm but not enough for
     the hand-off (`escalation.safety_check`): "yes, I'm fine" goes on with what they asked; "no",
     "not really" or "I don't know" hands them to the emergency target."""
+    number_check: LanguageText = {
+        "en": "I heard {number}. That's {digits} digits. Is that right?",
+        "zh": "我听到的号码是{number}，一共{digits}位。请问对吗？"}
+    """Asked when a read-out number fills a collect node at another length than its
+    `usual_length` (a digit gained or lost on a bad line): "yes" keeps it, "no" asks for the
+    number again, and a caller who says or keys the number again is heard anew."""
     lookup_failed: LanguageText = {
         "en": "I'm sorry, I can't look that up right now.",
         "zh": "抱歉，我现在查不到这个信息。"}
@@ -639,8 +645,10 @@ class CollectNode(NodeBase):
     usual_length: int | None = Field(None, ge=1, le=32)
     """Digits a number here usually has (11 for a mainland mobile): a read-out number of
     another length is read once more from the audio with the recogniser's careful decoding,
-    which is taken if it has this length; otherwise what was heard stands (unlike `length`,
-    which refuses it). A number said with + is never re-read for its length."""
+    which is taken if it has this length; otherwise the bot reads back what it heard and asks
+    whether that is right (`prompts.number_check`), so a foreign number or a landline is kept
+    once the caller says yes (`length`, unlike this, refuses it). A number said with + or keyed
+    in is taken as it is."""
     prompt: LanguageText
     reprompt: LanguageText | None = None
     retries: int = Field(2, ge=0, le=5)

@@ -81,6 +81,9 @@ def load_slot_set(path: Path) -> SlotSet:
     return SlotSet(path, today, tuple(items))
 
 
+CALLER_ANSWERS = {"en": {True: "yes", False: "no"}, "zh": {True: "对", False: "不对"}}
+
+
 class SlotRunner:
     """A plan's dialog (engines loaded once), one sentence at a time, with free-speech slots
     on (as shipped) or off."""
@@ -101,6 +104,12 @@ class SlotRunner:
         engine = self.dialogs.engine(plan, now=noon)
         engine.state.node, engine.state.language = item.at, item.lang
         step = engine.on_text(item.text, item.lang)
+        if engine.state.number_heard:
+            # A number of unusual length read back ("I heard ..., is that right?"): the caller
+            # says yes when it is the number they said, no otherwise.
+            meant = dict(item.expect).get(plan.nodes[engine.state.node].slot)
+            step = engine.on_text(CALLER_ANSWERS[item.lang][engine.state.number_heard == meant],
+                                  item.lang)
         taken = {**engine.state.slots, **engine.slots_heard_ahead()}
         return SlotResult(item, tuple(sorted(taken.items())), step.reason)
 

@@ -23,7 +23,8 @@ from functools import lru_cache
 __all__ = ["AUXILIARIES", "CJK_CHARS", "STOPWORDS", "NEGATIONS", "Token", "asks_something",
            "content_units", "has_cjk", "is_cjk", "normalize_text", "pattern_form", "pinyin",
            "prepare",
-           "simple_normalize", "stem", "to_simplified", "tokenize", "digits_as_hanzi"]
+           "simple_normalize", "stem", "to_simplified", "tokenize", "digits_as_hanzi",
+           "spoken_number"]
 
 CJK_CHARS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 """Character-class body of the CJK ideographs (for regular expressions)."""
@@ -255,3 +256,15 @@ def digits_as_hanzi(text: str) -> str:
     "138 1234 5678" -> "一三八 一二三四 五六七八"), so that a recogniser writing digits and a
     reference writing characters are compared as the same words (character error rates)."""
     return re.sub(r"[0-9]+", lambda m: _number_as_hanzi(m.group(0)), text)
+
+
+def spoken_number(digits: str, language: str) -> str:
+    """A number read back digit by digit in groups, as people read phone numbers: 3 digits, then
+    fours ("139 0012 2333"; in Chinese 一三九 零零一二 二三三三, which a voice reads digit by digit
+    rather than as a quantity). Anything but digits is kept as it is."""
+    groups = [digits[:3]] + [digits[i:i + 4] for i in range(3, len(digits), 4)] \
+        if digits.isdigit() and len(digits) > 4 else [digits]
+    if language == "zh":
+        return "，".join("".join(_HANZI_DIGITS[int(d)] for d in group) if group.isdigit()
+                        else group for group in groups)
+    return ", ".join(" ".join(group) for group in groups)
