@@ -765,7 +765,7 @@ class DialogEngine:
             or value.startswith("+") or len(value) == node.usual_length
 
     def _number_node(self) -> CollectNode | None:
-        node = self.plan.nodes[self.state.node]
+        node = self.plan.nodes.get(self.state.node)  # none before the call starts
         if isinstance(node, CollectNode) and node.kind in KEYED_KINDS \
                 and node.slot not in self.state.heard:
             return node
