@@ -106,7 +106,7 @@ def test_a_number_read_back_wrongly_is_asked_again_and_heard_anew(dialog):
     dialog.on_text("I'd like to cancel my appointment", "en")
     assert dialog.state.node == "cancel_phone"
     step = dialog.on_text("one three nine zero zero one two two three three", "en")
-    assert spoken(step) == "I heard 1 3 9, 0 0 1 2, 2 3 3. That's 10 digits. Is that right?"
+    assert spoken(step) == "I heard 1 3 9, 0 0 1, 2 2 3 3. That's 10 digits. Is that right?"
     again = dialog.on_text("no", "en")
     assert again.reason == "number_refused" and dialog.state.node == "cancel_phone"
     assert "mobile number" in spoken(again) and "phone" not in dialog.state.slots

@@ -133,6 +133,20 @@ def test_a_question_asked_with_a_menu_choice_that_needs_a_slot_is_answered_after
     assert any("What would you like to know about your bill" in text for text in said(filled))
 
 
+def test_a_us_number_of_another_length_is_read_back_before_the_billing_answers(engines):
+    # mobile-carrier's account numbers usually have 10 digits (usual_length)
+    plan = load_dialplan(ROOT / "dialplans" / "mobile-carrier.yaml").plan
+    dialog, events = started(plan, engines)
+    dialog.on_text("can I pay my bill by credit card", "en")
+    check = dialog.on_text("one five five five, one two three, four five six seven", "en")
+    assert check.reason == "number_check" and "account_phone" not in dialog.state.slots
+    assert said(check) == ["I heard 1 5 5, 5 1 2 3, 4 5 6 7. That's 11 digits. Is that right?"]
+    answered = dialog.on_text("yes", "en")        # with the country code: the caller's word
+    assert dialog.state.slots["account_phone"] == "15551234567"
+    assert [a.entry.id for a in answered.actions if isinstance(a, Answer)] == ["pay_bill"]
+    assert [e.data["answer"] for e in events.of_kind("dialog.number_check")] == ["yes"]
+
+
 @pytest.mark.parametrize("text, kept", [
     ("is esxi eight certified", True),       # a short question is a question
     ("can you repeat that", False),          # a repeat request is not kept

@@ -261,9 +261,14 @@ def digits_as_hanzi(text: str) -> str:
 def spoken_number(digits: str, language: str) -> str:
     """A number read back digit by digit in groups, as people read phone numbers: 3 digits, then
     fours ("139 0012 2333"; in Chinese 一三九 零零一二 二三三三, which a voice reads digit by digit
-    rather than as a quantity). Anything but digits is kept as it is."""
-    groups = [digits[:3]] + [digits[i:i + 4] for i in range(3, len(digits), 4)] \
-        if digits.isdigit() and len(digits) > 4 else [digits]
+    rather than as a quantity), and ten English digits as 3-3-4 ("555 123 4567"). Anything but
+    digits is kept as it is."""
+    if not digits.isdigit() or len(digits) <= 4:
+        groups = [digits]
+    elif language == "en" and len(digits) == 10:
+        groups = [digits[:3], digits[3:6], digits[6:]]
+    else:
+        groups = [digits[:3]] + [digits[i:i + 4] for i in range(3, len(digits), 4)]
     if language == "zh":
         return "，".join("".join(_HANZI_DIGITS[int(d)] for d in group) if group.isdigit()
                         else group for group in groups)
