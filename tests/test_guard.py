@@ -69,6 +69,17 @@ def test_a_human_being_is_a_person_not_an_exclusion(guard) -> None:
     assert guard.human(LEXICON_ONLY, "human resources told me to call") is None
 
 
+@pytest.mark.parametrize("text,asks", [
+    ("does my plan work with other operators when I'm abroad", False),   # carriers
+    ("can I get the operator logs for the tape library", False),
+    ("can I speak to an operator", True),
+    ("operator please", True),
+])
+def test_an_operator_that_is_a_carrier_or_a_log_is_no_request(text, asks) -> None:
+    verdict = EscalationGuard(None).human(BUILTIN, text)   # the lexicon alone
+    assert (verdict is not None) is asks, verdict
+
+
 @pytest.mark.parametrize("text", ["化验单上的数字我看不懂，我想直接跟护士说。",
                                   "麻烦让值班医生亲自跟我说一下这个结果。"])
 def test_asking_to_speak_with_the_nurse_or_doctor_is_a_request_for_a_person(text) -> None:
