@@ -27,9 +27,9 @@ from ivr.dialog.slot_spans import FREE_SPEECH_KINDS, Wanted, take_slots
 from ivr.dialog.slot_numbers import spoken_digits, tokenize as number_words
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
-from ivr.dialplan.model import (AnswerNode, BranchNode, CollectNode, Condition, ConverseNode,
-                                Dialplan, Escalation, HangupNode, LanguageText, LookupNode,
-                                MenuChoice, MenuNode, Node, SayNode, SurveyNode,
+from ivr.dialplan.model import (KEYED_KINDS, AnswerNode, BranchNode, CollectNode, Condition,
+                                ConverseNode, Dialplan, Escalation, HangupNode, LanguageText,
+                                LookupNode, MenuChoice, MenuNode, Node, SayNode, SurveyNode,
                                 TransferNode)
 from ivr.events import EventLog
 from ivr.kb.passages import PassageRetriever
@@ -48,7 +48,6 @@ from ivr.tools.http import ToolBox, ToolOutcome
 from ivr.tools.results import fill
 
 MAX_HOPS = 64  # node entries per input; the checker forbids input-free loops, this is a backstop
-KEYED_KINDS = frozenset({"digits", "phone", "account"})
 SECRET = "[secret]"  # a secret slot's value wherever it is recorded or shown
 CONFIRM_LEAD = 0.005   # "is your question ...?" only about an entry ahead of the next one
 # a reply that names one of two entries scores this much against it ("the roaming one" 0.877,
@@ -761,8 +760,8 @@ class DialogEngine:
     def _usual(node: CollectNode, value: str) -> bool:
         """Whether `value` has the node's usual length (or the node has none, or it is a number
         said with its country code)."""
-        return node.usual_length is None or node.kind not in KEYED_KINDS \
-            or value.startswith("+") or len(value) == node.usual_length
+        return node.usual_length is None or value.startswith("+") \
+            or len(value) == node.usual_length
 
     def _number_node(self) -> CollectNode | None:
         node = self.plan.nodes.get(self.state.node)  # none before the call starts

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ivr.dialplan.model import (WAITING_TYPES, BranchNode, CollectNode, ConverseNode, Dialplan,
-                                LookupNode, MenuNode, TransferNode)
+from ivr.dialplan.model import (KEYED_KINDS, WAITING_TYPES, BranchNode, CollectNode,
+                                ConverseNode, Dialplan, LookupNode, MenuNode, TransferNode)
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -125,7 +125,7 @@ def _references(plan: Dialplan) -> Iterator[Problem]:
         if isinstance(node, CollectNode) and node.kind == "digits" and node.length is None:
             yield ("nodes", name, "length"), "a digits slot needs a length"
         if isinstance(node, CollectNode) and node.usual_length is not None \
-                and node.kind not in ("digits", "phone", "account"):
+                and node.kind not in KEYED_KINDS:
             yield ("nodes", name, "usual_length"), (
                 f"usual_length applies to digits, phone and account slots, not '{node.kind}'")
         if isinstance(node, MenuNode):

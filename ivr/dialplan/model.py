@@ -633,6 +633,7 @@ class MenuNode(NodeBase):
 
 
 SlotKind = Literal["digits", "yes_no", "date", "phone", "account", "text"]
+KEYED_KINDS = frozenset({"digits", "phone", "account"})  # read out or keyed, digit by digit
 
 
 class CollectNode(NodeBase):
