@@ -109,9 +109,34 @@ def test_a_number_read_back_wrongly_is_asked_again_and_heard_anew(dialog):
     assert spoken(step) == "I heard 1 3 9, 0 0 1, 2 2 3 3. That's 10 digits. Is that right?"
     again = dialog.on_text("no", "en")
     assert again.reason == "number_refused" and dialog.state.node == "cancel_phone"
-    assert "mobile number" in spoken(again) and "phone" not in dialog.state.slots
+    # the line garbled the spoken number: the keypad is asked for, not the same words again
+    assert spoken(again) == ("Sorry about that. Please key in the number on your keypad, then "
+                             "press the hash key.") and "phone" not in dialog.state.slots
     dialog.on_text("1 3 9 0 0 1 1 2 2 3 3", "en")            # said again: 11 digits, taken
     assert dialog.state.slots["phone"] == "13900112233"
+
+
+def test_a_refused_read_back_asks_for_the_keypad_and_keyed_digits_fill_the_slot(dialog):
+    dialog.start()
+    dialog.on_text("我要取消预约", "zh")
+    dialog.on_text("一三九零零一二二三三", "zh")
+    again = dialog.on_text("不对", "zh")
+    assert spoken(again) == "抱歉。请用电话按键输入号码，以井号键结束。"
+    for key in "13900112233#":
+        step = dialog.on_dtmf(key)
+    assert dialog.state.slots["phone"] == "13900112233" and dialog.state.node == "cancel_date"
+    assert step.reason == "slot_filled"
+
+
+def test_a_second_refused_read_back_gives_up_as_the_node_says(dialog):
+    dialog.start()
+    dialog.on_text("我要取消预约", "zh")
+    for _ in range(2):                                      # the node's two retries
+        dialog.on_text("一三九零零一二二三三", "zh")
+        dialog.on_text("不对", "zh")
+    dialog.on_text("一三九零零一二二三三", "zh")
+    step = dialog.on_text("不对", "zh")
+    assert step.reason == "number_refused_gave_up" and dialog.state.node != "cancel_phone"
 
 
 def test_a_number_said_ahead_at_another_length_is_read_back_at_its_node(dialog):

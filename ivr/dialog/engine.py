@@ -474,12 +474,18 @@ class DialogEngine:
         ]
         return all(tests)
 
-    def _retry(self, node: MenuNode | CollectNode | SurveyNode, reason: str) -> Step:
+    def _retry(self, node: MenuNode | CollectNode | SurveyNode, reason: str,
+               instead: LanguageText | None = None) -> Step:
+        """The node asked again (`instead`: this prompt alone, for a caller who was heard but
+        said no), or its `on_fail` once its retries are spent."""
         self.state.attempts += 1
         retries = getattr(node, "retries", 1)
         if self.state.attempts > retries:
             fail = getattr(node, "on_fail", None) or getattr(node, "next")
             return self._take_up_pending(Step(self._enter(fail), reason + "_gave_up", fail))
+        if instead is not None:
+            return Step([Say(self._t(instead))], reason, self.state.node,
+                        {"attempt": self.state.attempts})
         if isinstance(node, MenuNode) and self.state.attempts < retries:
             # Name the choices briefly; the whole menu again is for the last try or on request.
             again = self._choices_named(node, self.plan.prompts.menu_options)
@@ -784,7 +790,7 @@ class DialogEngine:
         self.events.emit("dialog.number_check", answer=answer)
         if answer == "yes":
             return self._slot_filled(node, value, checked=True)
-        return self._retry(node, "number_refused")
+        return self._retry(node, "number_refused", self.plan.prompts.number_by_keypad)
 
     def _slot_filled(self, node: CollectNode, value: str | None, checked: bool = False) -> Step:
         self._digits = None

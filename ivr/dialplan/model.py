@@ -84,6 +84,11 @@ class Prompts(Strict):
     """Asked when a read-out number fills a collect node at another length than its
     `usual_length` (a digit gained or lost on a bad line): "yes" keeps it, "no" asks for the
     number again, and a caller who says or keys the number again is heard anew."""
+    number_by_keypad: LanguageText = {
+        "en": "Sorry about that. Please key in the number on your keypad, then press the hash key.",
+        "zh": "抱歉。请用电话按键输入号码，以井号键结束。"}
+    """Asked when the caller says a number read back is wrong: the same line that garbled the
+    spoken number carries keyed digits exactly (a caller may still say it again)."""
     lookup_failed: LanguageText = {
         "en": "I'm sorry, I can't look that up right now.",
         "zh": "抱歉，我现在查不到这个信息。"}
