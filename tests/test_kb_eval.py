@@ -10,8 +10,8 @@ import pytest
 
 from ivr.dialplan.loader import load_dialplan
 from ivr.errors import IvrError
-from ivr.qa.kb_eval import (KBQuestion, KBRunner, invented_numbers, load_questions, numbers,
-                            reports)
+from ivr.qa.kb_eval import (KBQuestion, KBReport, KBResult, KBRunner, invented_numbers,
+                            load_questions, numbers, reports)
 
 PLANS = Path(__file__).parent.parent / "dialplans"
 SETS = Path(__file__).parent / "data" / "kb"
@@ -96,3 +96,16 @@ def test_the_document_path_without_a_model_says_it_does_not_know():
     assert result.path in ("declined", "transfer") and not result.correct
     table = reports("t", [result])[0].table(errors=True)
     assert "in scope answered correctly   0/1 (0%)" in table and "wanted three years" in table
+
+
+def test_the_report_counts_calm_callers_the_guard_handed_over():
+    def result(path: str, reason: str) -> KBResult:
+        return KBResult(KBQuestion("a calm question", "en", "decline", "dev"), path, "", reason,
+                        0.1)
+
+    report = KBReport("set", [result("transfer", "self_harm"), result("transfer", "angry_caller"),
+                              result("transfer", "angry_caller"), result("declined", "kb_miss"),
+                              result("transfer", "support_question")])
+    assert report.handed_over() == "3 (anger 2, self-harm 1)"
+    assert "  handed over by the guard      3 (anger 2, self-harm 1)" in report.table()
+    assert KBReport("set", [result("declined", "kb_miss")]).handed_over() == "0"

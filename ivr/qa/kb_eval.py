@@ -22,7 +22,8 @@ documents, menus and guards, and the LLM where the plan uses one), and what the 
 collected in full. Reported per part and language: in-scope answered correctly, out-of-scope
 and adversarial declined, retrieval top-1/top-3 of the FAQ entries, invented facts (a number in
 an answer that none of the texts it was drawn from holds, read as the grounding check reads
-numbers), and the latency per answer path (p50/p95, wall clock from the caller's text to the last sentence).
+numbers), the calm callers the safety guard handed over (by what it heard), and the latency per
+answer path (p50/p95, wall clock from the caller's text to the last sentence).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -45,6 +47,10 @@ EXPECTS = ("faq", "facts", "decline")
 PARTS = ("dev", "heldout")
 ANSWERED = ("faq", "documents", "converse")
 CONFIRM_REPLIES = {False: {True: "yes", False: "no"}, True: {True: "是的", False: "不是"}}
+GUARD_HAND_OFFS = {"emergency": "emergency", "self_harm": "self-harm", "angry_caller": "anger",
+                   "caller_asked_for_human": "a person"}
+"""The steps by which the safety guard hands a caller over, named for the report: every caller
+of a question set is calm, so each one the guard hands over is a false alarm to read."""
 
 @dataclass(frozen=True)
 class KBQuestion:
@@ -302,6 +308,14 @@ class KBReport:
         return (f"{len(asked)}x ({both} naming two entries): the entry meant {right}, another "
                 f"entry or out of scope {len(asked) - right} (the caller said no)")
 
+    def handed_over(self) -> str:
+        """How many calm callers the safety guard handed over, by what it heard."""
+        reasons = Counter(GUARD_HAND_OFFS[r.reason] for r in self.results
+                          if r.path == "transfer" and r.reason in GUARD_HAND_OFFS)
+        total = sum(reasons.values())
+        return f"{total}" + (" (" + ", ".join(f"{why} {n}" for why, n in sorted(reasons.items()))
+                             + ")" if total else "")
+
     def table(self, errors: bool = False) -> str:
         def share(pair: tuple[int, int]) -> str:
             done, total = pair
@@ -316,6 +330,7 @@ class KBReport:
                  f"  asked \"is your question ...?\" {self.confirmed()}",
                  f"  asked whether safe first      "
                  f"{sum(r.checked for r in self.results)}x (the caller said yes)",
+                 f"  handed over by the guard      {self.handed_over()}",
                  "  latency by path (text in to last sentence): " + ", ".join(
                      f"{p} {n}x p50 {a:.2f} s p95 {b:.2f} s"
                      for p, (n, a, b) in self.latency().items())]
