@@ -155,3 +155,35 @@ def test_a_phone_number_heard_with_a_digit_too_many_is_read_again_carefully(zh_e
     assert len(re.sub(r"\D", "", reread.data["first"])) == 12, reread.data
     assert reread.data["taken"], reread.data
     assert session.dialog.state.slots["phone"] == "13812345678"
+
+
+def test_a_number_read_back_and_refused_by_voice_is_keyed_in(zh_engines, clinic):
+    """A ten-digit number said at the clinic's mobile-number prompt (usually 11 digits) is read
+    back; the caller says 不对 and is asked for the keypad, and the keyed digits are taken: the
+    whole exchange by audio, the bot's keypad request transcribed back through the line."""
+    voices, spec = CallerVoices(), VoiceSpec(engine="kokoro", voice="zf_xiaoyi")
+    said = [voices.line_audio(spec, "normal", text)
+            for text in ("我要取消预约。", "一三九零零一二二三三。", "不对。")]
+    turns = [*(ScriptTurn(audio=pcm) for pcm in said), ScriptTurn(keys="13900112233#")]
+    sessions = []
+
+    def drive(session, clock):
+        sessions.append(session)
+        return run_script(session, clock, turns, gap_s=0.8)
+
+    result, events = simulate("zh-read-back-refused", clinic, zh_engines, drive,
+                              now=CALLERS.today)
+    checks = [e.data["answer"] for e in events.of_kind("dialog.number_check")]
+    heard = [e.data["text"] for e in events.of_kind("asr.final")]
+    assert checks == ["no"], (checks, heard)
+    assert sessions[0].dialog.state.slots["phone"] == "13900112233", heard
+    assert "cancel_date" in [e.data["node"] for e in events.of_kind("dialog.node")]
+    check, = events.of_kind("dialog.number_check")
+    reply = [e for e in events.of_kind("bot.say") if e.t == check.t]
+    text = "".join(e.data["text"] for e in reply)
+    assert text == clinic.plan.prompts.number_by_keypad["zh"], text   # not "didn't catch that"
+    start = int(check.t * 1000 / FRAME_MS) * FRAME_BYTES
+    length = sum(e.data["audio_s"] for e in reply) + 0.6
+    audio = result.bot_audio[start:start + int(length * PHONE_RATE) * 2]
+    said_back = zh_engines.asr.transcribe(audio, PHONE_RATE, ("zh",)).text
+    assert char_errors(text, said_back).rate <= BOT_CER_MAX, (text, said_back)
