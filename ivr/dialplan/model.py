@@ -82,8 +82,9 @@ class Prompts(Strict):
         "en": "I heard {number}. That's {digits} digits. Is that right?",
         "zh": "我听到的号码是{number}，一共{digits}位。请问对吗？"}
     """Asked when a read-out number fills a collect node at another length than its
-    `usual_length` (a digit gained or lost on a bad line): "yes" keeps it, "no" asks for the
-    number again, and a caller who says or keys the number again is heard anew."""
+    `usual_length` (a digit gained or lost on a bad line): "yes" keeps it, "no" asks for it on
+    the keypad (`number_by_keypad`), and a caller who says or keys the number again is heard
+    anew."""
     number_by_keypad: LanguageText = {
         "en": "Sorry about that. Please key in the number on your keypad, then press the hash key.",
         "zh": "抱歉。请用电话按键输入号码，以井号键结束。"}
