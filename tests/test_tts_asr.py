@@ -10,6 +10,7 @@ from ivr.audio.frames import PHONE_RATE, silence
 from ivr.audio.g711 import phone_line
 from ivr.tts.sentences import SentenceBuffer, split_sentences
 from ivr.errors import IvrError
+from ivr.qa.voice_bench import UNCLEAR, hear_back, summarise
 from ivr.tts.voices import VoiceSpec, build_voice, load_voices
 
 from conftest import words
@@ -70,6 +71,32 @@ def test_kokoro_speaks_mandarin_that_whisper_hears_in_simplified_characters(whis
         errors, chars = errors + character_error_rate(sentence, heard) * n, chars + n
     assert errors / chars < 0.2, heard_all
     assert not any(t in "".join(heard_all) for t in "這裡請問診預約發燒掛號嗎")  # simplified
+
+
+def test_english_inside_mandarin_is_spoken_as_english(whisper_base):
+    # the clinic's Chinese greeting ends "For English, just speak English.": misaki passed the
+    # letters on as phonemes and the line was heard as 用手指的方法 ("Only use spackness." as
+    # English) until 2026-12-04. Heard back as `ivr bench voice` hears a plan's sentences.
+    voice = build_voice(load_voices()["zh"], "zh")
+    greeting, english = "您好，这里是康宁社区诊所。", "For English, just speak English."
+    heard = hear_back(voice, whisper_base, [greeting, english], "clinic", ("zh", "en"),
+                      progress=False)
+    assert [h.sentence for h in heard] == [greeting, english]
+    assert heard[1].edits / heard[1].chars <= UNCLEAR, heard[1].heard   # heard as English
+    assert heard[0].edits / heard[0].chars <= 0.35, heard[0].heard      # 诊所 is often 整所
+    figures = summarise(heard)["parts"]["clinic"]
+    assert figures["sentences"] == 2 and figures["tts_rtf_p50"] > 0
+    assert voice.mandarin_phonemes(greeting + english).startswith(
+        voice.mandarin_phonemes(greeting))   # the Chinese as misaki alone says it
+    assert "English" not in voice.mandarin_phonemes(greeting + english)
+
+
+def test_bench_voice_names_the_languages_a_plan_speaks(capsys):
+    from ivr.cli.main import main
+
+    assert main(["bench", "voice", "--lang", "fr"]) == 2
+    assert "clinic-appointments.yaml does not speak 'fr' (it speaks zh, en)" in \
+        capsys.readouterr().out
 
 
 def test_kokoro_english_voice_and_espeak_as_the_last_resort(engines):

@@ -81,6 +81,15 @@ def register(sub: argparse._SubParsersAction) -> None:
               "Every turn of the Mandarin caller set, in every voice, normal and shouted, "
               "through 8 kHz G.711 into the plan's recogniser: CER after simplification and RTF "
               "per voice and condition, dev and holdout side by side.")
+    from ivr.qa import voice_bench
+
+    _delegate(modes, "voice", voice_bench,
+              "the bot's own voice heard back through the line: character error rate, TTS RTF",
+              "Every fixed sentence the plan speaks in one language (prompts, menus, approved "
+              "answers), synthesised by its voice, through 8 kHz G.711 into the plan's "
+              "recogniser: character error rate after simplification, sentences over 15 %, and "
+              "the voice's real-time factor; held-out sentences (tests/data/bot_sentences.yaml) "
+              "side by side. --voice and --speed try another voice or rate.")
     from ivr.qa import asr_en_bench
 
     _delegate(modes, "asr-en", asr_en_bench,

@@ -1,10 +1,13 @@
 """Kokoro-82M neural TTS (Apache-2.0 weights, int8 ONNX): the Mandarin voice, and more English
 voices. Mandarin text becomes phonemes with misaki's ZHG2P (jieba + pypinyin, no torch);
-English goes through kokoro-onnx's own espeak-ng phonemizer."""
+English goes through kokoro-onnx's own espeak-ng phonemizer, and so do English words inside
+Mandarin text ("您好，这里是康宁社区诊所。For English, just speak English."), which misaki would
+pass on as letters the model cannot say."""
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -13,6 +16,11 @@ import numpy as np
 from ivr.errors import IvrError
 from ivr.tts.base import TTSEngine
 from ivr.tts.store import file_digest, package_version
+
+# English inside Mandarin text: from a Latin letter on, with the spaces, digits, apostrophes and
+# ASCII punctuation between its words ("For English, just speak English.")
+ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z0-9 '\-.,!?:;]*")
+MIXED_G2P = 1   # how Mandarin text with English in it is phonemised: part of the voice's identity
 
 
 class KokoroTTS(TTSEngine):
@@ -44,12 +52,25 @@ class KokoroTTS(TTSEngine):
         return {"engine": self.name, "model": file_digest(self.files[0]),
                 "voices": file_digest(self.files[1]), "voice": self.voice, "lang": self.lang,
                 "speed": self.speed, "kokoro_onnx": package_version("kokoro-onnx"),
-                "misaki": package_version("misaki") if self._g2p is not None else None}
+                "misaki": package_version("misaki") if self._g2p is not None else None,
+                "mixed_g2p": MIXED_G2P if self._g2p is not None else None}
+
+    def mandarin_phonemes(self, text: str) -> str:
+        """Kokoro's phonemes for Mandarin `text`: the Chinese by misaki, English runs in it by
+        espeak-ng (in the same voice, as a Mandarin speaker would say them)."""
+        assert self._g2p is not None
+        parts, start = [], 0
+        for run in ENGLISH_RUN.finditer(text):
+            parts.append(self._g2p(text[start:run.start()])[0])
+            parts.append(self.kokoro.tokenizer.phonemize(run.group(), "en-us"))
+            start = run.end()
+        parts.append(self._g2p(text[start:])[0])
+        return " ".join(p for p in parts if p)
 
     def _synthesize_impl(self, text: str) -> tuple[bytes, int]:
         with self._lock:
             if self._g2p is not None:
-                phonemes, _ = self._g2p(text)
+                phonemes = self.mandarin_phonemes(text)
                 audio, rate = self.kokoro.create(phonemes, voice=self.voice, speed=self.speed,
                                                  is_phonemes=True)
             else:
