@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if held:
         results += hear_back(voice, asr, held, "held-out", languages, args.codec)
     figures = summarise(results)
-    figures["voice"] = spec.model_dump(exclude_none=True)
+    figures["voice"] = spec.model_dump(exclude_defaults=True)
     if args.json:
         print(json.dumps(figures, indent=2, ensure_ascii=False))
         return 0
