@@ -96,7 +96,9 @@ def test_bench_voice_names_the_languages_a_plan_speaks(capsys):
 
     assert main(["bench", "voice", "--lang", "fr"]) == 2
     assert "clinic-appointments.yaml does not speak 'fr' (it speaks zh, en)" in \
-        capsys.readouterr().out
+        capsys.readouterr().err
+    assert main(["bench", "voice", "--heldout", "no-such-file.yaml"]) == 2
+    assert "no held-out sentence file no-such-file.yaml" in capsys.readouterr().err
 
 
 def test_kokoro_english_voice_and_espeak_as_the_last_resort(engines):

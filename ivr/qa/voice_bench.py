@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ivr.asr.base import ASREngine
 from ivr.audio.frames import PHONE_RATE
 from ivr.audio.g711 import phone_line
+from ivr.errors import IvrError
 from ivr.qa.cer import Errors, char_errors
 from ivr.qa.latency import percentiles
 from ivr.qa.zh_callers import padded
@@ -82,7 +83,7 @@ def summarise(results: list[HeardBack]) -> dict:
 
 
 def render(figures: dict) -> str:
-    """One line per part, then nothing else (`render_errors` lists the sentences)."""
+    """One line per part: sentences, CER, how many are over `UNCLEAR`, TTS RTF p50/p95."""
     head = (f"{'sentences':28} {'count':>5} {'CER':>7} {f'over {UNCLEAR:.0%}':>9} "
             f"{'TTS RTF p50':>11} {'p95':>5}")
     lines = [head, "-" * len(head)]
@@ -118,7 +119,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the language to measure (default: the plan's first)")
     parser.add_argument("--voice", default=None, metavar="NAME",
                         help="another voice of the same engine instead (e.g. zf_xiaoyi)")
-    parser.add_argument("--speed", type=float, default=None, help="another speaking rate")
+    parser.add_argument("--speed", type=float, default=None,
+                        help="another speaking rate for a Kokoro voice (0.9: a tenth slower)")
     parser.add_argument("--heldout", type=Path, default=HELDOUT, metavar="FILE.yaml",
                         help="held-out sentences per language (default: "
                              "tests/data/bot_sentences.yaml)")
@@ -140,13 +142,14 @@ def run(args: argparse.Namespace) -> int:
     from ivr.tts.voices import build_voice, load_voices
     from ivr.tts.warm import plan_sentences
 
+    if not args.heldout.is_file():
+        raise IvrError(f"no held-out sentence file {args.heldout} (give one with --heldout)")
     plan = load_dialplan(args.dialplan).plan
     language = args.lang or plan.languages[0]
     specs = load_voices()
     if language not in plan.languages or language not in specs:
-        print(f"error: {args.dialplan.name} does not speak {language!r} (it speaks "
-              f"{', '.join(plan.languages)}), or voices/voices.yaml has no voice for it")
-        return 2
+        raise IvrError(f"{args.dialplan.name} does not speak {language!r} (it speaks "
+                       f"{', '.join(plan.languages)}), or voices/voices.yaml has no voice for it")
     changes = {k: v for k, v in (("voice", args.voice), ("speed", args.speed)) if v is not None}
     spec = specs[language].model_copy(update=changes)
     voice = build_voice(spec, language)
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     for lang in plan.languages:
         asr.use_vocabulary(lang, plan_vocabulary(plan, lang))
     languages = tuple(plan.languages)
-    results = hear_back(voice, asr, plan_sentences(plan)[language], f"{args.dialplan.stem}",
+    results = hear_back(voice, asr, plan_sentences(plan)[language], args.dialplan.stem,
                         languages, args.codec)
     held = heldout_sentences(args.heldout, language)
     if held:
