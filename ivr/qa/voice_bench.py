@@ -135,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
     """Build the plan's voice and recogniser, hear back its sentences and the held-out ones."""
     import os
 
-    from ivr.asr.vocabulary import plan_vocabulary
     from ivr.asr.whisper import WhisperASR
     from ivr.dialplan.loader import load_dialplan
     from ivr.session.engines import asr_model_dir
@@ -153,9 +152,7 @@ def run(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("voice", args.voice), ("speed", args.speed)) if v is not None}
     spec = specs[language].model_copy(update=changes)
     voice = build_voice(spec, language)
-    asr = WhisperASR(asr_model_dir(plan.asr_model))
-    for lang in plan.languages:
-        asr.use_vocabulary(lang, plan_vocabulary(plan, lang))
+    asr = WhisperASR(asr_model_dir(plan.asr_model))   # as calls build it (no hotwords)
     languages = tuple(plan.languages)
     results = hear_back(voice, asr, plan_sentences(plan)[language], args.dialplan.stem,
                         languages, args.codec)
