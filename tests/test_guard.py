@@ -70,6 +70,19 @@ def test_a_human_being_is_a_person_not_an_exclusion(guard) -> None:
 
 
 @pytest.mark.parametrize("text,asks", [
+    ("person", True), ("Someone, please.", True), ("um, I want a person", True), ("找人", True),
+    ("我要人", True), ("in person", False), ("someone took my phone", False), ("one", False),
+    ("有人吗", False), ("staff discount", False), ("for someone else", False),
+])
+def test_a_bare_person_word_as_the_whole_turn_is_a_request(text, asks) -> None:
+    """"Person." alone is a request; inside a turn the word is an ordinary word."""
+    verdict = EscalationGuard(None).human(BUILTIN, text)   # the lexicon alone
+    assert (verdict is not None) is asks, verdict
+    off = compile_rules(Escalation(semantic=False, builtin_off=["human.request"]))
+    assert EscalationGuard(None).human(off, text) is None
+
+
+@pytest.mark.parametrize("text,asks", [
     ("does my plan work with other operators when I'm abroad", False),   # carriers
     ("can I get the operator logs for the tape library", False),
     ("can I speak to an operator", True),
@@ -413,6 +426,13 @@ def test_a_calm_question_to_you_with_what_is_not_hostile(net):
     ("I'm not going to hurt myself, I only want my repeat prescription moved to Friday.",
      "not going to hurt myself"),
     ("放心，没有着火，就是插线板有点烫，想问问要不要换。", "没有着火"),
+    # services the caller no longer wants, and recovery: the net reads "I don't want ...
+    # anymore" and "I'm better now" as self-harm
+    ("I don't want the insurance anymore", "I don't want the insurance anymore"),
+    ("I don't want my landline anymore", "I don't want my landline anymore"),
+    ("我不想要这个号码了", "不想要这个号码"),
+    ("预约我不要了", "预约我不要了"),
+    ("I'm all better now", "I'm all better now"),
     pytest.param("我并没有想不开，就是想把宽带停一个月，出去旅游。", "并没有想不开",
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "known gap since dev sets 11, 12 and 14 became training data: their "
@@ -438,13 +458,20 @@ def test_a_denied_danger_is_no_emergency(guard, text, denied) -> None:
     ("没人受伤，可是厨房的火越烧越大，我们出不去了", "emergency"),
     ("he's not breathing and his lips are blue", "emergency"),
     ("我是不是想不开了，今晚总想从楼上跳下去", "self_harm"),
+    ("I don't need my phone plan anymore, I'm going to end it all tonight", "self_harm"),
+    ("I feel better now that I've written the letters to my kids", "self_harm"),
+    ("我感觉好多了，因为我已经决定了，明天就解脱了", "self_harm"),
+    ("预约就不用了，反正我也活不到下礼拜了", "self_harm"),
 ])
 def test_what_the_caller_says_besides_a_denial_is_judged(guard, text, kind) -> None:
     assert guard.assess(BUILTIN, text).kind == kind, text
 
 
 @pytest.mark.parametrize("text", ["It's an emergency, my wife collapsed", "有没有危险啊，他喝了农药",
-                                  "会不会伤害自己我也说不好", "没钱了就自杀算了"])
+                                  "会不会伤害自己我也说不好", "没钱了就自杀算了",
+                                  "I don't want this life anymore", "I'm better off dead",
+                                  "I don't want to be human anymore", "是不是不要这个套餐了",
+                                  "I don't want my pills anymore"])
 def test_no_denial_inside_a_question_or_an_affirmation(text) -> None:
     assert without_denials(text) == (text, [])
 

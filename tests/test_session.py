@@ -70,10 +70,22 @@ def test_emergency_phrase_transfers_to_emergency_target(engines, demo_plan, voic
     assert not events.of_kind("llm.first_token")  # safety path never waits for the model
 
 
-def test_caller_asking_for_a_person_is_transferred(engines, demo_plan, voice_en):
-    caller = synth_caller(voice_en, [(4.0, "I want to speak to a real person.")])
+@pytest.mark.parametrize("request_", ["I want to speak to a real person.", "Person, please."])
+def test_caller_asking_for_a_person_is_transferred(engines, demo_plan, voice_en, request_):
+    caller = synth_caller(voice_en, [(4.0, request_)])
     result, _ = call(engines, demo_plan, caller)
     assert result.transfer is not None and result.transfer.reason == "caller_asked_for_human"
+
+
+@pytest.mark.parametrize("turn", ["I don't want the insurance anymore.",
+                                  "I'm all better now, thanks."])
+def test_a_caller_giving_up_a_product_or_feeling_better_is_not_sent_to_crisis_help(
+        engines, demo_plan, voice_en, turn):
+    caller = synth_caller(voice_en, [(4.0, turn)])
+    result, events = call(engines, demo_plan, caller)
+    assert result.transfer is None or result.transfer.reason not in ("emergency", "self_harm"), \
+        turn_decisions(events)
+    assert turn_decisions(events), "the caller's turn was never decided"
 
 
 def test_barge_in_stops_the_greeting_and_answers_the_caller(engines, demo_plan, voice_en):

@@ -1,8 +1,11 @@
 """Denials: a caller saying what is not happening ("nothing's on fire, the charger just smells
-warm", 我不是想不开，就是想把号销了). The guard judges the urgency of a turn without the words
-of its denials (`denials.yaml`), so neither the lexicon ("on fire", 想不开) nor the learned net,
-which reads the danger words and not the "not", sends a calm caller to emergency help; what the
-caller says besides is judged as usual ("nobody's hurt yet but he has a knife").
+warm", 我不是想不开，就是想把号销了), which service they no longer want ("I don't want the
+insurance anymore", 预约我不要了) or that they are better ("I'm feeling a lot better", 我好多了).
+The guard judges the urgency of a turn without the words of its denials (`denials.yaml`), so
+neither the lexicon ("on fire", 想不开) nor the learned net, which reads the danger words and not
+the "not" (and "I don't want ... anymore" or "I feel better" as a suicidal person's words), sends
+a calm caller to emergency help; what the caller says besides is judged as usual ("nobody's hurt
+yet but he has a knife", "I feel better now that I've written the letters to my kids").
 """
 
 from __future__ import annotations
@@ -32,4 +35,5 @@ def without_denials(text: str) -> tuple[str, list[str]]:
     kept.append(text[start:])
     joiner = "" if language == "zh" else " "
     rest = re.sub(r"\s+", " ", joiner.join(k.strip() for k in kept)).strip(" ,.，。！!？?")
+    rest = re.sub(r"([,，])(?:\s*[,，])+", r"\1", rest)   # "no, , I just want ..." -> "no, I ..."
     return rest, [text[m.start():m.end()] for m in found]

@@ -166,7 +166,11 @@ class EscalationGuard:
                                     "class_score": round(scores[kind], 3)})
 
     def human(self, rules: GuardRules, text: str) -> Verdict | None:
-        """A request for a person in `text`."""
+        """A request for a person in `text` (or the whole turn one of the lexicon's whole turns:
+        "Person.", "someone please", 找人)."""
+        if bare := rules.whole_turn("human", text):
+            return Verdict("human", True, {"phrase": bare, "matched": text.strip(),
+                                           "net": "lexicon", "whole_turn": True})
         match = rules.matchers["human"].find(text)
         scores = self._scores(rules, text)
         if match is not None and declined(text, match.span):

@@ -3,11 +3,14 @@ phrases into the phrase matchers one call's guard uses.
 
 A lexicon file holds, per guard class (emergency, self_harm, human, anger, frustration), named
 groups of phrases, and exclusions per class. Every plan inherits every group unless it lists the
-group in `escalation.builtin_off`.
+group in `escalation.builtin_off`. It also holds whole turns per class: words that are a request
+only when the caller says nothing else ("Person.", "someone please", 找人), not inside a turn
+("in person", "someone took my phone"), with the fillers of the language that may come with them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,9 +19,10 @@ import yaml
 
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
+from ivr.text.normalize import has_cjk, tokenize
 
-__all__ = ["GUARD_CLASSES", "LEXICON_DIR", "GuardRules", "builtin_lexicon", "compile_rules",
-           "effective_phrases"]
+__all__ = ["GUARD_CLASSES", "LEXICON_DIR", "GuardRules", "bare_turn", "builtin_lexicon",
+           "compile_rules", "effective_phrases"]
 
 LEXICON_DIR = Path(__file__).parent / "lexicon"
 GUARD_CLASSES = ("emergency", "self_harm", "human", "anger", "frustration")
@@ -44,8 +48,31 @@ def builtin_lexicon() -> dict[str, dict]:
                 if f"{cls}.{group}" not in BUILTIN_GROUPS:
                     raise ValueError(f"{path}: unknown group {cls}.{group}")
         out[language] = {"classes": data.get("classes", {}),
-                         "exclusions": data.get("exclusions") or {}}
+                         "exclusions": data.get("exclusions") or {},
+                         "whole_turns": data.get("whole_turns") or {},
+                         "fillers": data.get("whole_turn_fillers") or []}
     return out
+
+
+@lru_cache(maxsize=None)
+def _fillers() -> tuple[frozenset[str], re.Pattern]:
+    """(Latin filler words, a pattern of the Chinese ones) of every lexicon file."""
+    latin, cjk = set(), set()
+    for lexicon in builtin_lexicon().values():
+        for filler in lexicon["fillers"]:
+            (cjk if has_cjk(filler) else latin).add(" ".join(t.norm for t in tokenize(filler)))
+    longest_first = sorted(cjk, key=len, reverse=True)
+    return frozenset(latin), re.compile("|".join(map(re.escape, longest_first)) or "(?!)")
+
+
+def bare_turn(text: str) -> str:
+    """`text` reduced to what is left without the lexicons' fillers: "I want a person please"
+    -> "person", 麻烦帮我找个人吧 -> 人 (the form `whole_turns` are compared in)."""
+    latin, cjk = _fillers()
+    tokens = tokenize(text)
+    if any(t.cjk for t in tokens):
+        return cjk.sub("", "".join(t.norm for t in tokens if t.cjk))
+    return " ".join(t.norm for t in tokens if t.norm not in latin)
 
 
 def effective_phrases(escalation: Escalation) -> dict[str, tuple[dict, dict]]:
@@ -76,6 +103,12 @@ class GuardRules:
 
     matchers: dict[str, PhraseMatcher]
     escalation: Escalation
+    whole_turns: dict[str, frozenset[str]]   # class: the `bare_turn` forms that are requests
+
+    def whole_turn(self, cls: str, text: str) -> str | None:
+        """The bare form of `text` when the whole turn is one of `cls`'s whole turns."""
+        bare = bare_turn(text)
+        return bare if bare and bare in self.whole_turns.get(cls, ()) else None
 
 
 @lru_cache(maxsize=64)
@@ -86,7 +119,15 @@ def _compile(escalation_json: str) -> GuardRules:
         threshold = max(escalation.match_threshold, _STRICT_THRESHOLD.get(cls, 0.0))
         matchers[cls] = PhraseMatcher(phrases, exclusions, threshold,
                                       cjk_threshold=0.99 if cls in _STRICT_THRESHOLD else 0.75)
-    return GuardRules(matchers, escalation)
+    off = set(escalation.builtin_off)
+    whole: dict[str, set[str]] = {}
+    for lexicon in builtin_lexicon().values():
+        for cls, items in lexicon["whole_turns"].items():
+            groups = lexicon["classes"].get(cls, {})
+            if groups and all(f"{cls}.{group}" in off for group in groups):
+                continue   # the class's built-in groups are all off: so are its whole turns
+            whole.setdefault(cls, set()).update(filter(None, map(bare_turn, items)))
+    return GuardRules(matchers, escalation, {c: frozenset(w) for c, w in whole.items()})
 
 
 def compile_rules(escalation: Escalation) -> GuardRules:
