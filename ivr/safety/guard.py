@@ -117,9 +117,17 @@ class EscalationGuard:
     def urgent(self, rules: GuardRules, text: str, partial: bool = False) -> Verdict | None:
         """Self-harm or an emergency in `text` (`partial`: an interim result whose last word
         may be unfinished; only complete evidence counts), judged without the caller's denials
-        ("nobody's hurt", 没着火: `ivr.safety.denial`)."""
+        ("nobody's hurt", 没着火: `ivr.safety.denial`); the net alone hands over such a turn only
+        when it finds it urgent with the denials too."""
+        whole = text
         text, denied = without_denials(text)   # "nothing's on fire": judged without those words
         verdict = self._urgent(rules, text, partial)
+        if denied and verdict is not None and verdict.evidence.get("net") == "semantic":
+            # set aside, the words can only lower the net's urgency, never raise it: without
+            # its reassurance "我要结束合约，能帮我算一下最后要交多少吗" reads as a last reckoning
+            if self._urgent(rules, whole, partial) is None:
+                self.overruled = {**self.overruled, "denied": denied}
+                return None
         if denied and verdict is not None:
             return Verdict(verdict.kind, verdict.escalate, {**verdict.evidence, "denied": denied})
         if denied:
@@ -207,10 +215,20 @@ class EscalationGuard:
         if sign := warning_sign(rest):
             return {"warning_sign": sign}
         bar = self.net.thresholds().get("self_harm_check") if self.net is not None else None
-        if bar is None or not rules.escalation.semantic or not checkable(rest):
+        if bar is None or not rules.escalation.semantic:
             return None
-        score = self.net.scores(rest)["self_harm"]  # type: ignore[union-attr]
-        return {"safety_check": round(score, 3)} if score >= bar else None
+        score = self.check_score(text)
+        return {"safety_check": round(score, 3)} if score is not None and score >= bar else None
+
+    def check_score(self, text: str) -> float | None:
+        """The net's self-harm score that the safety check compares with its bar: of `text`
+        without its denials, never above the whole turn's (set aside, words can only lower it);
+        None without a net or when the turn is too short to be asked (`checkable`)."""
+        rest, _ = without_denials(text)
+        if self.net is None or not checkable(rest):
+            return None
+        score = self.net.scores(rest)["self_harm"]
+        return min(score, self.net.scores(text)["self_harm"]) if rest != text else score
 
     def word_anger(self, rules: GuardRules, text: str) -> tuple[float, dict]:
         """Anger carried by the words of one turn, 0..1, with its evidence: hostile phrases and

@@ -288,7 +288,7 @@ def calibrate_safety_check(head: Head, paths: Sequence[Path],
     from ivr.dialplan.model import Escalation
     from ivr.qa.escalation_eval import load_set
     from ivr.safety.denial import without_denials
-    from ivr.safety.guard import EscalationGuard, checkable
+    from ivr.safety.guard import EscalationGuard
     from ivr.safety.lexicon import compile_rules
     from ivr.safety.semantic import SemanticNet
     from ivr.safety.warning import warning_sign
@@ -298,16 +298,17 @@ def calibrate_safety_check(head: Head, paths: Sequence[Path],
     texts = sorted({t for t in (*(i.text for i in calm), *rests) if t})
     net = SemanticNet(_Embedded(texts, embed(texts)), head)  # type: ignore[arg-type]
     rules = compile_rules(Escalation())
+    guard = EscalationGuard(net)
     asked: dict[str, list[float]] = {}
     counts: dict[str, int] = {}
     for item, rest in zip(calm, rests):
         counts[item.lang] = counts.get(item.lang, 0) + 1
-        if EscalationGuard(net).urgent(rules, item.text) is not None:
+        if guard.urgent(rules, item.text) is not None:
             continue
         if warning_sign(rest):    # asked whatever the net says: uses up the budget first
             asked.setdefault(item.lang, []).append(float("inf"))
-        elif checkable(rest):
-            asked.setdefault(item.lang, []).append(net.scores(rest)["self_harm"])
+        elif (score := guard.check_score(item.text)) is not None:
+            asked.setdefault(item.lang, []).append(score)
     bars = []
     for language, scores in asked.items():
         ranked = sorted(scores, reverse=True)
