@@ -73,6 +73,8 @@ def test_a_human_being_is_a_person_not_an_exclusion(guard) -> None:
     ("person", True), ("Someone, please.", True), ("um, I want a person", True), ("找人", True),
     ("我要人", True), ("in person", False), ("someone took my phone", False), ("one", False),
     ("有人吗", False), ("staff discount", False), ("for someone else", False),
+    ("我要客服", True), ("麻烦转接一下", True), ("客服电话是多少", False), ("the manager please", True),
+    ("my manager", False),
 ])
 def test_a_bare_person_word_as_the_whole_turn_is_a_request(text, asks) -> None:
     """"Person." alone is a request; inside a turn the word is an ordinary word."""

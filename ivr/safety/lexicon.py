@@ -60,7 +60,11 @@ def _fillers() -> tuple[frozenset[str], re.Pattern]:
     latin, cjk = set(), set()
     for lexicon in builtin_lexicon().values():
         for filler in lexicon["fillers"]:
-            (cjk if has_cjk(filler) else latin).add(" ".join(t.norm for t in tokenize(filler)))
+            norms = [t.norm for t in tokenize(filler)]
+            if has_cjk(filler):
+                cjk.add("".join(norms))
+            else:
+                latin.add(" ".join(norms))
     longest_first = sorted(cjk, key=len, reverse=True)
     return frozenset(latin), re.compile("|".join(map(re.escape, longest_first)) or "(?!)")
 
