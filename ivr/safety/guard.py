@@ -117,22 +117,22 @@ class EscalationGuard:
     def urgent(self, rules: GuardRules, text: str, partial: bool = False) -> Verdict | None:
         """Self-harm or an emergency in `text` (`partial`: an interim result whose last word
         may be unfinished; only complete evidence counts), judged without the caller's denials
-        ("nobody's hurt", 没着火: `ivr.safety.denial`); the net alone hands over such a turn only
-        when it finds it urgent with the denials too."""
+        ("nobody's hurt", 没着火: `ivr.safety.denial`). Set aside, words can only lower the
+        urgency, never raise it: a turn the net alone finds urgent without them is handed over
+        only if the whole turn, those words included, is urgent too (without "终止合约",
+        "我想终止合约，最后还要付多少？" reads as a last reckoning)."""
         whole = text
         text, denied = without_denials(text)   # "nothing's on fire": judged without those words
         verdict = self._urgent(rules, text, partial)
-        if denied and verdict is not None and verdict.evidence.get("net") == "semantic":
-            # set aside, the words can only lower the net's urgency, never raise it: without
-            # its reassurance "我要结束合约，能帮我算一下最后要交多少吗" reads as a last reckoning
-            if self._urgent(rules, whole, partial) is None:
-                self.overruled = {**self.overruled, "denied": denied}
-                return None
-        if denied and verdict is not None:
-            return Verdict(verdict.kind, verdict.escalate, {**verdict.evidence, "denied": denied})
-        if denied:
+        if not denied:
+            return verdict
+        if verdict is not None and verdict.evidence.get("net") == "semantic" \
+                and self._urgent(rules, whole, partial) is None:
+            verdict = None
+        if verdict is None:
             self.overruled = {**self.overruled, "denied": denied}
-        return verdict
+            return None
+        return Verdict(verdict.kind, verdict.escalate, {**verdict.evidence, "denied": denied})
 
     def _urgent(self, rules: GuardRules, text: str, partial: bool) -> Verdict | None:
         if not text:
