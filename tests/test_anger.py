@@ -234,12 +234,20 @@ def test_words_and_voice_together_score_higher_than_either(speak) -> None:
 
 
 def test_voice_counts_on_the_first_turn_against_typical_speech(speak) -> None:
-    text = "This is ridiculous, my bill is wrong again."
-    shouted = AngerTracker().assess(text, FRUSTRATED, {}, pitch_up(speak(text, 4.0), 2.0))
-    normal = AngerTracker().assess(text, FRUSTRATED, {}, speak(text))
+    """Before the caller has a calm turn, a loud high voice makes a complaint hot, not hostile
+    (a loud line and a naturally high voice sound the same): the second complaint escalates,
+    as the same two complaints in a normal voice do not."""
+    text, again = "This is ridiculous, my bill is wrong again.", "I've been waiting all week."
+    tracker = AngerTracker()
+    shouted = tracker.assess(text, FRUSTRATED, {}, pitch_up(speak(text, 4.0), 2.0))
+    second = tracker.assess(again, FRUSTRATED, {}, pitch_up(speak(again, 4.0), 2.0))
+    normal = AngerTracker()
+    calm_voice = [normal.assess(t, FRUSTRATED, {}, speak(t)) for t in (text, again)]
     assert shouted.evidence["baseline_turns"] == 0 and shouted.evidence["voice_score"] > 0.3
-    assert shouted.hostile and not normal.hostile
-    assert normal.evidence["voice_score"] == 0
+    assert shouted.score >= normal.config.hostile_turn > calm_voice[0].score
+    assert not shouted.hostile and not shouted.escalate
+    assert second.escalate and second.evidence["trigger"] == "hot_turns"
+    assert all(r.evidence["voice_score"] == 0 and not r.escalate for r in calm_voice)
     loud_calm = AngerTracker().assess(CALM[0], 0.0, {}, speak(CALM[0], 4.0))
     assert loud_calm.evidence["loudness_delta_db"] > 6 and loud_calm.score == 0
 

@@ -25,8 +25,11 @@ words, the baseline is rebuilt from them (a changed line, not anger).
 
 Turn score = 1 - (1 - word)(1 - voice). `AngerTracker` smooths it (smoothed = alpha x score +
 (1 - alpha) x previous) and reports `hostile` when one turn with anger words scores >=
-hostile_turn (so a shouted complaint is acted on at once, a shouted calm sentence is not),
-`escalate` when hostile, when smoothed >= threshold or when the last `consecutive` turns all
+hostile_turn: with the voice once the caller has calm turns of their own (a complaint shouted
+against them is acted on at once, a shouted calm sentence is not), on the words alone before
+that (against typical speech a loud line or a high voice sounds like shouting; there the voice
+makes the turn hot and raises the smoothed score, so a second complaint escalates). `escalate`
+when hostile, when smoothed >= threshold or when the last `consecutive` turns all
 scored >= hot_turn (the voice alone needs two such turns, each against the caller's own calm
 voice: a calm caller who is loud and high-pitched from the first word is not angry). Once
 escalated it stays so until smoothed falls below `release`.
@@ -258,7 +261,12 @@ class AngerTracker:
         self.hot.append(score >= cfg.hot_turn and (word > 0 or own_baseline))
         recent = self.hot[-cfg.consecutive:]
         hot_run = len(recent) == cfg.consecutive and all(recent)
-        hostile = score >= cfg.hostile_turn and word > 0  # the voice alone: two hot turns
+        # One turn is hostile on its words, and on the voice only against this caller's own calm
+        # turns: against typical speech, a loud line or a naturally high voice reads as shouting
+        # (Kokoro's Mandarin women speak at 221-294 Hz, its English ones at 175-206 Hz, against
+        # the typical 210 Hz), so there the voice adds to the call's score and makes the turn
+        # hot (a second complaint then escalates), but does not make civil frustration hostile.
+        hostile = word > 0 and (score if own_baseline else word) >= cfg.hostile_turn
         if hostile or self.smoothed >= cfg.threshold or hot_run:
             if not self.escalated:
                 evidence["trigger"] = ("hostile_turn" if hostile else "smoothed"
