@@ -57,7 +57,7 @@ def test_a_joined_turn_keeps_the_words_of_both_parts(engines, demo_plan):
     (it stops where the first part ended); the parts' own texts are then what the dialog hears."""
     import asyncio
 
-    from ivr.audio.turn_set import TurnItem, piper_voices, voice_turn
+    from ivr.audio.turn_set import TurnItem, caller_voices, voice_turn
     from ivr.events import EventLog, ManualClock
     from ivr.session.session import JOIN_PAUSE, CallSession
 
@@ -66,7 +66,7 @@ def test_a_joined_turn_keeps_the_words_of_both_parts(engines, demo_plan):
         (start, end), = voiced.spans
         return voiced.pcm[int(start * 8000) * 2:int(end * 8000 + 1600) * 2]
 
-    voices = piper_voices()
+    voices = caller_voices()
     joined = speech("My customer ID is A B,") + JOIN_PAUSE + speech("7 7, Q X.")
     alone = engines.asr.transcribe(joined, 8000, ("en",)).text
     assert "7" not in alone, alone   # the case this test is about

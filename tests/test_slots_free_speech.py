@@ -158,6 +158,10 @@ def test_a_spoken_booking_through_the_phone_line_is_taken_in_one_turn(engines, v
     slots = sessions[0].dialog.state.slots
     assert slots == {"appointment_date": "2026-12-09", "phone": "13912345678",
                      "book_confirmed": "yes"}, [e.data for e in events.of_kind("asr.final")]
-    taken = [e.data["name"] for e in events.of_kind("slot") if e.data.get("heard_earlier")]
+    # the end of turn may take the pause after "Wednesday." for the end: the caller going on
+    # continues the turn, and the slots are taken again from the whole
+    joined = [e.t for e in events.of_kind("turn.continued")]
+    taken = [e.data["name"] for e in events.of_kind("slot") if e.data.get("heard_earlier")
+             and e.t >= max(joined, default=0.0)]
     assert taken == ["appointment_date", "phone"]
     assert not any("Which day" in e.data["text"] for e in events.of_kind("bot.say"))

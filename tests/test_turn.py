@@ -15,7 +15,7 @@ from ivr.audio.turn import (FIXED_SILENCE_MS, FIXED_WAIT, OPEN_QUESTION, SLOT_WA
                             TurnPolicy, policy_for, shared_turn_model)
 from ivr.audio.turn_features import log_mel
 from ivr.audio.turn_model import MEMBER, MODEL_SHA256, PIPECAT_WHEEL, SmartTurn, smart_turn_onnx
-from ivr.audio.turn_set import TurnItem, load_turn_set, piper_voices, voice_turn
+from ivr.audio.turn_set import TurnItem, load_turn_set, caller_voices, voice_turn
 from ivr.dialplan.model import EndOfTurn
 from ivr.models.locator import _sha256, cache_dir
 
@@ -54,7 +54,7 @@ def model() -> SmartTurn:
 
 @pytest.fixture(scope="module")
 def voices():
-    return piper_voices()
+    return caller_voices()
 
 
 def phone(voices, text: str) -> bytes:
@@ -123,9 +123,10 @@ def test_slot_nodes_wait_longer_and_plans_and_nodes_override() -> None:
 
 def test_the_model_judges_by_default_only_where_the_transcript_check_reads_the_language() -> None:
     assert policy_for(None, None, None, ("en",)).model
-    # the transcript check reads English only: a Mandarin plan keeps the fixed silence
-    assert policy_for(None, None, None, ("zh", "en")) == FIXED_WAIT
-    assert policy_for(EndOfTurn(model=True), None, None, ("zh",)).max_silence_ms \
+    assert policy_for(None, None, None, ("zh", "en")) == OPEN_QUESTION
+    # the transcript check reads English and Mandarin only: a Spanish plan keeps the fixed silence
+    assert policy_for(None, None, None, ("es", "en")) == FIXED_WAIT
+    assert policy_for(EndOfTurn(model=True), None, None, ("es",)).max_silence_ms \
         == OPEN_QUESTION.max_silence_ms
     # switched off, unset fields come from the fixed wait, not the model's longer bound
     off = policy_for(EndOfTurn(model=False), None, None, ("en",))
@@ -165,7 +166,15 @@ def test_voiced_turn_keeps_exact_pauses(voices) -> None:
     ("When are you open?", False), ("If I cancel now, do I pay a fee.", False),
     ("Since yesterday.", False), ("How much does roaming?", True), ("What time do you?", True),
     ("How much does the roaming plan cost?", False), ("Yes, I do.", False),
-    ("Does it work?", False)])
+    ("Does it work?", False),
+    # Mandarin, as whisper base writes fragments (a full stop after them too)
+    ("我打电话是因为。", True), ("我明天要出差还有。", True), ("上次给我看病的那个", True),
+    ("我的名字是", True), ("如果明天上午没有号的话", True), ("我现在在", True), ("我想问一下", True),
+    ("我的号码是一三八", True), ("我的号码是138", True), ("我要，", True), ("我想约个时间。然后", True),
+    ("我想取消明天的预约。", False), ("你们周末开门嘛", False), ("好的，谢谢。", False),
+    ("是的。", False), ("是", False), ("我不想", False), ("他不在", False), ("我也要", False),
+    ("我要预约周一", False), ("我想预约十一号", False), ("如果取消的话，要付钱吗", False),
+    ("张医生明天在吗", False)])
 def test_transcript_that_sounds_unfinished(text: str, unfinished: bool) -> None:
     from ivr.audio.turn_text import sounds_unfinished
 
@@ -187,13 +196,13 @@ def test_a_transcript_vetoes_a_complete_verdict_only_when_it_sounds_unfinished()
 
 
 def test_bench_turn_measures_cut_ins_and_delay_on_real_voiced_turns(voices, tmp_path) -> None:
-    from ivr.audio.turn_bench import SHIPPED, bench, text_judge
+    from ivr.audio.turn_bench import SHIPPED, bench, text_judges
 
     tiny = {"dev": [TurnItem("because", ("I was charged twice this month because",
                                          "the payment went through two times."), (0.9,)),
                     TurnItem("plan", ("I'd like to change my plan.",), ())]}
     figures = bench(tiny, lambda item: voice_turn(item, voices), TurnJudge(SmartTurn()),
-                    text_judge())
+                    text_judges())
     ways = figures["ways"]
     fixed, shipped = ways["fixed silence 700 ms"]["dev"], ways[SHIPPED.name]["dev"]
     assert fixed["cut"] == 1 and shipped["cut"] == 0  # a 0.9 s pause outlasts the fixed 700 ms

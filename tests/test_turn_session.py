@@ -12,7 +12,7 @@ import yaml
 
 from ivr.audio.frames import silence
 from ivr.audio.turn import TurnJudge
-from ivr.audio.turn_set import TurnItem, piper_voices, voice_turn
+from ivr.audio.turn_set import TurnItem, caller_voices, voice_turn
 from ivr.dialplan.loader import load_dialplan
 from ivr.events import EventLog, ManualClock
 from ivr.session.offline import run_offline
@@ -32,7 +32,7 @@ def judged_plan():
 
 def caller(item: TurnItem) -> tuple:
     """The voiced turn and the call audio: silence through the greeting, then the turn."""
-    turn = voice_turn(item, piper_voices())
+    turn = voice_turn(item, caller_voices())
     return turn, silence(int(GREETING_S * 1000)) + turn.pcm
 
 

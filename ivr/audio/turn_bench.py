@@ -1,9 +1,11 @@
 """`ivr bench turn`: false cut-ins and end-of-turn delay, fixed silence vs the turn model and
-the transcript of the turn so far (the shipped default of English plans).
+the transcript of the turn so far (the shipped default of English and Mandarin plans).
 
-Each item of the paused-utterance set is voiced (piper through G.711) and replayed through the
-production endpointer and judge (turn_eval.replay) under each way of ending turns; dev and
-held-out are reported side by side, with the model's inference time on this machine. With
+Each item of a paused-utterance set is voiced (English by piper, Mandarin by Kokoro, through
+G.711) and replayed through the production endpointer and judge (turn_eval.replay) under each
+way of ending turns; dev and held-out are reported side by side, with the model's inference time
+on this machine. The transcript is whisper tiny.en's for English and whisper base's (Mandarin or
+English, as a clinic call detects it) for Mandarin. With
 `--calls PLAN` every paused turn is also played into a whole call on that plan (model work
 taking its measured time), once without and once with the session's continuation (talk resumed
 right after a turn joins it): how many the dialog heard whole, as one turn.
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ivr.audio.turn import FIXED_SILENCE_MS, TurnJudge, TurnPolicy, policy_for
+from ivr.audio.turn import (FIXED_SILENCE_MS, OPEN_QUESTION, SLOT_KINDS_THAT_WAIT, SLOT_WAIT,
+                            TurnJudge, TurnPolicy, policy_for)
 from ivr.audio.turn_eval import TurnOutcome, outcome, replay
 from ivr.audio.turn_set import TurnItem, VoicedTurn
 from ivr.qa.latency import percentiles
@@ -26,38 +29,48 @@ from ivr.qa.latency import percentiles
 
 @dataclass(frozen=True)
 class Way:
-    """One way of ending turns: a name and the policy it gives a node of a slot kind."""
+    """One way of ending turns: a name and the policy it gives a node waiting for an item (its
+    slot kind and language)."""
 
     name: str
-    policy: Callable[[str | None], TurnPolicy]
+    policy: Callable[[TurnItem], TurnPolicy]
+
+
+def judged(item: TurnItem) -> TurnPolicy:
+    """The model's policy for a node waiting for `item` in any language: digit, phone and ID
+    slots wait longer, open questions are judged at 200 ms."""
+    return SLOT_WAIT if item.slot in SLOT_KINDS_THAT_WAIT else OPEN_QUESTION
 
 
 FIXED = Way(f"fixed silence {FIXED_SILENCE_MS} ms",
-            lambda slot: TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS))
-SHIPPED = Way("shipped: model + transcript", lambda slot: policy_for(None, None, slot))
-"""The node defaults of an English plan; measured with the transcript judge."""
-MODEL_ALONE = Way("model alone, same bounds", SHIPPED.policy)
-"""The same policies judged by the audio model without the transcript check."""
+            lambda item: TurnPolicy(model=False, max_silence_ms=FIXED_SILENCE_MS))
+SHIPPED = Way("shipped: model + transcript",
+              lambda item: policy_for(None, None, item.slot, (item.lang,)))
+"""The node defaults of a plan in the item's language; measured with the transcript judge."""
+MODEL_ALONE = Way("model alone, same bounds", judged)
+"""The model's policies judged by the audio model without the transcript check."""
 
 
 def model_at(threshold: float) -> Way:
-    """The shipped policy with another threshold on open questions (for tuning on dev)."""
-    def policy(slot: str | None) -> TurnPolicy:
-        base = policy_for(None, None, slot)
-        return base if slot else TurnPolicy(**{**vars(base), "threshold": threshold})
+    """The model's policy with the transcript check and another threshold on open questions
+    (for tuning on dev; in any language, shipped or not)."""
+    def policy(item: TurnItem) -> TurnPolicy:
+        base = judged(item)
+        return base if item.slot else TurnPolicy(**{**vars(base), "threshold": threshold})
 
     return Way(f"model + transcript, threshold {threshold:g}", policy)
 
 
 def bench(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], VoicedTurn],
-          judge: TurnJudge, text_judge: TurnJudge, thresholds: tuple[float, ...] = (),
+          judge: TurnJudge, text_judge: Callable[[str], TurnJudge],
+          thresholds: tuple[float, ...] = (),
           progress: Callable[[str], None] = lambda _: None) -> dict:
     """Figures per way and set part, plus inference ms (p50/p95) over every pause the audio
-    model judged. `judge` is the audio model alone; `text_judge` adds the transcript check, as
-    the shipped policy runs it (also at each of `thresholds`)."""
+    model judged. `judge` is the audio model alone; `text_judge(lang)` adds the transcript
+    check in a language, as the shipped policy runs it (also at each of `thresholds`)."""
     figures: dict = {"ways": {}, "items": {}, "load_average": [round(os.getloadavg()[0], 1)]}
     compute: list[float] = []
-    runs = [(FIXED, judge), (MODEL_ALONE, judge), (SHIPPED, text_judge),
+    runs = [(FIXED, None), (MODEL_ALONE, None), (SHIPPED, text_judge),
             *((model_at(p), text_judge) for p in thresholds)]
     for part, items in sets.items():
         voiced = [voice(item) for item in items]
@@ -67,7 +80,8 @@ def bench(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], VoicedTur
             outcomes = []
             for turn in voiced:
                 progress(f"{part} {way.name} {turn.item.id}")
-                run = replay(turn, way_judge, way.policy(turn.item.slot))
+                item_judge = judge if way_judge is None else way_judge(turn.item.lang)
+                run = replay(turn, item_judge, way.policy(turn.item))
                 if way is MODEL_ALONE:
                     compute += [v.compute_s for v in run.verdicts if v.probability is not None]
                 outcomes.append(outcome(turn, run))
@@ -137,7 +151,8 @@ def render(figures: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`ivr bench turn`'s options."""
     parser.add_argument("--set", type=Path, default=None, metavar="SET.yaml",
-                        help="paused-utterance set (default: tests/data/paused_utterances.yaml)")
+                        help="paused-utterance set (default: tests/data/paused_utterances.yaml; "
+                             "Mandarin callers: tests/data/paused_utterances_zh.yaml)")
     parser.add_argument("--thresholds", default="", metavar="P,P...",
                         help="also measure the model at these thresholds (tune on dev only)")
     parser.add_argument("--calls", type=Path, default=None, metavar="PLAN.yaml",
@@ -151,14 +166,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ivr.audio.turn import shared_turn_model
-    from ivr.audio.turn_set import DEFAULT_SET, load_turn_set, piper_voices, voice_turn
+    from ivr.audio.turn_set import DEFAULT_SET, load_turn_set, caller_voices, voice_turn
 
-    voices = piper_voices()
+    voices = caller_voices()
     sets = load_turn_set(args.set or DEFAULT_SET)
     thresholds = tuple(float(p) for p in args.thresholds.split(",") if p)
     with tqdm(desc="turn", unit="replay") as bar:
         figures = bench(sets, lambda item: voice_turn(item, voices),
-                        TurnJudge(shared_turn_model()), text_judge(), thresholds,
+                        TurnJudge(shared_turn_model()), text_judges(), thresholds,
                         progress=lambda _: bar.update())
     lines = [render(figures)]
     if args.calls is not None:
@@ -223,13 +238,27 @@ def heard_whole(sets: dict[str, list[TurnItem]], voice: Callable[[TurnItem], Voi
     return figures
 
 
-def text_judge() -> TurnJudge:
-    """The turn model with whisper tiny.en's text of the turn so far (run after the model, so
-    its time adds to the delay: on a call the two run side by side at the same pause)."""
+TRANSCRIPT_ASR = {"en": ("whisper-tiny.en", ("en",)), "zh": ("whisper-base", ("zh", "en"))}
+"""The recogniser that writes the turn so far per caller language, as the bundled plans run it
+(the clinic's whisper base tells Mandarin from English on every turn)."""
+
+
+def text_judges() -> Callable[[str], TurnJudge]:
+    """Per language, the turn model with the recogniser's text of the turn so far (run after
+    the model, so its time adds to the delay: on a call the two run side by side at the same
+    pause); each recogniser is loaded on first use."""
     from ivr.asr.whisper import WhisperASR
     from ivr.audio.turn import shared_turn_model
     from ivr.session.engines import asr_model_dir
 
-    asr = WhisperASR(asr_model_dir("whisper-tiny.en"))
-    return TurnJudge(shared_turn_model(),
-                     lambda pcm, rate: asr.transcribe(pcm, rate, ("en",)).raw_text)
+    judges: dict[str, TurnJudge] = {}
+
+    def judge_for(lang: str) -> TurnJudge:
+        if lang not in judges:
+            model, languages = TRANSCRIPT_ASR[lang]
+            asr = WhisperASR(asr_model_dir(model))
+            judges[lang] = TurnJudge(shared_turn_model(), lambda pcm, rate: asr.transcribe(
+                pcm, rate, languages).raw_text)
+        return judges[lang]
+
+    return judge_for

@@ -1,8 +1,10 @@
-"""The paused-utterance set (tests/data/paused_utterances.yaml): load it and voice it.
+"""The paused-utterance sets (tests/data/paused_utterances.yaml, English, and
+paused_utterances_zh.yaml, Mandarin): load them and voice them.
 
-Every part is spoken by piper with deterministic prosody, trimmed of the voice's own leading and
-trailing quiet (so a pause lasts exactly what the set says), joined with digital silence and sent
-through a G.711 line, so the true speech boundaries are known to the sample.
+Every part is spoken with deterministic prosody (English by piper, Mandarin by a Kokoro voice),
+trimmed of the voice's own leading and trailing quiet (so a pause lasts exactly what the set
+says), joined with digital silence and sent through a G.711 line, so the true speech boundaries
+are known to the sample.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ivr.audio.g711 import phone_line
 from ivr.tts.base import TTSEngine
 
 DEFAULT_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "paused_utterances.yaml"
+ZH_VOICE = "zf_xiaoyi"  # a Mandarin item's Kokoro voice unless it names another
 LEAD_S = 0.5  # silence before the turn
 TAIL_S = 2.0  # silence after it: longer than any silence bound
 
@@ -31,8 +34,10 @@ class TurnItem:
     texts: tuple[str, ...]
     pauses: tuple[float, ...]
     slot: str | None = None
-    speed: float = 1.0
+    speed: float = 1.0  # length scale: > 1 is slower speech
     codec: str = "pcmu"
+    lang: str = "en"
+    voice: str | None = None  # a Kokoro voice for Mandarin items
 
     @property
     def paused(self) -> bool:
@@ -69,7 +74,7 @@ def _item(entry: dict) -> TurnItem:
     if len(texts) != len(pauses) + 1:
         raise ValueError(f"{entry['id']}: parts must alternate text, pause, text...")
     return TurnItem(entry["id"], texts, pauses, entry.get("slot"), float(entry.get("speed", 1.0)),
-                    entry.get("codec", "pcmu"))
+                    entry.get("codec", "pcmu"), entry.get("lang", "en"), entry.get("voice"))
 
 
 def _trim(pcm: bytes, floor_dbfs: float = -45.0) -> bytes:
@@ -84,9 +89,10 @@ def _trim(pcm: bytes, floor_dbfs: float = -45.0) -> bytes:
     return pcm[loud[0] * block * 2:(loud[-1] + 1) * block * 2]
 
 
-def voice_turn(item: TurnItem, voice_for: Callable[[float], TTSEngine]) -> VoicedTurn:
-    """Speak `item` with the voice for its speed and pass it through its codec."""
-    voice = voice_for(item.speed)
+def voice_turn(item: TurnItem, voice_for: Callable[[TurnItem], TTSEngine]) -> VoicedTurn:
+    """Speak `item` with its voice (`voice_for`, e.g. `caller_voices()`) and pass it through its
+    codec."""
+    voice = voice_for(item)
     pieces, spans, t = [silence(int(LEAD_S * 1000))], [], LEAD_S
     for i, text in enumerate(item.texts):
         if i:
@@ -100,16 +106,24 @@ def voice_turn(item: TurnItem, voice_for: Callable[[float], TTSEngine]) -> Voice
     return VoicedTurn(item, phone_line(b"".join(pieces), item.codec), tuple(spans))
 
 
-def piper_voices() -> Callable[[float], TTSEngine]:
-    """The synthetic caller's piper voice at any speed (deterministic prosody), built once each."""
+def caller_voices() -> Callable[[TurnItem], TTSEngine]:
+    """The synthetic callers' voices, built once each: piper's for English at the item's speed
+    (deterministic prosody), a Kokoro voice for Mandarin (`TurnItem.voice`, default ZH_VOICE)."""
     from ivr.models.locator import piper_joe
     from ivr.tts.piper_tts import PiperTTS
+    from ivr.tts.voices import VoiceSpec, build_voice
 
-    voices: dict[float, TTSEngine] = {}
+    voices: dict[tuple, TTSEngine] = {}
 
-    def voice_for(speed: float) -> TTSEngine:
-        if speed not in voices:
-            voices[speed] = PiperTTS(*piper_joe(), length_scale=speed, deterministic=True)
-        return voices[speed]
+    def voice_for(item: TurnItem) -> TTSEngine:
+        key = (item.lang, item.voice, item.speed)
+        if key not in voices:
+            if item.lang == "zh":
+                spec = VoiceSpec(engine="kokoro", voice=item.voice or ZH_VOICE,
+                                 speed=1.0 / item.speed)
+                voices[key] = build_voice(spec, "zh")
+            else:
+                voices[key] = PiperTTS(*piper_joe(), length_scale=item.speed, deterministic=True)
+        return voices[key]
 
     return voice_for
