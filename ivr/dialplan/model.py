@@ -181,10 +181,12 @@ class TransferTargets(Strict):
 class AngerPolicy(Strict):
     """Anger from the caller's words (built-in lexicon, the plan's `anger_phrases`, the learned
     net) and voice (loudness and pitch against typical telephone speech, then against the
-    caller's own calm turns). One clearly hostile turn (`hostile_turn`) is acted on per
-    `on_hostile`; so are two hot turns in a row or a smoothed score over `threshold`. Voice alone
-    never escalates: a loud line or a loud calm caller is not angry. Civil frustration gets an
-    apology, and a person is offered rather than a topic list when the bot cannot help."""
+    caller's own calm turns). One clearly hostile turn (`hostile_turn`; on its words alone until
+    the caller has calm turns to compare the voice with) is acted on per `on_hostile`; so are
+    two hot turns in a row or a smoothed score over `threshold`. The voice alone escalates only
+    over two hot turns, each against the caller's own calm voice: a loud line, a naturally high
+    voice or a loud calm caller is not angry. Civil frustration gets an apology, and a person
+    is offered rather than a topic list when the bot cannot help."""
 
     enabled: bool = True
     use_voice: bool = True
