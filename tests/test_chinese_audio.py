@@ -79,6 +79,19 @@ def test_a_mandarin_caller_who_goes_on_after_a_pause_is_heard_as_one_turn(zh_eng
     assert "hours_info" in [e.data["node"] for e in events.of_kind("dialog.node")]
 
 
+def test_a_mandarin_caller_pausing_after_because_is_not_cut_off(zh_engines, clinic,
+                                                                caller_voice):
+    """The clinic judges the end of a Mandarin turn with the turn model and the transcript of
+    the turn so far (turn_text.py): 我打电话是因为 [0.9 s] 上次的化验结果还没出来 is one turn. With
+    the fixed 700 ms the pause ended it, and the bot began to answer the half sentence."""
+    events = chinese_call(zh_engines, clinic, caller_voice,
+                          [(4.0, "我打电话是因为"), (0.9, "上次的化验结果还没出来。")])
+    pieces = [e for e in events.of_kind("speech.end") if not e.data.get("dropped")]
+    heard = [e.data["text"] for e in events.of_kind("asr.final")]
+    assert len(pieces) == 1 and not events.of_kind("turn.continued"), heard
+    assert "因为" in heard[-1] and "结果" in heard[-1], heard
+
+
 def test_a_long_mandarin_turn_is_heard_to_its_end(zh_engines, caller_voice):
     # a caller who tells the whole story at once, 24 s: more tokens than one turn's 96 (whisper
     # writes a Mandarin character as one to three, traditional ones most), which once cut the
