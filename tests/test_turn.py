@@ -174,7 +174,8 @@ def test_voiced_turn_keeps_exact_pauses(voices) -> None:
     ("我想取消明天的预约。", False), ("你们周末开门嘛", False), ("好的，谢谢。", False),
     ("是的。", False), ("是", False), ("我不想", False), ("他不在", False), ("我也要", False),
     ("我要预约周一", False), ("我想预约十一号", False), ("如果取消的话，要付钱吗", False),
-    ("张医生明天在吗", False)])
+    ("张医生明天在吗", False), ("嗯。", False), ("对，就是。", False), ("我想查一下余额", False),
+    ("嗯，", True)])
 def test_transcript_that_sounds_unfinished(text: str, unfinished: bool) -> None:
     from ivr.audio.turn_text import sounds_unfinished
 

@@ -20,13 +20,14 @@ last sentence without its full stop (whisper writes one after fragments too):
 * a trailing comma, enumeration comma or ellipsis;
 * a last word that cannot end a sentence: a conjunction (和, 还有, 因为, 然后, 但是...), a filler or
   a pointing word that introduces what follows (嗯, 呃, 那个, 就是), 是 after its subject (我的名字是),
-  想 or 要 wanting their object (not after 不, 没 or 也: 我不想 is an answer), 在 with no place
-  after it (not 不在, 还在), a preface to a question (我想问一下, 请问);
+  想 or 要 wanting their object (not after 不, 没 or 也: 我不想 is an answer; 需要 is left to the
+  model, since 不需要 is one too), 在 with no place after it (not 不在, 还在), a preface to a
+  question (我想问一下, 请问), a conditional's 的话;
 * a trailing group of two or more digits (一三八, 138; 周一 and 十一 are not groups);
-* a conditional clause with no main clause: it opens with 如果, 要是, 假如 or 万一, or ends with
-  的话, and has no comma.
+* a conditional clause with no main clause: it opens with 如果, 要是, 假如 or 万一 and has no comma.
 
-A question (吗, 呢, 嘛, or a question mark) is never unfinished.
+A question (吗, 呢, 嘛, or a question mark) is never unfinished, nor a turn that is only an
+answer (嗯, 就是: yes). 额 is no filler here: it ends 余额 and 名额.
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ QUESTION_WORDS = frozenset("what when where why how which who whose much many ti
 _WORD = re.compile(r"[a-z']+|\d+")
 
 ZH_TRAILING = ("和", "跟", "与", "或者", "还有", "以及", "因为", "所以", "但是", "可是", "不过",
-               "然后", "而且", "并且", "嗯", "呃", "额", "那个", "这个", "就是", "的话", "请问",
+               "然后", "而且", "并且", "嗯", "呃", "那个", "这个", "就是", "的话", "请问",
                "问一下", "问下")
 """Last words that leave a Mandarin sentence open (see the module docstring)."""
 ZH_NEEDS_OBJECT = {"是": "", "想": "不没也", "要": "不没也需", "在": "不没还都也正"}
 """Verbs that leave a sentence open at its end, unless preceded by one of these characters."""
+ZH_ANSWERS = frozenset({"嗯", "嗯嗯", "就是", "对就是"})
+"""Whole turns that are answers ("yes"), though their words open a sentence elsewhere."""
 ZH_CONDITIONS = ("如果", "要是", "假如", "万一")
 ZH_QUESTION_ENDS = ("吗", "呢", "嘛", "?", "？")
 _ZH_DIGIT_GROUP = re.compile(r"(?:[零〇一二三四五六七八九幺]{2,}|\d{2,})$")
@@ -112,12 +115,12 @@ def _chinese_unfinished(text: str) -> bool:
     if text.endswith(("，", ",", "、", "…", "...", "-", "—")):
         return True
     sentence = re.split(r"[。！!]", text.rstrip("。！!. "))[-1].strip()
-    if not sentence or sentence.endswith(ZH_QUESTION_ENDS):
+    if not sentence or sentence.endswith(ZH_QUESTION_ENDS) \
+            or re.sub(r"[，,\s]", "", sentence) in ZH_ANSWERS:
         return False
     if sentence.endswith(ZH_TRAILING) or _ZH_DIGIT_GROUP.search(sentence):
         return True
     last, before = sentence[-1], sentence[-2:-1]
     if last in ZH_NEEDS_OBJECT and len(sentence) > 1 and before not in ZH_NEEDS_OBJECT[last]:
         return True
-    conditional = sentence.startswith(ZH_CONDITIONS) or sentence.endswith("的话")
-    return conditional and not any(mark in sentence for mark in "，,")
+    return sentence.startswith(ZH_CONDITIONS) and not any(mark in sentence for mark in "，,")
