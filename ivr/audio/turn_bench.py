@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ivr.audio.turn import (FIXED_SILENCE_MS, OPEN_QUESTION, SLOT_KINDS_THAT_WAIT, SLOT_WAIT,
-                            TurnJudge, TurnPolicy, policy_for)
+from ivr.audio.turn import FIXED_SILENCE_MS, TurnJudge, TurnPolicy, policy_for
 from ivr.audio.turn_eval import TurnOutcome, outcome, replay
 from ivr.audio.turn_set import TurnItem, VoicedTurn
+from ivr.dialplan.model import EndOfTurn
 from ivr.qa.latency import percentiles
 
 
@@ -37,9 +37,9 @@ class Way:
 
 
 def judged(item: TurnItem) -> TurnPolicy:
-    """The model's policy for a node waiting for `item` in any language: digit, phone and ID
-    slots wait longer, open questions are judged at 200 ms."""
-    return SLOT_WAIT if item.slot in SLOT_KINDS_THAT_WAIT else OPEN_QUESTION
+    """The policy of a node waiting for `item` in a plan that switches the model on, in any
+    language: digit, phone and ID slots wait longer, open questions are judged at 200 ms."""
+    return policy_for(EndOfTurn(model=True), None, item.slot, (item.lang,))
 
 
 FIXED = Way(f"fixed silence {FIXED_SILENCE_MS} ms",
