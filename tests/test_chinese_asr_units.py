@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.asr.vocabulary import plan_vocabulary
+from ivr.asr.base import question_particle
 from ivr.asr.whisper import DecodeOptions
 from ivr.asr.whisper_model import choose_language
 from ivr.dialplan.loader import load_dialplan
@@ -69,3 +70,13 @@ def test_a_shouting_caller_is_louder_and_clipped():
     pcm = (np.sin(np.arange(800) / 5) * 12000).astype("<i2").tobytes()
     loud = np.frombuffer(shout(pcm), "<i2")
     assert loud.max() == 32767 and loud.min() == -32768
+
+
+@pytest.mark.parametrize("heard, meant", [
+    ("请问你们周末开门骂。", "请问你们周末开门吗？"), ("能用医保骂", "能用医保吗？"),
+    ("我想预约，明天开门骂？", "我想预约，明天开门吗？"),
+    # scolding said as such stays: an object, a verb with 骂, intent in the clause, 骂 alone
+    ("我就天天打电话骂你们。", None), ("天天挨骂。", None), ("别骂", None), ("他们辱骂", None),
+    ("我要在网上骂", None), ("骂", None), ("你好", None)])
+def test_a_turn_final_ma_misheard_as_scold_is_a_question(heard, meant):
+    assert question_particle(heard) == (meant or heard)

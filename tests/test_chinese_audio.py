@@ -92,6 +92,20 @@ def test_a_mandarin_caller_pausing_after_because_is_not_cut_off(zh_engines, clin
     assert "因为" in heard[-1] and "结果" in heard[-1], heard
 
 
+def test_a_mandarin_yes_no_question_is_answered_not_taken_for_anger(zh_engines, clinic):
+    """请问你们周末开门吗？ in zf_xiaobei's voice after the menu: whisper base writes the question's
+    吗 as 骂 ("scold"), which the guard took for a hostile first turn and transferred the caller
+    to reception (found with `ivr talk`). Now the particle is read as a question, and answered."""
+    voice = build_voice(VoiceSpec(engine="kokoro", voice="zf_xiaobei"), "zh")
+    events = chinese_call(zh_engines, clinic, voice, [(45.0, "请问你们周末开门吗？")])
+    heard = [e.data["text"] for e in events.of_kind("asr.final")]
+    assert any("周末开门" in text for text in heard), heard
+    assert not events.of_kind("transfer.request"), heard
+    asked = max(e.t for e in events.of_kind("asr.final"))
+    said = "".join(e.data["text"] for e in events.of_kind("bot.say") if e.t >= asked)
+    assert "周六" in said or "周末" in said, said
+
+
 def test_a_long_mandarin_turn_is_heard_to_its_end(zh_engines, caller_voice):
     # a caller who tells the whole story at once, 24 s: more tokens than one turn's 96 (whisper
     # writes a Mandarin character as one to three, traditional ones most), which once cut the

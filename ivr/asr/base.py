@@ -1,12 +1,34 @@
-"""ASR interface: one method to implement; the public wrapper adds timing and the phantom guard."""
+"""ASR interface: one method to implement; the public wrapper adds timing, the corrections every
+recogniser's Mandarin needs (`question_particle`) and the phantom guard. Being in the wrapper,
+they apply to cached recognitions too (`ivr.qa.replay_asr`)."""
 
 from __future__ import annotations
 
+import re
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ivr.asr.guard import PhantomGuard
+
+_SCOLDED = "挨被别又在要会敢就想该欠找讨对互谩怒大痛辱叫咒责打"
+"""Characters that make a turn-final 骂 the verb "scold" (挨骂, 别骂, 辱骂...), not a question."""
+_MEANING_TO = "要想去来会敢"
+"""Words of intent in the same clause ("我要在网上骂"): the 骂 may be meant."""
+_FINAL_MA = re.compile(rf"(?<=[^{_SCOLDED}\s，,。])骂[\s。？?！!]*$")
+
+
+def question_particle(text: str) -> str:
+    """Whisper writes the question particle 吗 (ma) as 骂 (mà, "to scold") at the end of a
+    Mandarin question ("请问你们周末开门骂。"), which the guard reads as anger at the caller's
+    first words. A turn that ends in 骂 with nobody scolded there (no object after it, none of
+    挨骂, 别骂, 辱骂..., no intent such as 要 or 想 in its last clause) ends in 吗 and a question
+    mark; callers who scold mostly say whom (骂你们, 骂人)."""
+    match = _FINAL_MA.search(text)
+    if match is None:
+        return text
+    clause = re.split(r"[，,。！!？?]", text[:match.start()])[-1]
+    return text if any(ch in clause for ch in _MEANING_TO) else text[:match.start()] + "吗？"
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,8 @@ class ASREngine(ABC):
         quiet = self.guard.too_quiet(pcm)
         hyp = Hypothesis("", languages[0] if languages else "", 1.0, 0.0) if quiet \
             else self._transcribe_impl(pcm, rate, languages, careful)
+        if hyp.language == "zh":
+            hyp = replace(hyp, text=question_particle(hyp.text))
         compute_s = time.perf_counter() - started
         reason = "silence" if quiet else self.guard.reject_reason(hyp.text, hyp.no_speech_prob, hyp.avg_logprob)
         return Transcript(text="" if reason else hyp.text.strip(), language=hyp.language,
