@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 
-from ivr.text.normalize import AUXILIARIES
+from ivr.text.normalize import AUXILIARIES, has_cjk
 
 TRAILING_WORDS = frozenset("""
 and or but because so if that than then when while although though
@@ -66,7 +66,6 @@ ZH_ANSWERS = frozenset({"嗯", "嗯嗯", "就是", "对就是"})
 ZH_CONDITIONS = ("如果", "要是", "假如", "万一")
 ZH_QUESTION_ENDS = ("吗", "呢", "嘛", "?", "？")
 _ZH_DIGIT_GROUP = re.compile(r"(?:[零〇一二三四五六七八九幺]{2,}|\d{2,})$")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def sounds_unfinished(text: str) -> bool:
@@ -74,7 +73,7 @@ def sounds_unfinished(text: str) -> bool:
     stripped = text.strip()
     if not stripped:
         return False
-    if _CJK.search(stripped):
+    if has_cjk(stripped):
         return _chinese_unfinished(stripped)
     if stripped.endswith(("...", "…", ",", "-")):
         return True
