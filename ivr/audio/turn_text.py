@@ -13,6 +13,18 @@ at a pause):
   fragment with a full stop) has no main clause yet. A question ("When are you open?") or a
   clause after a comma ("If I cancel now, do I pay a fee") is not one.
 
+Added from the dev part of tests/data/paused_utterances_round2.yaml (written blind), where the
+trailing-word rule held finished turns to the silence bound and let two fragments through:
+
+* a trailing word is not always an open one: "that", "this", "these", "those" end a sentence as
+  pronouns ("Could you help me with that?"), except after a word that takes a clause ("I think
+  that", "the problem is that"); "on" and "in" are particles after a phrasal verb ("My phone
+  won't turn on."); a question word's preposition is stranded at the end of a full question
+  ("Which department should I talk to?", not "Can I speak to someone about?");
+* a request to be told with nothing to tell yet ("Could you tell me?", "I was wondering");
+* a name spelled letter by letter ("K-O-W.", "A B,"): callers spell in groups, as they read
+  numbers.
+
 Mandarin (any transcript with Chinese characters), written from the dev part of
 tests/data/paused_utterances_zh.yaml only (whisper base on Kokoro voices cut at a pause), on the
 last sentence without its full stop (whisper writes one after fragments too):
@@ -45,6 +57,29 @@ is are was were am be
 basically actually mean think
 """.split())
 
+DEMONSTRATIVES = frozenset("that this these those".split())
+CLAUSE_TAKERS = frozenset("""
+is was are were be think thought say said says mean means know knew hope believe sure so such
+guess feel felt realise realize notice noticed heard told tell see saw seems except now
+""".split())
+"""Words after which "that" (or "this") opens a clause rather than ending one as a pronoun."""
+PHRASAL_VERBS = frozenset("""
+turn turns turned turning log logs logged logging sign signs signed signing switch switches
+switched switching plug plugged check checked checking hold come came go goes going went
+carry carried move moved put puts log-in
+""".split())
+"""Verbs whose "on" or "in" is a particle that can end the sentence ("It won't turn on.")."""
+PREPOSITIONS = frozenset("of for with about from in on at by into like".split())
+TO_VERBS = frozenset("talk talking speak speaking go going send sent sending belong listen "
+                     "reply write switch transfer refer move moved apply applied".split())
+"""Verbs whose "to" is a preposition ("Who should I talk to?"); after others it opens an
+infinitive ("How long does it take to?")."""
+TELL_ME = (("tell", "me"), ("tell", "us"), ("i", "wonder"), ("was", "wondering"),
+           ("am", "wondering"), ("i'm", "wondering"), ("i'd", "like", "to", "know"))
+"""Endings that announce what the caller is about to ask."""
+_SPELLED = re.compile(r"(?:^|[\s,])[A-Za-z](?:(?:-|\s+)[A-Za-z])+$")
+"""Two or more single letters at the end, spelled with hyphens or spaces ("K-O-W", "A B")."""
+
 SUBORDINATORS = frozenset("if when whenever while although though unless".split())
 """Words that open a clause which needs a main clause after it ("since", "after", "because" also
 open short complete answers: "Since yesterday.")."""
@@ -59,7 +94,8 @@ ZH_TRAILING = ("和", "跟", "与", "或者", "还有", "以及", "因为", "所
                "然后", "而且", "并且", "嗯", "呃", "那个", "这个", "就是", "的话", "请问",
                "问一下", "问下")
 """Last words that leave a Mandarin sentence open (see the module docstring)."""
-ZH_NEEDS_OBJECT = {"是": "", "想": "不没也", "要": "不没也需", "在": "不没还都也正"}
+ZH_NEEDS_OBJECT = {"是": "", "想": "不没也", "要": "不没也需", "在": "不没还都也正", "给": "不",
+                   "把": "", "被": "", "从": ""}
 """Verbs that leave a sentence open at its end, unless preceded by one of these characters."""
 ZH_ANSWERS = frozenset({"嗯", "嗯嗯", "就是", "对就是"})
 """Whole turns that are answers ("yes"), though their words open a sentence elsewhere."""
@@ -80,9 +116,26 @@ def sounds_unfinished(text: str) -> bool:
     words = _WORD.findall(stripped.lower())
     if not words:
         return False
-    if words[-1] in TRAILING_WORDS or words[-1].isdigit():
+    if (words[-1] in TRAILING_WORDS and not _ends_complete(stripped, words)) \
+            or words[-1].isdigit() or _SPELLED.search(stripped.rstrip(".?!, ")) \
+            or any(tuple(words[-len(end):]) == end for end in TELL_ME):
         return True
     return _lone_subordinate_clause(stripped) or _question_without_verb(stripped)
+
+
+def _ends_complete(text: str, words: list[str]) -> bool:
+    """A trailing word that ends this sentence after all: a demonstrative pronoun, a phrasal
+    verb's particle, or the stranded preposition of a full wh-question."""
+    last, before = words[-1], words[-2] if len(words) > 1 else ""
+    if last in DEMONSTRATIVES:
+        return bool(before) and before not in CLAUSE_TAKERS
+    if last in ("on", "in") and before in PHRASAL_VERBS:
+        return True
+    if (last in PREPOSITIONS or (last == "to" and before in TO_VERBS)) and text.endswith("?"):
+        sentence = _WORD.findall(_last_sentence(text).lower())
+        return len(sentence) >= 4 and sentence[0] in QUESTION_WORDS \
+            and not _question_without_verb(text[:-1].rsplit(" ", 1)[0] + "?")
+    return False
 
 
 def _last_sentence(text: str) -> str:
