@@ -146,3 +146,15 @@ def test_nodes_collecting_digits_wait_longer_and_a_node_can_say_otherwise(engine
     speculating = waits(SessionConfig(speculative_asr_ms=120))
     assert speculating == {"account": ((120,), 1200), "confirm": ((120,), 1400),
                            raw["start"]: ((120, 200), 1000)}
+
+
+def test_a_question_ending_in_its_preposition_ends_at_the_first_pause(engines, judged_plan):
+    """"Which department should I talk to?" is a whole question, though "to" often leaves a
+    sentence open: the transcript check lets the model's complete verdict stand (it held the
+    turn to the 1.4 s bound before)."""
+    turn, pcm = caller(TurnItem("who", ("Which department should I talk to?",), ()))
+    events = run_call(engines, judged_plan, pcm)
+    (end,) = turn_ends(events)
+    judged = events.of_kind("turn.judged")[0].data
+    assert judged["ended"] and judged["text"].lower().rstrip("?").endswith("talk to"), judged
+    assert end.t - (GREETING_S + turn.speech_end) < 1.0

@@ -152,7 +152,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`ivr bench turn`'s options."""
     parser.add_argument("--set", type=Path, default=None, metavar="SET.yaml",
                         help="paused-utterance set (default: tests/data/paused_utterances.yaml; "
-                             "Mandarin callers: tests/data/paused_utterances_zh.yaml)")
+                             "Mandarin callers: tests/data/paused_utterances_zh.yaml; round 2, "
+                             "written blind: paused_utterances_round2.yaml, "
+                             "paused_utterances_zh_round2.yaml)")
     parser.add_argument("--thresholds", default="", metavar="P,P...",
                         help="also measure the model at these thresholds (tune on dev only)")
     parser.add_argument("--calls", type=Path, default=None, metavar="PLAN.yaml",
