@@ -236,7 +236,7 @@ class DialogEngine:
             return self._to_human("caller_pressed_" + digit, {"digit": digit})
         if isinstance(node, MenuNode):
             choice = next((c for c in node.choices if c.key == digit), None)
-            return self._choose(node, choice, {"digit": digit})
+            return self._take_up_at_answers(self._choose(node, choice, {"digit": digit}))
         if isinstance(node, SurveyNode) and digit in "12":
             return self._survey_text(node, "yes" if digit == "1" else "no")
         return None
@@ -475,9 +475,10 @@ class DialogEngine:
         return all(tests)
 
     def _retry(self, node: MenuNode | CollectNode | SurveyNode, reason: str,
-               instead: LanguageText | None = None) -> Step:
+               instead: LanguageText | None = None, sorry: LanguageText | None = None) -> Step:
         """The node asked again (`instead`: this prompt alone, for a caller who was heard but
-        said no), or its `on_fail` once its retries are spent."""
+        said no; `sorry`: said before the prompt instead of `prompts.not_understood`), or its
+        `on_fail` once its retries are spent."""
         self.state.attempts += 1
         retries = getattr(node, "retries", 1)
         if self.state.attempts > retries:
@@ -492,7 +493,7 @@ class DialogEngine:
         else:
             again = self._t(getattr(node, "reprompt", None) or getattr(node, "prompt", None)
                             or getattr(node, "question", None))
-        return Step([Say(self._t(self.plan.prompts.not_understood)), Say(again)],
+        return Step([Say(self._t(sorry or self.plan.prompts.not_understood)), Say(again)],
                     reason, self.state.node, {"attempt": self.state.attempts})
 
     # ---- per node type -------------------------------------------------------------------------
@@ -550,10 +551,17 @@ class DialogEngine:
             answered = self._menu_question(node, text, evidence if choice is not None else None)
             if answered is not None:
                 return answered
+        if choice is None and len(tokenize(text)) >= QUESTION_MIN_WORDS:
+            # heard, but about no choice ("is brightwave having network issues in dallas"):
+            # which one is it about? The words wait for the choice the caller names next.
+            self.state.pending = text
+            return self._retry(node, "menu_no_match", sorry=self.plan.prompts.not_matched)
         step = self._choose(node, choice, {"text": text, **evidence})
         target = self.plan.nodes.get(step.node)
-        if step.reason != "menu_choice" or len(tokenize(text)) < QUESTION_MIN_WORDS:
+        if step.reason != "menu_choice":
             return step
+        if len(tokenize(text)) < QUESTION_MIN_WORDS:
+            return self._take_up_at_answers(step)
         if not isinstance(target, AnswerNode):
             if behind is not None and not self.state.pending and self.retriever.search(
                     text, frozenset(behind.topics) or None).entry is not None:
@@ -579,6 +587,13 @@ class DialogEngine:
         return Step([*self._without_prompt(step, target), *answered.actions], "menu_answer",
                     answered.node,
                     {**step.evidence, "choice": step.node, **answered.evidence})
+
+    def _take_up_at_answers(self, step: Step) -> Step:
+        """A choice named or keyed after "which of these is it about?": the words kept then are
+        put to the answer node it leads to (behind a slot, they wait for the slot)."""
+        if step.reason == "menu_choice" and isinstance(self.plan.nodes.get(step.node), AnswerNode):
+            return self._take_up_pending(step)
+        return step
 
     def _answered_first(self, step: Step, text: str) -> Step:
         """A question asked with a menu choice whose flow will not answer it ("someone stole my

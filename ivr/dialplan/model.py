@@ -34,6 +34,12 @@ class Prompts(Strict):
 
     not_understood: LanguageText = {"en": "Sorry, I didn't catch that. Could you say it again?",
                                     "zh": "抱歉，我没有听清楚，请再说一遍。"}
+    not_matched: LanguageText = {"en": "Sorry, I'm not sure which of these that is about.",
+                                 "zh": "抱歉，我不太确定您说的是哪一项。"}
+    """Said at a menu, before the choices, to a caller whose sentence (a question or a problem
+    in their own words) names and means no choice and that no answer fits: they were heard, so
+    they are not asked to say it again; what they said is kept and taken up where the choice
+    they then name or key leads (at once at an answer node, after its slot otherwise)."""
     no_input: LanguageText = {"en": "Are you still there? Please tell me how I can help.",
                               "zh": "您还在吗？请告诉我需要什么帮助。"}
     cannot_help: LanguageText = {"en": "I'm sorry, I can't help with that here.",
