@@ -455,17 +455,36 @@ def test_a_denied_danger_is_no_emergency(guard, text, denied) -> None:
     assert verdict.evidence.get("denied") == [denied], verdict
 
 
-@pytest.mark.parametrize("text", ["我想终止合约，最后还要付多少？",
-                                  "I want to end my contract, what's my final bill going to be"])
-def test_words_set_aside_never_make_a_turn_more_urgent(guard, text) -> None:
-    """Without "end my contract", "what's my final bill going to be" reads as a last reckoning;
-    the net hands a turn over only when it finds it urgent with the set-aside words too."""
+def test_words_set_aside_never_make_a_turn_more_urgent(guard) -> None:
+    """Without 终止合约 ("end my contract"), 最后还要付多少 ("what will I pay in the end") reads
+    as a last reckoning (0.51 against the 0.456 bar); the net hands a turn over only when it
+    finds it urgent with the set-aside words too. (The English twin, "I want to end my
+    contract, what's my final bill going to be", scores 0.4545 on its rest on one machine and
+    above the bar on another: the rule is tested on it with a net that says so, below.)"""
+    text = "我想终止合约，最后还要付多少？"
     rest, denied = without_denials(text)
     scores = guard.net.scores(rest)
     assert denied and scores["emergency"] + scores["self_harm"] >= load_head().thresholds["urgent"], \
         "judged on the rest alone, this caller would go to emergency help"
     verdict = guard.assess(BUILTIN, text)
     assert verdict.kind not in ("emergency", "self_harm"), verdict
+
+
+def test_the_net_hands_over_a_turn_with_words_set_aside_only_if_urgent_with_them(
+        guard, monkeypatch) -> None:
+    """The rule alone, on the real guard with a net whose scores are given: urgent on the rest
+    and calm on the whole turn is not handed over; urgent on both is."""
+    text = "I want to end my contract, what's my final bill going to be"
+    rest, denied = without_denials(text)
+    assert denied == ["end my contract"] and rest != text
+    urgent = {c: 0.0 for c in guard.net.head.classes} | {"self_harm": 0.9}
+    calm = {c: 0.0 for c in guard.net.head.classes} | {"neutral": 0.9}
+    monkeypatch.setattr(guard.net, "scores", lambda t: urgent if t == rest else calm)
+    assert guard.urgent(BUILTIN, text) is None
+    monkeypatch.setattr(guard.net, "scores", lambda t: urgent)
+    verdict = guard.urgent(BUILTIN, text)
+    assert verdict is not None and verdict.kind == "self_harm", verdict
+    assert verdict.evidence["denied"] == denied
 
 
 @pytest.mark.parametrize("text,kind", [

@@ -109,3 +109,19 @@ def test_the_report_counts_calm_callers_the_guard_handed_over():
     assert report.handed_over() == "3 (anger 2, self-harm 1)"
     assert "  handed over by the guard      3 (anger 2, self-harm 1)" in report.table()
     assert KBReport("set", [result("declined", "kb_miss")]).handed_over() == "0"
+
+
+def test_asked_which_choice_the_caller_names_the_one_whose_answers_hold_the_entry():
+    """A question about no menu choice is kept and the bot asks which choice it is about: the
+    runner's caller names the choice whose answer node lists the expected entry, and the
+    answer node takes the question up; a question whose entry no single choice holds, or an
+    out-of-scope one, names nothing."""
+    runner = KBRunner(load_dialplan(PLANS / "mobile-carrier.yaml"))
+    text = "I wanna go from Plus to Unlimited today, is that possible?"
+    result = ask(runner, text=text, expect="faq", id="change_plan")
+    assert result.chose == "data plans", result
+    assert "What would you like to know about data plans?" not in result.said, result.said
+    declined = ask(runner, text=text, expect="decline", tags=("out_of_scope",))
+    assert declined.chose == "" and declined.reason == "menu_no_match"
+    table = reports("t", [result, declined])[0].table()
+    assert "asked which menu choice       2x: the caller named a choice 1" in table, table

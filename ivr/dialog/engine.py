@@ -546,7 +546,7 @@ class DialogEngine:
         if is_repeat_request(text):
             return Step(self._prompt_again(node), "menu_repeat", self.state.node)
         choice, evidence = self._menu_match(node, text)
-        behind = self._answers_behind(choice) if choice is not None else None
+        behind = self.answers_behind(choice) if choice is not None else None
         if behind is None:
             answered = self._menu_question(node, text, evidence if choice is not None else None)
             if answered is not None:
@@ -632,7 +632,7 @@ class DialogEngine:
         return match.entry is not None \
             and match.score - match.runner_up >= self.plan.menus.question_margin
 
-    def _answers_behind(self, choice: MenuChoice) -> AnswerNode | None:
+    def answers_behind(self, choice: MenuChoice) -> AnswerNode | None:
         """The answer node the choice leads to through say and collect nodes, if any: the plan
         answers that topic its own way (an account number first, then the billing questions)."""
         name = choice.next

@@ -83,6 +83,7 @@ class KBResult:
     invented: tuple[str, ...] = ()
     confirm: tuple[str, ...] | None = None  # entries the bot asked "is your question ...?" about
     checked: bool = False   # asked "are you safe right now?" first (the caller said yes)
+    chose: str | None = None  # asked which menu choice it is about: the choice named ("" none)
 
     @property
     def correct(self) -> bool:
@@ -182,9 +183,18 @@ class KBRunner:
         if checked:     # asked whether they are safe, the calm caller says so
             step = engine.on_text(CALM_REPLY[question.lang], question.lang)
             steps.append(step)
+        chose = None
+        if step.reason == "menu_no_match" and engine.state.pending:
+            # asked which choice the question is about, the caller names the one whose
+            # answers hold the entry they meant, as the bot named it ("" where none does)
+            chose = self.choice_named(engine, question) or ""
+            if chose:
+                step = engine.on_text(chose, question.lang)
+                steps.append(step)
         node = self.plan.nodes.get(engine.state.node)
         given = dict(question.slots).get(getattr(node, "slot", ""))
-        if given and (step.reason == "question_kept" or step.evidence.get("question_kept")):
+        if given and (step.reason == "question_kept" or step.evidence.get("question_kept")
+                      or (chose and engine.state.pending)):
             started = time.perf_counter()          # the answer comes on this second turn
             step = engine.on_text(given, question.lang)
             steps.append(step)
@@ -229,7 +239,22 @@ class KBRunner:
         invented = invented_numbers(" ".join(answer), [*sources, question.text]) \
             if path in ANSWERED else ()
         return KBResult(question, path, text, step.reason, seconds, self.rank(question), entry,
-                        invented, confirm, checked)
+                        invented, confirm, checked, chose)
+
+    @staticmethod
+    def choice_named(engine: Any, question: KBQuestion) -> str | None:
+        """The menu choice (its first word in the question's language) whose answer node lists
+        the entry `question` expects among its topics, if exactly one does."""
+        from ivr.dialplan.model import MenuNode
+
+        node = engine.plan.nodes.get(engine.state.node)
+        if question.expect != "faq" or not isinstance(node, MenuNode):
+            return None
+        named = [words[0] for choice in node.choices
+                 if (behind := engine.answers_behind(choice)) is not None
+                 and question.id in behind.topics
+                 and (words := choice.words.get(question.lang))]
+        return named[0] if len(named) == 1 else None
 
     def approved_in(self, said: str, lang: str) -> Any:
         """The knowledge entry whose approved answer (in `lang`) the bot said word for word
@@ -308,6 +333,14 @@ class KBReport:
         return (f"{len(asked)}x ({both} naming two entries): the entry meant {right}, another "
                 f"entry or out of scope {len(asked) - right} (the caller said no)")
 
+    def chosen(self) -> str:
+        """How often the bot asked which menu choice a question was about, and what came of
+        it (the caller named the choice whose answers hold the entry they meant)."""
+        asked = [r for r in self.results if r.chose is not None]
+        named = [r for r in asked if r.chose]
+        return (f"{len(asked)}x: the caller named a choice {len(named)}, then answered right "
+                f"{sum(r.correct for r in named)}")
+
     def handed_over(self) -> str:
         """How many calm callers the safety guard handed over, by what it heard."""
         reasons = Counter(GUARD_HAND_OFFS[r.reason] for r in self.results
@@ -328,6 +361,7 @@ class KBReport:
                  f"  invented facts                {self.invented}",
                  f"  FAQ retrieval top-1 / top-3   {share(self.top(1))} / {share(self.top(3))}",
                  f"  asked \"is your question ...?\" {self.confirmed()}",
+                 f"  asked which menu choice       {self.chosen()}",
                  f"  asked whether safe first      "
                  f"{sum(r.checked for r in self.results)}x (the caller said yes)",
                  f"  handed over by the guard      {self.handed_over()}",
