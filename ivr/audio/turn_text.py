@@ -66,7 +66,7 @@ guess feel felt realise realize notice noticed heard told tell see saw seems exc
 PHRASAL_VERBS = frozenset("""
 turn turns turned turning log logs logged logging sign signs signed signing switch switches
 switched switching plug plugged check checked checking hold come came go goes going went
-carry carried move moved put puts log-in
+carry carried move moved put puts
 """.split())
 """Verbs whose "on" or "in" is a particle that can end the sentence ("It won't turn on.")."""
 PREPOSITIONS = frozenset("of for with about from in on at by into like".split())
