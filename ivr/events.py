@@ -152,6 +152,11 @@ CATALOGUE: dict[str, EventKind] = {
                          "the transcript so far that confirmed or vetoed a complete verdict)", {
         "at": NUMBER, "complete": bool, "probability": (float, type(None)), "compute_s": NUMBER,
         "ended": bool, "error": str, "text": _OPT_STR}, optional=("text",)),
+    "turn.question": _kind("a turn the end-of-turn model had not ended was still silent at the "
+                           "policy's `question_ms`: whether the transcript so far (`text`, null "
+                           "when recognition failed) is a whole question, and whether the turn "
+                           "ended there", {
+        "at": NUMBER, "question": bool, "ended": bool, "text": _OPT_STR}),
     "turn.continued": _kind("the caller went on talking right after their turn ended "
                             "(`after`: the call time it ended) as the bot began to reply: the "
                             "reply stops, the dialog takes that turn back and hears both parts "

@@ -45,7 +45,8 @@ STAGE = Histogram("ivr_stage_seconds", "Latency per stage: end_of_turn (silence 
                   ["stage"], buckets=LATENCY_BUCKETS)
 TURN_VERDICTS = Counter("ivr_turn_verdicts", "End-of-turn model verdicts at pauses: ended (the "
                         "turn ended there), vetoed (complete by audio, unfinished by transcript), "
-                        "incomplete, failed (no model answer)", ["verdict"])
+                        "incomplete, failed (no model answer), question (a turn not ended by the "
+                        "model, ended later as a whole question)", ["verdict"])
 ENGINE_FAILURES = Counter("ivr_engine_failures", "Failed model calls by stage (asr, tts, llm) "
                           "and kind (error, timeout; llm also over_budget)", ["stage", "kind"])
 TOOL_CALLS = Counter("ivr_tool_calls", "Calls of the plans' HTTP tools by tool and result (ok, "
@@ -95,6 +96,8 @@ class CallMetrics:
             STAGE.labels("end_of_turn").observe(max(0.0, event.t - event.data.get("at", event.t)))
         elif kind == "turn.judged":
             TURN_VERDICTS.labels(_verdict(event.data)).inc()
+        elif kind == "turn.question" and event["ended"]:
+            TURN_VERDICTS.labels("question").inc()
         elif kind == "engine.failure":
             ENGINE_FAILURES.labels(event["stage"],
                                    "timeout" if event["timed_out"] else "error").inc()

@@ -140,6 +140,19 @@ def test_dialplan_rejects_a_silence_bound_over_one_and_a_half_seconds() -> None:
         EndOfTurn(max_silence_ms=2000)
 
 
+def test_question_ms_lies_between_the_judging_pause_and_the_bound_or_is_off() -> None:
+    from pydantic import ValidationError
+
+    assert OPEN_QUESTION.judge_ms < OPEN_QUESTION.question_ms < OPEN_QUESTION.max_silence_ms
+    for wrong in ({"question_ms": 150}, {"question_ms": 1400},
+                  {"question_ms": 700, "max_silence_ms": 600}):
+        with pytest.raises(ValidationError, match="question_ms"):
+            EndOfTurn(**wrong)
+    assert policy_for(None, EndOfTurn(question_ms=0), None).question_ms == 0
+    assert policy_for(EndOfTurn(question_ms=900), None, None).question_ms == 900
+    assert policy_for(None, None, "digits").question_ms == 0  # slots never judge
+
+
 @pytest.mark.parametrize("name", ["paused_utterances.yaml", "paused_utterances_zh.yaml",
                                   "paused_utterances_round2.yaml",
                                   "paused_utterances_zh_round2.yaml"])
@@ -192,6 +205,18 @@ def test_transcript_that_sounds_unfinished(text: str, unfinished: bool) -> None:
     assert sounds_unfinished(text) is unfinished
 
 
+@pytest.mark.parametrize("text,question", [
+    ("Could you help me with that?", True), ("If I pay today, will you take off the fee?", True),
+    ("Is it open?.", True), ("Can I speak to someone about?", False),
+    ("How much does roaming?", False), ("My phone won't turn on.", False), ("I think that", False),
+    ("这个月电费怎么这么高啊？", True), ("张医生明天在吗", True), ("诊所在哪里?", True),
+    ("你们几点开门", False), ("我想问一下", False), ("", False)])
+def test_a_whole_question(text: str, question: bool) -> None:
+    from ivr.audio.turn_text import whole_question
+
+    assert whole_question(text) is question
+
+
 def test_a_transcript_vetoes_a_complete_verdict_only_when_it_sounds_unfinished() -> None:
     class Sure:
         name = "sure"
@@ -204,6 +229,52 @@ def test_a_transcript_vetoes_a_complete_verdict_only_when_it_sounds_unfinished()
     verdict = TurnJudge(Sure(), lambda pcm, rate: "I want to cancel.").judge(
         b"", 8000, JUDGED)
     assert verdict.complete and verdict.text == "I want to cancel."
+
+
+@pytest.mark.parametrize("heard,question_ms,ends_by", [
+    ("Could you help me with that?", 600, "question"),
+    ("I want to cancel my contract.", 600, "bound"),
+    ("Could you help me with that?", 0, "bound")])
+def test_a_whole_question_the_model_calls_unfinished_ends_at_question_ms(
+        voices, heard: str, question_ms: int, ends_by: str) -> None:
+    """Replayed through the production endpointer: a model that says "not yet" at every pause
+    holds a turn to the silence bound, unless its transcript is a whole question."""
+    from ivr.audio.turn_eval import outcome, replay
+
+    class NotYet:
+        name = "not-yet"
+
+        def probability(self, pcm: bytes, rate: int) -> float:
+            return 0.1
+
+    turn = voice_turn(TurnItem("help", ("Could you help me with that?",), ()), voices)
+    policy = TurnPolicy(max_silence_ms=1400, question_ms=question_ms)
+    result = outcome(turn, replay(turn, TurnJudge(NotYet(), lambda pcm, rate: heard), policy))
+    assert not result.cut
+    if ends_by == "question":
+        assert not result.fallback and 0.55 <= result.delay_s <= 0.75, result
+    else:
+        assert result.fallback and result.delay_s >= 1.35, result
+
+
+def test_the_question_check_needs_a_transcriber_and_a_policy_that_asks() -> None:
+    class NotYet:
+        name = "not-yet"
+
+        def probability(self, pcm: bytes, rate: int) -> float:
+            return 0.1
+
+    asks = TurnPolicy(question_ms=600)
+    assert not TurnJudge(NotYet()).question(b"", 8000, asks).complete
+    hears = TurnJudge(NotYet(), lambda pcm, rate: "Is it open?")
+    assert hears.question(b"", 8000, asks).complete
+    assert not hears.question(b"", 8000, TurnPolicy(question_ms=0)).complete
+
+    def broken(pcm: bytes, rate: int) -> str:
+        raise RuntimeError("decoder gone")
+
+    failed = TurnJudge(NotYet(), broken).question(b"", 8000, asks)
+    assert not failed.complete and "decoder gone" in failed.error
 
 
 def test_bench_turn_measures_cut_ins_and_delay_on_real_voiced_turns(voices, tmp_path) -> None:

@@ -141,11 +141,11 @@ def test_nodes_collecting_digits_wait_longer_and_a_node_can_say_otherwise(engine
     judged = waits(SessionConfig(speculative_asr_ms=0))
     assert judged["account"] == ((), 1200)  # digits: no model, a longer silence
     assert judged["confirm"] == ((), 1400)  # the node's own setting
-    assert judged[raw["start"]] == ((200,), 1000)  # open question: judged at 200 ms
+    assert judged[raw["start"]] == ((200, 600), 1000)  # open question: judged at 200 ms
     # recognition starts at its own pause, judged or not
     speculating = waits(SessionConfig(speculative_asr_ms=120))
     assert speculating == {"account": ((120,), 1200), "confirm": ((120,), 1400),
-                           raw["start"]: ((120, 200), 1000)}
+                           raw["start"]: ((120, 200, 600), 1000)}  # 600: the question check
 
 
 def test_a_question_ending_in_its_preposition_ends_at_the_first_pause(engines, judged_plan):
@@ -158,3 +158,28 @@ def test_a_question_ending_in_its_preposition_ends_at_the_first_pause(engines, j
     judged = events.of_kind("turn.judged")[0].data
     assert judged["ended"] and judged["text"].lower().rstrip("?").endswith("talk to"), judged
     assert end.t - (GREETING_S + turn.speech_end) < 1.0
+
+
+@pytest.mark.parametrize("said,question", [("Could you help me with that?", True),
+                                           ("I'd like to change my plan.", False)])
+def test_a_whole_question_ends_before_the_bound_when_the_model_says_not_yet(
+        engines, judged_plan, said: str, question: bool):
+    """A model that calls every pause unfinished: the speculative transcript of a whole question
+    ends the turn at 600 ms of silence; a statement still waits for the 1.4 s bound."""
+    class NotYet:
+        name = "not-yet"
+
+        def probability(self, pcm: bytes, rate: int) -> float:
+            return 0.1
+
+    turn, pcm = caller(TurnItem("q", (said,), ()))
+    events = run_call(engines, judged_plan, pcm, TurnJudge(NotYet()))
+    (end,) = turn_ends(events)
+    waited = end.t - (GREETING_S + turn.speech_end)
+    (asked,) = events.of_kind("turn.question")
+    assert asked.data["question"] is question and asked.data["ended"] is question, asked.data
+    if question:
+        assert asked.data["text"].endswith("?") and 0.55 <= waited < 1.0, (asked.data, waited)
+    else:
+        assert waited >= 1.3, waited
+    assert events.of_kind("asr.final")  # the dialog heard the turn either way

@@ -1,5 +1,8 @@
 """Replay voiced turns through the production endpointer and turn judge, in simulated time.
 
+The judge answers at `judge_ms` of silence and, with a transcriber, at `question_ms` (whether the
+turn so far is a whole question: `TurnJudge.question`).
+
 A verdict takes effect `compute_s` after the pause was reported (the model runs off the media
 path while frames keep coming), as CallSession applies it on a live call: only if the caller has
 not spoken since. Measured per turn: whether it ended before its speech did (cut), and how long
@@ -47,26 +50,29 @@ def replay(turn: VoicedTurn, judge: TurnJudge | None, policy: TurnPolicy,
            config: EndpointerConfig | None = None) -> TurnRun:
     """Feed `turn` frame by frame; with no judge (or `policy.model` off) only silence ends it."""
     use_model = judge is not None and judge.model is not None and policy.model
+    asks = use_model and policy.question_ms > 0 and judge.transcribe is not None  # type: ignore
     endpointer = Endpointer(config, PHONE_RATE)
-    endpointer.wait((policy.judge_ms if use_model else 0,), policy.max_silence_ms)
+    endpointer.wait((policy.judge_ms if use_model else 0, policy.question_ms if asks else 0),
+                    policy.max_silence_ms)
     run = TurnRun()
-    pending: tuple[SpeechEvent, Verdict, float] | None = None
+    pending: list[tuple[SpeechEvent, Verdict, float]] = []  # verdicts not yet in effect
     for number, frame in enumerate(frames(turn.pcm)):
         t = number * FRAME_S
-        if pending is not None and t >= pending[2]:
-            pause, verdict, _ = pending
-            pending = None
+        for pause, verdict, due in [p for p in pending if t >= p[2]]:
+            pending.remove((pause, verdict, due))
             end = endpointer.end_at_pause(pause) if verdict.complete else None
             if end is not None:
                 run.ends.append((end.t, t, True))
         for event in endpointer.process(frame, t):
             if event.kind is SpeechKind.PAUSE and use_model:
-                verdict = judge.judge(event.audio, PHONE_RATE, policy)  # type: ignore[union-attr]
+                ask = judge.question if event.silence_ms == policy.question_ms \
+                    else judge.judge  # type: ignore[union-attr]
+                verdict = ask(event.audio, PHONE_RATE, policy)
                 run.verdicts.append(verdict)
-                pending = (event, verdict, t + FRAME_S + verdict.compute_s)
+                pending.append((event, verdict, t + FRAME_S + verdict.compute_s))
             elif event.kind is SpeechKind.END and not event.dropped:
                 run.ends.append((event.t, t + FRAME_S, False))
-                pending = None
+                pending.clear()
     return run
 
 

@@ -40,6 +40,10 @@ last sentence without its full stop (whisper writes one after fragments too):
 
 A question (吗, 呢, 嘛, or a question mark) is never unfinished, nor a turn that is only an
 answer (嗯, 就是: yes). 额 is no filler here: it ends 余额 and 名额.
+
+`whole_question` is the other side: a transcript that ends as a question and is not unfinished
+("Could you help me with that?", 这个月电费怎么这么高啊？) lets a turn end sooner than the silence
+bound when the audio model says "not yet" (`TurnPolicy.question_ms`).
 """
 
 from __future__ import annotations
@@ -121,6 +125,15 @@ def sounds_unfinished(text: str) -> bool:
             or any(tuple(words[-len(end):]) == end for end in TELL_ME):
         return True
     return _lone_subordinate_clause(stripped) or _question_without_verb(stripped)
+
+
+def whole_question(text: str) -> bool:
+    """True when `text`'s last sentence ends as a question (a question mark; in Mandarin also
+    吗, 呢, 嘛) and `text` does not sound unfinished: "Can I speak to someone about?" is no
+    whole question."""
+    stripped = text.strip().rstrip("。.!！ ")
+    return stripped.endswith(ZH_QUESTION_ENDS if has_cjk(stripped) else ("?", "？")) \
+        and not sounds_unfinished(stripped)
 
 
 def _ends_complete(text: str, words: list[str]) -> bool:

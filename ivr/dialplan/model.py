@@ -479,10 +479,12 @@ class Documents(Strict):
 
 class EndOfTurn(Strict):
     """How long the bot waits before it takes the caller's turn as finished. After `judge_ms` of
-    silence an end-of-turn model (Smart Turn) judges whether the caller has finished; with no
-    verdict of "finished" the turn ends after `max_silence_ms` anyway. Unset fields keep the
-    built-in default: open questions end after 700 ms of silence with the model off (with
-    `model: true` it judges at 200 ms, threshold 0.5); collect nodes for digits, phone numbers
+    silence an end-of-turn model (Smart Turn) judges whether the caller has finished, checked
+    against the transcript of the turn so far; a turn not ended there whose transcript is a whole
+    question ends after `question_ms` (0: never); otherwise it ends after `max_silence_ms`.
+    Unset fields keep the built-in default: in English and Mandarin plans open questions are
+    judged at 200 ms (threshold 0.5, questions at 600 ms, the bound 1400 ms), in other languages
+    they end after 700 ms of silence with the model off; collect nodes for digits, phone numbers
     and account IDs never judge (callers read them out in groups that sound final) and wait
     1200 ms; a plan-level setting leaves those alone, only their node's own changes them.
     Measured with `ivr bench turn`."""
@@ -491,6 +493,18 @@ class EndOfTurn(Strict):
     judge_ms: int | None = Field(None, ge=100, le=600)
     max_silence_ms: int | None = Field(None, ge=300, le=1500)
     threshold: float | None = Field(None, ge=0.05, le=0.99)
+    question_ms: int | None = Field(None, ge=0, le=1500)
+
+    @model_validator(mode="after")
+    def _question_between(self) -> "EndOfTurn":
+        if not self.question_ms:
+            return self
+        judge, bound = self.judge_ms or 200, self.max_silence_ms or 1400
+        if not judge < self.question_ms < bound:
+            raise ValueError(f"question_ms ({self.question_ms}) must lie between judge_ms "
+                             f"({judge}) and max_silence_ms ({bound}), or be 0 to switch the "
+                             "question check off")
+        return self
 
 
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # what the OpenAI tools API accepts as a function name

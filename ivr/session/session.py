@@ -19,13 +19,13 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Coroutine
 
 from ivr.asr.base import Transcript
 from ivr.audio.echo import EchoCanceller
 from ivr.audio.endpointer import Endpointer, EndpointerConfig, SpeechEvent
-from ivr.audio.turn import (FIXED_WAIT, TurnJudge, TurnPolicy, policy_for, shared_turn_model,
-                            with_text)
+from ivr.audio.turn import (FIXED_WAIT, TurnJudge, TurnPolicy, as_question, policy_for,
+                            shared_turn_model, with_text)
 from ivr.audio.frames import FRAME_BYTES, PHONE_RATE, FrameBuffer, rms_dbfs
 from ivr.dialog.actions import (Answer, Converse, DocumentAnswer, Hangup, Lookup, Say, Step,
                                 Transfer)
@@ -209,7 +209,10 @@ class CallSession:
                 if event.silence_ms == self.config.speculative_asr_ms:
                     self._speculate(event)
                 if self._turn_policy.model and event.silence_ms == self._turn_policy.judge_ms:
-                    self._judge_pause(event)
+                    self._in_background(self._judge(event, self._turn_policy))
+                elif self._turn_policy.model \
+                        and event.silence_ms == self._turn_policy.question_ms:
+                    self._in_background(self._hear_question(event))
             elif event.kind.name == "START":
                 self._speculation = None
                 self._speech_started_busy = self.bot_busy
@@ -426,6 +429,7 @@ class CallSession:
             policy = replace(policy, model=False,
                              max_silence_ms=min(policy.max_silence_ms, FIXED_WAIT.max_silence_ms))
         self.endpointer.wait((policy.judge_ms if policy.model else 0,
+                              policy.question_ms if policy.model else 0,
                               self.config.speculative_asr_ms), policy.max_silence_ms)
         return policy
 
@@ -435,9 +439,7 @@ class CallSession:
         if self.config.speculative_asr_ms <= 0 or (self._speech_started_busy
                                                    and not self._barged):
             return
-        task = asyncio.get_running_loop().create_task(self._try_recognise(pause.audio))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task = self._in_background(self._try_recognise(pause.audio))
         self._speculation = Speculation(pause.t, self.events.clock.now(), task)
 
     async def _transcribe(self, audio: bytes, careful: bool = False) -> Transcript:
@@ -475,14 +477,16 @@ class CallSession:
         except Exception:  # noqa: BLE001 - the final recognition runs as usual
             return None
 
-    def _judge_pause(self, pause: SpeechEvent) -> None:
-        """At a short silence, ask the turn model (off the event loop) whether the caller has
-        finished; end the turn there if so and the caller has stayed silent meanwhile."""
-        task = asyncio.get_running_loop().create_task(self._judge(pause, self._turn_policy))
+    def _in_background(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Run `work` beside the media path; the call's end waits for or cancels it."""
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _judge(self, pause: SpeechEvent, policy: TurnPolicy) -> None:
+        """At a short silence, ask the turn model (off the event loop) whether the caller has
+        finished; end the turn there if so and the caller has stayed silent meanwhile."""
         try:
             verdict = await self._in_executor(self.turn_judge.judge, pause.audio, PHONE_RATE,
                                               policy, timeout=self.config.asr_timeout_s)
@@ -498,6 +502,21 @@ class CallSession:
                          else round(verdict.probability, 3),
                          compute_s=round(verdict.compute_s, 3), ended=end is not None,
                          error=verdict.error, text=verdict.text)
+        if end is not None:
+            self._on_utterance(end.audio, end.t, end.speech_ms)
+
+    async def _hear_question(self, pause: SpeechEvent) -> None:
+        """At `question_ms` of silence in a turn the model has not ended: end it there if the
+        speculative transcript of the same audio is a whole question and the caller has stayed
+        silent meanwhile."""
+        speculation = self._speculation
+        if speculation is None or speculation.voiced_end != pause.t:
+            return  # no transcript of this audio (talk over the bot, speculation off)
+        transcript = await speculation.result
+        verdict = as_question(None if transcript is None else transcript.raw_text)
+        end = self.endpointer.end_at_pause(pause) if verdict.complete and not self.ended else None
+        self.events.emit("turn.question", at=round(pause.t, 3), question=verdict.complete,
+                         ended=end is not None, text=verdict.text)
         if end is not None:
             self._on_utterance(end.audio, end.t, end.speech_ms)
 
@@ -720,9 +739,7 @@ class CallSession:
                 step = decide()
             act(step)
 
-        task = asyncio.get_running_loop().create_task(self._guarded(after()))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._in_background(self._guarded(after()))
 
     # ---- acting ------------------------------------------------------------------------------
     def _decided(self, step: Step) -> None:
@@ -763,9 +780,7 @@ class CallSession:
             self.events.emit("transfer.request", target=request.target, reason=request.reason,
                              summary=summary.short, summary_full=summary.full)
             if self.plan.transfer.summary_webhook:
-                task = asyncio.get_running_loop().create_task(self._post_summary(action.reason))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._in_background(self._post_summary(action.reason))
             if self.on_transfer:
                 self.on_transfer(request)
         elif isinstance(action, Hangup):

@@ -130,12 +130,14 @@ CALLER_ACTS = ("speech.start", "dtmf", "sip.disconnected")
 def overtaken(record: CallRecord) -> bool:
     """Whether the caller did something (spoke, pressed a key, hung up) while the session was
     still recognising their previous utterance, or went on talking while the end-of-turn model
-    judged a pause that it found the end of the turn: replay runs in simulated time, where model
-    work takes no time, so such a call would not replay as it happened on a loaded machine."""
+    (or the question check) judged a pause that it found the end of the turn: replay runs in
+    simulated time, where model work takes no time, so such a call would not replay as it
+    happened on a loaded machine."""
     waiting = False
     for event in record.events:
-        if event.kind == "turn.judged" and event.data.get("complete") \
-                and not event.data.get("ended"):
+        found_end = (event.kind == "turn.judged" and event.data.get("complete")) \
+            or (event.kind == "turn.question" and event.data.get("question"))
+        if found_end and not event.data.get("ended"):
             return True
         if event.kind == "speech.end" and not event.data.get("dropped"):
             waiting = True
