@@ -127,7 +127,6 @@ class TurnJudge:
             text = None
         return with_text(Verdict(True, p, time.perf_counter() - started), text)
 
-
     def question(self, pcm: bytes, rate: int, policy: TurnPolicy) -> Verdict:
         """At `policy.question_ms` of silence in a turn not ended yet: complete when the
         transcript so far is a whole question (never without `transcribe`). Blocking, like
