@@ -117,7 +117,7 @@ def test_asked_which_choice_the_caller_names_the_one_whose_answers_hold_the_entr
     answer node takes the question up; a question whose entry no single choice holds, or an
     out-of-scope one, names nothing."""
     runner = KBRunner(load_dialplan(PLANS / "mobile-carrier.yaml"))
-    text = "I wanna go from Plus to Unlimited today, is that possible?"
+    text = "moving from Plus to Unlimited, how does that work for me"
     result = ask(runner, text=text, expect="faq", id="change_plan")
     assert result.chose == "data plans", result
     assert "What would you like to know about data plans?" not in result.said, result.said
