@@ -230,7 +230,7 @@ def test_calm_turn_and_priority_order(guard) -> None:
 @pytest.mark.parametrize("text,phrase", [
     ("my mum had a heart attack a few years ago, she's fine now, I'm booking her yearly check", "heart attack"),
     ("my screen is dying on me after ten minutes, can you book a repair", "dying"),
-    ("I'm a machine operator at the depot and need five SIMs for our scanners", "operator"),
+    ("as a machine operator at the depot I need five SIMs for our scanners", "operator"),
 ])
 def test_the_net_overrules_a_lexicon_word_in_a_calm_sentence(guard, text, phrase) -> None:
     assert (BUILTIN.matchers["emergency"].find(text) or BUILTIN.matchers["human"].find(text))
@@ -333,6 +333,34 @@ def test_a_declined_person_is_no_request(guard, text, declines) -> None:
 def test_staff_dealt_with_before_are_no_request_unless_one_is_asked_for(guard, text, asks) -> None:
     verdict = guard.assess(BUILTIN, text)
     assert (verdict.kind == "human") == asks, verdict
+
+
+@pytest.mark.parametrize("text,asks", [
+    ("our receptionist is off today so I'm ringing on behalf of the office about the printer",
+     False),
+    ("I'm an agent of the council's IT team, we've got printers to log for repair", False),
+    ("我是前台接线员，替我们老板问一下发票的事", False),
+    ("the receptionist was rude and now this robot is even worse", False),
+    ("前台态度差得要死，现在这个机器人更差", False),
+    ("前台已经帮我约好了，我就问个地址", False),
+    ("I left my umbrella on your front desk yesterday, has anyone handed it in", False),
+    ("can I talk to the receptionist", True),
+    ("is the receptionist available", True),
+    ("I'd like the receptionist to call me back", True),
+    ("get me an agent, the last agent was rude", True),
+    ("your operator hung up on me, I want a manager now", True),
+    ("我要找前台那个护士", True),
+    ("我是想找前台问一下", True),
+    ("帮我转前台", True),
+    ("a real person is what I need", True),
+    ("your manager needs to call me back today", True),
+    ("前台那位能帮我看一下吗", True),
+])
+def test_staff_spoken_of_are_no_request_unless_one_is_asked_for(guard, text, asks) -> None:
+    verdict = guard.assess(BUILTIN, text)
+    assert (verdict.kind == "human") == asks, verdict
+    if not asks:
+        assert guard.overruled.get("spoken_of") or verdict.evidence.get("spoken_of"), verdict
 
 
 def test_anger_policy_off_and_net_off(guard) -> None:

@@ -5,13 +5,18 @@ Callers name the people they dealt with before all day, while asking about what 
 did. Such a turn names an agent, a person, the customer service team, but asks for no one: it is
 no request for a person, unless it also asks for one in so many words ("the agent I spoke to
 was useless, I want a manager"; 上次客服没解决，给我转人工).
+
+Nor is a word for staff that the caller speaks of rather than asks for (`spoken_of`): their own
+job ("I'm an agent of the council's IT team", 我是前台接线员), staff as the subject of what they
+tell ("our receptionist is off today", "the receptionist was rude", 前台态度差得要死), a name asked
+for ("what's the name of the nurse I saw"), a place ("on your reception desk").
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["dealt_with_before"]
+__all__ = ["dealt_with_before", "spoken_of"]
 
 # A word for staff next to a verb of something they did, in the past; or the caller's own past
 # contact with them ("I spoke to someone", "I already talked with an agent").
@@ -51,3 +56,50 @@ def dealt_with_before(text: str) -> bool:
 def _without_contact(text: str) -> str:
     """`text` less the past contact itself ("I spoke to someone" is no "speak to" request)."""
     return _CONTACT_RE.sub(" ", text)
+
+
+# Staff a caller speaks of rather than asks for: the caller's own job ("I'm an agent of the
+# council's IT team", 我是前台接线员), staff as the subject of what the caller tells ("our
+# receptionist is off today", "so reception knows who to let in", 前台态度差), a staff member's
+# name asked for ("what's the name of the nurse I saw"), or a place ("on your reception desk").
+_ROLE_EN = re.compile(r"\b(?:i'm|i am|i work as|we're|we are)\s+(?:(?:an?|the|one of the|one of"
+                      r" your|your)\s+)?(?:[a-z'-]+\s+)?$", re.IGNORECASE)
+_NAME_EN = re.compile(r"\bnames?\s+of\s+(?:(?:the|your|that|this|my|our)\s+)?(?:[a-z'-]+\s+)?$",
+                      re.IGNORECASE)
+_PLACE_EN = re.compile(r"\b(?:on|at|in|behind|near|by|from|over)\s+(?:(?:the|your|our|their|a)\s+)?"
+                       r"$", re.IGNORECASE)
+_OWNER_EN = re.compile(r"\b(?:the|your|our|their|his|her|my|that|this)\s+(?:[a-z'-]+\s+)?$",
+                       re.IGNORECASE)
+# what staff did or are, told in the past or as a state: not "has to", "needs to", "will", which
+# demand someone ("your manager needs to call me today")
+_TELLS_EN = re.compile(r"^(?:'s)?\s*(?:is|was|were|are|kept|knew|said|told|hung|put|let|gave|lost"
+                       r"|forgot|didn't|couldn't|wouldn't|wasn't|weren't)\b"
+                       r"(?!\s+(?:available|free|there|around|in\b|on duty|working|about))",
+                       re.IGNORECASE)
+# after a bare word for staff that begins a clause, only a verb of doing: "a person is what I
+# need" asks for one
+_DOES_BARE_EN = re.compile(r"^\s*(?:knows|knew|said|told|hung|put|let|gave|lost|forgot)\b",
+                           re.IGNORECASE)
+_CLAUSE_EN = re.compile(r"(?:^|[,;.!?]|\b(?:so|and|but|because|as|since|then))\s*$", re.IGNORECASE)
+_ASKED_EN = re.compile(r"\b(?:to|with|for|get|want|need|call)\s+(?:(?:the|your|a|an)\s+)?$"
+                       r"|\b(?:some|any)(?:one|body)\s+(?:on|at|in|from|behind)\s+"
+                       r"(?:(?:the|your|our)\s+)?$", re.IGNORECASE)   # "someone on the front desk"
+_ROLE_ZH = re.compile(r"我是[^，。！？,.!?找转要叫让请跟和同等]{0,4}$")
+_TELLS_ZH = re.compile(r"^[^，。！？,.!?]{0,2}?(?:态度|叫什么|说了|已经|放)")
+_SO_ZH = re.compile(r"好让$")
+_ASKED_ZH = re.compile(r"(?:找|转|叫|接|要|跟|和|同|给我)[^，。！？,.!?]{0,2}$")
+
+
+def spoken_of(text: str, span: tuple[int, int]) -> bool:
+    """Whether the staff word at character `span` of `text` names someone the caller speaks of
+    (their own job, staff as the subject of what they tell, a name asked for, a place), not
+    someone they ask for."""
+    before, after = text[:span[0]], text[span[1]:]
+    if _ASKED_EN.search(before) or _ASKED_ZH.search(before):
+        return False
+    if any(p.search(before) for p in (_ROLE_EN, _NAME_EN, _PLACE_EN, _ROLE_ZH, _SO_ZH)):
+        return True
+    if _OWNER_EN.search(before) and _TELLS_EN.search(after) \
+            or _CLAUSE_EN.search(before) and _DOES_BARE_EN.search(after):
+        return True
+    return _TELLS_ZH.search(after) is not None

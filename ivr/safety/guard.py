@@ -26,7 +26,9 @@ the lowest urgent score of any real emergency or self-harm turn the lexicon find
 A request for a person the caller negates ("no need for a person", "don't transfer me", 不用转人工)
 is no request, nor is a turn the net hears as one where the caller declines anyone ("I don't need
 to talk to anyone"), nor one that tells of staff the caller dealt with before and asks for no
-one ("the agent I spoke to yesterday said...", `ivr.safety.contact`). A
+one ("the agent I spoke to yesterday said...", `ivr.safety.contact`), nor a word for staff the
+caller speaks of rather than asks for ("our receptionist is off today"; the net may still hear
+a request in the turn). A
 phrase in a turn that places it in the past ("a heart attack last year", 去年心脏病发作过) counts
 only if the net finds the turn urgent too.
 """
@@ -40,7 +42,7 @@ from ivr.dialog.slot_numbers import UNITS
 from ivr.dialplan.model import Escalation
 from ivr.safety.denial import without_denials
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
-from ivr.safety.contact import dealt_with_before
+from ivr.safety.contact import dealt_with_before, spoken_of
 from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.instructions import without_attempt
 from ivr.safety.negation import declined, declines_a_person
@@ -184,6 +186,10 @@ class EscalationGuard:
         if match is not None and declined(text, match.span):
             self.overruled = {"declined": match.matched}
             return None
+        if match is not None and all(spoken_of(text, m.span)
+                                     for m in rules.matchers["human"].find_all(text)):
+            self.overruled = {"spoken_of": match.matched}   # the net may still hear a request
+            match = None
         net_says = bool(scores) and not _too_short(text) \
             and scores["human"] >= self.net.threshold("human")  # type: ignore[union-attr]
         if (match is not None or net_says) and dealt_with_before(text):
