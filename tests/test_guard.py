@@ -95,6 +95,14 @@ def test_an_operator_that_is_a_carrier_or_a_log_is_no_request(text, asks) -> Non
     assert (verdict is not None) is asks, verdict
 
 
+@pytest.mark.parametrize("text", ["hello? hello, is this a recording, can someone pick up",
+                                  "is anybody there? I've been holding for ages",
+                                  "will somebody pick up please"])
+def test_asking_whether_anyone_is_there_is_a_request_for_a_person(guard, text) -> None:
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == "human" and verdict.evidence["net"] == "lexicon", verdict
+
+
 @pytest.mark.parametrize("text", ["化验单上的数字我看不懂，我想直接跟护士说。",
                                   "麻烦让值班医生亲自跟我说一下这个结果。"])
 def test_asking_to_speak_with_the_nurse_or_doctor_is_a_request_for_a_person(text) -> None:
