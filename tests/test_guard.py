@@ -259,6 +259,17 @@ def test_an_emergency_word_in_a_turn_the_net_finds_nothing_urgent_in_is_overrule
     assert EscalationGuard(None).assess(BUILTIN, text).kind == "emergency"
 
 
+@pytest.mark.parametrize("text,smoking", [
+    ("the lithium batteries we were shipping back are smoking in the box right now", True),
+    ("my power bank is smoking on the desk", True),
+    ("the laptop battery started smoking last week, I unplugged it, can I claim on the warranty",
+     False),
+    ("I gave up smoking, is there a clinic to help me stay off it", False),
+])
+def test_a_battery_smoking_now_is_an_emergency(guard, text, smoking) -> None:
+    assert (guard.assess(BUILTIN, text).kind == "emergency") == smoking, text
+
+
 @pytest.mark.parametrize("text", ["my son is choking on a grape and going blue",
                                   "办公室着火了，烟很大，有人还在里面"])
 def test_real_emergencies_stay_above_the_floor(guard, text) -> None:
