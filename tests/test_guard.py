@@ -11,6 +11,7 @@ from ivr.kb.embedder import CachingEmbedder, E5Embedder
 from ivr.safety.check import safety_answer
 from ivr.safety.denial import without_denials
 from ivr.safety.guard import EscalationGuard
+from ivr.safety.inquiry import asks_for_information
 from ivr.safety.ngrams import BUCKETS, features
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
 from ivr.safety.past import placed_in_past
@@ -380,6 +381,30 @@ def test_staff_spoken_of_are_no_request_unless_one_is_asked_for(guard, text, ask
     assert (verdict.kind == "human") == asks, verdict
     if not asks:
         assert guard.overruled.get("spoken_of") or verdict.evidence.get("spoken_of"), verdict
+
+
+@pytest.mark.parametrize("text", ["你们具体在什么地方啊", "你们那个诊所到底在哪啊", "你们收不收医保啊",
+                                  "你们到底在哪条路上啊", "你们工程师什么时候上门啊",
+                                  "where exactly are you guys", "so where are you guys located exactly"])
+def test_a_plain_question_for_information_is_no_hostile_turn_on_the_nets_word(guard, text):
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind in ("calm", "frustrated") and not verdict.escalate, verdict
+    assert "net_angry" not in verdict.evidence
+
+
+@pytest.mark.parametrize("text,plain", [
+    ("你们诊所具体在什么位置啊", True), ("你们几点关门啊", True), ("请问你们地址在哪里呀", True),
+    ("你们漫游怎么收费的啊", True), ("what time do you close", True),
+    ("seriously, where is your clinic", True),
+    # complaints, rhetorical questions, "why": the net keeps its word
+    ("你们怎么还没给我退款啊", False), ("你们到底能不能办事？", False), ("你们是不是有病啊", False),
+    ("凭什么收我钱，你们在哪个部门", False), ("why is my bill so high", False),
+    ("do you even listen", False),
+    ("where is my refund, I have been waiting for three weeks and nobody calls back, this is "
+     "the fourth time", False),
+])
+def test_what_counts_as_a_plain_question_for_information(text, plain) -> None:
+    assert asks_for_information(text) is plain
 
 
 def test_anger_policy_off_and_net_off(guard) -> None:

@@ -44,6 +44,7 @@ from ivr.safety.denial import without_denials
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
 from ivr.safety.contact import dealt_with_before, spoken_of
 from ivr.safety.lexicon import GuardRules, compile_rules
+from ivr.safety.inquiry import asks_for_information
 from ivr.safety.instructions import without_attempt
 from ivr.safety.negation import declined, declines_a_person
 from ivr.safety.past import placed_in_past
@@ -62,7 +63,8 @@ NET_ANGRY_LEAD = 0.1          # with no hostile words, the net's angry score mus
                               # one by this much for a hostile turn: calm requests it scores near
                               # the threshold ("把彩铃关掉", 0.44 angry, 0.38 calm) get the
                               # apology instead of a transfer (dev sets: 7 of 16 such turns, no
-                              # angry one)
+                              # angry one); and the turn must not be a plain question for
+                              # information (`ivr.safety.inquiry`: 你们具体在什么地方啊, 0.69)
 NET_MIN_WORDS, NET_MIN_CJK = 3, 4
 SAFETY_CHECK_MIN_TOKENS = 8   # words or Chinese characters: 我想取消预约 (0.38) is asked nothing
 SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lexicon emergency
@@ -254,7 +256,8 @@ class EscalationGuard:
             net = self.net
             angry, frustrated = scores["angry"], scores["frustrated"]
             if angry >= net.threshold("angry") and (  # type: ignore[union-attr]
-                    hostile or angry - scores["neutral"] >= NET_ANGRY_LEAD):
+                    hostile or angry - scores["neutral"] >= NET_ANGRY_LEAD
+                    and not asks_for_information(text)):
                 evidence["net_angry"] = round(angry, 3)
                 remaining *= 1 - HOSTILE_GROUP_WEIGHT
             elif angry + frustrated >= net.threshold("frustrated"):  # type: ignore[union-attr]
