@@ -486,11 +486,10 @@ def test_calm_questions_about_the_clinic_are_not_hostile(net, text):
     assert EscalationGuard(net).assess(BUILTIN, text).kind != "angry"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: a first question of the knowledge-base eval's dev part, taken for a hostile "
-    "turn (angry 0.475 leading calm 0.27: the n-grams of 你们...什么 learnt from complaints); "
-    "training/candidates/service.tsv fixed it but cost urgent recall (README there)"))
 def test_a_calm_question_to_you_with_what_is_not_hostile(net):
+    """A first question of the knowledge-base eval's dev part that the net takes for a hostile
+    turn (angry 0.475 leading calm 0.27: the n-grams of 你们...什么 learnt from complaints); a
+    strict xfail until the plain-question rule (ivr.safety.inquiry)."""
     assert not EscalationGuard(net).assess(BUILTIN, "你们诊所具体在什么位置啊").escalate
 
 
