@@ -1,9 +1,9 @@
 """Plain questions for information: "where exactly are you guys", "what time do you close",
 你们诊所具体在什么位置啊, 你们收不收医保啊.
 
-The learned net hears a caller who asks "where are you" or "你们...在哪啊" as a hostile one (the
-angry callers of its training data ask "where are you people?!" and "你们到底在干什么啊"): on
-2026-12-05, 14 of 40 calm Chinese service questions of the form 你们 ... 啊 and 4 of 10 English
+The learned net hears a caller who asks "where are you" or "你们...在哪啊" as a hostile one (of its
+training turns, 290 hostile Chinese ones address 你们, 73 of them as a question, against 7 calm
+turns with 你们 and 啊): on 2026-12-05, 14 of 40 calm Chinese service questions of the form 你们 ... 啊 and 4 of 10 English
 ones were taken for hostile turns and handed over. Such a question is therefore no hostile turn
 on the net's word alone; hostile words, the voice, or anger over several turns still are. A
 "why" or "how come" question, a complaint (怎么又, 还没) and a rhetorical one (能不能办事,
