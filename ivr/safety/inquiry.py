@@ -29,9 +29,12 @@ _EN = re.compile(rf"^{_OPENERS}(?:where|when|what time|what days?|what hours|how
 # Chinese: asking where, when, how much, whether something is offered or accepted
 _ZH_ASKS = re.compile(r"哪|几点|几号|星期几|周几|多少|多久|多长时间|多远|什么时候|什么位置|什么地方"
                       r"|地址|电话是|收不收|有没有|开不开|支不支持|要不要|用不用|能用|可以用"
-                      r"|怎么(?:收费|开通|买|办理|预约|去|走|坐)")
+                      r"|怎么(?:收费|开通|买|办理|预约|去|走|坐)"
+                      # any A-not-A question (收不收, 开不开; 说不说 for a misheard 收不收), but not
+                      # 是不是 and 能不能, which angry callers ask too (你们是不是想把我的钱吞了)
+                      r"|([\u4e00-\u9fff])(?<![是能不])不\1")
 _ZH_NOT_PLAIN = re.compile(r"怎么(?:又|老|还|总|一直|回事|搞|了)|还没|凭什么|干什么|搞什么|到底想"
-                           r"|能不能办|有病|为什么|难道")
+                           r"|能不能办|有病|为什么|难道|讲不讲理|讲不讲道理|要不要脸|让不让人")
 _CLAUSE_BREAK = re.compile(r"[，,；;。.!！]")
 
 
