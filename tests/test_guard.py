@@ -397,6 +397,7 @@ def test_a_plain_question_for_information_is_no_hostile_turn_on_the_nets_word(gu
     ("你们漫游怎么收费的啊", True), ("what time do you close", True),
     ("你们说不说一宝啊", True),   # 收不收医保 as whisper heard it: an A-not-A question
     ("你们讲不讲理啊", False), ("你们是不是想把我的钱吞了", False), ("不不不", False),
+    ("你们有没有停车场啊", True), ("你们有没有搞错啊", False),
     ("seriously, where is your clinic", True),
     # complaints, rhetorical questions, "why": the net keeps its word
     ("你们怎么还没给我退款啊", False), ("你们到底能不能办事？", False), ("你们是不是有病啊", False),

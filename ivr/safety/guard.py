@@ -183,13 +183,13 @@ class EscalationGuard:
         if bare := rules.whole_turn("human", text):
             return Verdict("human", True, {"phrase": bare, "matched": text.strip(),
                                            "net": "lexicon", "whole_turn": True})
-        match = rules.matchers["human"].find(text)
+        found = rules.matchers["human"].find_all(text)
+        match = found[0] if found else None
         scores = self._scores(rules, text)
         if match is not None and declined(text, match.span):
             self.overruled = {"declined": match.matched}
             return None
-        if match is not None and all(spoken_of(text, m.span)
-                                     for m in rules.matchers["human"].find_all(text)):
+        if match is not None and all(spoken_of(text, m.span) for m in found):
             self.overruled = {"spoken_of": match.matched}   # the net may still hear a request
             match = None
         net_says = bool(scores) and not _too_short(text) \
