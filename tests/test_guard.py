@@ -57,9 +57,10 @@ def test_builtin_lexicon_catches_inflections_and_both_languages(guard, text, kin
     assert verdict is not None and verdict.kind == kind and verdict.evidence["net"] == "lexicon"
 
 
-@pytest.mark.parametrize("text", ["my Fire tablet won't charge", "how do I kill the noise on the line",
-                                  "my battery is dying fast", "我想了解人工智能套餐",
-                                  "附近有火锅店吗", "it's 135 4444 5555"])
+@pytest.mark.parametrize("text", [
+    "my Fire tablet won't charge", "how do I kill the noise on the line", "my battery is dying fast",
+    "我想了解人工智能套餐", "人工耳蜗的复诊怎么约", "附近有火锅店吗", "it's 135 4444 5555",
+    "I'm calling from the ambulance station about our fleet contract"])
 def test_hard_negatives_are_calm(guard, text) -> None:
     assert guard.urgent(BUILTIN, text) is None and guard.human(BUILTIN, text) is None
 
@@ -363,6 +364,9 @@ def test_staff_dealt_with_before_are_no_request_unless_one_is_asked_for(guard, t
     ("the receptionist was rude and now this robot is even worse", False),
     ("前台态度差得要死，现在这个机器人更差", False),
     ("前台已经帮我约好了，我就问个地址", False),
+    ("前台的小姐姐说可以网上改预约", False),     # what staff said
+    ("工作人员说带身份证就行，对吧", False),
+    ("前台说清楚点，我要改预约", True),
     ("I left my umbrella on your front desk yesterday, has anyone handed it in", False),
     ("can I talk to the receptionist", True),
     ("is the receptionist available", True),
@@ -381,6 +385,24 @@ def test_staff_spoken_of_are_no_request_unless_one_is_asked_for(guard, text, ask
     assert (verdict.kind == "human") == asks, verdict
     if not asks:
         assert guard.overruled.get("spoken_of") or verdict.evidence.get("spoken_of"), verdict
+
+
+@pytest.mark.parametrize("text", [
+    "my phone was stolen last night and I really need to speak with somebody about blocking it",
+    "my bill has a charge I don't recognise and I want to go through it with someone",
+    "孩子发烧挂不上号，我想跟护士问问",
+])
+def test_a_person_asked_for_outright_is_a_request_whatever_else_the_turn_tells(guard, text):
+    """The net hears these as calm service turns; a request in so many words is not overruled."""
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == "human" and verdict.evidence["net"] == "lexicon", verdict
+
+
+@pytest.mark.parametrize("text", ["the agent was rude, agent please", "经理说了算，叫经理来"])
+def test_a_staff_word_spoken_of_once_and_asked_for_again_is_a_request(guard, text) -> None:
+    """Heard by the lexicon alone: the phrase's second place asks."""
+    verdict = guard.human(LEXICON_ONLY, text)
+    assert verdict is not None and verdict.evidence["net"] == "lexicon", guard.overruled
 
 
 @pytest.mark.parametrize("text", ["你们具体在什么地方啊", "你们那个诊所到底在哪啊", "你们收不收医保啊",

@@ -15,8 +15,11 @@ for ("what's the name of the nurse I saw"), a place ("on your reception desk").
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
-__all__ = ["dealt_with_before", "spoken_of"]
+from ivr.dialog.phrases import PhraseMatch
+
+__all__ = ["asked_outright", "dealt_with_before", "only_spoken_of", "spoken_of"]
 
 # A word for staff next to a verb of something they did, in the past; or the caller's own past
 # contact with them ("I spoke to someone", "I already talked with an agent").
@@ -85,7 +88,10 @@ _ASKED_EN = re.compile(r"\b(?:to|with|for|get|want|need|call)\s+(?:(?:the|your|a
                        r"|\b(?:some|any)(?:one|body)\s+(?:on|at|in|from|behind)\s+"
                        r"(?:(?:the|your|our)\s+)?$", re.IGNORECASE)   # "someone on the front desk"
 _ROLE_ZH = re.compile(r"我是[^，。！？,.!?找转要叫让请跟和同等]{0,4}$")
-_TELLS_ZH = re.compile(r"^[^，。！？,.!?]{0,2}?(?:态度|叫什么|说了|已经|放)")
+# after the word (and a 的 phrase: 前台的小姐姐说): what staff said (说, not 说话 or 说清楚, which
+# demand it), their manner, their name, what they did already
+_TELLS_ZH = re.compile(r"^(?:的[^，。！？,.!?]{1,3}?)?[^，。！？,.!?]{0,2}?"
+                       r"(?:态度|叫什么|说(?!话|一下|清楚|明白)|已经|放)")
 _SO_ZH = re.compile(r"好让$")
 _ASKED_ZH = re.compile(r"(?:找|转|叫|接|要|跟|和|同|给我)[^，。！？,.!?]{0,2}$")
 
@@ -103,3 +109,33 @@ def spoken_of(text: str, span: tuple[int, int]) -> bool:
             or _CLAUSE_EN.search(before) and _DOES_BARE_EN.search(after):
         return True
     return _TELLS_ZH.search(after) is not None
+
+
+# A request phrase the caller puts after "I need to", "I want", "can I", 我想/我要/我需要 asks in
+# so many words: the net's calm word does not overrule it ("my phone was stolen last night and I
+# really need to speak with somebody about blocking it")
+_WANTS_EN = re.compile(r"\b(?:i|we)(?:'d| would)?\s+(?:really\s+|just\s+|urgently\s+)?"
+                       r"(?:need|want|like)\s+(?:to\s+)?$|\b(?:can|could|may)\s+i\s+$"
+                       r"|\b(?:let|get|put)\s+me\s+$", re.IGNORECASE)
+_WANTS_ZH = re.compile(r"我(?:要|想|需要|得)[^，。！？,.!?]{0,2}$")
+
+
+def asked_outright(text: str, span: tuple[int, int]) -> bool:
+    """Whether the request phrase at character `span` of `text` follows the caller's own "I
+    need to", "I want", "can I" (我想, 我要) right before it."""
+    before = text[:span[0]]
+    return _WANTS_EN.search(before) is not None or _WANTS_ZH.search(before) is not None
+
+
+def only_spoken_of(text: str, found: Iterable[PhraseMatch]) -> bool:
+    """Whether every place in `text` where the words of a request phrase `found` there stand is
+    staff spoken of: "the agent was rude, agent please" asks at its second "agent"."""
+    for match in found:
+        start = text.find(match.matched)
+        places = {match.span}
+        while start >= 0:
+            places.add((start, start + len(match.matched)))
+            start = text.find(match.matched, start + 1)
+        if not all(spoken_of(text, span) for span in places):
+            return False
+    return True

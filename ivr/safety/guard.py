@@ -42,7 +42,7 @@ from ivr.dialog.slot_numbers import UNITS
 from ivr.dialplan.model import Escalation
 from ivr.safety.denial import without_denials
 from ivr.safety.anger import AngerAssessment, AngerConfig, AngerTracker
-from ivr.safety.contact import dealt_with_before, spoken_of
+from ivr.safety.contact import asked_outright, dealt_with_before, only_spoken_of
 from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.inquiry import asks_for_information
 from ivr.safety.instructions import without_attempt
@@ -189,7 +189,7 @@ class EscalationGuard:
         if match is not None and declined(text, match.span):
             self.overruled = {"declined": match.matched}
             return None
-        if match is not None and all(spoken_of(text, m.span) for m in found):
+        if match is not None and only_spoken_of(text, found):
             self.overruled = {"spoken_of": match.matched}   # the net may still hear a request
             match = None
         net_says = bool(scores) and not _too_short(text) \
@@ -198,7 +198,8 @@ class EscalationGuard:
             self.overruled = {"dealt_with_before": match.matched if match else "a person"}
             return None
         if match is not None:
-            calm = self._calm_by_net(scores, text, "human_veto")
+            calm = None if asked_outright(text, match.span) \
+                else self._calm_by_net(scores, text, "human_veto")
             if calm is None:
                 return Verdict("human", True, {"phrase": match.phrase, "matched": match.matched,
                                                "net": "lexicon"})
