@@ -225,6 +225,18 @@ def test_one_hostile_turn_escalates(guard, text) -> None:
     assert verdict.evidence["trigger"] == "hostile_turn"
 
 
+@pytest.mark.parametrize("text", ["滚", "滚！", "get stuffed", "你们到底有没有脑子？！", "闭嘴听我说",
+                                  "我他妈说了多少遍了是账单问题", "天天说系统升级，升你个头啊"])
+def test_short_and_idiomatic_hostility_is_a_hostile_turn(guard, text) -> None:
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == "angry" and "hostile_words" in verdict.evidence, verdict
+
+
+@pytest.mark.parametrize("text", ["页面滚动不了", "他妈妈住院了，我想改个预约", "你们有没有停车场啊"])
+def test_look_alikes_of_short_hostility_are_no_hostile_words(guard, text) -> None:
+    assert "hostile_words" not in guard.assess(BUILTIN, text).evidence
+
+
 def test_civil_frustration_gets_empathy_not_a_transfer(guard) -> None:
     verdict = guard.assess(BUILTIN, "This is the third time I'm calling about this, it's getting tiresome.")
     assert verdict.kind == "frustrated" and not verdict.escalate
@@ -419,7 +431,7 @@ def test_a_plain_question_for_information_is_no_hostile_turn_on_the_nets_word(gu
     ("你们漫游怎么收费的啊", True), ("what time do you close", True),
     ("你们说不说一宝啊", True),   # 收不收医保 as whisper heard it: an A-not-A question
     ("你们讲不讲理啊", False), ("你们是不是想把我的钱吞了", False), ("不不不", False),
-    ("你们有没有停车场啊", True), ("你们有没有搞错啊", False),
+    ("你们有没有停车场啊", True), ("你们有没有搞错啊", False), ("你们到底有没有脑子", False),
     ("seriously, where is your clinic", True),
     # complaints, rhetorical questions, "why": the net keeps its word
     ("你们怎么还没给我退款啊", False), ("你们到底能不能办事？", False), ("你们是不是有病啊", False),

@@ -244,9 +244,11 @@ class EscalationGuard:
         civil frustration from the lexicon, the net's angry and frustrated scores."""
         remaining = 1.0
         evidence: dict = {}
-        hostile = rules.matchers["anger"].find_all(text)
+        hostile = [m.matched for m in rules.matchers["anger"].find_all(text)]
+        if bare := rules.whole_turn("anger", text):   # the whole turn is 滚
+            hostile.append(bare)
         if hostile:
-            evidence["hostile_words"] = [m.matched for m in hostile]
+            evidence["hostile_words"] = hostile
             remaining *= 1 - HOSTILE_GROUP_WEIGHT
         frustration = rules.matchers["frustration"].find_all(text)
         if frustration:
