@@ -345,6 +345,10 @@ def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, ki
     ("no thanks, I don't need to talk to anyone", True),
     ("please send me a link to the self service portal, no agent needed", True),
     ("I don't want anyone from sales, I want someone in billing", False),
+    # negated with its preposition; a request in another place still asks
+    ("I want to go through my bill, not with a person, I mean just with you here", True),
+    ("not to an agent, put me through to a manager", False),
+    ("I don't need an agent, I want a manager", False),
 ])
 def test_a_declined_person_is_no_request(guard, text, declines) -> None:
     verdict = guard.assess(BUILTIN, text)

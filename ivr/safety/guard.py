@@ -184,12 +184,15 @@ class EscalationGuard:
             return Verdict("human", True, {"phrase": bare, "matched": text.strip(),
                                            "net": "lexicon", "whole_turn": True})
         found = rules.matchers["human"].find_all(text)
-        match = found[0] if found else None
-        scores = self._scores(rules, text)
-        if match is not None and declined(text, match.span):
-            self.overruled = {"declined": match.matched}
+        # a request the caller declines is none, unless they ask in another place ("I don't
+        # need an agent, I want a manager")
+        asked = [m for m in found if not declined(text, m.span)]
+        if found and not asked:
+            self.overruled = {"declined": found[0].matched}
             return None
-        if match is not None and only_spoken_of(text, found):
+        match = asked[0] if asked else None
+        scores = self._scores(rules, text)
+        if match is not None and only_spoken_of(text, asked):
             self.overruled = {"spoken_of": match.matched}   # the net may still hear a request
             match = None
         net_says = bool(scores) and not _too_short(text) \

@@ -25,6 +25,8 @@ _NEGATORS = {"not", "no", "never", "without"}
 _ASKING = {"transfer", "put", "connect", "escalate", "pass", "forward", "get", "give", "speak",
            "talk"}
 _NEEDED = {"needed", "necessary", "required"}
+_THROUGH = {"with", "to", "through", "via"}
+_ARTICLES = {"a", "an", "the", "any", "your"}
 # who a caller may decline to be put through to, where no request phrase names them ("I don't
 # need to talk to anyone"): the learned net alone hears such turns, and a decline is no request
 _PERSON = re.compile(r"\b(?:any|some|no)(?:one|body)\b|\b(?:person|people|human|agent|operator"
@@ -53,6 +55,11 @@ def declined(text: str, span: tuple[int, int]) -> bool:
     if tokens[first - 1].norm in _NEGATORS and tokens[first - 1].clause == clause \
             and not _COMMA.search(text, tokens[first - 1].end, start) \
             and (tokens[first].norm in _ASKING or needed):
+        return True
+    # "not with a person, just with you", "not to an agent": negated with its preposition
+    at = first - 1 - (tokens[first - 1].norm in _ARTICLES)
+    if at >= 1 and tokens[at].norm in _THROUGH and tokens[at - 1].norm in _NEGATORS \
+            and tokens[at - 1].clause == clause and not _COMMA.search(text, tokens[at - 1].end, start):
         return True
     # the phrase may hold its own verb ("want a person"): look up to its last word
     for k in range(last - 1, max(-1, first - _WINDOW - 1), -1):
