@@ -59,7 +59,8 @@ def declined(text: str, span: tuple[int, int]) -> bool:
     # "not with a person, just with you", "not to an agent": negated with its preposition
     at = first - 1 - (tokens[first - 1].norm in _ARTICLES)
     if at >= 1 and tokens[at].norm in _THROUGH and tokens[at - 1].norm in _NEGATORS \
-            and tokens[at - 1].clause == clause and not _COMMA.search(text, tokens[at - 1].end, start):
+            and tokens[at - 1].clause == clause \
+            and not _COMMA.search(text, tokens[at - 1].end, start):
         return True
     # the phrase may hold its own verb ("want a person"): look up to its last word
     for k in range(last - 1, max(-1, first - _WINDOW - 1), -1):
