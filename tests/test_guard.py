@@ -414,6 +414,16 @@ def test_a_person_asked_for_outright_is_a_request_whatever_else_the_turn_tells(g
     assert verdict.kind == "human" and verdict.evidence["net"] == "lexicon", verdict
 
 
+@pytest.mark.parametrize("text,asks", [
+    ("Can I speak to you about upgrading my contract?", False),
+    ("can I speak to you people in billing", True),
+    ("I don't want to talk to you, I want a person", True),
+])
+def test_talking_with_the_bot_is_no_request_for_a_person(guard, text, asks) -> None:
+    """The net hears a request in all three; "you" alone is the bot."""
+    assert (guard.assess(BUILTIN, text).kind == "human") == asks
+
+
 @pytest.mark.parametrize("text", ["the agent was rude, agent please", "经理说了算，叫经理来"])
 def test_a_staff_word_spoken_of_once_and_asked_for_again_is_a_request(guard, text) -> None:
     """Heard by the lexicon alone: the phrase's second place asks."""

@@ -46,7 +46,7 @@ from ivr.safety.contact import asked_outright, dealt_with_before, only_spoken_of
 from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.inquiry import asks_for_information
 from ivr.safety.instructions import without_attempt
-from ivr.safety.negation import declined, declines_a_person
+from ivr.safety.negation import declined, declines_a_person, talks_to_the_bot
 from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import SemanticNet
 from ivr.safety.warning import warning_sign
@@ -211,6 +211,9 @@ class EscalationGuard:
         if net_says:
             if declines_a_person(text):
                 self.overruled = {"declined": "a person", "score": round(scores["human"], 3)}
+                return None
+            if talks_to_the_bot(text):
+                self.overruled = {"talks_to_the_bot": True, "score": round(scores["human"], 3)}
                 return None
             return Verdict("human", True, {"net": "semantic", "score": round(scores["human"], 3)})
         return None

@@ -15,7 +15,7 @@ import re
 
 from ivr.text.normalize import tokenize
 
-__all__ = ["declined", "declines_a_person"]
+__all__ = ["declined", "declines_a_person", "talks_to_the_bot"]
 
 _WINDOW = 6                        # words before the phrase in which its verb is looked for
 _VERBS = {"need", "needs", "want", "wants", "require", "necessary"}
@@ -78,3 +78,15 @@ def declines_a_person(text: str) -> bool:
     so "I don't want anyone from sales, I want someone in billing" still asks for one."""
     negated = [declined(text, found.span()) for found in _PERSON.finditer(text)]
     return bool(negated) and all(negated)
+
+
+# "you" as the one to talk to is the bot ("can I speak to you about upgrading my contract?"), but
+# "you people", "you guys" are the company
+_TO_YOU = re.compile(r"\b(?:speak|talk|chat)\s+(?:to|with)\s+you\b(?!\s+(?:people|guys|lot|all))",
+                     re.IGNORECASE)
+
+
+def talks_to_the_bot(text: str) -> bool:
+    """Whether the one the caller asks to talk with is the bot itself: "you", and no word for a
+    person anywhere in `text` (the learned net alone hears a request in such turns)."""
+    return _TO_YOU.search(text) is not None and _PERSON.search(text) is None
