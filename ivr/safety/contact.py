@@ -96,11 +96,26 @@ _SO_ZH = re.compile(r"好让$")
 _ASKED_ZH = re.compile(r"(?:找|转|叫|接|要|跟|和|同|给我)[^，。！？,.!?]{0,2}$")
 
 
+_CONTEXT = 80   # characters either side of a phrase that the patterns above read (all shorter)
+
+
+def _around(text: str, span: tuple[int, int]) -> tuple[str, str]:
+    """The text just before and just after character `span`: every pattern reads no further,
+    so a turn that says a staff word a thousand times costs linear time, not quadratic. A cut
+    start begins at a whole word behind a neutral "x ", so that neither a word's tail ("...the")
+    nor the start of the text (the `^` of `_CLAUSE_EN`) is read where the turn has neither."""
+    start = span[0] - _CONTEXT
+    before = text[max(0, start):span[0]]
+    if start > 0:
+        before = "x " + before[before.find(" ") + 1:]
+    return before, text[span[1]:span[1] + _CONTEXT]
+
+
 def spoken_of(text: str, span: tuple[int, int]) -> bool:
     """Whether the staff word at character `span` of `text` names someone the caller speaks of
     (their own job, staff as the subject of what they tell, a name asked for, a place), not
     someone they ask for."""
-    before, after = text[:span[0]], text[span[1]:]
+    before, after = _around(text, span)
     if _ASKED_EN.search(before) or _ASKED_ZH.search(before):
         return False
     if any(p.search(before) for p in (_ROLE_EN, _NAME_EN, _PLACE_EN, _ROLE_ZH, _SO_ZH)):
@@ -123,7 +138,7 @@ _WANTS_ZH = re.compile(r"我(?:要|想|需要|得)[^，。！？,.!?]{0,2}$")
 def asked_outright(text: str, span: tuple[int, int]) -> bool:
     """Whether the request phrase at character `span` of `text` follows the caller's own "I
     need to", "I want", "can I" (我想, 我要) right before it."""
-    before = text[:span[0]]
+    before, _ = _around(text, span)
     return _WANTS_EN.search(before) is not None or _WANTS_ZH.search(before) is not None
 
 
