@@ -1,6 +1,7 @@
 """Denials: a caller saying what is not happening ("nothing's on fire, the charger just smells
 warm", 我不是想不开，就是想把号销了), which service they no longer want ("I don't want the
-insurance anymore", 预约我不要了) or that they are better ("I'm feeling a lot better", 我好多了).
+insurance anymore", 预约我不要了), that they are better ("I'm feeling a lot better", 我好多了) or
+that all is well after a mishap ("the dog chewed the cable, everyone's fine", 现在已经止住了).
 The guard judges the urgency of a turn without the words of its denials (`denials.yaml`), so
 neither the lexicon ("on fire", 想不开) nor the learned net, which reads the danger words and not
 the "not" (and "I don't want ... anymore" or "I feel better" as a suicidal person's words), sends
