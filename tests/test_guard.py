@@ -232,6 +232,14 @@ def test_short_and_idiomatic_hostility_is_a_hostile_turn(guard, text) -> None:
     assert verdict.kind == "angry" and "hostile_words" in verdict.evidence, verdict
 
 
+@pytest.mark.parametrize("text,hostile", [
+    ("棍开", True), ("棍开。", True), ("棍出去！", True),   # whisper's homophones of 滚开, 滚出去
+    ("棍", False), ("关开", False), ("滚动", False),     # one syllable, another sound, a word
+])
+def test_a_whole_turn_is_heard_by_its_sound(text, hostile) -> None:
+    assert (BUILTIN.whole_turn("anger", text) is not None) is hostile
+
+
 @pytest.mark.parametrize("text", ["页面滚动不了", "他妈妈住院了，我想改个预约", "你们有没有停车场啊"])
 def test_look_alikes_of_short_hostility_are_no_hostile_words(guard, text) -> None:
     assert "hostile_words" not in guard.assess(BUILTIN, text).evidence
@@ -569,6 +577,10 @@ def test_a_calm_question_to_you_with_what_is_not_hostile(net):
     ("I'm dying to know my balance", "I'm dying to know"),
     ("我想结束合同", "结束合同"),
     ("我不想续约了", "不想续约"),
+    ("I'm not going to need my landline anymore, everyone just calls my mobile.",
+     "not going to need my landline anymore"),
+    ("I'm done for the day, just book me whatever's first available next week.",
+     "I'm done for the day"),
     # reassurance: the all-clear after a mishap
     ("the dog chewed through my charger cable, everyone's fine, I just need a new one",
      "everyone's fine"),
@@ -659,7 +671,8 @@ def test_what_the_caller_says_besides_a_denial_is_judged(guard, text, kind) -> N
                                   "I don't want to be human anymore", "是不是不要这个套餐了",
                                   "I don't want my pills anymore", "is everyone fine?",
                                   "nobody is safe here", "I'm not sure he's fine", "现在没事了吗？",
-                                  "严不严重", "他说没事了"])
+                                  "严不严重", "他说没事了", "I'm done for, I can't do this anymore",
+                                  "I'm not going to need my pills anymore"])
 def test_no_denial_inside_a_question_or_an_affirmation(text) -> None:
     assert without_denials(text) == (text, [])
 

@@ -4,8 +4,9 @@ phrases into the phrase matchers one call's guard uses.
 A lexicon file holds, per guard class (emergency, self_harm, human, anger, frustration), named
 groups of phrases, and exclusions per class. Every plan inherits every group unless it lists the
 group in `escalation.builtin_off`. It also holds whole turns per class: words that are a request
-only when the caller says nothing else ("Person.", "someone please", 找人), not inside a turn
-("in person", "someone took my phone"), with the fillers of the language that may come with them.
+(or hostile) only when the caller says nothing else ("Person.", "someone please", 找人, 滚开), not
+inside a turn ("in person", "someone took my phone", 滚动), with the fillers of the language that
+may come with them; a Chinese whole turn is heard by its sound too (棍开).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
-from ivr.text.normalize import has_cjk, tokenize
+from ivr.text.normalize import has_cjk, is_cjk, pinyin, tokenize
 
 __all__ = ["GUARD_CLASSES", "LEXICON_DIR", "GuardRules", "bare_turn", "builtin_lexicon",
            "compile_rules", "effective_phrases"]
@@ -107,12 +108,28 @@ class GuardRules:
 
     matchers: dict[str, PhraseMatcher]
     escalation: Escalation
-    whole_turns: dict[str, frozenset[str]]   # class: the `bare_turn` forms that are requests
+    whole_turns: dict[str, frozenset[str]]   # class: the `bare_turn` forms of its whole turns
 
     def whole_turn(self, cls: str, text: str) -> str | None:
-        """The bare form of `text` when the whole turn is one of `cls`'s whole turns."""
+        """The bare form of `text` when the whole turn is one of `cls`'s whole turns, or
+        sounds like a Chinese one of two or more characters (the recogniser's homophones: 棍开
+        for 滚开)."""
         bare = bare_turn(text)
-        return bare if bare and bare in self.whole_turns.get(cls, ()) else None
+        if not bare:
+            return None
+        turns = self.whole_turns.get(cls, frozenset())
+        if bare in turns:
+            return bare
+        sound = _sounds(bare)
+        return bare if sound and any(_sounds(turn) == sound for turn in turns) else None
+
+
+@lru_cache(maxsize=4096)
+def _sounds(bare: str) -> str:
+    """The toneless pinyin of a bare Chinese turn of two or more characters, else ""."""
+    if len(bare) < 2 or not all(is_cjk(ch) for ch in bare):
+        return ""
+    return " ".join(pinyin(ch) for ch in bare)
 
 
 @lru_cache(maxsize=64)
