@@ -353,6 +353,7 @@ def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, ki
     ("no thanks, I don't need to talk to anyone", True),
     ("please send me a link to the self service portal, no agent needed", True),
     ("I don't want anyone from sales, I want someone in billing", False),
+    ("这个系统挺好用的，不用找人", True), ("帮我找人，别让机器跟我说", False),
     # negated with its preposition; a request in another place still asks
     ("I want to go through my bill, not with a person, I mean just with you here", True),
     ("not to an agent, put me through to a manager", False),

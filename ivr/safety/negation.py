@@ -30,7 +30,7 @@ _ARTICLES = {"a", "an", "the", "any", "your"}
 # who a caller may decline to be put through to, where no request phrase names them ("I don't
 # need to talk to anyone"): the learned net alone hears such turns, and a decline is no request
 _PERSON = re.compile(r"\b(?:any|some|no)(?:one|body)\b|\b(?:person|people|human|agent|operator"
-                     r"|representative|adviser|advisor|manager|staff)s?\b|人工|客服|真人|接线员|专员",
+                     r"|representative|adviser|advisor|manager|staff)s?\b|人工|客服|真人|接线员|专员|找人",
                      re.IGNORECASE)
 # a negated want/need/use verb, then at most three characters up to the phrase, no clause break
 _COMMA = re.compile(r"[,，、]")
