@@ -12,6 +12,7 @@ from ivr.safety.check import safety_answer
 from ivr.safety.denial import without_denials
 from ivr.safety.guard import EscalationGuard
 from ivr.safety.inquiry import asks_for_information
+from ivr.safety.warning import warning_sign
 from ivr.safety.ngrams import BUCKETS, features
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
 from ivr.safety.past import placed_in_past
@@ -666,6 +667,22 @@ def test_what_the_caller_says_besides_a_denial_is_judged(guard, text, kind) -> N
     assert guard.assess(BUILTIN, text).kind == kind, text
 
 
+@pytest.mark.parametrize("heard,denied", [
+    # as whisper wrote 已经止住了 and 烦死了 by voice through G.711: homophones
+    ("孩子刚才留鼻血,现在已经指住了,想问问要不要带过来看看。", "已经指住了"),
+    ("我的网又掉了这个月都第五次了反死了", "反死了"),
+])
+def test_a_denial_is_heard_by_its_sound(heard, denied) -> None:
+    assert without_denials(heard)[1] == [denied]
+
+
+def test_a_sound_alike_is_no_denial_where_the_words_are_not_one() -> None:
+    """我没时间 sounds like 我没事 up to its last syllable: no denial; 是不是想不开 is a question
+    however it is written (事不是想不开: 事 sounds like 是)."""
+    assert without_denials("我没时间跟你耗，我还要接孩子") == ("我没时间跟你耗，我还要接孩子", [])
+    assert without_denials("事不是想不开")[1] == []
+
+
 @pytest.mark.parametrize("text", ["It's an emergency, my wife collapsed", "有没有危险啊，他喝了农药",
                                   "会不会伤害自己我也说不好", "没钱了就自杀算了",
                                   "I don't want this life anymore", "I'm better off dead",
@@ -755,3 +772,14 @@ def test_a_warning_sign_of_suicide_gets_the_safety_check_not_a_hand_off(guard, t
 ])
 def test_look_alikes_of_warning_signs_are_not_asked(guard, text) -> None:
     assert guard.assess(BUILTIN, text).kind != "check_in", text
+
+
+@pytest.mark.parametrize("text,sign", [
+    ("我已经写好一书了，放在枕头底下", "写好一书"),    # 遗书 as the recogniser may write it
+    ("我现在站在楼定上，往下看好高", "站在楼定"),      # 楼顶
+    ("我要跟大家说声用别了", "说声用别"),              # 永别
+    ("合同到期了，搬回老家了，那边用别的网", None),     # 用别的: "another", not 永别
+    ("没事，你帮我约就行，不用别人", None),
+])
+def test_a_warning_sign_is_heard_by_its_sound(text, sign) -> None:
+    assert warning_sign(text) == sign

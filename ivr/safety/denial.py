@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ivr.safety.expressions import language_patterns
-from ivr.text.normalize import pattern_form
+from ivr.safety.expressions import find_expressions
+from ivr.text.normalize import has_cjk
 
 __all__ = ["without_denials"]
 
@@ -25,16 +25,15 @@ _DATA = Path(__file__).with_name("denials.yaml")
 def without_denials(text: str) -> tuple[str, list[str]]:
     """(`text` less the words of its denials, the denials found); `text` itself when there are
     none."""
-    language, plain = pattern_form(text)
-    found = [m for m in language_patterns(_DATA)[language].finditer(plain) if m.group(0)]
+    found = find_expressions(_DATA, text)
     if not found:
         return text, []
     kept, start = [], 0
-    for match in found:
-        kept.append(text[start:match.start()])
-        start = match.end()
+    for first, end in found:
+        kept.append(text[start:first])
+        start = end
     kept.append(text[start:])
-    joiner = "" if language == "zh" else " "
+    joiner = "" if has_cjk(text) else " "
     rest = re.sub(r"\s+", " ", joiner.join(k.strip() for k in kept)).strip(" ,.，。！!？?")
     rest = re.sub(r"([,，])(?:\s*[,，])+", r"\1", rest)   # "no, , I just want ..." -> "no, I ..."
-    return rest, [text[m.start():m.end()] for m in found]
+    return rest, [text[first:end] for first, end in found]

@@ -23,7 +23,8 @@ from functools import lru_cache
 __all__ = ["AUXILIARIES", "CJK_CHARS", "STOPWORDS", "NEGATIONS", "Token", "asks_something",
            "content_units", "has_cjk", "is_cjk", "normalize_text", "pattern_form", "pinyin",
            "prepare",
-           "simple_normalize", "stem", "to_simplified", "tokenize", "digits_as_hanzi",
+           "simple_normalize", "sound_form", "stem", "to_simplified", "tokenize",
+           "digits_as_hanzi",
            "spoken_number"]
 
 CJK_CHARS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -232,6 +233,26 @@ def pinyin(ch: str) -> str:
     from pypinyin import Style, lazy_pinyin
 
     return lazy_pinyin(ch, style=Style.NORMAL)[0]
+
+
+_SYLLABLE_CHARS: dict[str, str] = {}   # toneless syllable -> its private-use character
+
+
+@lru_cache(maxsize=65536)
+def _sound_char(ch: str) -> str:
+    syllable = pinyin(ch)
+    if not syllable:
+        return ch
+    # one private-use character per syllable, numbered as syllables are first met: the same in
+    # a pattern and in the text it is matched on, within one process
+    return _SYLLABLE_CHARS.setdefault(syllable, chr(0xE000 + len(_SYLLABLE_CHARS)))
+
+
+def sound_form(text: str) -> str:
+    """`text` with every Chinese character replaced by one character per toneless syllable
+    (same length): homophones the recogniser writes (指住, 纸住 for 止住) become equal, so a
+    regular expression in this form (its Chinese literals folded alike) matches them."""
+    return "".join(_sound_char(ch) for ch in text) if has_cjk(text) else text
 
 
 # ---- Arabic digits as Chinese numerals ----------------------------------------------------------
