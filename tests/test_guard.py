@@ -450,15 +450,6 @@ def test_a_plain_question_for_information_is_no_hostile_turn_on_the_nets_word(gu
     assert "net_angry" not in verdict.evidence
 
 
-def test_a_plain_question_the_net_is_sure_is_hostile_stays_hostile(guard) -> None:
-    """你们到底有没有脑子 as whisper heard it by voice (脑次): no hostile phrase is left, the
-    form is a plain question, and the net is sure (0.99): a hostile turn."""
-    text = "你们到底有没有脑次?"
-    assert asks_for_information(text) and not BUILTIN.matchers["anger"].find(text)
-    verdict = guard.assess(BUILTIN, text)
-    assert verdict.kind == "angry" and "net_angry" in verdict.evidence, verdict
-
-
 @pytest.mark.parametrize("text,plain", [
     ("你们诊所具体在什么位置啊", True), ("你们几点关门啊", True), ("请问你们地址在哪里呀", True),
     ("你们漫游怎么收费的啊", True), ("what time do you close", True),

@@ -65,9 +65,6 @@ NET_ANGRY_LEAD = 0.1          # with no hostile words, the net's angry score mus
                               # apology instead of a transfer (dev sets: 7 of 16 such turns, no
                               # angry one); and the turn must not be a plain question for
                               # information (`ivr.safety.inquiry`: 你们具体在什么地方啊, 0.69)
-NET_SURE_ANGRY = 0.9          # ... unless the net is this sure: 你们到底有没有脑子, heard 脑次 by
-                              # whisper (no hostile phrase left), scores 0.99; the development
-                              # sets' calm plain questions score at most 0.77
 NET_MIN_WORDS, NET_MIN_CJK = 3, 4
 SAFETY_CHECK_MIN_TOKENS = 8   # words or Chinese characters: 我想取消预约 (0.38) is asked nothing
 SELF_HARM_OVERRIDE = 0.5      # the net's self-harm probability that turns a lexicon emergency
@@ -269,7 +266,7 @@ class EscalationGuard:
             angry, frustrated = scores["angry"], scores["frustrated"]
             if angry >= net.threshold("angry") and (  # type: ignore[union-attr]
                     hostile or angry - scores["neutral"] >= NET_ANGRY_LEAD
-                    and (angry >= NET_SURE_ANGRY or not asks_for_information(text))):
+                    and not asks_for_information(text)):
                 evidence["net_angry"] = round(angry, 3)
                 remaining *= 1 - HOSTILE_GROUP_WEIGHT
             elif angry + frustrated >= net.threshold("frustrated"):  # type: ignore[union-attr]
