@@ -20,7 +20,7 @@ import yaml
 
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialplan.model import BUILTIN_GROUPS, Escalation
-from ivr.text.normalize import has_cjk, is_cjk, pinyin, tokenize
+from ivr.text.normalize import has_cjk, is_cjk, sound_form, tokenize
 
 __all__ = ["GUARD_CLASSES", "LEXICON_DIR", "GuardRules", "bare_turn", "builtin_lexicon",
            "compile_rules", "effective_phrases"]
@@ -120,16 +120,10 @@ class GuardRules:
         turns = self.whole_turns.get(cls, frozenset())
         if bare in turns:
             return bare
-        sound = _sounds(bare)
-        return bare if sound and any(_sounds(turn) == sound for turn in turns) else None
-
-
-@lru_cache(maxsize=4096)
-def _sounds(bare: str) -> str:
-    """The toneless pinyin of a bare Chinese turn of two or more characters, else ""."""
-    if len(bare) < 2 or not all(is_cjk(ch) for ch in bare):
-        return ""
-    return " ".join(pinyin(ch) for ch in bare)
+        if len(bare) < 2 or not all(is_cjk(ch) for ch in bare):
+            return None
+        sound = sound_form(bare)
+        return bare if any(sound_form(turn) == sound for turn in turns) else None
 
 
 @lru_cache(maxsize=64)
