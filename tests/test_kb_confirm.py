@@ -339,3 +339,16 @@ def test_by_voice_the_caller_hears_both_questions_and_names_the_second(engines, 
     outage = next(k for k in plan.plan.knowledge if k.id == "outage").answer["en"]
     heard = words(transcribe(engines, result.bot_audio))
     assert {"roaming", "or"} <= heard and len(words(outage) & heard) >= len(words(outage)) * 0.7
+
+
+# ---- an answer to a cost question must state a price ------------------------------------
+@pytest.mark.parametrize("question, lang, near", [
+    ("how much does a flu shot cost", "en", "vaccinations"),
+    ("打流感疫苗要多少钱", "zh", "vaccinations"),
+])
+def test_a_cost_question_is_not_answered_by_an_entry_stating_no_cost(clinic, question, lang,
+                                                                     near) -> None:
+    assert clinic.retriever.search(question).nearest.id == near   # near on its words
+    result = asyncio.run(clinic.ask(KBQuestion(question, lang, "decline", "dev")))
+    assert result.path not in ("faq", "documents", "converse") and result.correct
+

@@ -21,7 +21,7 @@ from ivr.events import EventLog, ManualClock
 from ivr.kb.documents import Block, approx_tokens, chunk_document, read_document
 from ivr.kb.embedder import E5Embedder, Embedder
 from ivr.kb.index import build_index, index_paths
-from ivr.kb.passages import PassageRetriever, plan_documents
+from ivr.kb.passages import PassageRetriever, plan_documents, written_codes
 from ivr.kb.quote import same_units, states, wants_amount
 from ivr.kb.retriever import KBEntry, Retriever
 from ivr.llm.client import LLMClient, LLMSettings
@@ -395,6 +395,42 @@ def test_an_faq_answer_without_the_asked_time_gives_way_to_the_documents(shipped
         "after the replacement arrives how many days until I must send the broken part back")
     assert step.reason == "document_answer" and step.evidence["entry_unsaid"] == "return_part"
     assert "within 15 days" in spoken(engine, step.actions[0])[0]
+
+
+@pytest.mark.parametrize("said, code", [
+    ("the front panel says E 1 4 1 0 what does that mean", "E1410"),
+    ("what's error code e two zero one one", "E2011"),
+    ("it shows e-1-6-2-4", "E1624"),
+])
+def test_a_code_said_letter_by_letter_is_answered_from_its_own_section(documents, said, code):
+    assert written_codes(said).count(code) == 1
+    found = documents.search(said)
+    assert found.answerable and found.quote is not None
+    # from the section headed by the code, not from "...for example E1410" elsewhere
+    assert all(code in chunk.headings[-1] for chunk in found.quote.chunks)
+
+
+@pytest.mark.parametrize("said", ["a one two three", "I 2 3 4", "plan b one two", "E1410"])
+def test_words_and_short_numbers_are_not_joined_into_codes(said):
+    assert written_codes(said) == said
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("what does it mean when the power supply light is amber", ""),
+    ("when will the rma number come through", "amount"),
+    ("um when is the clinic open", "amount"),
+])
+def test_when_asks_a_time_only_as_a_question(question, kind):
+    assert wants_amount(question) == kind
+
+
+def test_a_question_reading_out_a_code_at_the_serial_prompt_is_kept(shipped, embedder,
+                                                                    documents):
+    engine = hardware_line(shipped, embedder, documents)
+    assert engine.on_text("what's error code e two zero one one").reason == "question_kept"
+    step = engine.on_text("S N 4 4 7 1 9 2")
+    answer = next(a for a in step.actions if isinstance(a, DocumentAnswer))
+    assert "matching pairs" in " ".join(spoken(engine, answer))
 
 
 def test_a_question_kept_at_the_serial_prompt_is_answered_from_the_documents(shipped, embedder,

@@ -33,7 +33,7 @@ from ivr.dialplan.model import (KEYED_KINDS, AnswerNode, BranchNode, CollectNode
                                 TransferNode)
 from ivr.events import EventLog
 from ivr.kb.passages import PassageRetriever
-from ivr.kb.quote import states, wants_amount
+from ivr.kb.quote import answers_cost, states, wants_amount
 from ivr.kb.retriever import KBEntry, Match, Retriever
 from ivr.llm.client import LLMClient
 from ivr.safety.anger import AngerAssessment
@@ -42,8 +42,8 @@ from ivr.safety.instructions import instruction_attempt
 from ivr.safety.check import safety_answer
 from ivr.safety.lexicon import GuardRules
 from ivr.safety.semantic import SemanticNet
-from ivr.text.normalize import (asks_something, is_cjk, simple_normalize, spoken_number,
-                                tokenize)
+from ivr.text.normalize import (asks_something, is_cjk, opens_with_question_word,
+                                simple_normalize, spoken_number, tokenize)
 from ivr.tools.http import ToolBox, ToolOutcome
 from ivr.tools.results import fill
 
@@ -602,7 +602,7 @@ class DialogEngine:
         next), then the flow goes on; otherwise the choice's step as it is."""
         if not self.plan.menus.questions:
             return step
-        match = self.retriever.search(text)
+        match = self._search(text)
         if self._clear_lead(match):
             answer, evidence = self._faq_or_quote(text, match, {})
         elif self.documents is not None and asks_something(text):
@@ -654,7 +654,7 @@ class DialogEngine:
         doctor" is a question, though "see a doctor" books."""
         if not self.plan.menus.questions or len(tokenize(text)) < QUESTION_MIN_WORDS:
             return None
-        match = self.retriever.search(text)
+        match = self._search(text)
         evidence = {"text": text, "score": round(match.score, 3),
                     "runner_up": round(match.runner_up, 3)}
         if match.entry is None and chosen is None:
@@ -888,7 +888,7 @@ class DialogEngine:
         return Step(self._enter(node.next), "survey_answered", node.next, {"survey": value})
 
     def _answer_text(self, node: AnswerNode, text: str) -> Step:
-        match = self.retriever.search(text, frozenset(node.topics) or None)
+        match = self._search(text, frozenset(node.topics) or None)
         evidence = {"score": round(match.score, 3), "runner_up": round(match.runner_up, 3)}
         documents = self.documents is not None and not node.topics
         if match.entry is None and documents:
@@ -905,6 +905,20 @@ class DialogEngine:
         self.state.last_entry = match.entry.id
         after = self._enter(node.next) if node.next else []
         return Step([answer, *after], "kb_match", self.state.node, evidence)
+
+    def _search(self, text: str, topics: frozenset[str] | None = None) -> Match:
+        """The FAQ entry for a question to answer (among `topics`, entry ids, when given); for
+        a question about a cost, among the entries whose approved answers state a price: "how
+        much does a flu shot cost" is not answered by when flu shots are given (the documents
+        may answer it, else nobody). (The same for times and amounts was tried and taken back:
+        it lost a held-out question whose approved answer gives its time in words.)"""
+        match = self.retriever.search(text, topics)
+        if match.nearest is None or answers_cost(text, self._t(match.nearest.answer)):
+            return match
+        stating = frozenset(e.id for e in self.retriever.entries
+                            if answers_cost(text, self._t(e.answer)))
+        stating = stating & topics if topics else stating
+        return self.retriever.search(text, stating) if stating else Match(None, 0.0, 0.0)
 
     def _document_text(self, node: AnswerNode, text: str, match: Match, evidence: dict) -> Step:
         """No FAQ entry matched: answer from the best passages if they score high enough, else
@@ -1174,7 +1188,10 @@ def _tells_something(text: str) -> bool:
 def _reads_out_digits(text: str) -> bool:
     """Three or more digits or digit words ("S N 4 4 7", "four four seven") making up a good
     part of the turn: a try at a slot ("where are the drivers for Windows Server 2022?" is
-    a question)."""
+    a question; so is a turn opening with a question word, "what's error code e two zero one
+    one")."""
+    if opens_with_question_word(text):
+        return False
     tokens = tokenize(text)
     digits = sum(1 for t in tokens if t.norm.isdigit() or t.norm in UNITS)
     return digits >= 3 and digits >= DIGIT_SHARE * len(tokens)

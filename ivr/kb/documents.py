@@ -21,6 +21,8 @@ SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf"})
 _CJK = re.compile(f"[{CJK_CHARS}]")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# an error code or model number: letters and digits in one word ("E1410", "R740"; not "2U")
+_CODE = re.compile(r"\b(?=[a-z_]*\d)(?=\d*[a-z])\w{3,}\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class Chunk:
         """The document's title and the headings above the passage: "Manual > Beep codes"."""
         return " > ".join((self.title, *self.headings))
 
+    def headed_by(self, codes: set[str]) -> bool:
+        """Whether one of the headings above the passage names one of `codes` (lower case):
+        the section on "E1410: processor internal error" is what E1410 means."""
+        return any(code.lower() in codes for heading in self.headings
+                   for code in _CODE.findall(heading))
+
     @property
     def sentences(self) -> list[str]:
         """The passage's sentences and list items, as written (list marks dropped): what a
@@ -56,6 +64,11 @@ class Block:
 
     headings: tuple[str, ...]
     text: str
+
+
+def codes(text: str) -> set[str]:
+    """The error codes and model numbers `text` names, lower case ("E1410" -> {"e1410"})."""
+    return {code.lower() for code in _CODE.findall(text)}
 
 
 def document_files(folder: Path) -> list[Path]:

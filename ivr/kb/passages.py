@@ -8,12 +8,13 @@ best passage, which, unlike fused ranks, is comparable across questions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ivr.kb.bm25 import BM25
-from ivr.kb.documents import Chunk, approx_tokens
+from ivr.kb.documents import Chunk, approx_tokens, codes
 from ivr.kb.embedder import Embedder
 from ivr.dialplan.loader import LoadedPlan
 from ivr.kb.index import DocumentIndex, build_index
@@ -21,6 +22,12 @@ from ivr.kb.quote import Quote, Quoter
 from ivr.text.normalize import has_cjk
 
 RRF_K = 60
+
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_DIGIT = r"(?:\d+|" + "|".join(_DIGIT_WORDS) + r")"
+# a letter (not the words "a" and "I") and three digits or more said one by one
+_SPOKEN_CODE = re.compile(rf"\b(?![ai]\b)([a-z])((?:[\s-]+{_DIGIT}\b){{3,}})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,14 @@ class PassageRetriever:
         """The best passages for `text` (English or Chinese, documents in either)."""
         if not self.index.chunks or not text.strip():
             return PassageMatch((), 0.0, False)
+        text = written_codes(text)
         similarity = self.index.vectors @ self.embedder.queries([text])[0]
         lexical = self._bm25.scores(text)
         fused = _rrf(similarity) + _rrf(lexical)
         order = [int(i) for i in np.argsort(-fused, kind="stable")]
+        named = codes(text)
+        if named:   # a section headed by a code the caller said ("E1410: ...") comes first
+            order.sort(key=lambda i: not self.index.chunks[i].headed_by(named))
         chosen: list[Passage] = []
         tokens = 0
         for i in order[:self.top]:
@@ -88,12 +99,24 @@ class PassageRetriever:
         best = max(chosen, key=lambda p: p.similarity)
         needed = self.cross_language_min_score if has_cjk(text) != has_cjk(best.chunk.text) \
             else self.min_score
-        answerable = best.similarity >= needed
+        # a section headed by the code the caller said is theirs, however e5 scores it
+        answerable = best.similarity >= needed or bool(named) and any(
+            p.chunk.headed_by(named) for p in chosen)
         if self.quoter is None or not answerable or has_cjk(text) != has_cjk(best.chunk.text):
             # across languages the documents' sentences cannot be quoted: the LLM answers
             return PassageMatch(tuple(chosen), best.similarity, answerable)
         quote = self.quoter.quote(text, order)
         return PassageMatch(tuple(chosen), best.similarity, quote is not None, quote)
+
+
+def written_codes(text: str) -> str:
+    """`text` with error codes and model numbers said letter and digit by letter and digit ("E
+    1 4 1 0", "e two zero one one", as a recogniser writes them) written as documents write
+    them: "E1410", "E2011"."""
+    def joined(m: re.Match) -> str:
+        said = re.split(r"[\s-]+", m.group(2).strip(" -"))
+        return m.group(1).upper() + "".join(_DIGIT_WORDS.get(w.lower(), w) for w in said)
+    return _SPOKEN_CODE.sub(joined, text)
 
 
 def _rrf(scores: np.ndarray) -> np.ndarray:

@@ -24,24 +24,33 @@ import numpy as np
 
 from ivr.dialog.grounding import numbers
 from ivr.kb.bm25 import BM25
-from ivr.kb.documents import Chunk
+from ivr.kb.documents import Chunk, codes
 from ivr.kb.embedder import Embedder
 from ivr.kb.index import DocumentIndex
 
 LEXICAL_WEIGHT = 0.03
 NUMBER_BONUS = 0.03
+HEADING_BONUS = 0.03    # for a sentence under a heading naming the code the question names
 SECOND_MARGIN = 0.025   # a second sentence is said when it scores this close to the best
 PASSAGES = 4            # sentences are taken from this many of the best passages
 
 _ASKS_PRICE = re.compile(
     r"\b(cost|costs|price|prices|priced|fee|fees|charge|charges|charged|pay|expensive|cheap)\b"
     r"|\bhow much (is|are|does|do|will|would|did)\b|多少钱|费用|价格|价钱|收费|几块|贵")
+# asking what something costs, not how to pay, whether it is charged or how much a bill
+# comes to ("how can I pay my bill", "will I be charged for roaming in Canada", "how much is
+# my bill" are answered without a price)
+_ASKS_COST = re.compile(
+    r"\b(cost|costs|price|prices|priced|fee|fees)\b|多少钱|费用|价格|价钱|收费")
 _STATES_PRICE = re.compile(
     r"\b(euros?|dollars?|pounds?|cents?|percent|free|no charge|no cost)\b|[%€$£]"
     r"|元|块|免费|不收费", re.IGNORECASE)
 _ASKS_AMOUNT = re.compile(
     r"\bhow (long|many|much|far|soon|often|old|big|heavy|tall|wide|deep|high)\b|\bwhat time\b"
-    r"|\bwhen\b|多久|多长|多少|几[天个点年月周次分]|什么时候")
+    # "when" asking a time ("when will...", "when is..."), not joining a clause ("what does it
+    # mean when the power supply light is amber")
+    r"|^\W*when\b|\bwhen (will|would|do|does|did|is|are|was|were|can|could|should|shall)\b"
+    r"|多久|多长|多少|几[天个点年月周次分]|什么时候")
 
 
 # a unit the question names must be the unit the sentence states: "how many watts does a 1U
@@ -74,6 +83,12 @@ def wants_amount(question: str) -> str:
     return "amount" if _ASKS_AMOUNT.search(lowered) else ""
 
 
+def answers_cost(question: str, answer: str) -> bool:
+    """Whether `answer` states a price where `question` asks what something costs ("how much
+    does a flu shot cost" is not answered by when flu shots are given)."""
+    return not _ASKS_COST.search(question.lower()) or states("price", answer)
+
+
 def states(kind: str, sentence: str) -> bool:
     """Whether `sentence` states what a question of `kind` (`wants_amount`) asks for."""
     if kind == "price":
@@ -98,14 +113,21 @@ class Quoter:
         # the headings count as words of each sentence: "E2011" is in the heading only
         self._bm25 = BM25([f"{index.chunks[row].place}: {text}" for row, text in index.sentences])
         self._rows = np.array([row for row, _ in index.sentences], dtype=int)
-        self._numbers = [numbers(text) for _, text in index.sentences]
+        # and the numbers named there: "E1410" names the sentences under its heading
+        self._numbers = [numbers(f"{index.chunks[row].place}: {text}")
+                         for row, text in index.sentences]
 
     def quote(self, question: str, passages: list[int]) -> Quote | None:
         """The sentences of the passages at `passages` (rows, best first; the first
         `PASSAGES` are read) that answer `question`, or None. Only sentences that state what
-        the question asks for (a price, an amount) are candidates."""
+        the question asks for (a price, an amount) are candidates, and only those under a
+        heading naming a code the question names, where one does."""
         kind = wants_amount(question)
-        within = np.isin(self._rows, passages[:PASSAGES]) & np.array(
+        named = codes(question)
+        headed = [row for row in passages[:PASSAGES] if self.index.chunks[row].headed_by(named)]
+        # a code the caller said is answered from its own section, not from a sentence that
+        # only mentions it ("...an error code starting with E, for example E1410")
+        within = np.isin(self._rows, headed or passages[:PASSAGES]) & np.array(
             [states(kind, text) and same_units(question, text)
              for _, text in self.index.sentences], dtype=bool)
         if not within.any():
@@ -115,7 +137,8 @@ class Quoter:
         lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
         asked = numbers(question)
         named = np.array([bool(asked) and asked <= stated for stated in self._numbers])
-        score = np.where(within, cosine + LEXICAL_WEIGHT * lexical + NUMBER_BONUS * named, -1.0)
+        score = np.where(within, cosine + LEXICAL_WEIGHT * lexical + NUMBER_BONUS * named
+                         + HEADING_BONUS * bool(headed), -1.0)
         order = [int(i) for i in np.argsort(-score, kind="stable")[:2] if within[i]]
         if score[order[0]] < self.min_score:
             return None

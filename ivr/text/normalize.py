@@ -200,13 +200,23 @@ def asks_something(text: str) -> bool:
     if "?" in text or (has_cjk(text) and _CJK_QUESTION.search(text)):
         return True
     words = [t.norm for t in tokenize(text) if not t.cjk]
-    opener = next((w for w in words if w not in _LEAD_FILLERS), "")
+    opener = _opener(words)
     if opener in _QUESTION_OPENERS or opener in _QUESTION_WORDS:
         return True
     # a question word inside, asking ("... how does that work"), not joining a clause ("the
     # signal where I live")
     return any(w in _QUESTION_WORDS and following in _ASKING
                for w, following in zip(words, words[1:]))
+
+
+def opens_with_question_word(text: str) -> bool:
+    """Whether `text`'s first word past fillers is what, how, where, which ... ("um what's
+    error code e two zero one one": a question, however many digits it reads out)."""
+    return _opener([t.norm for t in tokenize(text) if not t.cjk]) in _QUESTION_WORDS
+
+
+def _opener(words: list[str]) -> str:
+    return next((w for w in words if w not in _LEAD_FILLERS), "")
 
 
 # ---- stems and sounds ---------------------------------------------------------------------------
