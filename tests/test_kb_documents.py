@@ -364,10 +364,14 @@ def test_a_quoted_answer_is_the_documents_own_sentence_with_no_llm(shipped, embe
 def test_a_price_question_is_not_answered_by_a_price_of_something_else(shipped, embedder,
                                                                        documents):
     # the passages pass the retrieval bar, but the only sentence with a price is about the
-    # keep-your-disk option: not quoted, the caller hears "I don't know" and is offered a person
-    assert documents.search("how much does a 4U server cost").quote is None
+    # keep-your-disk option: not quoted, only offered; the caller says no, hears "I don't know"
+    # and is offered a person
+    found = documents.search("how much does a 4U server cost")
+    assert found.quote is None and "Keep-your-disk option" in found.near.chunks[0].headings
     engine, _ = dialog(shipped, embedder, documents, None)
     step = engine.on_text("how much does a 4U server cost")
+    assert step.reason == "section_confirm" and not engine.state.offered_human
+    step = engine.on_text("no")
     assert step.reason == "dont_know" and engine.state.offered_human
 
 
@@ -500,3 +504,42 @@ def test_a_question_naming_a_year_at_the_serial_prompt_is_kept_not_read_as_the_s
         == "question_kept"
     engine.start()
     assert engine.on_text("it's S N 4 4 7 1 9 2").reason == "slot_filled"
+
+
+# ---- a sentence nearly good enough is offered by its section ---------------------------------
+NEAR_SECTION = "the fans are really loud all the time"     # "Fan noise", under the quote bar
+
+
+def test_a_sentence_under_the_quote_bar_is_only_offered(shipped, documents):
+    found = documents.search(NEAR_SECTION)
+    settings = shipped.plan.documents
+    assert found.quote is None and not found.answerable
+    assert settings.quote_confirm_score <= found.near.score < settings.quote_min_score
+    assert found.near.chunks[0].headings[-1] == "Fan noise"
+
+
+@pytest.mark.parametrize("reply", ["yes", "no"])
+def test_the_caller_is_asked_about_the_section_and_yes_says_it(shipped, embedder, documents,
+                                                               reply):
+    engine = hardware_line(shipped, embedder, documents)
+    assert engine.on_text(NEAR_SECTION).reason == "question_kept"
+    step = engine.on_text("S N 4 4 7 1 9 2")       # the kept question is taken up at the menu
+    assert engine.state.node == "problem_menu"
+    assert any(isinstance(a, Say) and a.text == "Is your question about fan noise?"
+               for a in step.actions)
+    assert engine.answers_prompt(reply)
+    step = engine.on_text(reply)
+    answers = [a for a in step.actions if isinstance(a, DocumentAnswer)]
+    if reply == "yes":
+        assert step.reason == "document_answer" and step.evidence["confirmed"] is True
+        assert "blank panel" in " ".join(spoken(engine, answers[0]))
+    else:
+        assert step.reason == "confirm_declined" and not answers
+    assert engine.state.node == "problem_menu" and not engine.state.section_offered
+
+
+def test_without_a_confirm_score_a_near_sentence_is_not_offered(shipped, embedder, documents):
+    plan = shipped.plan.model_copy(update={"documents": shipped.plan.documents.model_copy(
+        update={"quote_confirm_score": None})})
+    quiet = plan_documents(dataclasses.replace(shipped, plan=plan), embedder)
+    assert quiet.search(NEAR_SECTION).near is None

@@ -82,6 +82,7 @@ class DialogState:
     no_person_at: str = ""         # the node a failed transfer fell back to (taking a message)
     # (entry ids, question): the bot asked "is it ...?" about one entry or "... or ...?" about two
     confirming: tuple[tuple[str, ...], str] = ((), "")
+    section_offered: str = ""      # the question the bot asked "is it about <section>?" for
     last_entry: str = ""           # the knowledge entry the last answer at a question node gave
     number_heard: str = ""         # a number of unusual length read back for a yes or no
 
@@ -152,6 +153,7 @@ class DialogEngine:
         guard = self._guard_step(verdict)
         if guard is not None:
             self.state.confirming = ((), "")   # handed over: no "yes" may answer it later
+            self.state.section_offered = ""
             self.state.checking = ""
             return guard
         if self.state.checking:
@@ -177,6 +179,10 @@ class DialogEngine:
                             self.state.node)
         if self.state.confirming[0]:
             confirmed = self._confirmed(text)
+            if confirmed is not None:
+                return confirmed
+        if self.state.section_offered:
+            confirmed = self._section_confirmed(text)
             if confirmed is not None:
                 return confirmed
         if self.state.number_heard:
@@ -220,6 +226,7 @@ class DialogEngine:
         """A key: menu choice, digits for a slot, 1/2 for yes/no and surveys, or the "human"
         key."""
         self.state.confirming = ((), "")   # a key is no answer to "is your question ...?"
+        self.state.section_offered = ""
         self.state.checking = ""             # nor to "are you safe right now?"
         self.state.number_heard = ""         # keys give the number again, exactly
         node = self.plan.nodes[self.state.node]
@@ -299,7 +306,7 @@ class DialogEngine:
     def answers_prompt(self, text: str) -> bool:
         """Whether `text` is a value for the slot the current node asks for, or yes or no to an
         "is your question ...?" the bot asked."""
-        if self.state.confirming[0] or self.state.number_heard:
+        if self.state.confirming[0] or self.state.section_offered or self.state.number_heard:
             return parse_slot("yes_no", text, None, self.state.language,
                               self.now.date()) is not None
         node = self.plan.nodes[self.state.node]
@@ -574,15 +581,17 @@ class DialogEngine:
             return self._answered_first(step, text)
         # The caller asked their question with their choice ("how much is roaming in Spain"):
         # answer it at the node the choice leads to, instead of asking them to say it again.
-        saved = (self.state.unresolved, self.state.confirming, self.state.offered_human)
+        saved = (self.state.unresolved, self.state.confirming, self.state.section_offered,
+                 self.state.offered_human)
         answered = self._answer_text(target, text)
-        asked = ("kb_match", "document_answer") + (("kb_confirm", "kb_choose")
-                                                    if asks_something(text) else ())
+        asked = ("kb_match", "document_answer") + (
+            ("kb_confirm", "kb_choose", "section_confirm") if asks_something(text) else ())
         if answered.reason not in asked:
             # not answered (or "is your question ...?" about words that pick a choice but ask
             # nothing, "it's about the signal where I live"): the caller hears the node's
             # prompt, and nothing the try did stays (a pending confirmation, a miss counted)
-            self.state.unresolved, self.state.confirming, self.state.offered_human = saved
+            (self.state.unresolved, self.state.confirming, self.state.section_offered,
+             self.state.offered_human) = saved
             return step
         return Step([*self._without_prompt(step, target), *answered.actions], "menu_answer",
                     answered.node,
@@ -661,7 +670,7 @@ class DialogEngine:
             # no choice and no confident answer: the plan's documents may answer it, else a
             # near match is asked about, as at an answer node
             return self._menu_documents(node, text, evidence) \
-                or self._confirm(match, text, evidence)
+                or self._confirm(match, text, evidence) or self._offer_section(text, evidence)
         if not self._clear_lead(match):
             if match.entry is None or chosen is not None:
                 return None
@@ -872,7 +881,7 @@ class DialogEngine:
         taken = self._menu_text(node, text) if isinstance(node, MenuNode) \
             else self._answer_text(node, text)
         if taken.reason not in ("menu_choice", "menu_answer", "menu_question", "kb_match",
-                                "kb_confirm", "kb_choose", "document_answer"):
+                                "kb_confirm", "kb_choose", "section_confirm", "document_answer"):
             self.state.attempts, self.state.unresolved = saved
             self.state.offered_human = False
             return step
@@ -926,10 +935,48 @@ class DialogEngine:
         stays at this node for the next question."""
         answer, evidence = self._from_passages(text, evidence)
         if answer is None:
-            return self._confirm(match, text, evidence) \
+            return self._confirm(match, text, evidence) or self._offer_section(text, evidence) \
                 or self._miss(node.on_miss, evidence, dont_know=True)
         self.state.unresolved = 0
         return Step([answer], "document_answer", self.state.node, evidence)
+
+    def _offer_section(self, text: str, evidence: dict) -> Step | None:
+        """A document sentence nearly good enough to say (`documents.quote_confirm_score`):
+        "Is your question about fan noise?", named by its section's heading; yes says it."""
+        near = self.documents.search(text).near if self.documents is not None else None
+        if near is None or not near.chunks[0].headings:
+            return None
+        heading = near.chunks[0].headings[-1]
+        topic = heading[0].lower() + heading[1:] if heading[1:2].islower() else heading
+        self.state.section_offered = text
+        return Step([Say(self._t(self.plan.prompts.confirm_section).format(topic=topic))],
+                    "section_confirm", self.state.node,
+                    {**evidence, "asked_about_section": heading, "quote_score": near.score})
+
+    def _section_confirmed(self, text: str) -> Step | None:
+        """The caller's answer to "Is your question about <section>?": yes says the sentence,
+        no is "I don't know" with a person offered; anything else is a new turn (None)."""
+        question, self.state.section_offered = self.state.section_offered, ""
+        answer = parse_slot("yes_no", text, None, self.state.language, self.now.date())
+        node = self.plan.nodes[self.state.node]
+        menu = isinstance(node, MenuNode)
+        if answer == "no" and menu:
+            return Step([Say(self._choices_named(node, self.plan.prompts.menu_options))],
+                        "confirm_declined", self.state.node, {"text": text,
+                                                              "declined_section": True})
+        if answer == "no":
+            return self._miss(self._miss_target(node), {"text": text, "declined_section": True},
+                              dont_know=True)
+        found = self.documents.search(question) if answer == "yes" and self.documents else None
+        if found is None or found.near is None:
+            return None
+        self.state.unresolved = 0
+        if menu:
+            self.state.attempts = 0
+        after = [self._after_menu_answer(node)] if menu else []
+        return Step([DocumentAnswer(question, found.passages, found.near), *after],
+                    "document_answer", self.state.node,
+                    {"text": text, "confirmed": True, "quote_score": found.near.score})
 
     def _confirm(self, match: Match, text: str, evidence: dict) -> Step | None:
         """A question that nearly matched an FAQ entry (`answers.confirm_score` up to

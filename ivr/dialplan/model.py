@@ -125,6 +125,10 @@ class Prompts(Strict):
     confirm_question: LanguageText = {"en": "Is your question: {question}?",
                                       "zh": "您是想问：{question}吗？"}
     """Asked about the FAQ entry a question nearly matched (`answers.confirm_score`)."""
+    confirm_section: LanguageText = {"en": "Is your question about {topic}?",
+                                     "zh": "您是想问{topic}吗？"}
+    """Asked about the document section whose sentence nearly answers a question
+    (`documents.quote_confirm_score`), named by its heading."""
     choose_question: LanguageText = {"en": "Is your question: {first}, or {second}?",
                                      "zh": "您是想问：{first}，还是{second}？"}
     """Asked when a question fits two FAQ entries about equally (`answers.tie_margin`)."""
@@ -136,6 +140,11 @@ class Prompts(Strict):
     @classmethod
     def _only_question_placeholder(cls, texts: LanguageText) -> LanguageText:
         return _placeholders(texts, "the entry's question", "question")
+
+    @field_validator("confirm_section")
+    @classmethod
+    def _only_topic_placeholder(cls, texts: LanguageText) -> LanguageText:
+        return _placeholders(texts, "the section's heading", "topic")
 
     @field_validator("choose_question", "choose_which")
     @classmethod
@@ -462,6 +471,13 @@ class Documents(Strict):
     """With `answer: quote`, the score the best sentence needs (e5 cosine plus small lexical and
     number shares; calibrated on the hardware line's development questions: answering sentences
     0.90-0.96, the best sentence for questions the documents do not answer 0.86-0.88)."""
+    quote_confirm_score: float | None = Field(0.88, gt=0, le=1.2)
+    """A best sentence scoring from this up to `quote_min_score` is offered by its section's
+    heading ("Is your question about fan noise?", `prompts.confirm_section`); yes says it.
+    None: never. (On the hardware line's development questions and a probe set written
+    2026-12-05: such sentences answered in-scope questions at 0.868-0.894, and were the
+    best for questions the documents do not answer at 0.866-0.886, which a caller declines;
+    0.88 offers 4 of the 6 in-scope ones and 3 of the 9 others.)"""
     # e5 query-passage cosine of the best passage, calibrated on the shipped hardware documents
     # (in-scope English questions scored 0.83-0.92, unrelated ones 0.70-0.83; Chinese questions
     # on English text 0.79-0.82 in scope, 0.77 out of it).

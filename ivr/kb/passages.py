@@ -55,6 +55,7 @@ class PassageMatch:
     score: float
     answerable: bool
     quote: Quote | None = None
+    near: Quote | None = None   # a quote under the bar, to offer by its section
 
 
 class PassageRetriever:
@@ -106,6 +107,8 @@ class PassageRetriever:
             # across languages the documents' sentences cannot be quoted: the LLM answers
             return PassageMatch(tuple(chosen), best.similarity, answerable)
         quote = self.quoter.quote(text, order)
+        if quote is not None and not quote.sure:
+            return PassageMatch(tuple(chosen), best.similarity, False, near=quote)
         return PassageMatch(tuple(chosen), best.similarity, quote is not None, quote)
 
 
@@ -136,7 +139,7 @@ def plan_documents(loaded: LoadedPlan, embedder: Embedder) -> PassageRetriever |
     if settings is None:
         return None
     index, _ = build_index(loaded, embedder)
-    quoter = Quoter(index, embedder, settings.quote_min_score) \
+    quoter = Quoter(index, embedder, settings.quote_min_score, settings.quote_confirm_score) \
         if settings.answer == "quote" else None
     return PassageRetriever(index, embedder, settings.min_score,
                             settings.cross_language_min_score, settings.passages,

@@ -72,6 +72,7 @@ class Quote:
     sentences: tuple[str, ...]
     chunks: tuple[Chunk, ...]
     score: float
+    sure: bool = True   # False: under the quote bar, good enough to offer by its section
 
 
 def wants_amount(question: str) -> str:
@@ -104,12 +105,16 @@ def same_units(question: str, sentence: str) -> bool:
 
 
 class Quoter:
-    """Picks the sentences of `index` that answer a question; `min_score` as above."""
+    """Picks the sentences of `index` that answer a question; `min_score` as above; from
+    `confirm_score` up to it, the sentences are returned as not sure (to offer by their
+    section, "is your question about ...?")."""
 
-    def __init__(self, index: DocumentIndex, embedder: Embedder, min_score: float) -> None:
+    def __init__(self, index: DocumentIndex, embedder: Embedder, min_score: float,
+                 confirm_score: float | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.min_score = min_score
+        self.confirm_score = min_score if confirm_score is None else confirm_score
         # the headings count as words of each sentence: "E2011" is in the heading only
         self._bm25 = BM25([f"{index.chunks[row].place}: {text}" for row, text in index.sentences])
         self._rows = np.array([row for row, _ in index.sentences], dtype=int)
@@ -140,11 +145,11 @@ class Quoter:
         score = np.where(within, cosine + LEXICAL_WEIGHT * lexical + NUMBER_BONUS * named
                          + HEADING_BONUS * bool(headed), -1.0)
         order = [int(i) for i in np.argsort(-score, kind="stable")[:2] if within[i]]
-        if score[order[0]] < self.min_score:
+        if score[order[0]] < min(self.min_score, self.confirm_score):
             return None
         if len(order) > 1 and score[order[0]] - score[order[1]] >= SECOND_MARGIN:
             order = order[:1]
         said = [self.index.sentences[i] for i in order]
         return Quote(tuple(text for _, text in said),
                      tuple(dict.fromkeys(self.index.chunks[row] for row, _ in said)),
-                     round(float(score[order[0]]), 3))
+                     round(float(score[order[0]]), 3), bool(score[order[0]] >= self.min_score))

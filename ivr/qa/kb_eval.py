@@ -84,6 +84,7 @@ class KBResult:
     confirm: tuple[str, ...] | None = None  # entries the bot asked "is your question ...?" about
     checked: bool = False   # asked "are you safe right now?" first (the caller said yes)
     chose: str | None = None  # asked which menu choice it is about: the choice named ("" none)
+    section: tuple[str, bool] | None = None   # asked "is it about <heading>?", the caller's yes
 
     @property
     def correct(self) -> bool:
@@ -183,7 +184,7 @@ class KBRunner:
         if checked:     # asked whether they are safe, the calm caller says so
             step = engine.on_text(CALM_REPLY[question.lang], question.lang)
             steps.append(step)
-        chose = None
+        chose, section = None, None
         if step.reason == "menu_no_match" and engine.state.pending:
             # asked which choice the question is about, the caller names the one whose
             # answers hold the entry they meant, as the bot named it ("" where none does)
@@ -210,6 +211,16 @@ class KBRunner:
                     next(e for e in engine.retriever.entries if e.id == question.id))
             started = time.perf_counter()
             step = engine.on_text(reply, question.lang)
+            steps.append(step)
+        elif engine.state.section_offered:
+            # asked "is your question about <section>?", the caller says yes when that section
+            # holds what they asked for (every expected fact), else no
+            near = engine.documents.search(engine.state.section_offered).near
+            held = _plain(" ".join(c.text for c in near.chunks))
+            meant = question.expect == "facts" and all(_plain(f) in held for f in question.facts)
+            section = near.chunks[0].headings[-1], meant
+            started = time.perf_counter()
+            step = engine.on_text(CONFIRM_REPLIES[question.lang == "zh"][meant], question.lang)
             steps.append(step)
         said: list[str] = []
         answer: list[str] = []   # what the answer said, apart from the plan's own prompts
@@ -239,7 +250,7 @@ class KBRunner:
         invented = invented_numbers(" ".join(answer), [*sources, question.text]) \
             if path in ANSWERED else ()
         return KBResult(question, path, text, step.reason, seconds, self.rank(question), entry,
-                        invented, confirm, checked, chose)
+                        invented, confirm, checked, chose, section)
 
     @staticmethod
     def choice_named(engine: Any, question: KBQuestion) -> str | None:
@@ -325,6 +336,11 @@ class KBReport:
     def errors(self) -> list[KBResult]:
         return [r for r in self.results if not r.correct]
 
+    def sections(self) -> str:
+        """How often the bot asked "is your question about <section>?", and the yeses."""
+        asked = [r.section for r in self.results if r.section is not None]
+        return f"{len(asked)}x: the caller said yes {sum(yes for _, yes in asked)}"
+
     def confirmed(self) -> str:
         """How often the bot asked "is your question ...?", and what came of it."""
         asked = [r for r in self.results if r.confirm is not None]
@@ -361,6 +377,7 @@ class KBReport:
                  f"  invented facts                {self.invented}",
                  f"  FAQ retrieval top-1 / top-3   {share(self.top(1))} / {share(self.top(3))}",
                  f"  asked \"is your question ...?\" {self.confirmed()}",
+                 f"  asked about a section         {self.sections()}",
                  f"  asked which menu choice       {self.chosen()}",
                  f"  asked whether safe first      "
                  f"{sum(r.checked for r in self.results)}x (the caller said yes)",
