@@ -18,7 +18,7 @@ from ivr.dialplan.loader import LoadedPlan, load_dialplan
 from ivr.dialplan.store import PlanStore
 from ivr.errors import DialplanError
 from ivr.events import EventLog, ManualClock
-from ivr.kb.documents import Block, approx_tokens, chunk_document, read_document
+from ivr.kb.documents import Block, approx_tokens, chunk_document, codes, read_document
 from ivr.kb.embedder import E5Embedder, Embedder
 from ivr.kb.index import build_index, index_paths
 from ivr.kb.passages import PassageRetriever, plan_documents, written_codes
@@ -543,3 +543,11 @@ def test_without_a_confirm_score_a_near_sentence_is_not_offered(shipped, embedde
         update={"quote_confirm_score": None})})
     quiet = plan_documents(dataclasses.replace(shipped, plan=plan), embedder)
     assert quiet.search(NEAR_SECTION).near is None
+
+
+@pytest.mark.parametrize("text, named", [
+    ("what's E2011?", {"e2011"}), ("面板显示E1410是什么意思", {"e1410"}),
+    ("a 2U server with 4 disks", set()), ("E1624: fan redundancy lost", {"e1624"}),
+])
+def test_codes_are_words_of_letters_and_digits(text, named):
+    assert codes(text) == named

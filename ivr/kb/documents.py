@@ -21,8 +21,10 @@ SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf"})
 _CJK = re.compile(f"[{CJK_CHARS}]")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-# an error code or model number: letters and digits in one word ("E1410", "R740"; not "2U")
-_CODE = re.compile(r"\b(?=[a-z_]*\d)(?=\d*[a-z])\w{3,}\b", re.IGNORECASE)
+# an error code or model number: letters and digits in one word ("E1410", "R740"; not "2U"),
+# also next to Chinese ("E1410错误")
+_CODE = re.compile(r"(?<![a-z0-9_])(?=[a-z_]*\d)(?=\d*[a-z])[a-z0-9_]{3,}(?![a-z0-9_])",
+                   re.IGNORECASE)
 
 
 @dataclass(frozen=True)
