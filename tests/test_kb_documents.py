@@ -551,3 +551,14 @@ def test_without_a_confirm_score_a_near_sentence_is_not_offered(shipped, embedde
 ])
 def test_codes_are_words_of_letters_and_digits(text, named):
     assert codes(text) == named
+
+
+def test_a_section_offer_above_the_quote_bar_is_reported_at_its_line(tmp_path):
+    plan = copy_plan(tmp_path)
+    text = plan.read_text().replace("  passages: 2 ", "  quote_confirm_score: 0.9\n  passages: 2 ")
+    plan.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row == "documents:")
+    with pytest.raises(DialplanError, match=rf"{plan}:{line}:\d+: documents: .*"
+                                            r"quote_confirm_score \(0\.9\) must be below "
+                                            r"quote_min_score \(0\.895\)"):
+        load_dialplan(plan)

@@ -492,6 +492,15 @@ class Documents(Strict):
     instructions: str = ("Answer the caller's question in one or two short sentences, using only "
                          "the passages below. Copy numbers and names exactly as written.")
 
+    @model_validator(mode="after")
+    def _offer_below_quote(self) -> "Documents":
+        score = self.quote_confirm_score
+        if score is not None and score >= self.quote_min_score:
+            raise ValueError(f"quote_confirm_score ({score}) must be below quote_min_score "
+                             f"({self.quote_min_score}), or null: it offers the sentences that "
+                             "nearly answer")
+        return self
+
 
 class EndOfTurn(Strict):
     """How long the bot waits before it takes the caller's turn as finished. After `judge_ms` of
