@@ -128,8 +128,9 @@ class Quoter:
         the question asks for (a price, an amount) are candidates, and only those under a
         heading naming a code the question names, where one does."""
         kind = wants_amount(question)
-        named = codes(question)
-        headed = [row for row in passages[:PASSAGES] if self.index.chunks[row].headed_by(named)]
+        said_codes = codes(question)
+        headed = [row for row in passages[:PASSAGES]
+                  if self.index.chunks[row].headed_by(said_codes)]
         # a code the caller said is answered from its own section, not from a sentence that
         # only mentions it ("...an error code starting with E, for example E1410")
         within = np.isin(self._rows, headed or passages[:PASSAGES]) & np.array(
@@ -141,8 +142,8 @@ class Quoter:
         lexical = self._bm25.scores(question)
         lexical = lexical / lexical.max() if lexical.max() > 0 else lexical
         asked = numbers(question)
-        named = np.array([bool(asked) and asked <= stated for stated in self._numbers])
-        score = np.where(within, cosine + LEXICAL_WEIGHT * lexical + NUMBER_BONUS * named
+        states_asked = np.array([bool(asked) and asked <= stated for stated in self._numbers])
+        score = np.where(within, cosine + LEXICAL_WEIGHT * lexical + NUMBER_BONUS * states_asked
                          + HEADING_BONUS * bool(headed), -1.0)
         order = [int(i) for i in np.argsort(-score, kind="stable")[:2] if within[i]]
         if score[order[0]] < min(self.min_score, self.confirm_score):
