@@ -157,6 +157,29 @@ def test_a_phone_number_heard_with_a_digit_too_many_is_read_again_carefully(zh_e
     assert session.dialog.state.slots["phone"] == "13812345678"
 
 
+def test_a_digit_written_as_a_word_with_its_sound_is_read_as_the_digit(zh_engines, clinic):
+    """Shouted by zm_yunxia, 一五九八七六五四三二一 is first heard at another length, and its
+    careful second reading writes the lone yi that starts it as 以 ("以5987654321": ten digits
+    and a word); at the mobile-number prompt that reading is taken with 以 as a 1, not read back
+    as ten digits. (The rest of this call fails on the date, heard as 铭血下午的, so the whole
+    conversation is no case above.)"""
+    audio = CallerVoices().conversation_audio(VoiceSpec(engine="kokoro", voice="zm_yunxia"),
+                                             "shouted", conversation("dev", "cancel").turns[:2])
+    sessions = []
+
+    def drive(session, clock):
+        sessions.append(session)
+        return run_script(session, clock, [ScriptTurn(audio=pcm) for pcm in audio], gap_s=0.8)
+
+    _, events = simulate("zh-digit-sound", clinic, zh_engines, drive, now=CALLERS.today)
+    heard = [e.data["text"] for e in events.of_kind("asr.final")]   # numbers redacted
+    reread, = events.of_kind("asr.reread")
+    assert reread.data["text"].startswith("以") and reread.data["taken"], reread.data
+    assert sessions[0].dialog.state.slots.get("phone") == "15987654321", heard
+    assert not events.of_kind("dialog.number_check"), heard
+    assert "cancel_date" in [e.data["node"] for e in events.of_kind("dialog.node")], heard
+
+
 def test_a_number_read_back_and_refused_by_voice_is_keyed_in(zh_engines, clinic):
     """A ten-digit number said at the clinic's mobile-number prompt (usually 11 digits) is read
     back; the caller says 不对 and is asked for the keypad, and the keyed digits are taken: the

@@ -75,6 +75,11 @@ def test_asking_for_a_person_in_chinese(dialog):
     ("+44 7700 900123", False, True),              # a foreign number keeps its own length
     ("我要转人工", False, False),                   # no number read out: nothing to read again
     ("一二三", False, False),                      # too few digits to be a try at the number
+    # whisper wrote a digit as a word with its sound: read so where that gives 11 digits
+    ("以5987654321", False, True),
+    ("我的手机号是1862034779亿", False, True),
+    ("以598765432", True, False),                  # 10 digits even so: read again, read back
+    ("是1381234567吧", True, False),               # 吧 is a particle, not an 8
 ])
 def test_a_mobile_number_of_another_length_is_worth_a_careful_second_reading(
         dialog, text, misread, reads):
@@ -88,6 +93,8 @@ def test_a_mobile_number_of_another_length_is_worth_a_careful_second_reading(
     assert step.reason == ("slot_filled" if reads else "number_check" if misread
                            else step.reason), step
     assert ("phone" in dialog.state.slots) is reads
+    if reads and not text.startswith("+"):
+        assert len(dialog.state.slots["phone"]) == 11 and dialog.state.slots["phone"][0] == "1"
 
 
 def test_a_number_of_unusual_length_is_read_back_and_kept_on_yes(dialog):

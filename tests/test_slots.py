@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from ivr.dialog.slot_numbers import digit_sounds
 from ivr.dialog.slots import DigitCollector, parse_slot
 
 WEDNESDAY = datetime.date(2025, 3, 12)  # a Wednesday
@@ -44,6 +45,20 @@ def test_digits(text, length, expected):
 def test_digit_homophones_only_between_digits():
     assert slot("digits", "one two for five", 4) == "1245"
     assert slot("digits", "I want to pay", None) is None
+
+
+@pytest.mark.parametrize("text,heard", [
+    ("以5987654321", "15987654321"),          # a lone yi starting the number, written as a word
+    ("1862034779亿", "18620347791"),          # ... or ending it
+    ("1588664寺", "15886644"),                # si after the last digit: 4
+    ("13就00", "13900"),                       # between two digits, any digit's sound
+    ("电话是以我88664", "电话是以我88664"),     # 以 before a word is no digit
+    ("就13812345678", "就13812345678"),        # nor another digit's sound before the first
+    ("是1381234567吧", "是1381234567吧"),      # 吧 after a number is a particle
+    ("我的预约以后再说", "我的预约以后再说"),   # no digit anywhere: nothing read as one
+])
+def test_characters_that_sound_like_digits_are_read_as_digits_only_in_a_number(text, heard):
+    assert digit_sounds(text) == heard
 
 
 @pytest.mark.parametrize("text,expected", [

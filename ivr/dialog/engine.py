@@ -22,9 +22,8 @@ from ivr.dialog.ordinals import ordinal_choice
 from ivr.dialog.phrases import PhraseMatcher
 from ivr.dialog.summary import AgentSummary, SummaryTurn, build_summary
 from ivr.dialog.slot_llm import read_slots
-from ivr.dialog.slot_numbers import UNITS
 from ivr.dialog.slot_spans import FREE_SPEECH_KINDS, Wanted, take_slots
-from ivr.dialog.slot_numbers import spoken_digits, tokenize as number_words
+from ivr.dialog.slot_numbers import UNITS, digit_sounds, spoken_digits, tokenize as number_words
 from ivr.dialog.slots import DigitCollector, parse_slot
 from ivr.dialplan.hours import is_open
 from ivr.dialplan.model import (KEYED_KINDS, AnswerNode, BranchNode, CollectNode, Condition,
@@ -747,7 +746,9 @@ class DialogEngine:
         return Step(self._enter(choice.next), "menu_choice", choice.next, evidence)
 
     def _collect_text(self, node: CollectNode, text: str) -> Step:
-        value = self.state.heard.pop(node.slot, None) or self._slot_value(node, text)
+        taken = self.state.heard.pop(node.slot, None)   # found in this turn by free speech
+        value = self._slot_value(node, text) if taken is None else \
+            self._sounded(node, text, taken)
         if value is None and node.kind != "text" \
                 and _tells_something(text) and not _reads_out_digits(text):
             # Mixed initiative: the caller told their problem instead of the slot ("my server
@@ -801,7 +802,20 @@ class DialogEngine:
         return None
 
     def _slot_value(self, node: CollectNode, text: str) -> str | None:
-        return parse_slot(node.kind, text, node.length, self.state.language, self.now.date())
+        return self._sounded(node, text, parse_slot(node.kind, text, node.length,
+                                                    self.state.language, self.now.date()))
+
+    def _sounded(self, node: CollectNode, text: str, value: str | None) -> str | None:
+        """`value`, the slot's value read from `text`; for a read-out number not at the length
+        the node waits for, the number with the characters that sound like digits read as
+        digits (`digit_sounds`), where that gives the length."""
+        if node.kind not in KEYED_KINDS or not (node.length or node.usual_length) \
+                or (value is not None and self._usual(node, value)):
+            return value
+        heard = digit_sounds(text)
+        guess = None if heard == text else parse_slot(node.kind, heard, node.length,
+                                                      self.state.language, self.now.date())
+        return guess if guess is not None and self._usual(node, guess) else value
 
     def _number_checked(self, text: str) -> Step | None:
         """The caller's answer to a number read back: "yes" fills the slot, "no" asks for the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ivr.text.normalize import CJK_CHARS as _CJK, prepare
+from ivr.text.normalize import CJK_CHARS as _CJK, pinyin, prepare
 
 # ---- normalisation ------------------------------------------------------------------------------
 
@@ -31,6 +31,32 @@ REPEAT = {"double": 2, "triple": 3, "treble": 3}
 _HOMOPHONES = {"won": "1", "too": "2", "to": "2", "for": "4", "fore": "4", "ate": "8"}
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
               "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+# Toneless syllables of the Chinese digits (幺 is how 1 is read out in phone numbers). Whisper writes
+# a digit said alone as another character with its sound ("以5987654321" for 一五九...).
+_DIGIT_SOUNDS = {"ling": "0", "yi": "1", "yao": "1", "er": "2", "san": "3", "si": "4", "wu": "5",
+                 "liu": "6", "qi": "7", "ba": "8", "jiu": "9"}
+_DIGIT_CHARS = frozenset("0123456789") | frozenset(CN_DIGITS)
+_PARTICLES = frozenset("吧")   # "是138...吧": a sentence's last sound, not an 8
+
+
+def digit_sounds(text: str) -> str:
+    """`text` with each Chinese character that sounds like a digit written as that digit where
+    it stands in a read-out number: between two digits (13就00 -> 13900), after the last one
+    (1862034779亿 -> 18620347791), or as a 1 that starts one (以5987 -> 15987: mainland mobile
+    numbers start with 1, and whisper writes a lone yi as a word); not 吧 after a number, a
+    particle, nor another digit before the first (就138 is "just 138"). A guess: the slot
+    parsers take it only when it gives the length a node waits for."""
+    chars = list(text)
+    for i, ch in enumerate(chars):
+        digit = None if ch in _DIGIT_CHARS else _DIGIT_SOUNDS.get(pinyin(ch))
+        before = i > 0 and chars[i - 1] in _DIGIT_CHARS
+        after = i + 1 < len(chars) and chars[i + 1] in _DIGIT_CHARS
+        if digit is not None and ((before and (after or ch not in _PARTICLES))
+                                  or (after and digit == "1")):
+            chars[i] = digit
+    return "".join(chars)
 
 
 def _single_digit(token: str) -> str | None:
