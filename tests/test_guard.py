@@ -47,11 +47,26 @@ def test_builtin_lexicon_is_data_with_every_group_in_both_languages() -> None:
                 assert phrases and all(isinstance(p, str) and p.strip() for p in phrases), group
 
 
+@pytest.mark.parametrize("text,asks", [
+    ("那个…我就是想找个客服聊一下话费的事", True),      # 找客服 with a measure word between
+    ("麻烦帮我转个人工", True),
+    ("笔记本换了主板还是开不了机，想找售后的师傅直接聊聊", True),
+    ("you're not getting it, is there someone i can explain this to", True),
+    ("售后电话是多少", False),                           # the after-sales number is no request
+    ("这个月的话费怎么多了二十块", False),
+])
+def test_requests_for_a_person_read_off_dev_17(text, asks) -> None:
+    """Dev 17's missed requests (2026-12-06): a measure word (个) costs half, as a filler does."""
+    verdict = EscalationGuard(None).human(BUILTIN, text)   # the lexicon alone
+    assert (verdict is not None and verdict.kind == "human") is asks, (text, verdict)
+
+
 @pytest.mark.parametrize("text,kind", [
     ("I'm killing myself tonight", "self_harm"), ("I killed myself? no. I want to kill myself", "self_harm"),
     ("there's a pain in my chest", "emergency"), ("my wife can't breathe", "emergency"),
     ("我想自杀", "self_harm"), ("我爸爸胸口痛", "emergency"), ("家里着火了", "emergency"),
     ("呼吸困難", "emergency"),
+    ("been having sue side thoughts all week and they're getting louder", "self_harm"),  # ASR
 ])
 def test_builtin_lexicon_catches_inflections_and_both_languages(guard, text, kind) -> None:
     verdict = guard.urgent(LEXICON_ONLY, text)

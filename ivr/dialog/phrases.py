@@ -78,7 +78,7 @@ and "up" carry meaning in short guard phrases such as "throwing up")."""
 _FILLERS_LATIN = frozenset({
     "really", "even", "just", "so", "very", "um", "uh", "er", "erm", "ah", "oh", "like", "please",
     "actually", "totally", "barely", "hardly", "properly", "literally", "now", "right", "well"})
-_FILLERS_CJK = frozenset("很好太真有点的了啊呀吧呢嗯呃哦就都也还")
+_FILLERS_CJK = frozenset("很好太真有点的了啊呀吧呢嗯呃哦就都也还个")   # 个, a measure word: 找个客服
 
 
 # --- similarity ----------------------------------------------------------------------------------
