@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from ivr.kb.quote import Quote, Quoter
 from ivr.text.normalize import has_cjk
 
 RRF_K = 60
+RECENT_SEARCHES = 32
 
 _DIGIT_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
                 "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
@@ -76,8 +78,11 @@ class PassageRetriever:
         self.top = top
         self.prompt_tokens = prompt_tokens
         self._bm25 = BM25([c.indexed_text for c in index.chunks])
+        # A question is searched up to three times (its answer, the section offered when none
+        # is sure, the sentence said on the caller's yes): recent results are kept, per plan.
+        self.search = lru_cache(maxsize=RECENT_SEARCHES)(self._search)
 
-    def search(self, text: str) -> PassageMatch:
+    def _search(self, text: str) -> PassageMatch:
         """The best passages for `text` (English or Chinese, documents in either)."""
         if not self.index.chunks or not text.strip():
             return PassageMatch((), 0.0, False)
