@@ -18,7 +18,7 @@ from ivr.text.normalize import normalize_text
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8",
-                              "dev15", "dev16", "dev17"))
+                              "dev15", "dev16", "dev17", "dev18"))
 HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml"
                 for n in (4, 5, 7, 11, 12, 13, 14, 15, 16)}
 # written as single turns, recogniser errors tagged "asr_error"
