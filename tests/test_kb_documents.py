@@ -412,6 +412,9 @@ def test_a_code_said_letter_by_letter_is_answered_from_its_own_section(documents
     assert found.answerable and found.quote is not None
     # from the section headed by the code, not from "...for example E1410" elsewhere
     assert all(code in chunk.headings[-1] for chunk in found.quote.chunks)
+    # the whole short section, in its order: what the code means, then what to do
+    section = found.quote.chunks[0]
+    assert len(found.quote.chunks) == 1 and list(found.quote.sentences) == section.sentences
 
 
 @pytest.mark.parametrize("said", ["a one two three", "I 2 3 4", "plan b one two", "E1410"])
@@ -495,6 +498,19 @@ def test_a_problem_told_with_a_menu_word_goes_to_the_flow_without_a_quote(shippe
     assert step.reason == "menu_choice" and "answered_first" not in step.evidence
     assert not any(isinstance(a, DocumentAnswer) for a in step.actions)
     assert engine.state.node.startswith("power_")
+
+
+def test_a_code_the_documents_explain_said_at_the_serial_prompt_is_kept(shipped, embedder,
+                                                                         documents):
+    """A short turn of mostly letters and digits is a try at the serial number, unless it names
+    a code a section of the documents is headed by."""
+    engine = hardware_line(shipped, embedder, documents)
+    assert engine.on_text("the display shows E1624").reason == "question_kept"
+    step = engine.on_text("S N 4 4 7 1 9 2")
+    answer = next(a for a in step.actions if isinstance(a, DocumentAnswer))
+    assert "48 hours" in " ".join(spoken(engine, answer))
+    engine.start()
+    assert engine.on_text("the tag says E 1 6 2 5").reason == "slot_not_understood"
 
 
 def test_a_question_naming_a_year_at_the_serial_prompt_is_kept_not_read_as_the_serial(

@@ -749,11 +749,13 @@ class DialogEngine:
         taken = self.state.heard.pop(node.slot, None)   # found in this turn by free speech
         value = self._slot_value(node, text) if taken is None else \
             self._sounded(node, text, taken)
-        if value is None and node.kind != "text" \
-                and _tells_something(text) and not _reads_out_digits(text):
+        if value is None and node.kind != "text" and (
+                _tells_something(text) and not _reads_out_digits(text)
+                or self.documents is not None and self.documents.heads_section(text)):
             # Mixed initiative: the caller told their problem instead of the slot ("my server
             # won't power on" at the serial number; a turn reading out digits is a try at the
-            # slot). Keep it, say so, ask again, and take it up at the node the slot leads to,
+            # slot, unless it names a code the documents explain: "the display shows E1624").
+            # Keep it, say so, ask again, and take it up at the node the slot leads to,
             # once the slot is filled. A second one is kept with the first ("what are the
             # extra charges?" after "my bill is higher"), not met with "didn't catch that".
             self.state.pending = f"{self.state.pending} {text}".strip()

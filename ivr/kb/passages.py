@@ -82,6 +82,12 @@ class PassageRetriever:
         # is sure, the sentence said on the caller's yes): recent results are kept, per plan.
         self.search = lru_cache(maxsize=RECENT_SEARCHES)(self._search)
 
+    def heads_section(self, text: str) -> bool:
+        """Whether `text` names a code (said or written: "E 1 6 2 4", "E1624") that heads a
+        section of the documents."""
+        named = codes(written_codes(text))
+        return bool(named) and any(chunk.headed_by(named) for chunk in self.index.chunks)
+
     def _search(self, text: str) -> PassageMatch:
         """The best passages for `text` (English or Chinese, documents in either)."""
         if not self.index.chunks or not text.strip():

@@ -9,10 +9,11 @@ cosine of the sentence (embedded with its passage's title and headings) plus a s
 the question's words it holds (BM25 over sentences, relative to the best) and for stating the
 numbers the question names ("three short beeps"). The best sentence is said, and the next best
 with it when it scores nearly as well ("how long until my refund" is answered by the sentence
-on returns and the one on refunds). Nothing is quoted when the best scores under the plan's
-`documents.quote_min_score`; and only sentences that state what the question asks for are
-candidates: a price, an amount or a time, in the unit it names ("how much does a 2U server
-cost" is not answered by its weight, nor "how many watts" by kilograms).
+on returns and the one on refunds); a code's section of up to three sentences is said whole, in
+its order ("E1410": what it means, then what to do). Nothing is quoted when the best scores under
+the plan's `documents.quote_min_score`; and only sentences that state what the question asks
+for are candidates: a price, an amount or a time, in the unit it names ("how much does a 2U
+server cost" is not answered by its weight, nor "how many watts" by kilograms).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ NUMBER_BONUS = 0.03
 HEADING_BONUS = 0.03    # for a sentence under a heading naming the code the question names
 SECOND_MARGIN = 0.025   # a second sentence is said when it scores this close to the best
 PASSAGES = 4            # sentences are taken from this many of the best passages
+SECTION_SENTENCES = 3   # a code's section this short is said whole
 
 _ASKS_PRICE = re.compile(
     r"\b(cost|costs|price|prices|priced|fee|fees|charge|charges|charged|pay|expensive|cheap)\b"
@@ -150,7 +152,11 @@ class Quoter:
             return None
         if len(order) > 1 and score[order[0]] - score[order[1]] >= SECOND_MARGIN:
             order = order[:1]
+        best = float(score[order[0]])
+        section = [int(i) for i in np.flatnonzero(self._rows == self._rows[order[0]])]
+        if headed and len(section) <= SECTION_SENTENCES:
+            order = section     # what the code means and what to do, as the manual says it
         said = [self.index.sentences[i] for i in order]
         return Quote(tuple(text for _, text in said),
                      tuple(dict.fromkeys(self.index.chunks[row] for row, _ in said)),
-                     round(float(score[order[0]]), 3), bool(score[order[0]] >= self.min_score))
+                     round(best, 3), best >= self.min_score)
