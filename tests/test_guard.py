@@ -15,6 +15,7 @@ from ivr.safety.inquiry import asks_for_information
 from ivr.safety.warning import warning_sign
 from ivr.safety.ngrams import BUCKETS, features
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
+from ivr.safety.media import from_the_media
 from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import NET_CLASSES, SemanticNet, load_head
 from ivr.safety.train import read_training, training_sha256
@@ -59,6 +60,25 @@ def test_requests_for_a_person_read_off_dev_17(text, asks) -> None:
     """Dev 17's missed requests (2026-12-06): a measure word (个) costs half, as a filler does."""
     verdict = EscalationGuard(None).human(BUILTIN, text)   # the lexicon alone
     assert (verdict is not None and verdict.kind == "human") is asks, (text, verdict)
+
+
+@pytest.mark.parametrize("text,asks", [
+    ("帮我转到宽带那边的专员", True),                  # 专员 alone, as 经理 and 主管
+    ("专员能直接跟我说吗", True),
+    ("这个专线怎么收费", False),
+])
+def test_a_specialist_is_a_person_read_off_dev_18(text, asks) -> None:
+    verdict = EscalationGuard(None).human(BUILTIN, text)   # the lexicon alone
+    assert (verdict is not None and verdict.kind == "human") is asks, (text, verdict)
+
+
+@pytest.mark.parametrize("text,hostile", [
+    ("有病吧你们，电话打了八遍", True),
+    ("我是不是有病吧，最近老是失眠", False),          # asking about one's own health
+])
+def test_you_must_be_sick_is_hostile_read_off_dev_18(text, hostile) -> None:
+    _, evidence = EscalationGuard(None).word_anger(BUILTIN, text)
+    assert ("hostile_words" in evidence) is hostile, evidence
 
 
 @pytest.mark.parametrize("text,kind", [
@@ -349,6 +369,34 @@ def test_an_emergency_placed_in_the_past_needs_the_nets_word_too(guard, text, ki
     if kind == "calm":
         assert verdict.evidence.get("past") or verdict.evidence.get("calm_score") \
             or verdict.evidence.get("urgent_score"), verdict
+
+
+@pytest.mark.parametrize("text,media", [
+    ("there was a fire at a phone shop on the evening news", True),
+    ("I watched a programme about batteries exploding", True),
+    ("电视上说有款手机着火了", True),
+    ("网上看到说我们小区着火了", True),
+    ("i heard a crash and my dad isn't answering", False),
+    ("听说隔壁着火了", False),
+    ("the printer is on fire", False),
+])
+def test_words_for_the_news_and_other_media(text, media) -> None:
+    assert from_the_media(text) == media
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("there was a fire at a phone shop on the evening news, are my orders delayed", "calm"),
+    ("电视上说有款手机着火了，我这款会不会也这样", "calm"),
+    ("we're on the news right now, the building is on fire and my kids are trapped upstairs",
+     "emergency"),
+    ("网上看到说我们小区着火了，我现在在家里全是烟，出不去了", "emergency"),
+])
+def test_an_emergency_from_the_news_needs_the_nets_word_too(guard, text, kind) -> None:
+    assert BUILTIN.matchers["emergency"].find(text), text
+    verdict = guard.assess(BUILTIN, text)
+    assert verdict.kind == kind, verdict
+    if kind == "calm":
+        assert verdict.evidence.get("media"), verdict
 
 
 @pytest.mark.parametrize("text,declines", [

@@ -30,7 +30,8 @@ one ("the agent I spoke to yesterday said...", `ivr.safety.contact`), nor a word
 caller speaks of rather than asks for ("our receptionist is off today"; the net may still hear
 a request in the turn). A
 phrase in a turn that places it in the past ("a heart attack last year", 去年心脏病发作过) counts
-only if the net finds the turn urgent too.
+only if the net finds the turn urgent too; so does one in a turn that speaks of the news or other
+media ("I saw on the news there was a fire at one of your data centres", 新闻上说...爆炸了).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.inquiry import asks_for_information
 from ivr.safety.instructions import without_attempt
 from ivr.safety.negation import declined, declines_a_person, talks_to_the_bot
+from ivr.safety.media import from_the_media
 from ivr.safety.past import placed_in_past
 from ivr.safety.semantic import SemanticNet
 from ivr.safety.warning import warning_sign
@@ -160,9 +162,11 @@ class EscalationGuard:
                 self.overruled = {"overruled": evidence["matched"], "urgent_score": round(
                     scores["emergency"] + scores["self_harm"], 3)}
                 return None
-            if not partial and placed_in_past(text) and scores and not _too_short(text) \
+            elsewhere = {"past": placed_in_past(text), "media": from_the_media(text)}
+            if not partial and any(elsewhere.values()) and scores and not _too_short(text) \
                     and scores["emergency"] + scores["self_harm"] < self.net.threshold("urgent"):
-                self.overruled = {"overruled": evidence["matched"], "past": True}
+                self.overruled = {"overruled": evidence["matched"],
+                                  **{k: True for k, v in elsewhere.items() if v}}
                 return None
             if kind == "emergency" and scores and scores["self_harm"] > SELF_HARM_OVERRIDE:
                 kind = "self_harm"  # an overdose taken on purpose: the crisis prompt
