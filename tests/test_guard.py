@@ -15,8 +15,7 @@ from ivr.safety.inquiry import asks_for_information
 from ivr.safety.warning import warning_sign
 from ivr.safety.ngrams import BUCKETS, features
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
-from ivr.safety.media import from_the_media
-from ivr.safety.past import placed_in_past
+from ivr.safety.past import from_the_media, placed_in_past
 from ivr.safety.semantic import NET_CLASSES, SemanticNet, load_head
 from ivr.safety.train import read_training, training_sha256
 

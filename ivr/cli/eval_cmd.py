@@ -1,6 +1,7 @@
 """`ivr eval`: measure the bot's guards on labelled sets.
 
     ivr eval escalation SET.yaml [SET.yaml ...] [--dialplan PLAN.yaml ...] [--audio]
+    ivr eval guard SET.yaml [SET.yaml ...] --dialplan PLAN.yaml [--save F.json] [--compare F.json]
     ivr eval menus tests/data/menu_meaning.yaml [--section dev] [--errors]
     ivr eval kb tests/data/kb/acme-mobile.yaml --dialplan dialplans/acme-mobile.yaml [--part dev]
     ivr eval slots tests/data/slots_dev.yaml --dialplan dialplans/clinic-appointments.yaml
@@ -47,6 +48,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     esc.add_argument("--min-recall", type=float, default=None, metavar="R",
                      help="exit 1 when any class with items has recall below R")
     esc.set_defaults(func=run_escalation)
+    guard = kinds.add_parser(
+        "guard", help="the hand-off guard alone on every turn, before and after a change",
+        description="Run only the hand-off guard (EscalationGuard.assess, as calls run it, with "
+                    "the plan's effective rules and the shipped net) on every single turn of the "
+                    "sets, and count per part (held-out: a file name with 'holdout') and language "
+                    "the urgent turns handed over, requests put through, hostile turns found, and "
+                    "calm turns sent to emergency help, to a person or taken for hostile. --save "
+                    "keeps the verdicts; --compare shows what moved since a saved run: the "
+                    "counts, each development turn that changed, and only how many held-out "
+                    "turns did (their text is never printed or saved).")
+    guard.add_argument("sets", type=Path, nargs="+", metavar="SET.yaml", help="labelled utterances")
+    guard.add_argument("--dialplan", type=Path, required=True, metavar="PLAN.yaml",
+                       help="plan whose effective rules to run")
+    guard.add_argument("--save", type=Path, default=None, metavar="RUN.json",
+                       help="write this run's verdicts here")
+    guard.add_argument("--compare", type=Path, default=None, metavar="RUN.json",
+                       help="a run saved before, to compare this one with")
+    guard.set_defaults(func=run_guard)
     menus = kinds.add_parser(
         "menus", help="how menus understand callers' own words",
         description="Play each labelled utterance of a set such as tests/data/menu_meaning.yaml "
@@ -194,6 +213,29 @@ def run_escalation(args: argparse.Namespace) -> int:
     if low:
         print(f"recall below {args.min_recall}: {', '.join(low)}")
         return 1
+    return 0
+
+
+def run_guard(args: argparse.Namespace) -> int:
+    from ivr.qa import guard_eval
+
+    for path in (*args.sets, args.dialplan, *([args.compare] if args.compare else [])):
+        if not path.exists():
+            raise IvrError(f"{path}: no such file")
+    before = guard_eval.load(args.compare) if args.compare else None
+    turns = guard_eval.guard_turns(args.sets, args.dialplan, progress=True)
+    if args.save:
+        guard_eval.save(turns, args.save)
+    print(f"guard alone: {len(turns)} turns of {len(args.sets)} set(s) on {args.dialplan.name}")
+    print(guard_eval.table(guard_eval.tally(turns),
+                           guard_eval.tally(before) if before is not None else None))
+    if before is not None:
+        moved, held_out = guard_eval.changes(before, turns)
+        print(f"\ndevelopment turns that changed: {len(moved)}")
+        for was, now in moved:
+            print(f"  {now.set} [{now.lang}] {now.label}: {was.kind} -> {now.kind}  {now.text!r}")
+        print("held-out turns that changed: " + (", ".join(
+            f"{name} {n}" for name, n in sorted(held_out.items())) or "none"))
     return 0
 
 

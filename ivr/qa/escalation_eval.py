@@ -30,7 +30,7 @@ from ivr.errors import IvrError
 from ivr.qa.set_files import read_set_file
 
 __all__ = ["CALLER_VOICES", "CLASSES", "DevItem", "ItemResult", "ClassScore", "EscalationReport", "TurnRunner",
-           "caller_voice", "load_set", "evaluate", "score_results"]
+           "caller_voice", "load_set", "evaluate", "progress_bar", "score_results"]
 
 CLASSES = ("emergency", "self_harm", "human", "angry", "frustrated", "neutral")
 TAGS = frozenset({"asr", "hard_negative", "paraphrase", "traditional", "homophone"})
@@ -268,7 +268,7 @@ def evaluate(set_path: str | Path, plan_path: str | Path, audio: bool = False, *
     where = f"{set_path} on {Path(plan_path).name}"
     if not audio:
         results = []
-        for item in _progress(items, progress, "escalation text"):
+        for item in progress_bar(items, progress, "escalation text"):
             label, detail = runner.classify(item.text, item.lang, item.context,
                                             expected=item.label)
             results.append(ItemResult(item, label, detail=detail))
@@ -277,12 +277,13 @@ def evaluate(set_path: str | Path, plan_path: str | Path, audio: bool = False, *
     return score_results(results, "audio: TTS caller -> G.711 -> whisper", where)
 
 
-def _progress(items: Sequence, enabled: bool, desc: str):
+def progress_bar(items: Sequence, enabled: bool, desc: str, unit: str = "utt"):
+    """`items`, with a progress bar on the terminal when `enabled`."""
     if not enabled:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="utt")
+    return tqdm(items, desc=desc, unit=unit)
 
 
 def caller_voice(lang: str, tts_noise: bool = False) -> Any:
@@ -313,7 +314,7 @@ def _audio_results(runner: TurnRunner, items: Sequence[DevItem], gains: Sequence
         asr = WhisperASR(asr_model_dir(runner.plan.asr_model))
     results: list[ItemResult] = []
     jobs = [(item, gain) for item in items for gain in gains]
-    for item, gain in _progress(jobs, progress, "escalation audio"):
+    for item, gain in progress_bar(jobs, progress, "escalation audio"):
         if item.lang not in voices:
             voices[item.lang] = caller_voice(item.lang, tts_noise)
         pcm = synth_caller(voices[item.lang], [(0.3, item.text)], gain=gain)

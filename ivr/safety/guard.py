@@ -48,8 +48,7 @@ from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.inquiry import asks_for_information
 from ivr.safety.instructions import without_attempt
 from ivr.safety.negation import declined, declines_a_person, talks_to_the_bot
-from ivr.safety.media import from_the_media
-from ivr.safety.past import placed_in_past
+from ivr.safety.past import from_the_media, placed_in_past
 from ivr.safety.semantic import SemanticNet
 from ivr.safety.warning import warning_sign
 from ivr.text.normalize import tokenize
