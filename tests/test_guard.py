@@ -52,6 +52,8 @@ def test_builtin_lexicon_is_data_with_every_group_in_both_languages() -> None:
     ("麻烦帮我转个人工", True),
     ("笔记本换了主板还是开不了机，想找售后的师傅直接聊聊", True),
     ("you're not getting it, is there someone i can explain this to", True),
+    ("i need a technician on the line, the array won't come back", True),
+    ("is there a fault on the line", False),
     ("售后电话是多少", False),                           # the after-sales number is no request
     ("这个月的话费怎么多了二十块", False),
 ])
