@@ -385,6 +385,22 @@ def test_words_for_the_news_and_other_media(text, media) -> None:
     assert from_the_media(text) == media
 
 
+@pytest.mark.parametrize("interim,urgent", [
+    ("i saw on the news there was a fire at one of your", False),
+    ("there's a fire in my kitchen and the", True),
+    ("last year my dad had a heart attack and now the", True),
+])
+def test_an_interim_result_that_speaks_of_the_news_waits_for_the_end_of_the_turn(
+        guard, interim, urgent) -> None:
+    """Interim results are checked while the caller talks; the net finds the fragment of a
+    news caller's question urgent, so the media rule judges the whole turn."""
+    assert BUILTIN.matchers["emergency"].find(interim, partial=True), interim
+    verdict = guard.urgent(BUILTIN, interim, partial=True)
+    assert (verdict is not None) is urgent, verdict
+    if not urgent:
+        assert guard.overruled.get("deferred"), guard.overruled
+
+
 @pytest.mark.parametrize("text,kind", [
     ("there was a fire at a phone shop on the evening news, are my orders delayed", "calm"),
     ("电视上说有款手机着火了，我这款会不会也这样", "calm"),

@@ -31,7 +31,9 @@ caller speaks of rather than asks for ("our receptionist is off today"; the net 
 a request in the turn). A
 phrase in a turn that places it in the past ("a heart attack last year", 去年心脏病发作过) counts
 only if the net finds the turn urgent too; so does one in a turn that speaks of the news or other
-media ("I saw on the news there was a fire at one of your data centres", 新闻上说...爆炸了).
+media ("I saw on the news there was a fire at one of your data centres", 新闻上说...爆炸了), and
+heard in an interim result while the caller still talks, such a phrase waits for the end of the
+turn (an event placed in the past does not: "he had a stroke last year and now..." is acted on).
 """
 
 from __future__ import annotations
@@ -162,6 +164,12 @@ class EscalationGuard:
                     scores["emergency"] + scores["self_harm"], 3)}
                 return None
             elsewhere = {"past": placed_in_past(text), "media": from_the_media(text)}
+            if partial and elsewhere["media"] and scores:
+                # the caller still talks ("I saw on the news there was a fire at..."), and the
+                # net finds such a fragment urgent (0.71) before the question comes: the turn
+                # is judged when it ends, by the rule below
+                self.overruled = {"deferred": evidence["matched"], "media": True}
+                return None
             if not partial and any(elsewhere.values()) and scores and not _too_short(text) \
                     and scores["emergency"] + scores["self_harm"] < self.net.threshold("urgent"):
                 self.overruled = {"overruled": evidence["matched"],
