@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 from ivr.errors import IvrError
 from ivr.qa.escalation_eval import load_set, progress_bar
 
-__all__ = ["GuardTurn", "guard_turns", "tally", "table", "save", "load", "changes"]
+__all__ = ["GuardTurn", "guard_turns", "held_out", "tally", "table", "save", "load", "changes"]
 
 URGENT = frozenset({"emergency", "self_harm"})
 # (counter, what it counts, its denominator)
@@ -48,7 +48,12 @@ class GuardTurn:
 
     @property
     def held_out(self) -> bool:
-        return "holdout" in self.set
+        return held_out(self.set)
+
+
+def held_out(set_name: str) -> bool:
+    """Whether the set file `set_name` is a held-out set (its name holds "holdout")."""
+    return "holdout" in set_name
 
 
 def guard_turns(sets: Sequence[Path], plan: Path, embedder=None,
@@ -67,7 +72,7 @@ def guard_turns(sets: Sequence[Path], plan: Path, embedder=None,
     for name, item in progress_bar(items, progress, "guard", "turn"):
         kind = EscalationGuard(net).assess(rules, item.text).kind
         turns.append(GuardTurn(name, item.lang, item.label, kind,
-                               "" if "holdout" in name else item.text))
+                               "" if held_out(name) else item.text))
     return turns
 
 
