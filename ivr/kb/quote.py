@@ -153,9 +153,10 @@ class Quoter:
         if len(order) > 1 and score[order[0]] - score[order[1]] >= SECOND_MARGIN:
             order = order[:1]
         best = float(score[order[0]])
-        section = [int(i) for i in np.flatnonzero(self._rows == self._rows[order[0]])]
-        if headed and len(section) <= SECTION_SENTENCES:
-            order = section     # what the code means and what to do, as the manual says it
+        if headed:
+            section = [int(i) for i in np.flatnonzero(self._rows == self._rows[order[0]])]
+            if len(section) <= SECTION_SENTENCES:
+                order = section     # what the code means and what to do, as the manual says it
         said = [self.index.sentences[i] for i in order]
         return Quote(tuple(text for _, text in said),
                      tuple(dict.fromkeys(self.index.chunks[row] for row, _ in said)),
