@@ -18,11 +18,11 @@ from ivr.text.normalize import normalize_text
 DATA = Path(__file__).parent / "data"
 DEV_SETS = tuple(DATA / f"escalation_{name}.yaml"
                  for name in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8",
-                              "dev15", "dev16", "dev17", "dev18"))
+                              "dev15", "dev16", "dev17", "dev18", "dev19"))
 HOLDOUT_SETS = {n: DATA / f"escalation_holdout{n}.yaml"
                 for n in (4, 5, 7, 11, 12, 13, 14, 15, 16)}
 # written as single turns, recogniser errors tagged "asr_error"
-SINGLE_TURN_SETS = {*DEV_SETS[-8:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14, 15, 16))}
+SINGLE_TURN_SETS = {*DEV_SETS[-9:], *(HOLDOUT_SETS[n] for n in (7, 11, 12, 13, 14, 15, 16))}
 # written to find the misses of veiled self-harm and look-alikes: few turns of the other classes
 FOCUSED_SETS = {DATA / "escalation_dev15.yaml"}
 PLANS = Path(__file__).parent.parent / "dialplans"

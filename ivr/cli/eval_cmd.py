@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Precision and recall of the hand-off guards (emergency, self-harm, "
                     "\"a person please\", anger, frustration) on labelled sets such as "
                     "tests/data/escalation_dev.yaml to _dev8.yaml (tuned on), _dev15 to "
-                    "_dev18 (read) and escalation_holdout4, 5, 7, 11 to 16 (never tuned on). Each "
+                    "_dev19 (read) and escalation_holdout4, 5, 7, 11 to 16 (never tuned on). Each "
                     "utterance is played as a caller turn into a fresh dialog of each dialplan, so the figures are those "
                     "of the code and rules that run on calls. --audio speaks each utterance "
                     "(English with piper, Mandarin with Kokoro; normal and +12 dB), passes it "

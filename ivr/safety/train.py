@@ -50,7 +50,7 @@ DEV_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
 # training/train_dev*.tsv. Calibrated on, dev 9's indirect self-harm turns, which the net then
 # scored near 0, brought the floor to 0.0015 and the urgent threshold to 0.84.)
 READ_ONLY_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
-                       for name in ("dev15", "dev16", "dev17", "dev18"))
+                       for name in ("dev15", "dev16", "dev17", "dev18", "dev19"))
 HOLDOUT_SETS = tuple(REPO / "tests" / "data" / f"escalation_{name}.yaml"
                      for name in ("holdout4", "holdout5", "holdout7", "holdout11", "holdout12",
                                   "holdout13", "holdout14", "holdout15", "holdout16"))
