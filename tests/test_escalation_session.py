@@ -40,6 +40,21 @@ def test_emergency_is_acted_on_before_the_caller_stops_talking(engines, demo_pla
     assert result.transfer is not None and result.transfer.target.startswith("sip:emergency")
 
 
+def test_a_past_emergency_heard_mid_sentence_waits_for_the_end_of_the_turn(
+        engines, demo_plan, voice_en):
+    # the interim results hold "heart attack" with "last year" long before the question comes
+    # (before the guard deferred them, the call was handed over there); the whole turn is a
+    # calm booking, so the caller must not be handed to emergency help
+    caller = synth_caller(voice_en, [(1.0, "Last year my father had a heart attack and since "
+                                           "then the specialist wants to see him every few "
+                                           "months, so could I book his next check up please.")])
+    result, events = call(engines, demo_plan, caller)
+    heard = [e.data["text"].lower() for e in events.of_kind("asr.final")]
+    assert any("heart attack" in text for text in heard), heard
+    assert result.transfer is None or result.transfer.reason != "emergency", result.transfer
+    assert not [e for e in events.of_kind("dialog.decision") if e.data["reason"] == "emergency"]
+
+
 def _script_call(engines, plan, voice, turns):
     clock = ManualClock()
     events = EventLog(clock)

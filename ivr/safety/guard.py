@@ -164,16 +164,16 @@ class EscalationGuard:
                     scores["emergency"] + scores["self_harm"], 3)}
                 return None
             elsewhere = {"past": placed_in_past(text), "media": from_the_media(text)}
-            if partial and elsewhere["media"] and scores:
-                # the caller still talks ("I saw on the news there was a fire at..."), and the
-                # net finds such a fragment urgent (0.71) before the question comes: the turn
-                # is judged when it ends, by the rule below
-                self.overruled = {"deferred": evidence["matched"], "media": True}
+            placed = {k: True for k, v in elsewhere.items() if v}
+            if partial and placed and scores:
+                # the caller still talks ("last year my dad had a heart attack, so I'd like...",
+                # "I saw on the news there was a fire at..."), and the net finds such a fragment
+                # urgent (0.71) before the question comes: the rule below judges the whole turn
+                self.overruled = {"deferred": evidence["matched"], **placed}
                 return None
-            if not partial and any(elsewhere.values()) and scores and not _too_short(text) \
+            if placed and scores and not _too_short(text) \
                     and scores["emergency"] + scores["self_harm"] < self.net.threshold("urgent"):
-                self.overruled = {"overruled": evidence["matched"],
-                                  **{k: True for k, v in elsewhere.items() if v}}
+                self.overruled = {"overruled": evidence["matched"], **placed}
                 return None
             if kind == "emergency" and scores and scores["self_harm"] > SELF_HARM_OVERRIDE:
                 kind = "self_harm"  # an overdose taken on purpose: the crisis prompt

@@ -11,6 +11,9 @@ So are events the caller knows from the news or other media ("I saw on the news 
 at one of your data centres", 新闻上说有人手机电池爆炸了): callers bring up what they saw on
 television or read online to ask whether it touches them. Only words for the media count, not
 "heard" or 听说 ("I heard a crash and he's not answering" is now).
+
+In an interim result (the caller still talking) such a phrase is not acted on: it waits for the
+end of the turn, where the whole turn is judged as above and as the evaluation judges it.
 """
 
 from __future__ import annotations
