@@ -73,6 +73,40 @@ def test_a_specialist_is_a_person_read_off_dev_18(text, asks) -> None:
     assert (verdict is not None and verdict.kind == "human") is asks, (text, verdict)
 
 
+@pytest.mark.parametrize("text,asks", [
+    ("i'm going to need an actual engineer, this array is beyond me", True),
+    ("honestly i just want someone real to help me block the phone", True),
+    ("能不能帮我转接到收费处", True),
+    ("你直接把我转到售后那边去", True),
+    ("按什么都没用 给我接个客服人员", True),          # 没用: the keys were no use, no decline
+    ("你们部门的人能不能跟我说一下", True),
+    ("我不用转人工了", False),
+    ("怎么设置呼叫转接到另一个号码", False),
+    ("my account's managed by my son, i need to add him as a contact", False),
+    ("前台几点下班", False),                          # staff's hours asked for, no one asked for
+    ("护士站的地址是哪里", False),
+    ("帮我转前台", True),
+    ("上点心吧 我转网都半个月了", False),              # 吧我转 sounds like 把我转: porting out
+    ("被转来转去转了一上午", False),                  # 转了一下 is no 转接
+])
+def test_requests_for_a_person_read_off_dev_19(text, asks) -> None:
+    verdict = EscalationGuard(None).human(compile_rules(Escalation(
+        semantic=False, human_phrases={"zh": ["护士站"]})), text)   # the clinic's lexicon alone
+    assert (verdict is not None and verdict.kind == "human") is asks, (text, verdict)
+
+
+@pytest.mark.parametrize("text,hostile,frustrated", [
+    ("信不信我把录音发到网上", True, False),           # "believe it or not, I'll...": a threat
+    ("信不信由你，这个套餐最便宜", False, False),
+    ("到底能不能给个准话", False, True),
+    ("能给个准确的到货时间吗", False, False),
+])
+def test_threats_and_frustration_read_off_dev_19(text, hostile, frustrated) -> None:
+    _, evidence = EscalationGuard(None).word_anger(BUILTIN, text)
+    assert ("hostile_words" in evidence) is hostile, evidence
+    assert ("frustration_words" in evidence) is frustrated, evidence
+
+
 @pytest.mark.parametrize("text,hostile", [
     ("有病吧你们，电话打了八遍", True),
     ("我是不是有病吧，最近老是失眠", False),          # asking about one's own health

@@ -34,7 +34,8 @@ _PERSON = re.compile(r"\b(?:any|some|no)(?:one|body)\b|\b(?:person|people|human|
                      re.IGNORECASE)
 # a negated want/need/use verb, then at most three characters up to the phrase, no clause break
 _COMMA = re.compile(r"[,，、]")
-_CJK_DECLINED = re.compile(r"(不|没|别|甭|无)(需要|用|要|想要|想|必)[^，,、。！？；.!?;]{0,3}$"
+# (a space ends a clause: "按了半天键都没用 给我接个客服人员" says the keys were no use, 没用)
+_CJK_DECLINED = re.compile(r"(不|没|别|甭|无)(需要|用|要|想要|想|必)[^，,、。！？；.!?;\s]{0,3}$"
                            r"|别(给我|帮我)?$")
 
 
