@@ -15,6 +15,7 @@ from ivr.safety.inquiry import asks_for_information
 from ivr.safety.warning import warning_sign
 from ivr.safety.ngrams import BUCKETS, features
 from ivr.safety.lexicon import LEXICON_DIR, builtin_lexicon, compile_rules, effective_phrases
+from ivr.safety.not_angry import says_not_angry
 from ivr.safety.past import from_the_media, placed_in_past
 from ivr.safety.semantic import NET_CLASSES, SemanticNet, load_head
 from ivr.safety.train import read_training, training_sha256
@@ -105,6 +106,51 @@ def test_threats_and_frustration_read_off_dev_19(text, hostile, frustrated) -> N
     _, evidence = EscalationGuard(None).word_anger(BUILTIN, text)
     assert ("hostile_words" in evidence) is hostile, evidence
     assert ("frustration_words" in evidence) is frustrated, evidence
+
+
+@pytest.mark.parametrize("text,hostile", [
+    ("how do i make a complaint about my last bill", False),
+    ("hi, how to file a complaint about an engineer visit", False),
+    ("请问在哪投诉，上个月扣错了十块钱", False),
+    ("i'm going to file a formal complaint", True),
+    ("how dare you, i'm filing a complaint", True),
+    ("我要投诉你们，投诉电话是多少", True),        # the first 投诉 is the caller's own
+    ("they stabbed me with two needles for the jabs", False),   # "stabbed" sounds like "scammed"
+])
+def test_asking_how_to_complain_is_no_threat_read_off_dev_18(text, hostile) -> None:
+    _, evidence = EscalationGuard(None).word_anger(BUILTIN, text)
+    assert ("hostile_words" in evidence) is hostile, evidence
+
+
+@pytest.mark.parametrize("text,says", [
+    ("i'm not angry or anything, i just want to know where to send it", True),
+    ("I am really not upset, just confused", True),
+    ("我不是生气，就是想问一下", True),
+    ("我没生气啊", True),
+    ("i'm not paying this, i'm angry", False),
+    ("你们不是生气的问题，是太坑了", False),
+])
+def test_callers_who_say_they_are_not_angry(text, says) -> None:
+    assert says_not_angry(text) is says
+
+
+def test_the_nets_anger_alone_is_overruled_by_a_caller_not_angry(guard) -> None:
+    text = "我不是生气，就想问问多扣的钱找谁投诉"
+    _, evidence = guard.word_anger(BUILTIN, text)
+    assert "net_angry" not in evidence and "hostile_words" not in evidence, evidence
+    _, evidence = guard.word_anger(BUILTIN, text.replace("我不是生气，", ""))
+    assert "net_angry" in evidence, evidence     # the denial, not the question, settles it
+
+
+@pytest.mark.parametrize("text,asks", [
+    ("你们的人工客服几点上班啊", False),
+    ("人工客服周末休息吗", False),
+    ("人工客服在哪 我要转人工", True),
+])
+def test_staff_asked_about_in_a_plain_question_are_no_request_even_to_the_net(
+        guard, text, asks) -> None:
+    verdict = guard.human(BUILTIN, text)
+    assert (verdict is not None) is asks, (verdict, guard.overruled)
 
 
 @pytest.mark.parametrize("text,hostile", [

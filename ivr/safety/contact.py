@@ -9,8 +9,9 @@ was useless, I want a manager"; 上次客服没解决，给我转人工).
 Nor is a word for staff that the caller speaks of rather than asks for (`spoken_of`): their own
 job ("I'm an agent of the council's IT team", 我是前台接线员), staff as the subject of what they
 tell ("our receptionist is off today", "the receptionist was rude", 前台态度差得要死), a name asked
-for ("what's the name of the nurse I saw"), a place ("on your reception desk"), their address or
-hours asked for (护士站的地址是哪里, 人工客服几点下班).
+for ("what's the name of the nurse I saw"), a place ("on your reception desk"), where they are or
+their hours asked for (护士站在几楼, 人工客服几点下班): then the learned net's word alone is no
+request either, when the turn is a plain question for information.
 """
 
 from __future__ import annotations
@@ -90,11 +91,12 @@ _ASKED_EN = re.compile(r"\b(?:to|with|for|get|want|need|call)\s+(?:(?:the|your|a
                        r"(?:(?:the|your|our)\s+)?$", re.IGNORECASE)   # "someone on the front desk"
 _ROLE_ZH = re.compile(r"我是[^，。！？,.!?找转要叫让请跟和同等]{0,4}$")
 # after the word (and a 的 phrase: 前台的小姐姐说): what staff said (说, not 说话 or 说清楚, which
-# demand it), their manner, their name, what they did already, their address or hours
-# (护士站的地址是哪里, 人工客服几点下班)
+# demand it), their manner, their name, what they did already, where they are or their hours
+# (护士站的地址是哪里, 护士站在几楼, 人工客服几点下班, 工作人员周末休息吗)
 _TELLS_ZH = re.compile(r"^(?:的[^，。！？,.!?]{1,3}?)?[^，。！？,.!?]{0,2}?"
-                       r"(?:态度|叫什么|说(?!话|一下|清楚|明白)|已经|放|地址"
-                       r"|(?:几点|什么时候)(?:上班|下班|开门|关门))")
+                       r"(?:态度|叫什么|说(?!话|一下|清楚|明白)|已经|放|地址|在几楼"
+                       r"|(?:几点|什么时候)(?:上班|下班|开门|关门)"
+                       r"|(?:周末|周六|周日|星期[六天日]|节假日|晚上|中午)(?:休息|上班|值班))")
 _SO_ZH = re.compile(r"好让$")
 _ASKED_ZH = re.compile(r"(?:找|转|叫|接|要|跟|和|同|给我)[^，。！？,.!?]{0,2}$")
 

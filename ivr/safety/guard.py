@@ -50,6 +50,7 @@ from ivr.safety.lexicon import GuardRules, compile_rules
 from ivr.safety.inquiry import asks_for_information
 from ivr.safety.instructions import without_attempt
 from ivr.safety.negation import declined, declines_a_person, talks_to_the_bot
+from ivr.safety.not_angry import says_not_angry
 from ivr.safety.past import from_the_media, placed_in_past
 from ivr.safety.semantic import SemanticNet
 from ivr.safety.warning import warning_sign
@@ -203,10 +204,12 @@ class EscalationGuard:
             return None
         match = asked[0] if asked else None
         scores = self._scores(rules, text)
-        if match is not None and only_spoken_of(text, asked):
-            self.overruled = {"spoken_of": match.matched}   # the net may still hear a request
-            match = None
+        spoken = match is not None and only_spoken_of(text, asked)
+        if spoken:
+            self.overruled = {"spoken_of": match.matched}   # the net may still hear a request,
+            match = None    # unless the turn asks about them ("人工客服几点上班", a plain question)
         net_says = bool(scores) and not _too_short(text) \
+            and not (spoken and asks_for_information(text)) \
             and scores["human"] >= self.net.threshold("human")  # type: ignore[union-attr]
         if (match is not None or net_says) and dealt_with_before(text):
             self.overruled = {"dealt_with_before": match.matched if match else "a person"}
@@ -277,7 +280,7 @@ class EscalationGuard:
             angry, frustrated = scores["angry"], scores["frustrated"]
             if angry >= net.threshold("angry") and (  # type: ignore[union-attr]
                     hostile or angry - scores["neutral"] >= NET_ANGRY_LEAD
-                    and not asks_for_information(text)):
+                    and not asks_for_information(text) and not says_not_angry(text)):
                 evidence["net_angry"] = round(angry, 3)
                 remaining *= 1 - HOSTILE_GROUP_WEIGHT
             elif angry + frustrated >= net.threshold("frustrated"):  # type: ignore[union-attr]
