@@ -89,6 +89,9 @@ def test_a_specialist_is_a_person_read_off_dev_18(text, asks) -> None:
     ("帮我转前台", True),
     ("上点心吧 我转网都半个月了", False),              # 吧我转 sounds like 把我转: porting out
     ("被转来转去转了一上午", False),                  # 转了一下 is no 转接
+    ("我要找个 manager 聊聊这个账单", True),           # English role words in a Chinese turn
+    ("帮我转 sales 那边", True),
+    ("engineer 上次来修过 没修好", False),
 ])
 def test_requests_for_a_person_read_off_dev_19(text, asks) -> None:
     verdict = EscalationGuard(None).human(compile_rules(Escalation(
