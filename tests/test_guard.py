@@ -111,20 +111,6 @@ def test_threats_and_frustration_read_off_dev_19(text, hostile, frustrated) -> N
     assert ("frustration_words" in evidence) is frustrated, evidence
 
 
-@pytest.mark.parametrize("text,hostile", [
-    ("how do i make a complaint about my last bill", False),
-    ("hi, how to file a complaint about an engineer visit", False),
-    ("请问在哪投诉，上个月扣错了十块钱", False),
-    ("i'm going to file a formal complaint", True),
-    ("how dare you, i'm filing a complaint", True),
-    ("我要投诉你们，投诉电话是多少", True),        # the first 投诉 is the caller's own
-    ("they stabbed me with two needles for the jabs", False),   # "stabbed" sounds like "scammed"
-])
-def test_asking_how_to_complain_is_no_threat_read_off_dev_18(text, hostile) -> None:
-    _, evidence = EscalationGuard(None).word_anger(BUILTIN, text)
-    assert ("hostile_words" in evidence) is hostile, evidence
-
-
 @pytest.mark.parametrize("text,says", [
     ("i'm not angry or anything, i just want to know where to send it", True),
     ("I am really not upset, just confused", True),
@@ -159,8 +145,16 @@ def test_staff_asked_about_in_a_plain_question_are_no_request_even_to_the_net(
 @pytest.mark.parametrize("text,hostile", [
     ("有病吧你们，电话打了八遍", True),
     ("我是不是有病吧，最近老是失眠", False),          # asking about one's own health
+    # asking how to complain asks for a procedure
+    ("how do i make a complaint about my last bill", False),
+    ("hi, how to file a complaint about an engineer visit", False),
+    ("请问在哪投诉，上个月扣错了十块钱", False),
+    ("i'm going to file a formal complaint", True),
+    ("how dare you, i'm filing a complaint", True),
+    ("我要投诉你们，投诉电话是多少", True),        # the first 投诉 is the caller's own
+    ("they stabbed me with two needles for the jabs", False),   # "stabbed" sounds like "scammed"
 ])
-def test_you_must_be_sick_is_hostile_read_off_dev_18(text, hostile) -> None:
+def test_hostile_words_read_off_dev_18(text, hostile) -> None:
     _, evidence = EscalationGuard(None).word_anger(BUILTIN, text)
     assert ("hostile_words" in evidence) is hostile, evidence
 
