@@ -93,7 +93,10 @@ def test_suicidal_caller_is_put_through_to_help(engines, demo_plan, voice_en):
 
 def test_frustrated_caller_out_of_scope_is_offered_a_person(engines, demo_plan, voice_en):
     result, events = _script_call(engines, demo_plan, voice_en, [
-        "I'm fed up, the fridge you repaired broke again for the third time.", "Yes please."])
+        # (said as "I'm fed up, the fridge...", the turn ended at the comma on this AMD AVX2
+        # machine and whisper tiny.en wrote "I am set up.", which the net takes for self-harm:
+        # test_guard's strict xfail on that fragment)
+        "This is the third time the fridge you repaired has broken, I'm fed up.", "Yes please."])
     decisions = [e.data["reason"] for e in events.of_kind("dialog.decision")]
     assert "offer_human" in decisions, decisions
     said = " ".join(e.data["text"] for e in events.of_kind("bot.say"))

@@ -111,6 +111,12 @@ def test_threats_and_frustration_read_off_dev_19(text, hostile, frustrated) -> N
     assert ("frustration_words" in evidence) is frustrated, evidence
 
 
+@pytest.mark.xfail(strict=True, reason="the net scores this 4-word calm fragment 0.665 self-harm "
+                   "(whisper tiny.en's reading of a paused \"I'm fed up,\" on an AVX2 machine)")
+def test_a_short_calm_fragment_is_not_self_harm(guard) -> None:
+    assert guard.assess(BUILTIN, "I am set up.").kind == "calm"
+
+
 @pytest.mark.parametrize("text,says", [
     ("i'm not angry or anything, i just want to know where to send it", True),
     ("I am really not upset, just confused", True),
